@@ -1,0 +1,39 @@
+// Runs every *.test.ts under src/, control-plane/, cli/ and test/ with Node's own test runner (TypeScript via tsx).
+// Node 20's --test takes no globs, so the files are listed here. Extra arguments are passed to node --test
+// (e.g. `npm test -- --test-name-pattern=lease`); a path argument limits the run to matching files.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const roots = ['src', 'control-plane', 'cli', 'test'];
+const files = [];
+function walk(dir) {
+  let names;
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names.sort()) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) walk(full);
+    else if (name.endsWith('.test.ts')) files.push(full);
+  }
+}
+roots.forEach(walk);
+
+const args = process.argv.slice(2);
+const filters = args.filter((a) => !a.startsWith('-'));
+const flags = args.filter((a) => a.startsWith('-'));
+const selected = filters.length ? files.filter((f) => filters.some((x) => f.includes(x))) : files;
+if (selected.length === 0) {
+  console.error('run-tests: no test files matched');
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=120000', ...flags, ...selected],
+  { stdio: 'inherit', env: { ...process.env, WEFT_TEST: '1' } },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,52 @@
+// The contract between discovery (xDS client) and the client/server wrappers: a Watch of MeshState plus on-demand targets.
+import type { Disposable, Watch } from '../core/watch.js';
+import type { MeshState, TargetState } from './mesh-state.js';
+
+/** One type's stream status, as a CSDS-like client-side view. */
+export interface TypeStatus {
+  readonly typeUrl: string;
+  /** Names currently subscribed. */
+  readonly subscribed: readonly string[];
+  /** Last version accepted (ACKed); '' before the first. */
+  readonly ackedVersion: string;
+  /** Last NACK sent for this type, if the latest response was refused. */
+  readonly lastNack?: { readonly version: string; readonly nonce: string; readonly message: string; readonly atMs: number };
+}
+
+/** Connection and protocol status of the discovery client. */
+export interface DiscoveryStatus {
+  readonly connected: boolean;
+  /** xDS node id this process uses. */
+  readonly nodeId: string;
+  readonly server: string;
+  readonly types: readonly TypeStatus[];
+}
+
+/** A refused xDS update. */
+export interface NackEvent {
+  readonly typeUrl: string;
+  readonly version: string;
+  readonly nonce: string;
+  /** One line per invalid resource: `resource '<name>': <field>: <reason>`. */
+  readonly message: string;
+}
+
+/**
+ * Discovery as the request path sees it. Implementations never throw from these methods except close();
+ * failures become TargetState `error`/`pending` and NACKs.
+ */
+export interface Discovery {
+  /** The current compiled mesh; read per request with `state.get()`. */
+  readonly state: Watch<MeshState>;
+  /**
+   * Subscribes to `target` (idempotent) and resolves with its state once it is `resolved`, `absent` or `error`,
+   * or with `pending` after `timeoutMs`. Never rejects. Subscriptions are kept for the life of the client.
+   */
+  resolve(target: string, timeoutMs: number): Promise<TargetState>;
+  /** Current stream status (a fresh frozen object each call). */
+  status(): DiscoveryStatus;
+  /** Called after a NACK is sent; returns a Disposable. Never called synchronously from here. */
+  onNack(fn: (event: NackEvent) => void): Disposable;
+  /** Closes the stream and stops reconnecting. Idempotent. */
+  close(): Promise<void>;
+}
