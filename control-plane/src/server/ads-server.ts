@@ -1,0 +1,153 @@
+// Serves Envoy's Aggregated Discovery Service (State of the World) from a SnapshotCache on a grpc-js Server.
+import * as grpc from '@grpc/grpc-js';
+import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
+import type { Disposable } from '../../../src/core/watch.js';
+import { protos, type ProtoObject } from '../../../src/discovery/xds/protos.js';
+import { AdsStream, type ClientConfigDump, type ClientStatus, type DiscoveryResponse } from './ads-stream.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+
+/** Options of the AdsServer constructor. */
+export interface AdsServerOptions {
+  readonly cache: SnapshotCache;
+  readonly logger?: Logger;
+  /** Clock for connection and NACK times (default Date.now). */
+  readonly nowMs?: () => number;
+}
+
+/** A config dump for one node id: every live stream of that node (usually one). */
+export interface NodeConfigDump {
+  readonly nodeId: string;
+  readonly clients: readonly ClientConfigDump[];
+}
+
+/** Result of looking a node up by id or unique id prefix. */
+export type ConfigDumpResult =
+  | { readonly ok: true; readonly dump: NodeConfigDump }
+  | { readonly ok: false; readonly reason: 'not-found' }
+  | { readonly ok: false; readonly reason: 'ambiguous'; readonly candidates: readonly string[] };
+
+/**
+ * The ADS server: one AdsStream per gRPC stream, several streams per node id allowed. Cache changes are
+ * pushed to every stream subscribed to a changed resource. Delta xDS is answered UNIMPLEMENTED.
+ * After close() new streams are refused with UNAVAILABLE.
+ */
+export class AdsServer {
+  readonly #cache: SnapshotCache;
+  readonly #logger: Logger;
+  readonly #nowMs: () => number;
+  readonly #streams = new Map<AdsStream, grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>>();
+  readonly #cacheWatch: Disposable;
+  #nextStreamId = 0;
+  #nonce = 0;
+  #closed = false;
+
+  constructor(options: AdsServerOptions) {
+    this.#cache = options.cache;
+    this.#logger = options.logger ?? NOOP_LOGGER;
+    this.#nowMs = options.nowMs ?? Date.now;
+    this.#cacheWatch = this.#cache.onChange((types) => {
+      for (const stream of this.#streams.keys()) {
+        try {
+          stream.onCacheChange(types);
+        } catch (e: unknown) {
+          this.#logger.error('ads: push failed', { stream: stream.id, error: String(e) });
+        }
+      }
+    });
+  }
+
+  /** Adds the AggregatedDiscoveryService to `server`. */
+  addTo(server: grpc.Server): void {
+    server.addService(protos().adsService, this.handlers());
+  }
+
+  /** grpc-js handlers of envoy.service.discovery.v3.AggregatedDiscoveryService. */
+  handlers(): grpc.UntypedServiceImplementation {
+    const StreamAggregatedResources: grpc.handleBidiStreamingCall<ProtoObject, DiscoveryResponse> = (call) => this.#serve(call);
+    const DeltaAggregatedResources: grpc.handleBidiStreamingCall<ProtoObject, ProtoObject> = (call) => {
+      call.on('error', () => {});
+      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'Weft serves State-of-the-World ADS only (StreamAggregatedResources)' });
+    };
+    return { StreamAggregatedResources, DeltaAggregatedResources };
+  }
+
+  /** Every live stream's protocol state, ordered by node id then connection time. */
+  clients(): readonly ClientStatus[] {
+    return [...this.#streams.keys()]
+      .map((s) => s.status())
+      .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : a.connectedAtMs - b.connectedAtMs));
+  }
+
+  /** What the node `nodeIdOrPrefix` (an exact id, or a prefix of exactly one id) was last sent. */
+  configDump(nodeIdOrPrefix: string): ConfigDumpResult {
+    const ids = new Set([...this.#streams.keys()].map((s) => s.nodeId));
+    let nodeId: string | undefined;
+    if (ids.has(nodeIdOrPrefix)) nodeId = nodeIdOrPrefix;
+    else {
+      const matches = [...ids].filter((id) => id.startsWith(nodeIdOrPrefix)).sort();
+      if (matches.length > 1) return { ok: false, reason: 'ambiguous', candidates: matches };
+      nodeId = matches[0];
+    }
+    if (nodeId === undefined) return { ok: false, reason: 'not-found' };
+    const clients = [...this.#streams.keys()].filter((s) => s.nodeId === nodeId).map((s) => s.configDump());
+    return { ok: true, dump: { nodeId, clients } };
+  }
+
+  /** Ends every stream with UNAVAILABLE (clients reconnect elsewhere or later) and refuses new ones. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cacheWatch.dispose();
+    for (const [stream, call] of this.#streams) {
+      this.#streams.delete(stream);
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
+    }
+  }
+
+  #serve(call: grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>): void {
+    if (this.#closed) {
+      call.on('error', () => {});
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
+      return;
+    }
+    let open = true;
+    const stream = new AdsStream({
+      id: ++this.#nextStreamId,
+      peer: call.getPeer(),
+      cache: this.#cache,
+      nowMs: this.#nowMs,
+      logger: this.#logger,
+      nextNonce: () => String(++this.#nonce),
+      send: (response) => {
+        if (open) call.write(response);
+      },
+    });
+    this.#streams.set(stream, call);
+    this.#logger.debug('ads: stream opened', { stream: stream.id, peer: stream.peer });
+    const finish = (why: string) => {
+      if (!open) return;
+      open = false;
+      this.#streams.delete(stream);
+      this.#logger.info('ads: stream closed', { stream: stream.id, node: stream.nodeId, peer: stream.peer, why });
+    };
+    call.on('data', (request: ProtoObject) => {
+      if (!open) return;
+      const firstNode = stream.nodeId;
+      try {
+        stream.handleRequest(request);
+      } catch (e: unknown) {
+        this.#logger.error('ads: request handling failed', { stream: stream.id, error: String(e) });
+      }
+      if (firstNode === '' && stream.nodeId !== '') {
+        this.#logger.info('ads: client connected', { stream: stream.id, node: stream.nodeId, peer: stream.peer });
+      }
+    });
+    call.on('end', () => {
+      finish('client ended the stream');
+      call.end();
+    });
+    call.on('error', (e: unknown) => finish(`error: ${e instanceof Error ? e.message : String(e)}`));
+    call.on('cancelled', () => finish('cancelled'));
+    call.on('close', () => finish('closed'));
+  }
+}

@@ -1,0 +1,277 @@
+// The State-of-the-World protocol of one ADS stream: subscriptions, ACK/NACK, stale nonces and pushes per type.
+// Rules: docs/xds-mapping.md "ADS stream"; Envoy xds_protocol.rst ("ACK and NACK semantics", "How the client
+// specifies what resources to return", "Resource warming"); /work/shared/reference/xds-interop.md §3.1.
+import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
+import { RESOURCE_TYPE_URLS, TYPE_URL, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
+import type { XdsResource } from '../model.js';
+import type { CachedResource, SnapshotCache } from './snapshot-cache.js';
+
+/** A DiscoveryResponse as written to the stream (proto field names). */
+export interface DiscoveryResponse {
+  version_info: string;
+  resources: AnyMessage[];
+  type_url: string;
+  nonce: string;
+}
+
+/** The last NACK a client sent for a type. */
+export interface NackInfo {
+  /** `error_detail.message` as the client sent it. */
+  readonly message: string;
+  /** Version of the response that was refused. */
+  readonly version: string;
+  readonly nonce: string;
+  readonly atMs: number;
+}
+
+/** Protocol state of one type on one stream, as the admin API shows it. */
+export interface ClientTypeStatus {
+  readonly typeUrl: string;
+  /** Names subscribed; `['*']` for a wildcard subscription. */
+  readonly subscribed: readonly string[];
+  /** Version of the last response sent ('' before any). */
+  readonly sentVersion: string;
+  readonly sentNonce: string;
+  /** Version the client last ACKed ('' before any). */
+  readonly ackedVersion: string;
+  /** Set while the client's latest answer for this type is a NACK (cleared by a later ACK). */
+  readonly nack?: NackInfo;
+}
+
+/** One connected ADS stream as the admin API shows it. */
+export interface ClientStatus {
+  readonly streamId: number;
+  readonly nodeId: string;
+  /** `node.cluster`: the service the process runs. */
+  readonly service: string;
+  readonly peer: string;
+  readonly connectedAtMs: number;
+  /** `user_agent_name user_agent_version` from the node, if sent. */
+  readonly userAgent: string;
+  readonly types: readonly ClientTypeStatus[];
+}
+
+/** What one stream was last sent per type, decoded (like gRPC CSDS). */
+export interface ClientConfigDump extends Omit<ClientStatus, 'types'> {
+  /** The Node message as the client sent it. */
+  readonly node: ProtoObject;
+  readonly types: readonly (ClientTypeStatus & { readonly resources: readonly { readonly name: string; readonly hash: string; readonly resource: XdsResource }[] })[];
+}
+
+/** What an AdsStream needs from its server. */
+export interface AdsStreamOptions {
+  readonly id: number;
+  readonly peer: string;
+  readonly cache: SnapshotCache;
+  /** Writes a response to the wire. */
+  readonly send: (response: DiscoveryResponse) => void;
+  /** Returns a fresh nonce, greater than every earlier one. */
+  readonly nextNonce: () => string;
+  readonly nowMs?: () => number;
+  readonly logger?: Logger;
+}
+
+interface Subscription {
+  readonly wildcard: boolean;
+  readonly names: ReadonlySet<string>;
+}
+
+interface TypeState {
+  readonly typeUrl: ResourceTypeUrl;
+  sub: Subscription;
+  /** True while empty requests still mean wildcard (first request for LDS/CDS had no names). */
+  legacyWildcard: boolean;
+  sentVersion: string;
+  sentNonce: string;
+  /** What was last sent, by name (the CachedResource objects, shared with the cache). */
+  sent: ReadonlyMap<string, CachedResource>;
+  /** A response is out and neither ACKed nor NACKed: further pushes wait for the answer (flow control). */
+  awaitingAnswer: boolean;
+  /** A subscription change arrived before the cache was ready: answer it as soon as there is a snapshot. */
+  owed: boolean;
+  ackedVersion: string;
+  nack: NackInfo | undefined;
+}
+
+const TYPE_SET: ReadonlySet<string> = new Set(RESOURCE_TYPE_URLS);
+/** LDS and CDS are full state of the world: a response carries every subscribed resource, absence = deleted. */
+const FULL_STATE: ReadonlySet<string> = new Set([TYPE_URL.listener, TYPE_URL.cluster]);
+const EMPTY_SUB: Subscription = Object.freeze({ wildcard: false, names: new Set<string>() });
+
+/**
+ * One ADS stream. Subscriptions are explicit resource names; wildcard only as the legacy rule allows: a
+ * first LDS/CDS request with no names is a wildcard until the client names resources, and `*` always is.
+ * After names were given, an empty list unsubscribes everything. Every request whose subscription changed is
+ * answered, even with a stale nonce; other stale requests are ignored. Pushes compare per-resource hashes with
+ * what was sent, and wait for the previous response of that type to be ACKed or NACKed.
+ */
+export class AdsStream {
+  readonly id: number;
+  readonly peer: string;
+  readonly connectedAtMs: number;
+  #node: ProtoObject | undefined;
+  readonly #types = new Map<ResourceTypeUrl, TypeState>();
+  readonly #opts: AdsStreamOptions;
+  readonly #nowMs: () => number;
+  readonly #logger: Logger;
+
+  constructor(options: AdsStreamOptions) {
+    this.#opts = options;
+    this.id = options.id;
+    this.peer = options.peer;
+    this.#nowMs = options.nowMs ?? Date.now;
+    this.#logger = options.logger ?? NOOP_LOGGER;
+    this.connectedAtMs = this.#nowMs();
+  }
+
+  /** The node id from the stream's first request that carried a node ('' until then). */
+  get nodeId(): string {
+    return str(this.#node?.['id']);
+  }
+
+  /** Handles one DiscoveryRequest. Never throws; unknown type URLs are logged and ignored. */
+  handleRequest(request: ProtoObject): void {
+    const node = request['node'];
+    if (this.#node === undefined && typeof node === 'object' && node !== null) this.#node = node as ProtoObject;
+    const typeUrl = str(request['type_url']);
+    if (!TYPE_SET.has(typeUrl)) {
+      this.#logger.debug('ads: request for a type Weft does not serve ignored', { stream: this.id, typeUrl });
+      return;
+    }
+    const type = typeUrl as ResourceTypeUrl;
+    let ts = this.#types.get(type);
+    const first = ts === undefined;
+    const names = Array.isArray(request['resource_names']) ? (request['resource_names'] as unknown[]).map(str) : [];
+    if (!ts) {
+      ts = { typeUrl: type, sub: EMPTY_SUB, legacyWildcard: FULL_STATE.has(type) && names.length === 0, sentVersion: '', sentNonce: '', sent: new Map(), awaitingAnswer: false, owed: false, ackedVersion: '', nack: undefined };
+      this.#types.set(type, ts);
+    }
+    if (names.length > 0) ts.legacyWildcard = false;
+    const sub: Subscription = ts.legacyWildcard
+      ? { wildcard: true, names: new Set() }
+      : { wildcard: names.includes('*'), names: new Set(names.filter((n) => n !== '*')) };
+    const subChanged = first || !sameSubscription(sub, ts.sub);
+
+    const nonce = str(request['response_nonce']);
+    if (ts.sentNonce !== '' && nonce !== ts.sentNonce) {
+      // Stale: answers a response the client had not seen the latest of. Only a subscription change matters.
+      if (!subChanged) return;
+      ts.sub = sub;
+      this.#respond(ts, true);
+      return;
+    }
+    if (ts.sentNonce !== '' && nonce === ts.sentNonce) {
+      ts.awaitingAnswer = false;
+      const errorDetail = request['error_detail'];
+      if (typeof errorDetail === 'object' && errorDetail !== null) {
+        const message = str((errorDetail as ProtoObject)['message']);
+        ts.nack = Object.freeze({ message, version: ts.sentVersion, nonce, atMs: this.#nowMs() });
+        this.#logger.warn('ads: NACK', { stream: this.id, node: this.nodeId, typeUrl, version: ts.sentVersion, nonce, message });
+      } else {
+        ts.ackedVersion = str(request['version_info']);
+        ts.nack = undefined;
+        this.#logger.debug('ads: ACK', { stream: this.id, node: this.nodeId, typeUrl, version: ts.ackedVersion, nonce });
+      }
+    }
+    ts.sub = sub;
+    this.#respond(ts, subChanged);
+  }
+
+  /** Pushes every subscribed type among `changedTypes` whose subscribed content differs from what was sent. */
+  onCacheChange(changedTypes: ReadonlySet<ResourceTypeUrl>): void {
+    for (const ts of this.#types.values()) if (changedTypes.has(ts.typeUrl)) this.#respond(ts, false);
+  }
+
+  /** Current protocol state (fresh frozen objects). */
+  status(): ClientStatus {
+    return Object.freeze({ ...this.#identity(), types: Object.freeze([...this.#types.values()].map(typeStatus)) });
+  }
+
+  /** What this stream was last sent per type, with versions and NACKs. */
+  configDump(): ClientConfigDump {
+    return {
+      ...this.#identity(),
+      node: this.#node ?? {},
+      types: [...this.#types.values()].map((ts) => ({
+        ...typeStatus(ts),
+        resources: [...ts.sent.values()].map((r) => ({ name: r.name, hash: r.hash, resource: r.resource })),
+      })),
+    };
+  }
+
+  #identity(): Omit<ClientStatus, 'types'> {
+    const agent = [str(this.#node?.['user_agent_name']), str(this.#node?.['user_agent_version'])].filter(Boolean).join(' ');
+    return { streamId: this.id, nodeId: this.nodeId, service: str(this.#node?.['cluster']), peer: this.peer, connectedAtMs: this.connectedAtMs, userAgent: agent };
+  }
+
+  /**
+   * Sends the current state of `ts`'s subscription when `forced` (the subscription changed) or when the
+   * subscribed content differs from what was sent and no earlier response awaits its answer.
+   */
+  #respond(ts: TypeState, forced: boolean): void {
+    const cache = this.#opts.cache;
+    if (!cache.ready) {
+      ts.owed ||= forced; // answered by onCacheChange after the first snapshot
+      return;
+    }
+    forced ||= ts.owed;
+    ts.owed = false;
+    if (!ts.sub.wildcard && ts.sub.names.size === 0) {
+      // Unsubscribed from everything: nothing to send; forget what was sent so a re-subscribe is answered in full.
+      ts.sent = new Map();
+      ts.awaitingAnswer = false;
+      return;
+    }
+    if (!forced && ts.awaitingAnswer) return;
+    const snapshot = cache.get(ts.typeUrl);
+    const current = new Map<string, CachedResource>();
+    if (ts.sub.wildcard) {
+      for (const [name, r] of snapshot.resources) current.set(name, r);
+    } else {
+      for (const name of ts.sub.names) {
+        const r = snapshot.resources.get(name);
+        if (r) current.set(name, r);
+      }
+    }
+    if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;
+    const nonce = this.#opts.nextNonce();
+    const resources = [...current.values()];
+    ts.sent = current;
+    ts.sentVersion = snapshot.version;
+    ts.sentNonce = nonce;
+    ts.awaitingAnswer = true;
+    this.#logger.debug('ads: response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: snapshot.version, nonce, resources: resources.length });
+    this.#opts.send({ version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl, nonce });
+  }
+}
+
+/**
+ * True if `current` must be pushed given `sent`: a subscribed resource is new or changed, or (full-state types
+ * only) one was removed. RDS/EDS removals are not pushed: those types are partial, deletion follows LDS/CDS.
+ */
+function differs(current: ReadonlyMap<string, CachedResource>, sent: ReadonlyMap<string, CachedResource>, fullState: boolean): boolean {
+  for (const [name, r] of current) if (sent.get(name)?.hash !== r.hash) return true;
+  if (fullState) for (const name of sent.keys()) if (!current.has(name)) return true;
+  return false;
+}
+
+function sameSubscription(a: Subscription, b: Subscription): boolean {
+  if (a.wildcard !== b.wildcard || a.names.size !== b.names.size) return false;
+  for (const n of a.names) if (!b.names.has(n)) return false;
+  return true;
+}
+
+function typeStatus(ts: TypeState): ClientTypeStatus {
+  const base = {
+    typeUrl: ts.typeUrl,
+    subscribed: ts.sub.wildcard ? ['*'] : [...ts.sub.names].sort(),
+    sentVersion: ts.sentVersion,
+    sentNonce: ts.sentNonce,
+    ackedVersion: ts.ackedVersion,
+  };
+  return Object.freeze(ts.nack ? { ...base, nack: ts.nack } : base);
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
