@@ -1,0 +1,208 @@
+// Compiles MeshState into per-cluster balancers and per-authority route tables of dispatch functions (once per state).
+import type { ClusterState, Endpoint, MeshState, Route, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
+import { ERROR_CODES, MeshError } from '../../core/errors.js';
+import { RoundRobinPicker } from '../balance/round-robin.js';
+import { endpointDispatch, logicalStack, type DispatchFn } from '../stack.js';
+import { failHandler, respondDirect } from './handlers.js';
+import { withHost } from './headers.js';
+import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
+import type { Dispatcher } from 'undici';
+
+/** One endpoint of a compiled cluster. */
+export interface CompiledEndpoint {
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  /** `http://ip:port`. */
+  readonly origin: string;
+  readonly dispatch: DispatchFn;
+}
+
+/** A cluster ready for traffic: its state, its round-robin picker and its `balance` dispatch. */
+export interface CompiledBackend {
+  readonly cluster: ClusterState;
+  readonly picker: RoundRobinPicker<CompiledEndpoint>;
+  /** Round robin to an endpoint, or WEFT_ERR_NO_ENDPOINTS; `route`/`authority` name the caller in the error. */
+  dispatchFor(authority: string, route: string): DispatchFn;
+}
+
+/** A route of a compiled target. */
+export interface CompiledRoute {
+  readonly route: Route;
+  readonly matches: RoutePredicate;
+  /** True when the route matches every request (prefix '/' and no other condition). */
+  readonly matchesAll: boolean;
+  readonly dispatch: DispatchFn;
+}
+
+/** A mesh authority compiled against one MeshState. Immutable. */
+export interface CompiledTarget {
+  readonly authority: string;
+  readonly routes: TargetRoutes;
+  /** The virtual host chosen for the authority, if any. */
+  readonly virtualHost: VirtualHost | undefined;
+  readonly compiledRoutes: readonly CompiledRoute[];
+  /** The `route-match` router. */
+  readonly dispatch: DispatchFn;
+}
+
+/** `http://ip:port`, with IPv6 literals in brackets. */
+export function endpointOrigin(address: string, port: number): string {
+  return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+}
+
+/** Every endpoint origin named by any cluster of `state`. */
+export function endpointOrigins(state: MeshState): Set<string> {
+  const out = new Set<string>();
+  for (const c of state.clusters.values()) for (const e of c.endpoints) out.add(endpointOrigin(e.address, e.port));
+  return out;
+}
+
+function compileBackend(
+  cluster: ClusterState,
+  getPool: (origin: string) => Dispatcher,
+  previous: CompiledBackend | undefined,
+): CompiledBackend {
+  const endpoints = cluster.endpoints.map((e: Endpoint): CompiledEndpoint => {
+    const origin = endpointOrigin(e.address, e.port);
+    return { address: e.address, port: e.port, weight: e.weight, origin, dispatch: endpointDispatch({ origin, address: e.address, port: e.port }, getPool) };
+  });
+  const picker = new RoundRobinPicker(endpoints, previous?.picker.position ?? 0);
+  const name = cluster.name;
+  return {
+    cluster,
+    picker,
+    dispatchFor(authority, route) {
+      if (picker.size === 0) {
+        const known = cluster.endpointsKnown;
+        return (_opts, handler) =>
+          failHandler(
+            handler,
+            new MeshError(
+              ERROR_CODES.NO_ENDPOINTS,
+              known
+                ? `cluster '${name}' (route '${route}' of ${authority}) has no endpoints: no instance is registered or healthy`
+                : `cluster '${name}' (route '${route}' of ${authority}) has no endpoints yet: its assignment (EDS) has not arrived`,
+              { rejected: true, details: { authority, route, cluster: name, endpointsKnown: known, status: 503 } },
+            ),
+          );
+      }
+      if (picker.size === 1) return endpoints[0]!.dispatch;
+      return (opts, handler) => picker.pick().dispatch(opts, handler);
+    },
+  };
+}
+
+/**
+ * Compiles every cluster of `state`, reusing the previous compiled backend when its ClusterState is the same object
+ * (so its round-robin position and pools carry over), and carrying the position over otherwise.
+ */
+export function compileBackends(
+  state: MeshState,
+  previous: ReadonlyMap<string, CompiledBackend>,
+  getPool: (origin: string) => Dispatcher,
+): Map<string, CompiledBackend> {
+  const out = new Map<string, CompiledBackend>();
+  for (const [name, cluster] of state.clusters) {
+    const old = previous.get(name);
+    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old));
+  }
+  return out;
+}
+
+function missingCluster(authority: string, route: string, cluster: string): DispatchFn {
+  return (_opts, handler) =>
+    failHandler(
+      handler,
+      new MeshError(ERROR_CODES.NO_ENDPOINTS, `cluster '${cluster}' (route '${route}' of ${authority}) is not known yet`, {
+        rejected: true,
+        details: { authority, route, cluster, endpointsKnown: false, status: 503 },
+      }),
+    );
+}
+
+function compileSplit(authority: string, route: Route, backends: ReadonlyMap<string, CompiledBackend>, random: () => number): DispatchFn {
+  const action = route.action;
+  if (action.kind === 'direct') {
+    const { status, body } = action;
+    return (_opts, handler) => respondDirect(handler, status, body);
+  }
+  const legs = action.clusters.map((wc) => {
+    const target = { authority, route: route.name, cluster: wc.cluster, timeoutMs: action.timeoutMs };
+    const backend = backends.get(wc.cluster);
+    const base = backend ? backend.dispatchFor(authority, route.name) : missingCluster(authority, route.name, wc.cluster);
+    return { weight: wc.weight, dispatch: logicalStack(target).compose(base) };
+  });
+  if (legs.length === 1) return legs[0]!.dispatch;
+  const total = action.totalWeight;
+  const cumulative = new Float64Array(legs.length);
+  let sum = 0;
+  legs.forEach((leg, i) => (cumulative[i] = sum += leg.weight));
+  const dispatches = legs.map((l) => l.dispatch);
+  const last = dispatches.length - 1;
+  return (opts, handler) => {
+    const r = random() * total;
+    let i = 0;
+    while (i < last && r >= cumulative[i]!) i++;
+    return dispatches[i]!(opts, handler);
+  };
+}
+
+/**
+ * Compiles the route table of `authority`: the `route-match` router over per-route `split` routers. The router copies
+ * the request options once (adding `host: <authority>`), and every layer below may set fields on that copy.
+ */
+export function compileTarget(
+  authority: string,
+  routes: TargetRoutes,
+  backends: ReadonlyMap<string, CompiledBackend>,
+  random: () => number,
+): CompiledTarget {
+  const virtualHost = selectVirtualHost(routes.virtualHosts, authority);
+  const compiledRoutes: CompiledRoute[] = (virtualHost?.routes ?? []).map((route) => ({
+    route,
+    matches: compileRoute(route),
+    matchesAll:
+      route.headers.length === 0 &&
+      route.queryParams.length === 0 &&
+      ((route.path.kind === 'prefix' && (route.path.value === '/' || route.path.value === '')) ||
+        (route.path.kind === 'separated-prefix' && route.path.value === '/')),
+    dispatch: compileSplit(authority, route, backends, random),
+  }));
+  const noRoute = (method: string, path: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.NO_ROUTE,
+      virtualHost === undefined
+        ? `no virtual host of route config '${routes.routeConfig}' serves ${authority}`
+        : `no route of ${authority} matches ${method} ${path} (route config '${routes.routeConfig}', ${compiledRoutes.length} routes; Gateway API answers 404); mesh.explain(url) shows why each route did not match`,
+      {
+        rejected: true,
+        nonRetryable: true,
+        details: { authority, listener: routes.listener, routeConfig: routes.routeConfig, virtualHost: virtualHost?.name, method, path, status: 404 },
+      },
+    );
+  const first = compiledRoutes[0];
+  const table = compiledRoutes;
+  const n = table.length;
+  const forward = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, r: CompiledRoute): boolean =>
+    r.dispatch({ ...opts, headers: withHost(opts.headers, authority) }, handler);
+  const dispatch: DispatchFn = (opts, handler) => {
+    if (first !== undefined && first.matchesAll) return forward(opts, handler, first);
+    const raw = opts.path;
+    const q = raw.indexOf('?');
+    const facts: RequestFacts = {
+      method: opts.method,
+      path: q < 0 ? raw : raw.slice(0, q),
+      query: q < 0 ? '' : raw.slice(q + 1),
+      headers: opts.headers,
+      authority,
+      scheme: 'http',
+    };
+    for (let i = 0; i < n; i++) {
+      const r = table[i]!;
+      if (r.matchesAll || r.matches(facts)) return forward(opts, handler, r);
+    }
+    return failHandler(handler, noRoute(facts.method, raw));
+  };
+  return Object.freeze({ authority, routes, virtualHost, compiledRoutes: Object.freeze(compiledRoutes), dispatch });
+}

@@ -1,0 +1,74 @@
+// Owns one keep-alive undici Pool per endpoint origin: created on first use, closed when the endpoint leaves every cluster.
+import { Pool } from 'undici';
+
+/** Connection settings for endpoint pools. */
+export interface PoolSettings {
+  /** Most connections per endpoint; undefined = undici's default (no limit). */
+  readonly connections?: number;
+  /** How long an idle keep-alive connection is kept (ms); default 4000 (undici's). */
+  readonly keepAliveTimeoutMs?: number;
+  /** TCP connect timeout (ms); default 10000 (undici's). */
+  readonly connectTimeoutMs?: number;
+}
+
+/** Endpoint pools by origin (`http://10.0.0.5:8080`). Not shared between dispatchers. */
+export class PoolRegistry {
+  readonly #pools = new Map<string, Pool>();
+  readonly #settings: PoolSettings;
+  #closed = false;
+
+  constructor(settings: PoolSettings = {}) {
+    this.#settings = settings;
+  }
+
+  /** The pool for `origin`, created on first use. After close() it returns a closed pool (dispatch then fails cleanly). */
+  get(origin: string): Pool {
+    let pool = this.#pools.get(origin);
+    if (pool === undefined || pool.closed || pool.destroyed) {
+      pool = new Pool(origin, {
+        connections: this.#settings.connections ?? null,
+        keepAliveTimeout: this.#settings.keepAliveTimeoutMs ?? 4_000,
+        connectTimeout: this.#settings.connectTimeoutMs ?? 10_000,
+      });
+      if (this.#closed) void pool.close().catch(() => {});
+      else this.#pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  /** Origins that currently have a pool (for tests and status). */
+  origins(): readonly string[] {
+    return [...this.#pools.keys()];
+  }
+
+  /**
+   * Closes, gracefully, every pool whose origin is not in `keep`: requests already running on it finish first
+   * (undici Pool.close), new requests are not sent to it since no compiled picker names it any more.
+   */
+  retain(keep: ReadonlySet<string>): string[] {
+    const closed: string[] = [];
+    for (const [origin, pool] of this.#pools) {
+      if (keep.has(origin)) continue;
+      this.#pools.delete(origin);
+      closed.push(origin);
+      pool.close().catch(() => {});
+    }
+    return closed;
+  }
+
+  /** Closes every pool, waiting for running requests. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.close().catch(() => {})));
+  }
+
+  /** Destroys every pool at once, failing running requests with `err`. */
+  async destroy(err?: Error): Promise<void> {
+    this.#closed = true;
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.destroy(err ?? null).catch(() => {})));
+  }
+}

@@ -1,0 +1,101 @@
+// The HTTP client's layer stacks, tier by tier, for undici's callback dispatch (the hot path of every meshed call).
+//
+// Why not STYLE's promise-based `Service`: an undici request already costs ~35 µs of CPU, and the promise, closure
+// and request/response objects of a `(req) => Promise<res>` per layer would add a visible share of that to every
+// call (see /work/shared/reference/node-libs.md §1.5: one pass-through interceptor alone costs ~5 µs). So the HTTP
+// client uses `Stack<DispatchFn>`: a layer is `(next: DispatchFn) => DispatchFn`, composed once per target when
+// MeshState changes, and a request only runs plain function calls. Results flow back through undici's handler
+// callbacks; a layer that needs to see them wraps the handler (as the timeout layer does), never the options.
+//
+// The path of one request, outermost first (describeHttpClientStack() prints it):
+// - target tier, one per mesh authority (`payments`, `payments:8080`):
+//   - `route-match` (router): first route of the virtual host whose path, headers and query match; fails with
+//     WEFT_ERR_NO_ROUTE (Gateway API 404) when none does. It is outermost because everything below depends on the
+//     route. It also copies the options once and sets `host` to the logical authority; the layers below own that copy.
+//   - `split` (router): picks one weighted cluster of the route (one Math.random only when there are several). It
+//     sits above `timeout` because Envoy picks the cluster once per request; timeout and a future retry act inside it.
+// - logical tier, one per (route, cluster):
+//   - `timeout`: the route timeout (Envoy RouteAction.timeout), one timer per request, only on routes that have one;
+//     fails with WEFT_ERR_TIMEOUT (504). Outermost in its tier so that it bounds every attempt a retry layer (to be
+//     inserted just below it) makes.
+// - backend tier, one per cluster:
+//   - `balance` (router): round robin over the cluster's endpoints; fails with WEFT_ERR_NO_ENDPOINTS (503). Below the
+//     logical tier so that each attempt of a retry re-picks the endpoint (node-libs.md §1.1, measured).
+// - endpoint tier, one per endpoint:
+//   - `endpoint`: points the request at `http://ip:port` and hands it to that endpoint's keep-alive undici Pool.
+//     Innermost: it is the transport.
+import type { Dispatcher } from 'undici';
+import { ERROR_CODES, MeshError } from '../core/errors.js';
+import { Stack, type Layer } from '../core/stack.js';
+import { withTimeout } from './http/handlers.js';
+
+/** An undici dispatch function: the `S` of every HTTP client Stack. Must not throw; failures go to the handler. */
+export type DispatchFn = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
+
+/** Target of the logical tier: one cluster of one route of one mesh authority. Plain readonly data. */
+export interface LogicalTarget {
+  readonly authority: string;
+  /** Envoy route name (`HTTPRoute/<name>/rules/<i>/matches/<j>` from Weft's control plane). */
+  readonly route: string;
+  readonly cluster: string;
+  /** Route timeout in ms; undefined = none. */
+  readonly timeoutMs: number | undefined;
+}
+
+/** Target of the endpoint tier. Plain readonly data. */
+export interface EndpointTarget {
+  /** `http://<ip>:<port>` (IPv6 in brackets). */
+  readonly origin: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Roles of the HTTP client path, outermost first, with what each does (routers included). */
+export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role: string; readonly description: string }[] =
+  Object.freeze([
+    { tier: 'target', role: 'route-match', description: 'first matching route of the virtual host, or WEFT_ERR_NO_ROUTE (404)' },
+    { tier: 'target', role: 'split', description: 'weighted cluster pick, once per request' },
+    { tier: 'logical', role: 'timeout', description: 'route timeout, or WEFT_ERR_TIMEOUT (504)' },
+    { tier: 'backend', role: 'balance', description: 'round robin over endpoints, or WEFT_ERR_NO_ENDPOINTS (503)' },
+    { tier: 'endpoint', role: 'endpoint', description: 'origin := http://ip:port, dispatch on the endpoint Pool' },
+  ]);
+
+/** One line per role of the HTTP client path, outermost first. */
+export function describeHttpClientStack(): string {
+  return HTTP_CLIENT_ROLES.map((r, i) => `${i + 1}. [${r.tier}] ${r.role} — ${r.description}`).join('\n');
+}
+
+/** The route-timeout layer: fails the call with WEFT_ERR_TIMEOUT after `target.timeoutMs` (required). */
+export function timeout(target: LogicalTarget & { readonly timeoutMs: number }): Layer<DispatchFn> {
+  const { authority, route, cluster, timeoutMs } = target;
+  const error = (): MeshError =>
+    new MeshError(
+      ERROR_CODES.TIMEOUT,
+      `request to ${authority} took longer than the ${timeoutMs} ms timeout of route '${route}' (cluster '${cluster}')`,
+      { interrupted: true, details: { authority, route, cluster, timeoutMs, status: 504 } },
+    );
+  return (next) => (opts, handler) => next(opts, withTimeout(handler, timeoutMs, error));
+}
+
+/** The logical tier for `target`: `timeout` when the route has one, nothing otherwise (zero cost). */
+export function logicalStack(target: LogicalTarget): Stack<DispatchFn> {
+  const timeoutMs = target.timeoutMs;
+  if (timeoutMs === undefined || !(timeoutMs > 0)) return new Stack<DispatchFn>([]);
+  return new Stack<DispatchFn>([
+    { role: 'timeout', description: `route timeout ${timeoutMs} ms`, layer: timeout({ ...target, timeoutMs }) },
+  ]);
+}
+
+/**
+ * The endpoint tier's base: points the (mesh-owned) options at the endpoint and dispatches on its pool.
+ * `getPool` is called on first use and again if the pool was closed, so idle endpoints cost no pool.
+ */
+export function endpointDispatch(target: EndpointTarget, getPool: (origin: string) => Dispatcher): DispatchFn {
+  const origin = target.origin;
+  let pool: Dispatcher | undefined;
+  return (opts, handler) => {
+    if (pool === undefined || (pool as { closed?: boolean }).closed === true) pool = getPool(origin);
+    opts.origin = origin;
+    return pool.dispatch(opts, handler);
+  };
+}
