@@ -1,0 +1,243 @@
+// The control plane's admin API: HTTP/1.1 + JSON for `weft apply/get/delete/status/config-dump` (see docs/cli.md).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
+import type { ConfigChange, ConfigError, ConfigStore, RegisteredEndpoint } from '../model.js';
+import { describeKnownKinds, resolveKind } from '../config/kinds.js';
+import { findResource, services } from '../config/mesh-config.js';
+import type { ClientStatus } from '../server/ads-stream.js';
+import type { ConfigDumpResult } from '../server/ads-server.js';
+import { dryRunApply } from './dry-run.js';
+
+/** Largest request body accepted (bytes); larger ones get 413. */
+export const MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024;
+
+/** What the admin API reads and changes. */
+export interface AdminApiDeps {
+  readonly store: ConfigStore;
+  readonly registry: { endpoints(): readonly RegisteredEndpoint[] };
+  readonly ads: { clients(): readonly ClientStatus[]; configDump(nodeIdOrPrefix: string): ConfigDumpResult };
+  readonly logger?: Logger;
+  /** Clock for `expiresInMs` (default Date.now). */
+  readonly nowMs?: () => number;
+}
+
+/** Options of startAdminServer. */
+export interface AdminServerOptions extends AdminApiDeps {
+  /** Interface to listen on (default 127.0.0.1). The API has no authentication: keep it on a trusted network. */
+  readonly host?: string;
+  /** Port (default 15000; 0 = any free port). */
+  readonly port?: number;
+}
+
+/** A listening admin API. */
+export interface AdminServer {
+  /** `http://host:port`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops listening and closes open connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** An endpoint as `GET /v1/endpoints` lists it. */
+export type EndpointView = RegisteredEndpoint & {
+  /** False when the endpoint's Service is not in the configuration (registered, but not routed). */
+  readonly inConfig: boolean;
+  readonly expiresInMs: number;
+};
+
+/** The body of `GET /v1/status`. */
+export interface StatusView {
+  readonly generation: number;
+  /** Errors of the last refused reload of the config directory (the running config is the last good one). */
+  readonly configErrors: readonly ConfigError[];
+  readonly clients: readonly ClientStatus[];
+  /** Number of registered endpoints. */
+  readonly endpoints: number;
+  /** Registered endpoints whose Service is not configured (not routed). */
+  readonly endpointsWithoutService: readonly EndpointView[];
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+type Reply = { readonly status: number; readonly body: unknown };
+
+/** Returns the admin API as a node:http request listener. Never throws; every failure is a JSON `{error}` reply. */
+export function adminRequestListener(deps: AdminApiDeps): http.RequestListener {
+  const logger = deps.logger ?? NOOP_LOGGER;
+  return (req, res) => {
+    handle(deps, req)
+      .catch((e: unknown): Reply => {
+        if (e instanceof HttpError) return { status: e.status, body: { error: e.message, ...e.extra } };
+        logger.error('admin: request failed', { method: req.method, url: req.url, error: String(e) });
+        return { status: 500, body: { error: `internal error: ${e instanceof Error ? e.message : String(e)}` } };
+      })
+      .then(({ status, body }) => {
+        const text = `${JSON.stringify(body, null, 2)}\n`;
+        const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) };
+        if (status === 413) headers['connection'] = 'close';
+        res.writeHead(status, headers);
+        res.end(text);
+        if (status >= 500) logger.warn('admin: answered an error', { status, url: req.url });
+      });
+  };
+}
+
+/** Starts the admin API on `host:port`. Rejects (e.g. EADDRINUSE) if it cannot listen. */
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const host = options.host ?? '127.0.0.1';
+  const server = http.createServer({ requestTimeout: 30_000, keepAliveTimeout: 5_000 }, adminRequestListener(options));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 15000, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Reply> {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeSegment);
+  const method = req.method ?? 'GET';
+  if (parts[0] !== 'v1') throw new HttpError(404, `no such endpoint: ${url.pathname} (the admin API lives under /v1)`);
+  const route = parts.slice(1);
+  const allow = (...methods: string[]) => {
+    if (!methods.includes(method)) throw new HttpError(405, `${method} not allowed on ${url.pathname}; use ${methods.join(' or ')}`);
+  };
+  switch (route[0]) {
+    case 'apply': {
+      if (route.length !== 1) break;
+      allow('POST');
+      const text = await readBody(req);
+      const source = url.searchParams.get('source') || '<apply>';
+      const dryRun = ['true', '1', ''].includes(url.searchParams.get('dryRun') ?? 'false');
+      const change = dryRun ? dryRunApply(deps.store.current(), text, source) : await deps.store.apply(text, source);
+      return changeReply(change, dryRun);
+    }
+    case 'resources': {
+      if (route.length === 1) {
+        allow('GET');
+        const kinds = parseKinds(url.searchParams.get('kind'));
+        const config = deps.store.current();
+        const resources = kinds ? config.resources.filter((r) => kinds.has(r.kind)) : config.resources;
+        return { status: 200, body: { generation: config.generation, resources } };
+      }
+      if (route.length !== 3) break;
+      allow('GET', 'DELETE');
+      const kind = resolveKindOr400(route[1]!);
+      const name = route[2]!;
+      const existing = findResource(deps.store.current(), kind, name);
+      if (!existing) throw new HttpError(404, `${kind}/${name} not found`);
+      if (method === 'GET') return { status: 200, body: existing };
+      return changeReply(await deps.store.delete(kind, name), false);
+    }
+    case 'endpoints': {
+      if (route.length !== 1) break;
+      allow('GET');
+      return { status: 200, body: { endpoints: endpointViews(deps) } };
+    }
+    case 'status': {
+      if (route.length !== 1) break;
+      allow('GET');
+      const endpoints = endpointViews(deps);
+      const status: StatusView = {
+        generation: deps.store.current().generation,
+        configErrors: deps.store.lastErrors(),
+        clients: deps.ads.clients(),
+        endpoints: endpoints.length,
+        endpointsWithoutService: endpoints.filter((e) => !e.inConfig),
+      };
+      return { status: 200, body: status };
+    }
+    case 'config-dump': {
+      if (route.length !== 2) break;
+      allow('GET');
+      const result = deps.ads.configDump(route[1]!);
+      if (result.ok) return { status: 200, body: result.dump };
+      if (result.reason === 'ambiguous') {
+        throw new HttpError(409, `node id prefix '${route[1]}' matches ${result.candidates.length} connected nodes; give more of the id`, { candidates: result.candidates });
+      }
+      throw new HttpError(404, `no connected node with id or id prefix '${route[1]}'`);
+    }
+  }
+  throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
+}
+
+function changeReply(change: ConfigChange, dryRun: boolean): Reply {
+  if (!change.ok) return { status: 400, body: { errors: change.errors } };
+  return { status: 200, body: { changed: change.changed, generation: change.config.generation, ...(dryRun ? { dryRun: true } : {}) } };
+}
+
+function endpointViews(deps: AdminApiDeps): EndpointView[] {
+  const nowMs = (deps.nowMs ?? Date.now)();
+  const configured = new Set(services(deps.store.current()).map((s) => s.metadata.name));
+  return deps.registry.endpoints().map((e) => ({ ...e, inConfig: configured.has(e.service), expiresInMs: Math.max(0, e.expiresAtMs - nowMs) }));
+}
+
+function parseKinds(param: string | null): ReadonlySet<string> | undefined {
+  if (param === null || param.trim() === '') return undefined;
+  return new Set(param.split(',').map((k) => resolveKindOr400(k)));
+}
+
+function resolveKindOr400(alias: string): string {
+  const kind = resolveKind(alias);
+  if (!kind) throw new HttpError(400, `'${alias}' is not a kind Weft knows; Weft knows ${describeKnownKinds()}`);
+  return kind;
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `bad percent-encoding in path segment '${segment}'`);
+  }
+}
+
+/** Reads the body as UTF-8; HttpError 413 past MAX_ADMIN_BODY_BYTES (the rest is drained, the connection closed). */
+function readBody(req: http.IncomingMessage): Promise<string> {
+  const tooLarge = () => new HttpError(413, `request body larger than ${MAX_ADMIN_BODY_BYTES} bytes; split the configuration into several applies`);
+  if (Number(req.headers['content-length'] ?? 0) > MAX_ADMIN_BODY_BYTES) {
+    req.resume();
+    return Promise.reject(tooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      bytes += chunk.length;
+      if (bytes > MAX_ADMIN_BODY_BYTES) {
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => over || resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
