@@ -1,0 +1,85 @@
+// Typed views of a validated configuration: resource types per kind, accessors, and building a MeshConfig value.
+import type { ConfigResource, MeshConfig } from '../model.js';
+import type { GRPCRouteSpec } from './grpc-route-schema.js';
+import type { HTTPRouteSpec } from './http-route-schema.js';
+import { resourceKey } from './kinds.js';
+import type { ServiceSpec } from './service-schema.js';
+
+/** A validated Service. */
+export type ServiceResource = ConfigResource<'Service', ServiceSpec>;
+/** A validated HTTPRoute. */
+export type HTTPRouteResource = ConfigResource<'HTTPRoute', HTTPRouteSpec>;
+/** A validated GRPCRoute. */
+export type GRPCRouteResource = ConfigResource<'GRPCRoute', GRPCRouteSpec>;
+/** A validated route of either kind. */
+export type RouteResource = HTTPRouteResource | GRPCRouteResource;
+
+/** What the accessors accept: a MeshConfig or a plain list of resources. */
+export type ResourceSet = MeshConfig | readonly ConfigResource[];
+
+function list(config: ResourceSet): readonly ConfigResource[] {
+  return 'resources' in config ? config.resources : config;
+}
+
+/** Every Service, in the set's order (sorted by name in a MeshConfig). */
+export function services(config: ResourceSet): readonly ServiceResource[] {
+  return list(config).filter((r): r is ServiceResource => r.kind === 'Service');
+}
+
+/** Every HTTPRoute, in the set's order. */
+export function httpRoutes(config: ResourceSet): readonly HTTPRouteResource[] {
+  return list(config).filter((r): r is HTTPRouteResource => r.kind === 'HTTPRoute');
+}
+
+/** Every GRPCRoute, in the set's order. */
+export function grpcRoutes(config: ResourceSet): readonly GRPCRouteResource[] {
+  return list(config).filter((r): r is GRPCRouteResource => r.kind === 'GRPCRoute');
+}
+
+/** Every HTTPRoute and GRPCRoute, in the set's order. */
+export function routes(config: ResourceSet): readonly RouteResource[] {
+  return list(config).filter((r): r is RouteResource => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute');
+}
+
+/** The resource `kind/name`, or undefined. */
+export function findResource(config: ResourceSet, kind: string, name: string): ConfigResource | undefined {
+  return list(config).find((r) => r.kind === kind && r.metadata.name === name);
+}
+
+/** The key `Kind/name` of a resource. */
+export function keyOf(resource: ConfigResource): string {
+  return resourceKey(resource.kind, resource.metadata.name);
+}
+
+/** Orders resources by kind, then name (the order of MeshConfig.resources). */
+export function compareResources(a: ConfigResource, b: ConfigResource): number {
+  return cmp(a.kind, b.kind) || cmp(a.metadata.name, b.metadata.name);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Builds an immutable MeshConfig: resources sorted by kind then name, the array and each resource frozen
+ * (resources are shared, not copied). Does not validate: pass resources that validateConfig accepted.
+ */
+export function createMeshConfig(resources: readonly ConfigResource[], generation: number): MeshConfig {
+  const sorted = [...resources].sort(compareResources).map((r) => (Object.isFrozen(r) ? r : Object.freeze(r)));
+  return Object.freeze({ generation, resources: Object.freeze(sorted) });
+}
+
+/** JSON with object keys sorted, so equal values give equal strings whatever their key order. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const obj = v as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
+  });
+}
+
+/** The content of a resource (apiVersion, kind, metadata, spec; not where it came from), for change detection. */
+export function resourceFingerprint(resource: ConfigResource): string {
+  const { apiVersion, kind, metadata, spec } = resource;
+  return stableJson({ apiVersion, kind, metadata, spec });
+}
