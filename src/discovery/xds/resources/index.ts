@@ -1,0 +1,58 @@
+// The four xDS resource types as a table: how to name, decode and expire each, keyed by type URL.
+import { TYPE_URL, type ProtoObject, type ResourceTypeUrl } from '../protos.js';
+import type { Result } from './common.js';
+import { decodeCluster, type ClusterResource } from './cluster.js';
+import { decodeClusterLoadAssignment, type ClusterLoadAssignmentResource } from './cluster-load-assignment.js';
+import { decodeListener, type ListenerResource } from './listener.js';
+import { decodeRouteConfiguration, type RouteConfigResource } from './route-configuration.js';
+
+export type { Result } from './common.js';
+export type { ClusterResource } from './cluster.js';
+export type { ClusterLoadAssignmentResource } from './cluster-load-assignment.js';
+export type { ListenerResource } from './listener.js';
+export type { RouteConfigResource } from './route-configuration.js';
+export { decodeCluster, DEFAULT_CONNECT_TIMEOUT_MS } from './cluster.js';
+export { decodeClusterLoadAssignment } from './cluster-load-assignment.js';
+export { decodeListener, KNOWN_CLIENT_HTTP_FILTERS } from './listener.js';
+export { decodeRouteConfiguration } from './route-configuration.js';
+
+/** Any validated resource. */
+export type DecodedResource = ListenerResource | RouteConfigResource | ClusterResource | ClusterLoadAssignmentResource;
+
+/** What the ADS client needs to know about one resource type. */
+export interface ResourceType {
+  readonly typeUrl: ResourceTypeUrl;
+  /** Short name for logs: LDS, RDS, CDS, EDS. */
+  readonly shortName: 'LDS' | 'RDS' | 'CDS' | 'EDS';
+  /** The resource's name (`cluster_name` for a ClusterLoadAssignment). */
+  nameOf(resource: ProtoObject): string;
+  /** Validates a decoded resource; never throws. */
+  decode(resource: ProtoObject): Result<DecodedResource>;
+  /**
+   * True for LDS and CDS: a State-of-the-World response carries every subscribed resource that exists, so a
+   * subscribed one missing from it does not exist. RDS and EDS responses may carry a subset (xDS protocol, gRFC A27).
+   */
+  readonly allRequiredInSotW: boolean;
+}
+
+const nameField = (resource: ProtoObject): string => (typeof resource['name'] === 'string' ? resource['name'] : '');
+
+/** The four resource types, by type URL. */
+export const RESOURCE_TYPES: { readonly [K in ResourceTypeUrl]: ResourceType } = Object.freeze({
+  [TYPE_URL.listener]: { typeUrl: TYPE_URL.listener, shortName: 'LDS', nameOf: nameField, decode: decodeListener, allRequiredInSotW: true },
+  [TYPE_URL.routeConfiguration]: {
+    typeUrl: TYPE_URL.routeConfiguration,
+    shortName: 'RDS',
+    nameOf: nameField,
+    decode: decodeRouteConfiguration,
+    allRequiredInSotW: false,
+  },
+  [TYPE_URL.cluster]: { typeUrl: TYPE_URL.cluster, shortName: 'CDS', nameOf: nameField, decode: decodeCluster, allRequiredInSotW: true },
+  [TYPE_URL.clusterLoadAssignment]: {
+    typeUrl: TYPE_URL.clusterLoadAssignment,
+    shortName: 'EDS',
+    nameOf: (r: ProtoObject) => (typeof r['cluster_name'] === 'string' ? r['cluster_name'] : ''),
+    decode: decodeClusterLoadAssignment,
+    allRequiredInSotW: false,
+  },
+});
