@@ -1,0 +1,180 @@
+// Serves a node:http handler or server on behalf of the mesh: listen, register the endpoint, and drain on close.
+import http from 'node:http';
+import { isIP, type AddressInfo } from 'node:net';
+import os from 'node:os';
+import { invalidArg } from '../../core/errors.js';
+import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
+import type { EndpointRegistration, Registration } from '../../discovery/registration.js';
+
+/** Default time the server keeps serving after deregistering, so the removal reaches callers first (ms). */
+export const DEFAULT_DRAIN_DELAY_MS = 500;
+/** Default bound on waiting for in-flight requests once the listener is closed (ms); then they are cut. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
+/** Where and how to serve. */
+export interface ServeOptions {
+  /** TCP port; 0 picks a free one (read it from the returned ServedEndpoint). */
+  readonly port: number;
+  /** Interface to bind; default '127.0.0.1'. Use '0.0.0.0' to accept remote callers. */
+  readonly host?: string;
+  /** Service port name this endpoint serves; default the Service's first port. */
+  readonly portName?: string;
+  /** IP literal callers should use; default the bound address (or the first non-internal IPv4 when bound to all). */
+  readonly advertiseAddress?: string;
+  /** Relative load-balancing weight; default 1. */
+  readonly weight?: number;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Lease TTL asked of the control plane (ms); default 10000. */
+  readonly leaseTtlMs?: number;
+}
+
+/** How close() drains. */
+export interface DrainOptions {
+  /** Keep serving this long after deregistering, answering with `connection: close` (ms); default 500. */
+  readonly drainDelayMs?: number;
+  /** Then wait at most this long for in-flight requests before closing their connections (ms); default 10000. */
+  readonly drainTimeoutMs?: number;
+}
+
+/** A listening, registered endpoint. */
+export interface ServedEndpoint {
+  /** The address registered for callers (an IP literal). */
+  readonly address: string;
+  /** The port actually bound. */
+  readonly port: number;
+  /** The node:http server (the caller's own, when one was passed). */
+  readonly server: http.Server;
+  /** The registration, or undefined when the mesh is disabled. */
+  readonly registration: Registration | undefined;
+  /** Deregisters, drains and closes the server; resolves when it is closed. Never rejects. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What serveHttp needs from the mesh. */
+export interface ServeDeps {
+  /** Registers the endpoint, or returns undefined when the mesh is disabled. */
+  readonly register: (endpoint: EndpointRegistration, ttlMs: number | undefined) => Registration | undefined;
+  readonly service: string;
+  readonly nodeId: string;
+  readonly drain?: DrainOptions;
+  readonly logger?: Logger;
+}
+
+/**
+ * Listens with `handlerOrServer` (a request listener, or an http.Server, which may already be listening), registers
+ * `{ service, address, port, portName, nodeId }` under a lease and returns once listening (registration goes on in the
+ * background; `registration.registered()` tells when it is done). Rejects only if listening fails (e.g. EADDRINUSE).
+ * Throws WEFT_ERR_INVALID_ARG for bad options.
+ */
+export async function serveHttp(
+  handlerOrServer: http.RequestListener | http.Server,
+  options: ServeOptions,
+  deps: ServeDeps,
+): Promise<ServedEndpoint> {
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) invalidArg(`serve: port must be an integer in [0, 65535], got ${options.port}`);
+  if (options.advertiseAddress !== undefined && isIP(options.advertiseAddress) === 0) {
+    invalidArg(`serve: advertiseAddress must be an IP literal, got '${options.advertiseAddress}'`);
+  }
+  const server = typeof handlerOrServer === 'function' ? http.createServer(handlerOrServer) : handlerOrServer;
+  if (!(server instanceof http.Server)) invalidArg('serve: expected a request handler (req, res) => void or an http.Server');
+  const drainer = new Drainer(server);
+  if (!server.listening) await listen(server, options.port, options.host ?? '127.0.0.1');
+  const bound = server.address() as AddressInfo;
+  const address = options.advertiseAddress ?? advertisable(bound.address);
+  const registration = deps.register(
+    {
+      service: deps.service,
+      address,
+      port: bound.port,
+      portName: options.portName ?? '',
+      nodeId: deps.nodeId,
+      ...(options.weight !== undefined ? { weight: options.weight } : {}),
+      ...(options.labels !== undefined ? { labels: options.labels } : {}),
+    },
+    options.leaseTtlMs,
+  );
+  const logger = deps.logger ?? NOOP_LOGGER;
+  const drainDelayMs = deps.drain?.drainDelayMs ?? DEFAULT_DRAIN_DELAY_MS;
+  const drainTimeoutMs = deps.drain?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await registration?.close();
+      drainer.startDraining();
+      if (drainDelayMs > 0) await delay(drainDelayMs);
+      const forced = await drainer.closeServer(drainTimeoutMs);
+      if (forced > 0) logger.warn('weft: drain timeout; closed connections with requests in flight', { port: bound.port, forced });
+    })());
+  return Object.freeze({ address, port: bound.port, server, registration, close });
+}
+
+/** Tracks in-flight requests, marks responses `connection: close` while draining, and closes the server in order. */
+class Drainer {
+  readonly #server: http.Server;
+  readonly #inFlight = new Set<http.ServerResponse>();
+  #draining = false;
+  #idle: (() => void) | undefined;
+
+  constructor(server: http.Server) {
+    this.#server = server;
+    // Prepended so the mark is set before the application's handler writes its headers.
+    server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.#inFlight.add(res);
+      if (this.#draining) res.setHeader('connection', 'close');
+      res.once('close', () => {
+        this.#inFlight.delete(res);
+        if (this.#inFlight.size === 0) this.#idle?.();
+      });
+    });
+  }
+
+  /** From now on every response asks the client to close its connection (in-flight ones too, if not yet sent). */
+  startDraining(): void {
+    this.#draining = true;
+    for (const res of this.#inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+  }
+
+  /** Stops accepting, closes idle connections, waits for in-flight requests up to `timeoutMs`, then cuts the rest. */
+  async closeServer(timeoutMs: number): Promise<number> {
+    const server = this.#server;
+    if (!server.listening) return 0;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    let forced = 0;
+    if (this.#inFlight.size > 0) {
+      const idle = new Promise<void>((resolve) => (this.#idle = resolve));
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
+      const cut = await Promise.race([idle.then(() => false), timedOut]);
+      clearTimeout(timer);
+      if (cut) forced = this.#inFlight.size;
+    }
+    server.closeAllConnections();
+    await closed;
+    return forced;
+  }
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** The bound address, or for a wildcard bind the first non-internal IPv4 of this host (127.0.0.1 if none). */
+function advertisable(bound: string): string {
+  if (bound !== '0.0.0.0' && bound !== '::') return bound.startsWith('::ffff:') ? bound.slice(7) : bound;
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const info of list ?? []) if (info.family === 'IPv4' && !info.internal) return info.address;
+  }
+  return '127.0.0.1';
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
