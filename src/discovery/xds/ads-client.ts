@@ -1,0 +1,419 @@
+// The SDK's xDS client: one State-of-the-World ADS stream per process, on-demand targets, ACK/NACK, compiled MeshState.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { invalidArg } from '../../core/errors.js';
+import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
+import { WatchCell, type Disposable, type Watch } from '../../core/watch.js';
+import type { Discovery, DiscoveryStatus, NackEvent, TypeStatus } from '../discovery.js';
+import { EMPTY_MESH_STATE, type MeshState, type TargetState } from '../mesh-state.js';
+import { Backoff } from './backoff.js';
+import { compileMeshState, requiredResourceNames } from './compile.js';
+import { protos, RESOURCE_TYPE_URLS, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from './protos.js';
+import { ResourceCache } from './resource-cache.js';
+import { RESOURCE_TYPES } from './resources/index.js';
+
+const TRACER = 'xds-client';
+const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+/** google.rpc.Code INVALID_ARGUMENT, sent in every NACK. */
+const INVALID_ARGUMENT = 3;
+
+/** Options of createXdsClient. */
+export interface XdsClientOptions {
+  /** `host:port` of the ADS server (plaintext gRPC for now). */
+  server: string;
+  /** The xDS node this process announces in its first request. */
+  node: {
+    id: string;
+    cluster: string;
+    metadata?: Record<string, string>;
+    locality?: { region?: string; zone?: string; subZone?: string };
+  };
+  /** Where logs go (default: nowhere). Trace lines need `WEFT_TRACE=xds-client`. */
+  logger?: Logger;
+  /** First reconnect delay in ms (default 100), doubled per failure up to maxBackoffMs, jittered ±20 %. */
+  initialBackoffMs?: number;
+  /** Longest reconnect delay in ms (default 5000). */
+  maxBackoffMs?: number;
+}
+
+/** One resource as held by the client, for `weft config-dump`. */
+export interface XdsDumpedResource {
+  readonly name: string;
+  readonly version: string;
+  /** The resource as received (proto field names, Any expanded to `'@type'`). */
+  readonly resource: ProtoObject;
+}
+
+/** Everything the client holds, per type (a CSDS-like client-side dump). */
+export interface XdsConfigDump {
+  readonly types: readonly { readonly typeUrl: string; readonly version: string; readonly resources: readonly XdsDumpedResource[] }[];
+}
+
+/** Discovery over ADS, plus a dump of the resources it holds. */
+export interface XdsClient extends Discovery {
+  /** Accepted resources per type with their versions (fresh objects; the protos are shared, do not mutate). */
+  configDump(): XdsConfigDump;
+}
+
+/** A DiscoveryResponse with its resources left as Any (decoded one by one, so one bad resource cannot break the stream). */
+interface RawResponse {
+  version_info: string;
+  type_url: string;
+  nonce: string;
+  resources: AnyMessage[];
+}
+
+/** Per-type protocol state on the current stream. */
+interface TypeState {
+  readonly typeUrl: ResourceTypeUrl;
+  subscribed: Set<string>;
+  /** Last version accepted (ACKed); survives reconnects. */
+  version: string;
+  /** Nonce of the latest response on this stream. */
+  nonce: string;
+  /** error_detail message repeated on every request while the latest response stays refused (as grpc-js-xds). */
+  error: string | undefined;
+  lastNack: TypeStatus['lastNack'];
+  /** Sorted names of the last request sent on this stream; undefined before the first. */
+  sentKey: string | undefined;
+  /** Every name asked for on this stream: only those can be deleted by omission from an LDS/CDS response. */
+  readonly sentOnStream: Set<string>;
+}
+
+interface Waiter {
+  readonly target: string;
+  readonly resolve: (state: TargetState) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * Creates an xDS client. It opens its ADS stream on the first `resolve()`, subscribes only to the Listeners asked for
+ * and what they reference, and reconnects with jittered exponential backoff while keeping its last good MeshState.
+ * Throws WEFT_ERR_INVALID_ARG for a missing server or node id; never throws afterwards except from close().
+ * See https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol and gRFC A27/A46.
+ */
+export function createXdsClient(options: XdsClientOptions): XdsClient {
+  if (typeof options?.server !== 'string' || options.server === '') invalidArg('createXdsClient: options.server must be "host:port"');
+  if (typeof options.node?.id !== 'string' || options.node.id === '') invalidArg('createXdsClient: options.node.id must be a non-empty string');
+  return new AdsClient(options);
+}
+
+class AdsClient implements XdsClient {
+  readonly #options: XdsClientOptions;
+  readonly #logger: Logger;
+  readonly #tracing: boolean;
+  readonly #state: WatchCell<MeshState>;
+  readonly #cache = new ResourceCache();
+  readonly #types = new Map<ResourceTypeUrl, TypeState>();
+  readonly #targets: string[] = [];
+  readonly #waiters = new Set<Waiter>();
+  readonly #nackListeners = new Set<(event: NackEvent) => void>();
+  readonly #backoff: Backoff;
+  readonly #node: ProtoObject;
+  #client: grpc.Client | undefined;
+  #call: grpc.ClientDuplexStream<ProtoObject, RawResponse> | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #nodeSent = false;
+  #connected = false;
+  #closed = false;
+
+  constructor(options: XdsClientOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? NOOP_LOGGER;
+    this.#tracing = (process.env['WEFT_TRACE'] ?? '').split(',').some((t) => t.trim() === TRACER || t.trim() === '*');
+    this.#state = new WatchCell<MeshState>(EMPTY_MESH_STATE, (e) => this.#logger.error('MeshState listener threw', { error: String(e) }));
+    this.#backoff = new Backoff(options.initialBackoffMs ?? 100, options.maxBackoffMs ?? 5000);
+    for (const typeUrl of RESOURCE_TYPE_URLS) {
+      this.#types.set(typeUrl, {
+        typeUrl, subscribed: new Set(), version: '', nonce: '', error: undefined, lastNack: undefined, sentKey: undefined, sentOnStream: new Set(),
+      });
+    }
+    const { id, cluster, metadata = {}, locality = {} } = options.node;
+    this.#node = {
+      id,
+      cluster,
+      metadata: { fields: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, { stringValue: v }])) },
+      locality: { region: locality.region ?? '', zone: locality.zone ?? '', sub_zone: locality.subZone ?? '' },
+      user_agent_name: 'weft',
+      user_agent_version: weftVersion(),
+      client_features: ['envoy.lb.does_not_support_overprovisioning'],
+    };
+  }
+
+  get state(): Watch<MeshState> {
+    return this.#state;
+  }
+
+  resolve(target: string, timeoutMs: number): Promise<TargetState> {
+    const current = (): TargetState => this.#state.get().targets.get(target) ?? { status: 'pending' };
+    if (this.#closed) return Promise.resolve(current());
+    if (!this.#targets.includes(target)) {
+      this.#trace('subscribe target', { target });
+      this.#targets.push(target);
+      this.#recompute();
+      if (this.#call === undefined && this.#retryTimer === undefined) this.#startStream();
+      else this.#flushSubscriptions();
+    }
+    const state = current();
+    if (state.status !== 'pending') return Promise.resolve(state);
+    return new Promise((resolve) => {
+      // Ref'd on purpose: the caller is awaiting this bounded wait, the process should not exit under it.
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        resolve(current());
+      }, Math.max(0, timeoutMs));
+      const waiter: Waiter = { target, resolve, timer };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  status(): DiscoveryStatus {
+    return Object.freeze({
+      connected: this.#connected,
+      nodeId: this.#options.node.id,
+      server: this.#options.server,
+      types: Object.freeze(
+        [...this.#types.values()].map((t) =>
+          Object.freeze({ typeUrl: t.typeUrl, subscribed: Object.freeze([...t.subscribed].sort()), ackedVersion: t.version, lastNack: t.lastNack }),
+        ),
+      ),
+    });
+  }
+
+  onNack(fn: (event: NackEvent) => void): Disposable {
+    this.#nackListeners.add(fn);
+    return { dispose: () => void this.#nackListeners.delete(fn) };
+  }
+
+  configDump(): XdsConfigDump {
+    return {
+      types: [...this.#types.values()].map((t) => ({
+        typeUrl: t.typeUrl,
+        version: t.version,
+        resources: [...this.#cache.accepted(t.typeUrl).values()].map((r) => ({ name: r.name, version: r.version, resource: r.proto })),
+      })),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#connected = false;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const call = this.#call;
+    this.#call = undefined;
+    call?.cancel();
+    this.#client?.close();
+    this.#client = undefined;
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer);
+      w.resolve(this.#state.get().targets.get(w.target) ?? { status: 'pending' });
+    }
+    this.#waiters.clear();
+    this.#nackListeners.clear();
+    this.#logger.info('xDS client closed', { server: this.#options.server });
+  }
+
+  #startStream(): void {
+    if (this.#closed) return;
+    this.#retryTimer = undefined;
+    const initialMs = this.#options.initialBackoffMs ?? 100;
+    this.#client ??= new grpc.Client(this.#options.server, grpc.credentials.createInsecure(), {
+      // The channel's own reconnect backoff must not outlast ours, or a restarted server is found late.
+      'grpc.initial_reconnect_backoff_ms': initialMs,
+      'grpc.max_reconnect_backoff_ms': Math.max(this.#options.maxBackoffMs ?? 5000, initialMs),
+    });
+    const call = this.#client.makeBidiStreamRequest(ADS_METHOD, serializeRequest, deserializeResponse, new grpc.Metadata());
+    this.#call = call;
+    this.#nodeSent = false;
+    for (const t of this.#types.values()) {
+      t.nonce = '';
+      t.sentKey = undefined;
+      t.sentOnStream.clear();
+    }
+    call.on('data', (response: RawResponse) => {
+      if (call !== this.#call) return;
+      if (!this.#connected) this.#logger.info('xDS stream connected', { server: this.#options.server });
+      this.#connected = true;
+      this.#backoff.reset();
+      this.#onResponse(response);
+    });
+    call.on('error', (e: Error) => this.#trace('stream error', { error: e.message }));
+    call.on('status', (status: grpc.StatusObject) => {
+      if (call !== this.#call) return;
+      this.#call = undefined;
+      this.#connected = false;
+      if (this.#closed) return;
+      const delayMs = this.#backoff.next();
+      this.#logger.warn('xDS stream ended; keeping the last good state and reconnecting', {
+        server: this.#options.server, code: status.code, details: status.details, retryInMs: delayMs,
+      });
+      this.#retryTimer = setTimeout(() => this.#startStream(), delayMs);
+      this.#retryTimer.unref();
+    });
+    this.#trace('stream started', { server: this.#options.server });
+    this.#flushSubscriptions();
+  }
+
+  #onResponse(response: RawResponse): void {
+    const type = this.#types.get(response.type_url as ResourceTypeUrl);
+    if (type === undefined) {
+      this.#logger.warn('xDS response of an unknown type ignored', { typeUrl: response.type_url });
+      return;
+    }
+    const short = RESOURCE_TYPES[type.typeUrl].shortName;
+    this.#trace(`${short} response`, { version: response.version_info, nonce: response.nonce, resources: response.resources.length });
+    if (type.sentKey === undefined && type.subscribed.size === 0) {
+      // Never asked for on this stream: answering would send empty resource_names, which old servers read as wildcard.
+      this.#logger.warn(`xDS ${short} response for a type never requested ignored`, { nonce: response.nonce });
+      return;
+    }
+    type.nonce = response.nonce;
+    const result = this.#cache.apply(type.typeUrl, response.version_info, response.resources, type.subscribed, type.sentOnStream);
+    let nack: NackEvent | undefined;
+    if (result.errors.length > 0) {
+      const message = result.errors.join('\n');
+      type.error = message;
+      type.lastNack = Object.freeze({ version: response.version_info, nonce: response.nonce, message, atMs: Date.now() });
+      nack = Object.freeze({ typeUrl: type.typeUrl, version: response.version_info, nonce: response.nonce, message });
+      this.#logger.warn(`xDS ${short} update refused (NACK); keeping the last good values`, { version: response.version_info, message });
+    } else {
+      type.version = response.version_info;
+      type.error = undefined;
+      type.lastNack = undefined;
+    }
+    if (result.changed) this.#recompute();
+    this.#send(type); // ACK or NACK, with this type's current names
+    this.#flushSubscriptions();
+    if (nack !== undefined) this.#emitNack(nack);
+  }
+
+  /** Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response. */
+  #recompute(): void {
+    const input = { targets: this.#targets, resources: this.#cache };
+    const next = compileMeshState(input, this.#state.get());
+    const required = requiredResourceNames(input, next);
+    for (const type of this.#types.values()) {
+      const names = required.get(type.typeUrl)!;
+      for (const name of type.subscribed) {
+        if (!names.has(name)) {
+          this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });
+          this.#cache.drop(type.typeUrl, name);
+        }
+      }
+      type.subscribed = new Set(names);
+    }
+    if (next !== this.#state.get()) {
+      this.#trace('publish MeshState', { generation: next.generation, targets: next.targets.size, clusters: next.clusters.size });
+      this.#state.set(next);
+    }
+    for (const w of this.#waiters) {
+      const state = next.targets.get(w.target);
+      if (state !== undefined && state.status !== 'pending') {
+        clearTimeout(w.timer);
+        this.#waiters.delete(w);
+        w.resolve(state);
+      }
+    }
+  }
+
+  /** Sends a request for every type whose names differ from the last request on this stream. */
+  #flushSubscriptions(): void {
+    for (const type of this.#types.values()) {
+      const key = sortedKey(type.subscribed);
+      if (key === type.sentKey || (type.sentKey === undefined && type.subscribed.size === 0)) continue;
+      this.#send(type);
+    }
+  }
+
+  #send(type: TypeState): void {
+    const call = this.#call;
+    if (call === undefined || this.#closed) return;
+    const names = [...type.subscribed].sort();
+    const request: ProtoObject = {
+      type_url: type.typeUrl,
+      resource_names: names,
+      version_info: type.version,
+      response_nonce: type.nonce,
+    };
+    if (!this.#nodeSent) {
+      request['node'] = this.#node;
+      this.#nodeSent = true;
+    }
+    if (type.error !== undefined) request['error_detail'] = { code: INVALID_ARGUMENT, message: type.error };
+    type.sentKey = names.join('\n');
+    for (const n of names) type.sentOnStream.add(n);
+    this.#trace(`${RESOURCE_TYPES[type.typeUrl].shortName} request`, {
+      names, version: type.version, nonce: type.nonce, nack: type.error !== undefined,
+    });
+    call.write(request);
+  }
+
+  #emitNack(event: NackEvent): void {
+    queueMicrotask(() => {
+      for (const fn of [...this.#nackListeners]) {
+        try {
+          fn(event);
+        } catch (e: unknown) {
+          this.#logger.error('onNack listener threw', { error: String(e) });
+        }
+      }
+    });
+  }
+
+  #trace(message: string, fields?: Record<string, unknown>): void {
+    if (this.#tracing) this.#logger.debug(`${TRACER}: ${message}`, fields);
+  }
+}
+
+function sortedKey(names: ReadonlySet<string>): string {
+  return [...names].sort().join('\n');
+}
+
+function serializeRequest(request: ProtoObject): Buffer {
+  return Buffer.from(protos().encode('envoy.service.discovery.v3.DiscoveryRequest', request));
+}
+
+/** Decodes a DiscoveryResponse without expanding its resources (a malformed response ends the stream; grpc-js reports it). */
+function deserializeResponse(bytes: Buffer): RawResponse {
+  const type = protos().root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+  const o = type.toObject(type.decode(bytes), { defaults: true, longs: String, enums: String }) as ProtoObject;
+  const resources = Array.isArray(o['resources']) ? (o['resources'] as { type_url?: unknown; value?: unknown }[]) : [];
+  return {
+    version_info: String(o['version_info'] ?? ''),
+    type_url: String(o['type_url'] ?? ''),
+    nonce: String(o['nonce'] ?? ''),
+    resources: resources.map((r) => ({
+      type_url: typeof r.type_url === 'string' ? r.type_url : '',
+      value: r.value instanceof Uint8Array ? r.value : new Uint8Array(),
+    })),
+  };
+}
+
+let cachedVersion: string | undefined;
+
+/** Weft's package version, for `user_agent_version` (read once from package.json; '0.0.0' if not found). */
+function weftVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  cachedVersion = '0.0.0';
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) {
+      try {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'weft' && typeof pkg.version === 'string') {
+          cachedVersion = pkg.version;
+          break;
+        }
+      } catch (e: unknown) {
+        void e; // an unreadable package.json only costs the version string: keep looking upwards
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  return cachedVersion;
+}
