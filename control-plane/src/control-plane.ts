@@ -1,0 +1,177 @@
+// Starts a whole control plane: config store + registry -> translate -> snapshot cache -> ADS, plus the admin API.
+import * as grpc from '@grpc/grpc-js';
+import { ERROR_CODES, MeshError } from '../../src/core/errors.js';
+import { NOOP_LOGGER, type Logger } from '../../src/core/logger.js';
+import type { ConfigStore } from './model.js';
+import { openDirStore } from './config/dir-store.js';
+import { translate } from './translate/translate.js';
+import { Registry } from './registry/registry.js';
+import { addRegistryService } from './registry/registry-service.js';
+import { AdsServer } from './server/ads-server.js';
+import { SnapshotCache } from './server/snapshot-cache.js';
+import { startAdminServer } from './admin/admin-api.js';
+
+/** Default port of the xDS (ADS + registry) gRPC server. */
+export const DEFAULT_XDS_PORT = 15010;
+/** Default port of the admin API. */
+export const DEFAULT_ADMIN_PORT = 15000;
+/** How long close() lets in-flight gRPC calls finish before cutting them (ms). */
+export const SHUTDOWN_GRACE_MS = 500;
+
+/** Options of startControlPlane. */
+export interface ControlPlaneOptions {
+  /** Directory of YAML configuration (created if missing). Watched: hand edits apply live. */
+  readonly configDir: string;
+  /** Interface both servers listen on (default 127.0.0.1). */
+  readonly host?: string;
+  /** xDS + registry gRPC port (default 15010; 0 = any free port). */
+  readonly xdsPort?: number;
+  /** Admin API port (default 15000; 0 = any free port). */
+  readonly adminPort?: number;
+  /** Lease TTL for registrations that do not ask for one (ms, default 10 000, clamped to [1 s, 5 min]). */
+  readonly leaseTtlMs?: number;
+  readonly logger?: Logger;
+}
+
+/** A running control plane. */
+export interface ControlPlane {
+  /** `host:port` of the gRPC server (ADS and registry), as a grpc-js target or bootstrap `server_uri`. */
+  readonly xdsAddress: string;
+  /** `http://host:port` of the gRPC server, as the SDK's `controlPlane` option takes it. */
+  readonly xdsUrl: string;
+  /** `http://host:port` of the admin API. */
+  readonly adminUrl: string;
+  readonly store: ConfigStore;
+  readonly registry: Registry;
+  /** The ADS server: connected clients and what they were sent. */
+  readonly ads: AdsServer;
+  /** Ends every ADS stream, stops both servers, the registry and the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the config store, starts the registry, the ADS + registry gRPC server and the admin API, and keeps the
+ * xDS snapshot equal to translate(config, endpoints): every config or registry change is translated once per
+ * turn of the event loop (bursts coalesce; no fixed delay). Rejects, after closing whatever it had opened, with
+ * WEFT_ERR_INVALID_CONFIG when the config directory is invalid (every error in the message) or WEFT_ERR_LISTEN
+ * when a port cannot be bound.
+ */
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const logger = options.logger ?? NOOP_LOGGER;
+  const host = options.host ?? '127.0.0.1';
+  const undo: (() => unknown)[] = [];
+  const rollback = async () => {
+    for (const fn of undo.reverse()) {
+      try {
+        await fn();
+      } catch (e: unknown) {
+        logger.warn('control plane: cleanup step failed', { error: String(e) });
+      }
+    }
+  };
+  try {
+    const store = await openDirStore({ dir: options.configDir, watch: true, logger });
+    undo.push(() => store.close());
+    const registry = new Registry({ ...(options.leaseTtlMs === undefined ? {} : { defaultTtlMs: options.leaseTtlMs }), logger });
+    undo.push(() => registry.close());
+    const cache = new SnapshotCache({ logger });
+
+    let closed = false;
+    const rebuild = () => {
+      try {
+        const config = store.current();
+        const result = cache.set(translate(config, registry.endpoints()));
+        if (result.changedTypes.length > 0) logger.debug('control plane: snapshot updated', { generation: config.generation, changedTypes: result.changedTypes });
+      } catch (e: unknown) {
+        // translate is pure and total; if it ever throws, keep serving the last snapshot.
+        logger.error('control plane: translate failed; still serving the previous snapshot', { error: e instanceof Error ? e.stack : String(e) });
+      }
+    };
+    let scheduled = false;
+    const schedule = () => {
+      if (scheduled || closed) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        if (!closed) rebuild();
+      });
+    };
+    rebuild();
+    const subscriptions = [store.onChange(schedule), registry.onChange(schedule)];
+    undo.push(() => {
+      closed = true;
+      for (const s of subscriptions) s.dispose();
+    });
+
+    const ads = new AdsServer({ cache, logger });
+    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 60_000, 'grpc.keepalive_timeout_ms': 20_000 });
+    ads.addTo(server);
+    addRegistryService(server, registry, logger);
+    // Undo runs in reverse: ADS streams never end by themselves, so end them first, then the server can stop at once.
+    undo.push(() => shutdown(server));
+    undo.push(() => ads.close());
+    const xdsPort = await bind(server, host, options.xdsPort ?? DEFAULT_XDS_PORT);
+
+    let admin;
+    try {
+      admin = await startAdminServer({ store, registry, ads, logger, host, port: options.adminPort ?? DEFAULT_ADMIN_PORT });
+    } catch (e: unknown) {
+      throw listenError('admin API', host, options.adminPort ?? DEFAULT_ADMIN_PORT, e);
+    }
+    const adminServer = admin;
+    undo.push(() => adminServer.close());
+
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    const xdsAddress = `${hostPart}:${xdsPort}`;
+    logger.info('control plane started', { xdsAddress, adminUrl: admin.url, configDir: options.configDir, generation: store.current().generation });
+    let closing: Promise<void> | undefined;
+    return {
+      xdsAddress,
+      xdsUrl: `http://${xdsAddress}`,
+      adminUrl: admin.url,
+      store,
+      registry,
+      ads,
+      close() {
+        closing ??= rollback().then(() => logger.info('control plane stopped'));
+        return closing;
+      },
+    };
+  } catch (e: unknown) {
+    await rollback();
+    throw e;
+  }
+}
+
+function bind(server: grpc.Server, host: string, port: number): Promise<number> {
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${hostPart}:${port}`, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
+      if (err) reject(listenError('xDS gRPC server', host, port, err));
+      else resolve(boundPort);
+    });
+  });
+}
+
+function listenError(what: string, host: string, port: number, cause: unknown): MeshError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  // grpc-js reports a busy port only in the message ("... [listen EADDRINUSE: address already in use ...]").
+  const detail = code === 'EADDRINUSE' || /EADDRINUSE/.test(message) ? 'the port is in use (is another control plane running?)' : message;
+  return new MeshError(ERROR_CODES.LISTEN, `cannot start the ${what} on ${host}:${port}: ${detail}`, { cause, nonRetryable: true, details: { host, port } });
+}
+
+/** Graceful shutdown that turns forceful after SHUTDOWN_GRACE_MS. */
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, SHUTDOWN_GRACE_MS);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,48 @@
+// Public API of the Weft control plane (`weft/control-plane`): start one, or assemble its parts yourself.
+export { startControlPlane, DEFAULT_XDS_PORT, DEFAULT_ADMIN_PORT, SHUTDOWN_GRACE_MS, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
+export type {
+  ConfigError,
+  ConfigResource,
+  ConfigStore,
+  ConfigChange,
+  MeshConfig,
+  RegisteredEndpoint,
+  ResourceMetadata,
+  XdsResource,
+  XdsResources,
+} from './model.js';
+export { formatConfigError } from './model.js';
+export { openDirStore, type DirStoreOptions } from './config/dir-store.js';
+export { translate } from './translate/translate.js';
+export {
+  Registry,
+  clampTtlMs,
+  DEFAULT_LEASE_TTL_MS,
+  MIN_LEASE_TTL_MS,
+  MAX_LEASE_TTL_MS,
+  MAX_ENDPOINT_WEIGHT,
+  SYSTEM_CLOCK,
+  type ClockTimer,
+  type EndpointRegistration,
+  type Lease,
+  type RegistryClock,
+  type RegistryError,
+  type RegistryOptions,
+  type RegistryResult,
+} from './registry/registry.js';
+export { addRegistryService, registryHandlers } from './registry/registry-service.js';
+export { SnapshotCache, type CachedResource, type SetResult, type SnapshotCacheOptions, type TypeSnapshot } from './server/snapshot-cache.js';
+export { AdsServer, type AdsServerOptions, type ConfigDumpResult, type NodeConfigDump } from './server/ads-server.js';
+export type { ClientConfigDump, ClientStatus, ClientTypeStatus, DiscoveryResponse, NackInfo } from './server/ads-stream.js';
+export { AdsTestClient, type ReceivedResponse, type RequestFields } from './server/ads-test-client.js';
+export {
+  startAdminServer,
+  adminRequestListener,
+  MAX_ADMIN_BODY_BYTES,
+  type AdminApiDeps,
+  type AdminServer,
+  type AdminServerOptions,
+  type EndpointView,
+  type StatusView,
+} from './admin/admin-api.js';
+export { dryRunApply } from './admin/dry-run.js';
