@@ -1,0 +1,106 @@
+// Translates a validated MeshConfig plus the live endpoint registry into Envoy xDS v3 resources, exactly as
+// docs/xds-mapping.md specifies. Pure and deterministic: same input, deep-equal output in a stable order.
+import { routes, services, type RouteResource } from '../config/mesh-config.js';
+import type { MeshConfig, RegisteredEndpoint, XdsResource, XdsResources } from '../model.js';
+import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
+import { buildLoadAssignment } from './endpoints.js';
+import { clusterName, compareStrings, deepFreeze, durationFromMs, listenerNames } from './names.js';
+import { buildRouteConfiguration } from './routes.js';
+
+/** Connect timeout of every Cluster. */
+export const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Translates `config` and `endpoints` into every resource the control plane serves:
+ * - a Listener `<svc>` and `<svc>:<port>` per declared port, each an api_listener HCM with RDS (via ADS) to the
+ *   RouteConfiguration `<svc>` and the router filter;
+ * - a RouteConfiguration per Service (see buildRouteConfiguration);
+ * - a Cluster `<svc>:<port>` per declared port (EDS via ADS, ROUND_ROBIN, 5 s connect timeout);
+ * - a ClusterLoadAssignment per Cluster (see buildLoadAssignment), possibly with no endpoints.
+ * Registered endpoints of Services not in `config` (or naming a port it does not declare) are ignored.
+ * Each map is sorted by resource name; every resource carries `'@type'` and is deeply frozen.
+ * Expects a config that validateConfig accepted; does not throw for one.
+ */
+export function translate(config: MeshConfig, endpoints: readonly RegisteredEndpoint[]): XdsResources {
+  const svcs = [...services(config)].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+  const byName = new Map(svcs.map((s) => [s.metadata.name, s]));
+  const attached = attachments(routes(config));
+  const registered = groupByService(endpoints);
+
+  const listeners: XdsResource[] = [];
+  const routeConfigs: XdsResource[] = [];
+  const clusters: XdsResource[] = [];
+  const assignments: XdsResource[] = [];
+  for (const svc of svcs) {
+    const name = svc.metadata.name;
+    for (const listener of listenerNames(name, svc.spec)) listeners.push(buildListener(listener, name));
+    routeConfigs.push(buildRouteConfiguration(svc, attached.get(name) ?? [], byName));
+    svc.spec.ports.forEach((port, i) => {
+      clusters.push(buildCluster(clusterName(name, port.port)));
+      assignments.push(buildLoadAssignment(svc, i, registered.get(name) ?? []));
+    });
+  }
+  return {
+    [TYPE_URL.listener]: byResourceName(listeners, (r) => r['name']),
+    [TYPE_URL.routeConfiguration]: byResourceName(routeConfigs, (r) => r['name']),
+    [TYPE_URL.cluster]: byResourceName(clusters, (r) => r['name']),
+    [TYPE_URL.clusterLoadAssignment]: byResourceName(assignments, (r) => r['cluster_name']),
+  };
+}
+
+/** The Listener `name` of Service `service`: an api_listener whose HCM fetches RouteConfiguration `service` over ADS. */
+export function buildListener(name: string, service: string): XdsResource {
+  return {
+    '@type': TYPE_URL.listener,
+    name,
+    api_listener: {
+      api_listener: {
+        '@type': TYPE_URL.httpConnectionManager,
+        stat_prefix: name,
+        rds: { route_config_name: service, config_source: { ads: {}, resource_api_version: 'V3' } },
+        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } }],
+      },
+    },
+  };
+}
+
+/** The EDS Cluster `name` (its endpoints come from the ClusterLoadAssignment of the same name, over ADS). */
+export function buildCluster(name: string): XdsResource {
+  return {
+    '@type': TYPE_URL.cluster,
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name },
+    lb_policy: 'ROUND_ROBIN',
+    connect_timeout: durationFromMs(CONNECT_TIMEOUT_MS),
+  };
+}
+
+/** Routes attached to each Service (by parentRefs), each route once per Service. */
+function attachments(list: readonly RouteResource[]): Map<string, RouteResource[]> {
+  const out = new Map<string, RouteResource[]>();
+  for (const route of list) {
+    for (const parent of new Set(route.spec.parentRefs.map((p) => p.name))) {
+      const forService = out.get(parent) ?? [];
+      forService.push(route);
+      out.set(parent, forService);
+    }
+  }
+  return out;
+}
+
+function groupByService(endpoints: readonly RegisteredEndpoint[]): Map<string, RegisteredEndpoint[]> {
+  const out = new Map<string, RegisteredEndpoint[]>();
+  for (const e of endpoints) {
+    const list = out.get(e.service) ?? [];
+    list.push(e);
+    out.set(e.service, list);
+  }
+  return out;
+}
+
+function byResourceName(list: readonly XdsResource[], nameOf: (r: XdsResource) => unknown): ReadonlyMap<string, XdsResource> {
+  const entries = list.map((r) => [String(nameOf(r)), deepFreeze(r)] as const);
+  entries.sort((a, b) => compareStrings(a[0], b[0]));
+  return new Map(entries);
+}
