@@ -8,6 +8,7 @@ import { ERROR_CODES, isMeshError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/logger.js';
 import type { ConfigStore, MeshConfig } from '../model.js';
 import { openDirStore } from './dir-store.js';
+import { previewApply } from './plan.js';
 
 const SVC = (name: string, port = 8080) => `apiVersion: weft.dev/v1alpha1
 kind: Service
@@ -187,6 +188,24 @@ describe('DirStore.apply', { timeout: 10_000 }, () => {
     // What was written reloads to the same config.
     const reopened = await open(dir);
     assert.deepEqual(names(reopened.current()), names(store.current()));
+  });
+
+  it('previewApply predicts apply exactly, writing nothing', async () => {
+    const dir = await tempDir({ 'mesh.yaml': `${SVC('payments')}---\n${SVC('ledger')}` });
+    const store = await open(dir);
+    const text = `${SVC('payments', 9090)}---\n${SVC('ledger')}---\n${ROUTE('r', 'payments', 'ledger')}`;
+    const before = await snapshot(dir);
+    const preview = previewApply(store.current(), text, 'p.yaml');
+    assert.deepEqual(await snapshot(dir), before);
+    assert.ok(preview.ok);
+    assert.equal(preview.config.generation, 1);
+    const res = await store.apply(text, 'p.yaml');
+    assert.ok(res.ok);
+    assert.deepEqual(preview.changed, res.changed);
+    assert.deepEqual(preview.changed, ['HTTPRoute/r', 'Service/payments']);
+    assert.deepEqual(names(preview.config), names(res.config));
+    const bad = previewApply(store.current(), ROUTE('q', 'nope', 'ledger'), 'p.yaml');
+    assert.deepEqual(bad, (await store.apply(ROUTE('q', 'nope', 'ledger'), 'p.yaml')));
   });
 
   it('serializes concurrent applies and deletes', async () => {

@@ -9,7 +9,7 @@ import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import { formatConfigError, type ConfigChange, type ConfigError, type ConfigResource, type ConfigStore, type MeshConfig } from '../model.js';
 import { describeKnownKinds, resolveKind, resourceFileName, resourceKey } from './kinds.js';
 import { createMeshConfig, keyOf, resourceFingerprint, routes } from './mesh-config.js';
-import { parseConfigDocuments } from './parse.js';
+import { planApply } from './plan.js';
 import { validateConfig } from './validate.js';
 import { FileEdits, isConfigFileName, readConfigDir } from './yaml-files.js';
 
@@ -170,22 +170,11 @@ class DirStore implements ConfigStore {
 
   async #apply(text: string, source: string): Promise<ConfigChange> {
     if (this.#closed) return closedError();
-    const parsed = parseConfigDocuments(text, source);
-    if (parsed.errors.length > 0) return { ok: false, errors: parsed.errors };
-    if (parsed.documents.length === 0) return { ok: false, errors: [{ file: source, message: 'contains no resources to apply' }] };
-
-    const applied = parsed.documents.map((d) => d.resource);
-    const appliedKeys = new Set(applied.map(keyOf));
-    const merged = [...this.#current.resources.filter((r) => !appliedKeys.has(keyOf(r))), ...applied];
-    const errors = validateConfig(merged);
-    if (errors.length > 0) return { ok: false, errors };
-
-    const existing = new Map(this.#current.resources.map((r) => [keyOf(r), r]));
-    const changedDocs = parsed.documents.filter((d) => {
-      const old = existing.get(keyOf(d.resource));
-      return !old || resourceFingerprint(old) !== resourceFingerprint(d.resource);
-    });
+    const plan = planApply(this.#current, text, source);
+    if (!plan.ok) return plan;
+    const { merged, changed: changedDocs } = plan;
     if (changedDocs.length === 0) return { ok: true, config: this.#current, changed: [] };
+    const existing = new Map(this.#current.resources.map((r) => [keyOf(r), r]));
 
     const edits = new FileEdits();
     const written = new Map<string, string>();

@@ -8,6 +8,7 @@ export type { HTTPRouteSpec, HTTPRouteRule, HTTPRouteMatch, HTTPPathMatch, PathM
 export type { GRPCRouteSpec, GRPCRouteRule, GRPCRouteMatch, GRPCMethodMatch } from './grpc-route-schema.js';
 export { parseConfigText, parseConfigDocuments, type ParsedDocument, type ParsedDocuments } from './parse.js';
 export { validateConfig } from './validate.js';
+export { planApply, previewApply, type ApplyPlan } from './plan.js';
 export { checkRegex } from './regex.js';
 export * from './mesh-config.js';
 export { openDirStore, type DirStoreOptions } from './dir-store.js';
