@@ -188,6 +188,7 @@ export class MeshDispatcher extends Dispatcher {
   }
 
   async #shutdown(force: boolean, err?: Error): Promise<void> {
+    // A destroy() after close() must still reach the pools close() is waiting on (PoolRegistry tracks them).
     this.#closed = true;
     this.#subscription?.dispose();
     this.#subscription = undefined;

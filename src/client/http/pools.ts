@@ -14,6 +14,8 @@ export interface PoolSettings {
 /** Endpoint pools by origin (`http://10.0.0.5:8080`). Not shared between dispatchers. */
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>();
+  /** Pools closing gracefully (left every cluster, or close() ran): destroy() still reaches them. */
+  readonly #draining = new Set<Pool>();
   readonly #settings: PoolSettings;
   #closed = false;
 
@@ -30,7 +32,7 @@ export class PoolRegistry {
         keepAliveTimeout: this.#settings.keepAliveTimeoutMs ?? 4_000,
         connectTimeout: this.#settings.connectTimeoutMs ?? 10_000,
       });
-      if (this.#closed) void pool.close().catch(() => {});
+      if (this.#closed) this.#drain(pool);
       else this.#pools.set(origin, pool);
     }
     return pool;
@@ -51,9 +53,17 @@ export class PoolRegistry {
       if (keep.has(origin)) continue;
       this.#pools.delete(origin);
       closed.push(origin);
-      pool.close().catch(() => {});
+      this.#drain(pool);
     }
     return closed;
+  }
+
+  #drain(pool: Pool): Promise<void> {
+    this.#draining.add(pool);
+    return pool
+      .close()
+      .catch(() => {})
+      .finally(() => this.#draining.delete(pool));
   }
 
   /** Closes every pool, waiting for running requests. Idempotent. */
@@ -61,14 +71,15 @@ export class PoolRegistry {
     this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.all(pools.map((p) => p.close().catch(() => {})));
+    await Promise.all(pools.map((p) => this.#drain(p)));
   }
 
   /** Destroys every pool at once, failing running requests with `err`. */
   async destroy(err?: Error): Promise<void> {
     this.#closed = true;
-    const pools = [...this.#pools.values()];
+    const pools = [...this.#pools.values(), ...this.#draining];
     this.#pools.clear();
+    this.#draining.clear();
     await Promise.all(pools.map((p) => p.destroy(err ?? null).catch(() => {})));
   }
 }

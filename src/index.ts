@@ -1,0 +1,36 @@
+// Weft's stable public API: createMesh() and the types and errors a service sees. Extension points live in ./experimental.
+
+/** Creates the mesh for one service process; see Mesh. */
+export { createMesh } from './mesh.js';
+/** The mesh handle, its status and config-dump views. */
+export type { Mesh, MeshStatus, MeshConfigDump } from './mesh.js';
+/** Options of createMesh() and the ready() timeout policy. */
+export type { MeshOptions, ReadyOnTimeout } from './mesh/options.js';
+/** Defaults of createMesh() (control plane URL, ready() bound). */
+export { DEFAULT_CONTROL_PLANE, DEFAULT_READY_TIMEOUT_MS } from './mesh/options.js';
+
+/** Options and result of mesh.serve(). */
+export type { ServeOptions, ServedEndpoint, DrainOptions } from './server/http/serve.js';
+/** Defaults of the drain on close. */
+export { DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS } from './server/http/serve.js';
+/** One registration's state, as in mesh.status(). */
+export type { RegistrationStatus } from './discovery/registration.js';
+
+/** mesh.explain() results and their text rendering. */
+export { formatExplanation, parseRouteName } from './explain.js';
+/** Types of mesh.explain() results. */
+export type { Explanation, ExplainInit, ExplainedCluster, ExplainedEndpoint, RouteCheck, RouteSource } from './explain.js';
+
+/** The error type, its codes (docs/errors.md) and helpers to test for them. */
+export { MeshError, isMeshError, findCause, ERROR_CODES } from './core/errors.js';
+/** Error code, flag and option types. */
+export type { ErrorCode, ErrorFlags, MeshErrorOptions } from './core/errors.js';
+
+/** Pluggable logging: the interface, a no-op default and a JSON-lines console logger. */
+export { NOOP_LOGGER, consoleLogger } from './core/logger.js';
+/** The Logger interface. */
+export type { Logger } from './core/logger.js';
+/** Disposable (returned by every onX) and the read-only Watch of a changing value. */
+export type { Disposable, Watch } from './core/watch.js';
+/** Discovery status as shown by mesh.status(). */
+export type { DiscoveryStatus, TypeStatus, NackEvent } from './discovery/discovery.js';

@@ -1,0 +1,240 @@
+// createMesh(): the one object a service creates at start-up to call (fetch, dispatcher) and serve (serve) through the mesh.
+import type http from 'node:http';
+import { Agent, fetch as undiciFetch, type Dispatcher, type RequestInfo, type RequestInit, type Response } from 'undici';
+import { MeshDispatcher } from './client/http/dispatcher.js';
+import { ERROR_CODES, MeshError } from './core/errors.js';
+import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
+import { RegistryClient, type RegistrationStatus } from './discovery/registration.js';
+import { createXdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
+import { explainRequest, type ExplainInit, type Explanation } from './explain.js';
+import { resolveMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './mesh/options.js';
+import { waitUntilReady } from './mesh/ready.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, serveHttp, type ServedEndpoint, type ServeOptions } from './server/http/serve.js';
+
+/** The client-side view of the mesh (`weft status` for this process). Fresh plain data each call. */
+export interface MeshStatus {
+  readonly service: string;
+  readonly nodeId: string;
+  readonly enabled: boolean;
+  /** Why the mesh is off, when it is. */
+  readonly disabledBy: 'option' | 'WEFT_DISABLED' | undefined;
+  readonly controlPlane: string;
+  /** xDS stream status: connected, ACKed versions and last NACK per type. Undefined when disabled. */
+  readonly discovery: DiscoveryStatus | undefined;
+  readonly registrations: readonly RegistrationStatus[];
+  readonly served: readonly { readonly address: string; readonly port: number }[];
+  readonly closed: boolean;
+}
+
+/** Everything this process knows about the mesh: status, compiled targets and clusters, and raw xDS resources. */
+export interface MeshConfigDump {
+  readonly status: MeshStatus;
+  /** MeshState generation (increases with every accepted update). */
+  readonly generation: number;
+  readonly targets: Readonly<Record<string, { readonly status: string; readonly listener?: string; readonly routeConfig?: string; readonly routes?: readonly string[]; readonly message?: string }>>;
+  readonly clusters: Readonly<Record<string, { readonly endpointsKnown: boolean; readonly endpoints: readonly string[] }>>;
+  /** The xDS resources as received, when discovery is the built-in xDS client. */
+  readonly xds: XdsConfigDump | undefined;
+}
+
+/** A service's handle on the mesh. Create one per process with createMesh(); close it on shutdown. */
+export interface Mesh {
+  readonly service: string;
+  readonly nodeId: string;
+  /** False when switched off (option `enabled: false` or env WEFT_DISABLED=1). */
+  readonly enabled: boolean;
+  /**
+   * An undici Dispatcher that routes mesh hosts (`http://payments/...`) and passes every other host through untouched.
+   * Pass it as `{ dispatcher }` to undici's fetch/request, or install it with setGlobalDispatcher() (opt-in).
+   */
+  readonly dispatcher: Dispatcher;
+  /** undici's fetch with `dispatcher` set. Mesh failures reject with a TypeError whose `cause` is the MeshError. */
+  fetch(input: RequestInfo, init?: RequestInit): Promise<Response>;
+  /**
+   * Serves a request handler or an http.Server on `options.port` (0 = any), registers it with the control plane
+   * and drains it on close(). Rejects if listening fails, with WEFT_ERR_CLOSED after close().
+   */
+  serve(handlerOrServer: http.RequestListener | http.Server, options: ServeOptions): Promise<ServedEndpoint>;
+  /**
+   * Resolves when the xDS stream is up, every `dependsOn` service is resolved and every serve() registration is done,
+   * bounded by `ready.timeoutMs`. On timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
+   * ('fail-closed', default) or resolves anyway ('fail-open'; calls then wait for discovery per call).
+   */
+  ready(): Promise<void>;
+  /** What the mesh would do with this request, and why. Resolves an unknown host first (bounded). Never rejects. */
+  explain(url: string | URL, init?: ExplainInit): Promise<Explanation>;
+  status(): MeshStatus;
+  configDump(): MeshConfigDump;
+  /** Deregisters and drains served endpoints, then closes pools and the xDS stream. Idempotent; never rejects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the mesh for `options.service`: an xDS client to `options.controlPlane` (connected lazily, on the first
+ * call to a mesh host or ready()), the mesh dispatcher and fetch, and serve(). Throws WEFT_ERR_INVALID_ARG for bad
+ * options; never fails for an unreachable control plane (calls then fail per call with a typed MeshError).
+ */
+export async function createMesh(options: MeshOptions): Promise<Mesh> {
+  return new MeshImpl(resolveMeshOptions(options));
+}
+
+class MeshImpl implements Mesh {
+  readonly service: string;
+  readonly nodeId: string;
+  readonly enabled: boolean;
+  readonly dispatcher: Dispatcher;
+  readonly #options: ResolvedMeshOptions;
+  readonly #discovery: Discovery | undefined;
+  readonly #mesh: MeshDispatcher | undefined;
+  readonly #served: ServedEndpoint[] = [];
+  #registry: RegistryClient | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ResolvedMeshOptions) {
+    this.#options = options;
+    this.service = options.service;
+    this.nodeId = options.nodeId;
+    this.enabled = options.enabled;
+    const pool = {
+      ...(options.pool.connections !== undefined ? { connections: options.pool.connections } : {}),
+      ...(options.pool.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: options.pool.keepAliveTimeoutMs } : {}),
+    };
+    if (!options.enabled) {
+      options.logger.info('weft: mesh disabled; calls go straight to their hosts', { by: options.disabledBy });
+      this.dispatcher = new Agent({
+        keepAliveTimeout: pool.keepAliveTimeoutMs ?? 4_000,
+        ...(pool.connections !== undefined ? { connections: pool.connections } : {}),
+      });
+      return;
+    }
+    this.#discovery =
+      options.discovery ??
+      createXdsClient({
+        server: options.controlPlaneAddress,
+        node: {
+          id: options.nodeId,
+          cluster: options.service,
+          locality: { ...options.locality },
+        },
+        logger: options.logger,
+      });
+    this.#mesh = new MeshDispatcher({
+      discovery: this.#discovery,
+      pool,
+      logger: options.logger,
+      ...(options.resolveTimeoutMs !== undefined ? { resolveTimeoutMs: options.resolveTimeoutMs } : {}),
+    });
+    this.dispatcher = this.#mesh;
+  }
+
+  fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
+    return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+  }
+
+  async serve(handlerOrServer: http.RequestListener | http.Server, options: ServeOptions): Promise<ServedEndpoint> {
+    if (this.#closing) throw new MeshError(ERROR_CODES.CLOSED, 'mesh.serve() after mesh.close()', { nonRetryable: true });
+    const served = await serveHttp(handlerOrServer, options, {
+      service: this.service,
+      nodeId: this.nodeId,
+      drain: this.#options.drain,
+      logger: this.#options.logger,
+      register: (endpoint, ttlMs) => {
+        if (!this.enabled) return undefined;
+        this.#registry ??= new RegistryClient({ server: this.#options.controlPlaneAddress, logger: this.#options.logger });
+        return this.#registry.register({ ...endpoint, locality: this.#options.locality }, ttlMs);
+      },
+    });
+    this.#served.push(served);
+    if (this.#closing) void served.close(); // close() ran while listening
+    return served;
+  }
+
+  async ready(): Promise<void> {
+    const discovery = this.#discovery;
+    if (!this.enabled || discovery === undefined) return;
+    const { readyTimeoutMs, readyOnTimeout, dependsOn, logger } = this.#options;
+    const missing = await waitUntilReady({
+      discovery,
+      probe: this.service,
+      dependsOn,
+      registrations: this.#served.flatMap((s) => (s.registration ? [s.registration] : [])),
+      timeoutMs: readyTimeoutMs,
+    });
+    if (missing.length === 0) return;
+    if (readyOnTimeout === 'fail-open') {
+      logger.warn('weft: mesh not ready in time; continuing (fail-open)', { timeoutMs: readyTimeoutMs, missing });
+      return;
+    }
+    throw new MeshError(ERROR_CODES.READY_TIMEOUT, `mesh not ready after ${readyTimeoutMs} ms; missing: ${missing.join('; ')}`, {
+      details: { timeoutMs: readyTimeoutMs, missing },
+    });
+  }
+
+  explain(url: string | URL, init?: ExplainInit): Promise<Explanation> {
+    return explainRequest(this.#mesh, this.#discovery, url, init);
+  }
+
+  status(): MeshStatus {
+    const o = this.#options;
+    return Object.freeze({
+      service: o.service,
+      nodeId: o.nodeId,
+      enabled: o.enabled,
+      disabledBy: o.disabledBy,
+      controlPlane: o.controlPlane,
+      discovery: this.#discovery?.status(),
+      registrations: this.#served.flatMap((s) => (s.registration ? [s.registration.status()] : [])),
+      served: this.#served.map((s) => ({ address: s.address, port: s.port })),
+      closed: this.#closing !== undefined,
+    });
+  }
+
+  configDump(): MeshConfigDump {
+    const state = this.#discovery?.state.get();
+    const targets: Record<string, MeshConfigDump['targets'][string]> = {};
+    const clusters: Record<string, MeshConfigDump['clusters'][string]> = {};
+    for (const [name, ts] of state?.targets ?? []) {
+      if (ts.status === 'resolved') {
+        const routes = ts.routes.virtualHosts.flatMap((vh) => vh.routes.map((r) => r.name));
+        targets[name] = { status: ts.status, listener: ts.routes.listener, routeConfig: ts.routes.routeConfig, routes };
+      } else targets[name] = ts.status === 'error' ? { status: ts.status, message: ts.message } : { status: ts.status };
+    }
+    for (const [name, c] of state?.clusters ?? []) {
+      clusters[name] = { endpointsKnown: c.endpointsKnown, endpoints: c.endpoints.map((e) => `${e.address}:${e.port}`) };
+    }
+    const d = this.#discovery as (Discovery & { configDump?: () => XdsConfigDump }) | undefined;
+    return { status: this.status(), generation: state?.generation ?? 0, targets, clusters, xds: typeof d?.configDump === 'function' ? d.configDump() : undefined };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const logger = this.#options.logger;
+    const step = async (what: string, p: () => Promise<unknown>): Promise<void> => {
+      try {
+        await p();
+      } catch (e: unknown) {
+        logger.warn(`weft: close: ${what} failed`, { error: e instanceof Error ? e.message : String(e) });
+      }
+    };
+    // 1. Deregister and drain every served endpoint (in parallel): callers stop picking them before they stop.
+    await step('drain', () => Promise.all(this.#served.map((s) => s.close())));
+    await step('registry', async () => this.#registry?.close());
+    // 2. Outgoing calls still running get the drain timeout to finish, then are cut.
+    const drainTimeoutMs = this.#options.drain.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    await step('dispatcher', () => closeWithin(this.dispatcher, drainTimeoutMs));
+    // 3. Last, the xDS stream.
+    await step('discovery', async () => this.#discovery?.close());
+  }
+}
+
+async function closeWithin(dispatcher: Dispatcher, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
+  const cut = await Promise.race([dispatcher.close().then(() => false), timedOut]);
+  clearTimeout(timer);
+  if (cut) await dispatcher.destroy(new MeshError(ERROR_CODES.CLOSED, `mesh closed; call still running after ${timeoutMs} ms`, { interrupted: true }));
+}

@@ -1,0 +1,125 @@
+// The options of createMesh(), their defaults and environment overrides, validated once at construction.
+import os from 'node:os';
+import { invalidArg } from '../core/errors.js';
+import { NOOP_LOGGER, type Logger } from '../core/logger.js';
+import type { Discovery } from '../discovery/discovery.js';
+
+/** Default control plane when neither the option nor WEFT_CONTROL_PLANE is set. */
+export const DEFAULT_CONTROL_PLANE = 'http://127.0.0.1:15010';
+/** Default bound of mesh.ready() (ms). */
+export const DEFAULT_READY_TIMEOUT_MS = 10_000;
+
+/** What mesh.ready() does when its bound passes with something still missing. */
+export type ReadyOnTimeout = 'fail-closed' | 'fail-open';
+
+/** Options of createMesh(). Only `service` is required. */
+export interface MeshOptions {
+  /** This process's mesh Service name (used for registration and as the xDS node cluster). */
+  readonly service: string;
+  /** Control plane URL `http://host:port` (ADS and Registry share the port). Default env WEFT_CONTROL_PLANE, else http://127.0.0.1:15010. */
+  readonly controlPlane?: string;
+  /** xDS node id; default `<service>~<hostname>~<pid>`. Must be unique per process. */
+  readonly nodeId?: string;
+  /** Services this process calls; ready() waits until each is resolved. */
+  readonly dependsOn?: readonly string[];
+  /** Bound and policy of ready(): default `{ timeoutMs: 10000, onTimeout: 'fail-closed' }`. */
+  readonly ready?: { readonly timeoutMs?: number; readonly onTimeout?: ReadyOnTimeout };
+  /**
+   * False switches the mesh off: plain undici for calls, serve() without registration, ready() at once.
+   * Env WEFT_DISABLED=1 (or `true`) switches it off too, whatever this says (an operator's kill switch).
+   */
+  readonly enabled?: boolean;
+  readonly logger?: Logger;
+  /** How long the first call to an unknown host waits for discovery (ms); default 5000. */
+  readonly resolveTimeoutMs?: number;
+  /** Endpoint connection pools: most connections per endpoint (default unlimited) and idle keep-alive (default 4000 ms). */
+  readonly pool?: { readonly connections?: number; readonly keepAliveTimeoutMs?: number };
+  /** How serve()d endpoints drain on close: `drainDelayMs` (default 500) then up to `drainTimeoutMs` (default 10000). */
+  readonly drain?: { readonly drainDelayMs?: number; readonly drainTimeoutMs?: number };
+  /** Where this process runs; sent to the control plane with the xDS node. */
+  readonly locality?: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
+  /**
+   * Advanced: use this Discovery instead of connecting the built-in xDS client to `controlPlane` (tests, other
+   * sources). The mesh closes it on close(). Registration still goes to `controlPlane`.
+   */
+  readonly discovery?: Discovery;
+}
+
+/** MeshOptions with every default applied. */
+export interface ResolvedMeshOptions {
+  readonly service: string;
+  readonly enabled: boolean;
+  /** Why the mesh is off, when it is. */
+  readonly disabledBy: 'option' | 'WEFT_DISABLED' | undefined;
+  readonly controlPlane: string;
+  /** `host:port` for gRPC. */
+  readonly controlPlaneAddress: string;
+  readonly nodeId: string;
+  readonly dependsOn: readonly string[];
+  readonly readyTimeoutMs: number;
+  readonly readyOnTimeout: ReadyOnTimeout;
+  readonly logger: Logger;
+  readonly resolveTimeoutMs: number | undefined;
+  readonly pool: { readonly connections?: number; readonly keepAliveTimeoutMs?: number };
+  readonly drain: { readonly drainDelayMs?: number; readonly drainTimeoutMs?: number };
+  readonly locality: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
+  readonly discovery: Discovery | undefined;
+}
+
+const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+function nonNegative(name: string, v: number | undefined): void {
+  if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) invalidArg(`createMesh: ${name} must be a number ≥ 0, got ${String(v)}`);
+}
+
+/** Validates `options` and applies defaults and env (`env` defaults to process.env). Throws WEFT_ERR_INVALID_ARG. */
+export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv = process.env): ResolvedMeshOptions {
+  if (typeof options !== 'object' || options === null) invalidArg('createMesh: options must be an object with at least { service }');
+  const { service } = options;
+  if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
+    invalidArg(`createMesh: service must be a DNS-style name (lower-case letters, digits, '-', '.'), got ${JSON.stringify(service)}`);
+  }
+  const controlPlane = options.controlPlane ?? env['WEFT_CONTROL_PLANE'] ?? DEFAULT_CONTROL_PLANE;
+  let url: URL;
+  try {
+    url = new URL(controlPlane);
+  } catch {
+    return invalidArg(`createMesh: controlPlane must be a URL like http://127.0.0.1:15010, got '${controlPlane}'`);
+  }
+  if (url.protocol !== 'http:' || url.hostname === '' || (url.pathname !== '/' && url.pathname !== '')) {
+    invalidArg(`createMesh: controlPlane must be http://host:port (plaintext gRPC), got '${controlPlane}'`);
+  }
+  const controlPlaneAddress = `${url.hostname}:${url.port === '' ? '15010' : url.port}`;
+  if (options.dependsOn !== undefined && (!Array.isArray(options.dependsOn) || options.dependsOn.some((d) => typeof d !== 'string' || d === ''))) {
+    invalidArg('createMesh: dependsOn must be an array of service names (or host:port)');
+  }
+  nonNegative('ready.timeoutMs', options.ready?.timeoutMs);
+  nonNegative('resolveTimeoutMs', options.resolveTimeoutMs);
+  nonNegative('pool.keepAliveTimeoutMs', options.pool?.keepAliveTimeoutMs);
+  nonNegative('drain.drainDelayMs', options.drain?.drainDelayMs);
+  nonNegative('drain.drainTimeoutMs', options.drain?.drainTimeoutMs);
+  const connections = options.pool?.connections;
+  if (connections !== undefined && !(Number.isInteger(connections) && connections >= 1)) invalidArg(`createMesh: pool.connections must be an integer ≥ 1, got ${connections}`);
+  const onTimeout = options.ready?.onTimeout ?? 'fail-closed';
+  if (onTimeout !== 'fail-closed' && onTimeout !== 'fail-open') invalidArg(`createMesh: ready.onTimeout must be 'fail-closed' or 'fail-open', got '${String(onTimeout)}'`);
+  if (options.nodeId !== undefined && (typeof options.nodeId !== 'string' || options.nodeId === '')) invalidArg('createMesh: nodeId must be a non-empty string');
+  const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
+  const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
+  return Object.freeze({
+    service,
+    enabled: disabledBy === undefined,
+    disabledBy,
+    controlPlane,
+    controlPlaneAddress,
+    nodeId: options.nodeId ?? `${service}~${os.hostname()}~${process.pid}`,
+    dependsOn: Object.freeze([...(options.dependsOn ?? [])]),
+    readyTimeoutMs: options.ready?.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+    readyOnTimeout: onTimeout,
+    logger: options.logger ?? NOOP_LOGGER,
+    resolveTimeoutMs: options.resolveTimeoutMs,
+    pool: { ...options.pool },
+    drain: { ...options.drain },
+    locality: { ...options.locality },
+    discovery: options.discovery,
+  });
+}

@@ -1,0 +1,79 @@
+// Waits, within one bound, for what mesh.ready() promises: the xDS stream, every dependsOn service, and registrations.
+import type { Discovery } from '../discovery/discovery.js';
+import type { TargetState } from '../discovery/mesh-state.js';
+import type { Registration } from '../discovery/registration.js';
+
+/** What ready() waits for. */
+export interface ReadyInputs {
+  readonly discovery: Discovery;
+  /** A target to subscribe to when `dependsOn` is empty, so the lazily opened xDS stream opens (this service). */
+  readonly probe: string;
+  readonly dependsOn: readonly string[];
+  readonly registrations: readonly Registration[];
+  readonly timeoutMs: number;
+}
+
+/**
+ * Resolves with the list of what is still missing when `timeoutMs` passes (empty = ready), each entry one readable
+ * phrase. Resolves as soon as everything is there. Never rejects.
+ */
+export async function waitUntilReady(inputs: ReadyInputs): Promise<string[]> {
+  const { discovery, timeoutMs } = inputs;
+  const deadline = Date.now() + timeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+  const within = async <T>(p: Promise<T>): Promise<T | 'timeout'> => Promise.race([p, expired]);
+  const remaining = (): number => Math.max(0, deadline - Date.now());
+
+  const stream = async (): Promise<string | undefined> => {
+    const targets = inputs.dependsOn.length > 0 ? inputs.dependsOn : [inputs.probe];
+    // Any decisive answer (resolved or absent) proves the stream answers; the dependsOn check below is stricter.
+    await within(Promise.race(targets.map((t) => discovery.resolve(t, remaining()))));
+    if (discovery.status().connected) return undefined;
+    const status = discovery.status();
+    return `xDS stream to ${status.server} (not connected)`;
+  };
+
+  const dependency = async (name: string): Promise<string | undefined> => {
+    const first = await within(discovery.resolve(name, remaining()));
+    if (first !== 'timeout' && first.status === 'resolved') return undefined;
+    // Absent or refused now may change with the next push: wait for the state until the bound.
+    const later = await within(
+      new Promise<TargetState>((resolve) => {
+        const check = (): boolean => {
+          const ts = discovery.state.get().targets.get(name);
+          if (ts?.status !== 'resolved') return false;
+          sub.dispose();
+          resolve(ts);
+          return true;
+        };
+        const sub = discovery.state.onChange(() => void check());
+        if (!check()) void expired.then(() => sub.dispose());
+      }),
+    );
+    if (later !== 'timeout') return undefined;
+    const ts = discovery.state.get().targets.get(name) ?? (first === 'timeout' ? undefined : first);
+    switch (ts?.status) {
+      case 'absent':
+        return `service '${name}' (the control plane has no such service)`;
+      case 'error':
+        return `service '${name}' (its configuration was refused: ${ts.message})`;
+      default:
+        return `service '${name}' (not resolved yet)`;
+    }
+  };
+
+  const registration = async (r: Registration): Promise<string | undefined> => {
+    const ok = await within(r.registered());
+    if (ok === true) return undefined;
+    const s = r.status();
+    return `registration of ${s.service} at ${s.address}:${s.port}${s.lastError ? ` (${s.lastError})` : ''}`;
+  };
+
+  try {
+    const results = await Promise.all([stream(), ...inputs.dependsOn.map(dependency), ...inputs.registrations.map(registration)]);
+    return results.filter((r): r is string => r !== undefined);
+  } finally {
+    clearTimeout(timer);
+  }
+}
