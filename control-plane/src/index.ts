@@ -45,4 +45,3 @@ export {
   type EndpointView,
   type StatusView,
 } from './admin/admin-api.js';
-export { dryRunApply } from './admin/dry-run.js';

@@ -5,9 +5,9 @@ import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import type { ConfigChange, ConfigError, ConfigStore, RegisteredEndpoint } from '../model.js';
 import { describeKnownKinds, resolveKind } from '../config/kinds.js';
 import { findResource, services } from '../config/mesh-config.js';
+import { previewApply } from '../config/plan.js';
 import type { ClientStatus } from '../server/ads-stream.js';
 import type { ConfigDumpResult } from '../server/ads-server.js';
-import { dryRunApply } from './dry-run.js';
 
 /** Largest request body accepted (bytes); larger ones get 413. */
 export const MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024;
@@ -133,7 +133,7 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
       const text = await readBody(req);
       const source = url.searchParams.get('source') || '<apply>';
       const dryRun = ['true', '1', ''].includes(url.searchParams.get('dryRun') ?? 'false');
-      const change = dryRun ? dryRunApply(deps.store.current(), text, source) : await deps.store.apply(text, source);
+      const change = dryRun ? previewApply(deps.store.current(), text, source) : await deps.store.apply(text, source);
       return changeReply(change, dryRun);
     }
     case 'resources': {
