@@ -1,21 +1,18 @@
 // The SDK's xDS client: one State-of-the-World ADS stream per process, on-demand targets, ACK/NACK, compiled MeshState.
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { invalidArg } from '../../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
 import { WatchCell, type Disposable, type Watch } from '../../core/watch.js';
 import type { Discovery, DiscoveryStatus, NackEvent, TypeStatus } from '../discovery.js';
 import { EMPTY_MESH_STATE, type MeshState, type TargetState } from '../mesh-state.js';
+import { ADS_METHOD, deserializeResponse, nodeProto, serializeRequest, type RawResponse } from './ads-wire.js';
 import { Backoff } from './backoff.js';
 import { compileMeshState, requiredResourceNames } from './compile.js';
-import { protos, RESOURCE_TYPE_URLS, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from './protos.js';
+import { RESOURCE_TYPE_URLS, type ProtoObject, type ResourceTypeUrl } from './protos.js';
 import { ResourceCache } from './resource-cache.js';
 import { RESOURCE_TYPES } from './resources/index.js';
 
 const TRACER = 'xds-client';
-const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 /** google.rpc.Code INVALID_ARGUMENT, sent in every NACK. */
 const INVALID_ARGUMENT = 3;
 
@@ -55,14 +52,6 @@ export interface XdsConfigDump {
 export interface XdsClient extends Discovery {
   /** Accepted resources per type with their versions (fresh objects; the protos are shared, do not mutate). */
   configDump(): XdsConfigDump;
-}
-
-/** A DiscoveryResponse with its resources left as Any (decoded one by one, so one bad resource cannot break the stream). */
-interface RawResponse {
-  version_info: string;
-  type_url: string;
-  nonce: string;
-  resources: AnyMessage[];
 }
 
 /** Per-type protocol state on the current stream. */
@@ -130,16 +119,7 @@ class AdsClient implements XdsClient {
         typeUrl, subscribed: new Set(), version: '', nonce: '', error: undefined, lastNack: undefined, sentKey: undefined, sentOnStream: new Set(),
       });
     }
-    const { id, cluster, metadata = {}, locality = {} } = options.node;
-    this.#node = {
-      id,
-      cluster,
-      metadata: { fields: Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, { stringValue: v }])) },
-      locality: { region: locality.region ?? '', zone: locality.zone ?? '', sub_zone: locality.subZone ?? '' },
-      user_agent_name: 'weft',
-      user_agent_version: weftVersion(),
-      client_features: ['envoy.lb.does_not_support_overprovisioning'],
-    };
+    this.#node = nodeProto(options.node);
   }
 
   get state(): Watch<MeshState> {
@@ -221,12 +201,20 @@ class AdsClient implements XdsClient {
     if (this.#closed) return;
     this.#retryTimer = undefined;
     const initialMs = this.#options.initialBackoffMs ?? 100;
-    this.#client ??= new grpc.Client(this.#options.server, grpc.credentials.createInsecure(), {
-      // The channel's own reconnect backoff must not outlast ours, or a restarted server is found late.
-      'grpc.initial_reconnect_backoff_ms': initialMs,
-      'grpc.max_reconnect_backoff_ms': Math.max(this.#options.maxBackoffMs ?? 5000, initialMs),
-    });
-    const call = this.#client.makeBidiStreamRequest(ADS_METHOD, serializeRequest, deserializeResponse, new grpc.Metadata());
+    let call: grpc.ClientDuplexStream<ProtoObject, RawResponse>;
+    try {
+      this.#client ??= new grpc.Client(this.#options.server, grpc.credentials.createInsecure(), {
+        // The channel's own reconnect backoff must not outlast ours, or a restarted server is found late.
+        'grpc.initial_reconnect_backoff_ms': initialMs,
+        'grpc.max_reconnect_backoff_ms': Math.max(this.#options.maxBackoffMs ?? 5000, initialMs),
+      });
+      call = this.#client.makeBidiStreamRequest(ADS_METHOD, serializeRequest, deserializeResponse, new grpc.Metadata());
+    } catch (e: unknown) {
+      // grpc-js refuses some targets synchronously; discovery never throws, so report and retry like a failed stream.
+      this.#logger.error('xDS stream could not be started', { server: this.#options.server, error: String(e) });
+      this.#scheduleReconnect();
+      return;
+    }
     this.#call = call;
     this.#nodeSent = false;
     for (const t of this.#types.values()) {
@@ -247,15 +235,20 @@ class AdsClient implements XdsClient {
       this.#call = undefined;
       this.#connected = false;
       if (this.#closed) return;
-      const delayMs = this.#backoff.next();
       this.#logger.warn('xDS stream ended; keeping the last good state and reconnecting', {
-        server: this.#options.server, code: status.code, details: status.details, retryInMs: delayMs,
+        server: this.#options.server, code: status.code, details: status.details,
       });
-      this.#retryTimer = setTimeout(() => this.#startStream(), delayMs);
-      this.#retryTimer.unref();
+      this.#scheduleReconnect();
     });
     this.#trace('stream started', { server: this.#options.server });
     this.#flushSubscriptions();
+  }
+
+  #scheduleReconnect(): void {
+    const delayMs = this.#backoff.next();
+    this.#trace('reconnect scheduled', { inMs: delayMs });
+    this.#retryTimer = setTimeout(() => this.#startStream(), delayMs);
+    this.#retryTimer.unref(); // reconnecting alone must not keep the process alive
   }
 
   #onResponse(response: RawResponse): void {
@@ -310,8 +303,9 @@ class AdsClient implements XdsClient {
       this.#trace('publish MeshState', { generation: next.generation, targets: next.targets.size, clusters: next.clusters.size });
       this.#state.set(next);
     }
+    const published = this.#state.get(); // not `next`: a state listener may have re-entered and published a newer one
     for (const w of this.#waiters) {
-      const state = next.targets.get(w.target);
+      const state = published.targets.get(w.target);
       if (state !== undefined && state.status !== 'pending') {
         clearTimeout(w.timer);
         this.#waiters.delete(w);
@@ -371,49 +365,4 @@ class AdsClient implements XdsClient {
 
 function sortedKey(names: ReadonlySet<string>): string {
   return [...names].sort().join('\n');
-}
-
-function serializeRequest(request: ProtoObject): Buffer {
-  return Buffer.from(protos().encode('envoy.service.discovery.v3.DiscoveryRequest', request));
-}
-
-/** Decodes a DiscoveryResponse without expanding its resources (a malformed response ends the stream; grpc-js reports it). */
-function deserializeResponse(bytes: Buffer): RawResponse {
-  const type = protos().root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
-  const o = type.toObject(type.decode(bytes), { defaults: true, longs: String, enums: String }) as ProtoObject;
-  const resources = Array.isArray(o['resources']) ? (o['resources'] as { type_url?: unknown; value?: unknown }[]) : [];
-  return {
-    version_info: String(o['version_info'] ?? ''),
-    type_url: String(o['type_url'] ?? ''),
-    nonce: String(o['nonce'] ?? ''),
-    resources: resources.map((r) => ({
-      type_url: typeof r.type_url === 'string' ? r.type_url : '',
-      value: r.value instanceof Uint8Array ? r.value : new Uint8Array(),
-    })),
-  };
-}
-
-let cachedVersion: string | undefined;
-
-/** Weft's package version, for `user_agent_version` (read once from package.json; '0.0.0' if not found). */
-function weftVersion(): string {
-  if (cachedVersion !== undefined) return cachedVersion;
-  cachedVersion = '0.0.0';
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const file = path.join(dir, 'package.json');
-    if (existsSync(file)) {
-      try {
-        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === 'weft' && typeof pkg.version === 'string') {
-          cachedVersion = pkg.version;
-          break;
-        }
-      } catch (e: unknown) {
-        void e; // an unreadable package.json only costs the version string: keep looking upwards
-      }
-    }
-    dir = path.dirname(dir);
-  }
-  return cachedVersion;
 }
