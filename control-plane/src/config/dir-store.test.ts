@@ -1,6 +1,6 @@
 // Tests of the directory store on a real temp directory: start-up, apply, delete, hand edits seen by the watcher.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -82,6 +82,21 @@ describe('openDirStore', { timeout: 10_000 }, () => {
     const store = await open(dir);
     assert.deepEqual(names(store.current()), ['HTTPRoute/r', 'Service/a', 'Service/b']);
     assert.equal(store.current().resources[1]!.source, path.join(dir, 'b.yml'));
+  });
+
+  it('follows symbolic links to files (ConfigMap mounts) but not to folders, and returns deeply frozen config', async () => {
+    const dir = await tempDir({ 'real.yml': SVC('a') });
+    await mkdir(path.join(dir, '..data'));
+    await writeFile(path.join(dir, '..data', 'b.yaml'), SVC('b'));
+    await symlink(path.join('..data', 'b.yaml'), path.join(dir, 'b.yaml'));
+    await mkdir(path.join(dir, 'sub.yaml'));
+    await writeFile(path.join(dir, 'sub.yaml', 'c.yaml'), SVC('c'));
+    await symlink('sub.yaml', path.join(dir, 'dirlink.yaml'));
+    const store = await open(dir);
+    assert.deepEqual(names(store.current()), ['Service/a', 'Service/b']);
+    const svc = store.current().resources[0]!;
+    assert.throws(() => ((svc.spec as { ports: unknown[] }).ports.length = 0), TypeError);
+    assert.throws(() => ((svc.metadata as { name: string }).name = 'x'), TypeError);
   });
 
   it('refuses to open an invalid directory, listing every error', async () => {
@@ -176,7 +191,7 @@ describe('DirStore.apply', { timeout: 10_000 }, () => {
 
   it('moves an applied resource out of the file that defined it, keeping the other documents and comments', async () => {
     const dir = await tempDir({ 'mesh.yaml': `# hand-written\n${SVC('payments')}---\n# the route\n${ROUTE('r', 'payments', 'payments')}` });
-    const store = await open(dir);
+    const store = await open(`${dir}${path.sep}`); // a trailing separator must not confuse which files are the store's
     const res = await store.apply(SVC('payments', 9090).replace('port: 9090', 'port: 9090 }, { name: admin, port: 8080'));
     assert.ok(res.ok, JSON.stringify(res));
     assert.deepEqual(res.changed, ['Service/payments']);
@@ -270,6 +285,22 @@ describe('DirStore watching', { timeout: 10_000 }, () => {
     await until(() => store.current().generation === 2);
     assert.deepEqual(names(store.current()), ['Service/ledger', 'Service/payments']);
     assert.equal(seen.length, 1);
+  });
+
+  it('picks up a Kubernetes ConfigMap update (the ..data link swapped atomically)', async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, '..v1'));
+    await writeFile(path.join(dir, '..v1', 'mesh.yaml'), SVC('payments'));
+    await symlink('..v1', path.join(dir, '..data'));
+    await symlink(path.join('..data', 'mesh.yaml'), path.join(dir, 'mesh.yaml'));
+    const store = await open(dir, true);
+    assert.deepEqual(names(store.current()), ['Service/payments']);
+    await mkdir(path.join(dir, '..v2'));
+    await writeFile(path.join(dir, '..v2', 'mesh.yaml'), `${SVC('payments')}---\n${SVC('ledger')}`);
+    await symlink('..v2', path.join(dir, '..data_tmp'));
+    await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    await until(() => store.current().generation === 2);
+    assert.deepEqual(names(store.current()), ['Service/ledger', 'Service/payments']);
   });
 
   it('keeps the last good config on a bad hand edit and reports it in lastErrors', async () => {

@@ -11,7 +11,7 @@ import { describeKnownKinds, resolveKind, resourceFileName, resourceKey } from '
 import { createMeshConfig, keyOf, resourceFingerprint, routes } from './mesh-config.js';
 import { planApply } from './plan.js';
 import { validateConfig } from './validate.js';
-import { FileEdits, isConfigFileName, readConfigDir } from './yaml-files.js';
+import { FileEdits, isTempFileName, readConfigDir } from './yaml-files.js';
 
 /** Options of openDirStore. */
 export interface DirStoreOptions {
@@ -107,7 +107,8 @@ class DirStore implements ConfigStore {
   startWatching(): void {
     try {
       this.#watcher = watch(this.#dir, { persistent: false }, (_event, file) => {
-        if (file === null || isConfigFileName(String(file))) this.#schedule();
+        // Any name but the store's own temp files: Kubernetes ConfigMap mounts change `..data`, not the *.yaml links.
+        if (file === null || !isTempFileName(String(file))) this.#schedule();
       });
       this.#watcher.on('error', (e: unknown) => {
         this.#logger.error('config directory watch failed; hand edits are no longer picked up', { dir: this.#dir, error: String(e) });
@@ -237,7 +238,7 @@ class DirStore implements ConfigStore {
   }
 
   #isOwnFile(file: string): boolean {
-    return path.dirname(file) === path.normalize(this.#dir) || path.dirname(file) === this.#dir;
+    return path.resolve(path.dirname(file)) === path.resolve(this.#dir);
   }
 }
 

@@ -61,12 +61,20 @@ function cmp(a: string, b: string): number {
 }
 
 /**
- * Builds an immutable MeshConfig: resources sorted by kind then name, the array and each resource frozen
+ * Builds an immutable MeshConfig: resources sorted by kind then name, the array and every resource deeply frozen
  * (resources are shared, not copied). Does not validate: pass resources that validateConfig accepted.
  */
 export function createMeshConfig(resources: readonly ConfigResource[], generation: number): MeshConfig {
-  const sorted = [...resources].sort(compareResources).map((r) => (Object.isFrozen(r) ? r : Object.freeze(r)));
+  const sorted = [...resources].sort(compareResources).map(deepFreeze);
   return Object.freeze({ generation, resources: Object.freeze(sorted) });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** JSON with object keys sorted, so equal values give equal strings whatever their key order. */

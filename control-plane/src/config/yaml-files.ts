@@ -1,7 +1,7 @@
 // File work for the directory store: reading a config directory, editing YAML files document by document
 // (comments kept), and writing them atomically (temp file + rename).
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, type Document } from 'yaml';
 import type { ConfigError, ConfigResource } from '../model.js';
@@ -13,6 +13,11 @@ export function isConfigFileName(name: string): boolean {
   return !name.startsWith('.') && (name.endsWith('.yaml') || name.endsWith('.yml'));
 }
 
+/** True for the hidden temp files writeFileAtomic creates (their events need no reload). */
+export function isTempFileName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
+}
+
 /**
  * Reads and parses every config file directly in `dir` (not sub-folders), in file-name order.
  * Resource sources are `path.join(dir, file)`. Never throws for a bad file: its problems are in `errors`.
@@ -22,7 +27,14 @@ export async function readConfigDir(dir: string): Promise<{ resources: ConfigRes
   const errors: ConfigError[] = [];
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && isConfigFileName(d.name)).map((d) => d.name);
+    const entries = (await readdir(dir, { withFileTypes: true })).filter((d) => isConfigFileName(d.name));
+    names = [];
+    for (const d of entries) {
+      // Symbolic links to files count (Kubernetes ConfigMap mounts are links); links to folders do not.
+      if (d.isFile() || (d.isSymbolicLink() && (await stat(path.join(dir, d.name)).catch(() => undefined))?.isFile())) {
+        names.push(d.name);
+      }
+    }
   } catch (e: unknown) {
     return { resources, errors: [{ file: dir, message: `cannot read the config directory: ${(e as Error).message}` }] };
   }
