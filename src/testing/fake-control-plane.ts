@@ -206,10 +206,10 @@ export class FakeControlPlane {
   }
 }
 
-const ROUTER_FILTER: FakeResource = {
+const ROUTER_FILTER: ProtoObject = {
   name: 'envoy.filters.http.router',
   typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-} as unknown as FakeResource;
+};
 
 /**
  * Builders for the minimal resources of docs/xds-mapping.md, to feed FakeControlPlane.setResources. Each returns a
