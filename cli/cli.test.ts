@@ -119,7 +119,7 @@ describe('weft CLI against a running control plane', { timeout: 60_000 }, () => 
     cp.registry.register({ service: 'ghost', address: '10.9.0.2', port: 80 });
     const eps = await weft(['get', 'endpoints'], env);
     assert.match(eps.stdout, /^payments\s+\(first\)\s+10\.9\.0\.1:8080\s+pay-1\s+1\s+-\s+\d+s\s+yes$/m);
-    assert.match(eps.stdout, /^ghost\s.*no \(Service not configured\)$/m);
+    assert.match(eps.stdout, /^ghost\s.*no \(Service 'ghost' is not configured\)$/m);
     const json = await weft(['get', 'endpoints', 'payments', '-o', 'json'], env);
     assert.deepEqual((JSON.parse(json.stdout) as { address: string }[]).map((e) => e.address), ['10.9.0.1']);
     const svc = await weft(['get', 'svc'], env);
@@ -144,7 +144,7 @@ describe('weft CLI against a running control plane', { timeout: 60_000 }, () => 
     assert.equal(s.code, 1, 'a NACK makes status exit 1');
     assert.match(s.stdout, new RegExp(`^checkout-5d8f\\s+checkout\\s+127\\.0\\.0\\.1:\\d+\\s+\\d+s\\s+${lds.version_info}\\s+-\\s+-!\\s+-$`, 'm'));
     assert.match(s.stdout, new RegExp(`checkout-5d8f CDS version ${cds.version_info} \\(nonce ${cds.nonce}\\): cluster payments:8080: unsupported lb_policy`));
-    assert.match(s.stdout, /ENDPOINTS OF SERVICES NOT IN CONFIG[^\n]*\n\s+ghost 10\.9\.0\.2:80/);
+    assert.match(s.stdout, /UNROUTED ENDPOINTS[^\n]*\n\s+ghost 10\.9\.0\.2:80: Service 'ghost' is not configured/);
 
     const dump = await weft(['config-dump', 'checkout-5'], env);
     assert.equal(dump.code, 0, dump.stderr);

@@ -19,7 +19,8 @@ interface EndpointJson {
   readonly nodeId: string;
   readonly weight: number;
   readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
-  readonly inConfig: boolean;
+  readonly routed: boolean;
+  readonly notRoutedReason?: string;
   readonly expiresInMs: number;
 }
 
@@ -79,7 +80,7 @@ function printEndpoints(list: readonly EndpointJson[], format: OutputFormat, io:
         String(e.weight),
         [e.locality.region, e.locality.zone, e.locality.subZone].filter(Boolean).join('/') || '-',
         shortDuration(e.expiresInMs),
-        e.inConfig ? 'yes' : 'no (Service not configured)',
+        e.routed ? 'yes' : `no (${e.notRoutedReason ?? 'not configured'})`,
       ]),
     ),
   );

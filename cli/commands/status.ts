@@ -78,9 +78,11 @@ export async function runStatus(argv: readonly string[], io: CliIo, nowMs = Date
       lines.push(`  ${c.nodeId} ${shortType(t.typeUrl)} version ${t.nack!.version} (nonce ${t.nack!.nonce}): ${t.nack!.message}`);
     }
   }
-  if (status.endpointsWithoutService.length > 0) {
-    lines.push('', 'ENDPOINTS OF SERVICES NOT IN CONFIG (registered, not routed until the Service is applied):');
-    for (const e of status.endpointsWithoutService) lines.push(`  ${e.service} ${e.address}:${e.port}${e.nodeId ? ` (node ${e.nodeId})` : ''}`);
+  if (status.unroutedEndpoints.length > 0) {
+    lines.push('', 'UNROUTED ENDPOINTS (registered, routed once their Service and port are configured):');
+    for (const e of status.unroutedEndpoints) {
+      lines.push(`  ${e.service} ${e.address}:${e.port}${e.nodeId ? ` (node ${e.nodeId})` : ''}: ${e.notRoutedReason ?? 'not configured'}`);
+    }
   }
   io.out(lines.join('\n'));
   return unhealthy ? 1 : 0;

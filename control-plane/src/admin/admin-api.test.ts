@@ -123,13 +123,19 @@ describe('admin API', { timeout: 15_000 }, () => {
   it('lists endpoints and shows those of unconfigured services in status', async () => {
     const a = registry.register({ service: 'payments', address: '10.0.0.1', port: 8080 }, 5_000);
     registry.register({ service: 'ghost', address: '10.0.0.2', port: 80 });
+    registry.register({ service: 'payments', portName: 'grpc', address: '10.0.0.3', port: 9090 });
     assert.ok(a.ok);
     const eps = await call('GET', '/v1/endpoints');
-    const list = eps.json['endpoints'] as { service: string; inConfig: boolean; expiresInMs: number }[];
-    assert.deepEqual(list.map((e) => [e.service, e.inConfig]), [['ghost', false], ['payments', true]]);
+    const list = eps.json['endpoints'] as { service: string; routed: boolean; notRoutedReason?: string; expiresInMs: number }[];
+    assert.deepEqual(
+      list.map((e) => [e.service, e.routed, e.notRoutedReason]),
+      [['ghost', false, "Service 'ghost' is not configured"], ['payments', true, undefined], ['payments', false, "Service 'payments' has no port named 'grpc'"]],
+    );
+    const registered = registry.endpoints().find((e) => e.leaseId === a.value.leaseId);
+    assert.equal(list[1]?.expiresInMs, registered!.expiresAtMs - 1_000, 'expiresInMs is measured from the injected clock');
     const status = await call('GET', '/v1/status');
-    assert.equal(status.json['endpoints'], 2);
-    assert.deepEqual((status.json['endpointsWithoutService'] as { service: string }[]).map((e) => e.service), ['ghost']);
+    assert.equal(status.json['endpoints'], 3);
+    assert.deepEqual((status.json['unroutedEndpoints'] as { service: string }[]).map((e) => e.service), ['ghost', 'payments']);
     assert.equal(status.json['generation'], store.current().generation);
     assert.deepEqual(status.json['configErrors'], []);
     assert.deepEqual(status.json['clients'], [CLIENT]);

@@ -41,8 +41,10 @@ export interface AdminServer {
 
 /** An endpoint as `GET /v1/endpoints` lists it. */
 export type EndpointView = RegisteredEndpoint & {
-  /** False when the endpoint's Service is not in the configuration (registered, but not routed). */
-  readonly inConfig: boolean;
+  /** False when the endpoint is registered but not routed: its Service, or the port it names, is not configured. */
+  readonly routed: boolean;
+  /** Why it is not routed (absent when routed). */
+  readonly notRoutedReason?: string;
   readonly expiresInMs: number;
 };
 
@@ -54,8 +56,8 @@ export interface StatusView {
   readonly clients: readonly ClientStatus[];
   /** Number of registered endpoints. */
   readonly endpoints: number;
-  /** Registered endpoints whose Service is not configured (not routed). */
-  readonly endpointsWithoutService: readonly EndpointView[];
+  /** Registered endpoints that are not routed (Service or port not configured), each with its reason. */
+  readonly unroutedEndpoints: readonly EndpointView[];
 }
 
 class HttpError extends Error {
@@ -167,7 +169,7 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
         configErrors: deps.store.lastErrors(),
         clients: deps.ads.clients(),
         endpoints: endpoints.length,
-        endpointsWithoutService: endpoints.filter((e) => !e.inConfig),
+        unroutedEndpoints: endpoints.filter((e) => !e.routed),
       };
       return { status: 200, body: status };
     }
@@ -192,8 +194,17 @@ function changeReply(change: ConfigChange, dryRun: boolean): Reply {
 
 function endpointViews(deps: AdminApiDeps): EndpointView[] {
   const nowMs = (deps.nowMs ?? Date.now)();
-  const configured = new Set(services(deps.store.current()).map((s) => s.metadata.name));
-  return deps.registry.endpoints().map((e) => ({ ...e, inConfig: configured.has(e.service), expiresInMs: Math.max(0, e.expiresAtMs - nowMs) }));
+  const ports = new Map(services(deps.store.current()).map((s) => [s.metadata.name, new Set(s.spec.ports.map((p) => p.name))]));
+  return deps.registry.endpoints().map((e) => {
+    const declared = ports.get(e.service);
+    const notRoutedReason = !declared
+      ? `Service '${e.service}' is not configured`
+      : e.portName !== '' && !declared.has(e.portName)
+        ? `Service '${e.service}' has no port named '${e.portName}'`
+        : undefined;
+    const expiresInMs = Math.max(0, e.expiresAtMs - nowMs);
+    return notRoutedReason === undefined ? { ...e, routed: true, expiresInMs } : { ...e, routed: false, notRoutedReason, expiresInMs };
+  });
 }
 
 function parseKinds(param: string | null): ReadonlySet<string> | undefined {
