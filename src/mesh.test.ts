@@ -124,6 +124,7 @@ describe('createMesh', { timeout: 30_000 }, () => {
           }),
         ]),
         elsewhere: { status: 'absent' },
+        broken: { status: 'error', message: "resource 'broken': bad regex" },
       },
       [cluster('a', [9001, 9002]), cluster('b', [])],
     );
@@ -158,6 +159,10 @@ describe('createMesh', { timeout: 30_000 }, () => {
     assert.equal(pass.mesh, false);
     const ip = await mesh.explain('http://10.1.2.3:8080/x');
     assert.match(ip.reason, /IP literal/);
+
+    const refused = await mesh.explain('http://broken/');
+    assert.equal(refused.error?.code, ERROR_CODES.CONFIG_REJECTED);
+    assert.match(refused.reason, /bad regex/);
 
     const text = formatExplanation(hit);
     assert.match(text, /✘ HTTPRoute\/pay\/rules\/0\/matches\/0 \(HTTPRoute pay, rule 0, match 0\): path/);

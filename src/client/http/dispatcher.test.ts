@@ -84,14 +84,14 @@ describe('MeshDispatcher', { timeout: 20_000 }, () => {
     assert.equal(echoed.url, '/exact');
   });
 
-  it('splits by weight within 5 points over 2000 calls (seeded RNG) and round-robins endpoints in order', async () => {
+  it('splits by weight within 5 points over 1000 calls (seeded RNG) and round-robins endpoints in order', async () => {
     const discovery = new FakeDiscovery(
       { split: resolvedTarget('split', [route('r', { clusters: [{ cluster: 'one', weight: 80 }, { cluster: 'two', weight: 20 }] })]) },
       [cluster('one', [a.port]), cluster('two', [b.port])],
     );
     const d = mesh(discovery, { random: seeded(42) });
     const counts = new Map<string, number>();
-    const N = 2000;
+    const N = 1000;
     for (let batch = 0; batch < N / 100; batch++) {
       const ids = await Promise.all(Array.from({ length: 100 }, () => get(d, 'http://split/').then((r) => r.id)));
       for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
@@ -180,6 +180,28 @@ describe('MeshDispatcher', { timeout: 20_000 }, () => {
     assert.ok(elapsedMs >= 140 && elapsedMs < 1500, `timed out after ${elapsedMs} ms`);
     // A fast call on the same route is unaffected.
     assert.equal((await get(d, 'http://slow/')).id, 'a');
+  });
+
+  it('times out a call still queued for a busy connection at once, and the busy call is unaffected', async () => {
+    const discovery = new FakeDiscovery(
+      {
+        busy: resolvedTarget('busy', [
+          route('HTTPRoute/busy/rules/0/matches/0', { path: { kind: 'exact', value: '/slow', ignoreCase: false }, clusters: ['a'] }),
+          route('HTTPRoute/busy/rules/1/matches/0', { clusters: ['a'], timeoutMs: 100 }),
+        ]),
+      },
+      [cluster('a', [a.port])],
+    );
+    const d = mesh(discovery, { pool: { connections: 1, keepAliveTimeoutMs: 500 } });
+    const slow = get(d, 'http://busy/slow', { 'x-test-delay-ms': '600' });
+    await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    const err = await failure(request('http://busy/queued', { dispatcher: d }));
+    const elapsedMs = Date.now() - started;
+    assert.ok(isMeshError(err, ERROR_CODES.TIMEOUT), String(err));
+    assert.ok(elapsedMs < 450, `queued call failed after ${elapsedMs} ms, not when its timeout passed`);
+    assert.equal((await slow).url, '/slow');
+    assert.equal(a.seen.filter((s) => s.url === '/queued').length, 0, 'the timed-out call is never sent');
   });
 
   it('queues the first calls to an unknown authority until discovery answers, then routes them', async () => {
