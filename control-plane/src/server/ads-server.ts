@@ -100,7 +100,12 @@ export class AdsServer {
     this.#cacheWatch.dispose();
     for (const [stream, call] of this.#streams) {
       this.#streams.delete(stream);
-      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
+      try {
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
+      } catch (e: unknown) {
+        // The call was already finishing; the server's shutdown cancels whatever is left.
+        this.#logger.debug('ads: could not end a stream', { stream: stream.id, error: String(e) });
+      }
     }
   }
 
