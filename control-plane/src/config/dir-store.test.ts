@@ -276,6 +276,26 @@ describe('DirStore.delete', { timeout: 10_000 }, () => {
 });
 
 describe('DirStore watching', { timeout: 10_000 }, () => {
+  it('refuses to rewrite a file that a hand edit left with broken YAML, and says which', async () => {
+    const dir = await tempDir({ 'service-payments.yaml': SVC('payments') });
+    const store = await open(dir, true);
+    await writeFile(path.join(dir, 'service-payments.yaml'), 'kind: [oops\n');
+    await until(() => store.lastErrors().length > 0);
+    const res = await store.apply(SVC('payments', 9090));
+    assert.deepEqual(res, {
+      ok: false,
+      errors: [
+        {
+          file: path.join(dir, 'service-payments.yaml'),
+          resource: 'Service/payments',
+          message: 'has YAML syntax errors, so Weft cannot rewrite it; fix or remove it by hand first',
+        },
+      ],
+    });
+    assert.equal(await readFile(path.join(dir, 'service-payments.yaml'), 'utf8'), 'kind: [oops\n');
+    assert.equal(store.current().generation, 1);
+  });
+
   it('applies a hand edit live', async () => {
     const dir = await tempDir({ 'a.yaml': SVC('payments') });
     const store = await open(dir, true);
