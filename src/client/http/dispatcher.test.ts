@@ -1,7 +1,7 @@
 // Tests the mesh Dispatcher against real loopback servers and a fake Discovery: routing, balancing, failures, swaps.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Agent, Dispatcher, fetch, request } from 'undici';
+import { Agent, Dispatcher, fetch, getGlobalDispatcher, request, setGlobalDispatcher } from 'undici';
 import { findCause, isMeshError, ERROR_CODES } from '../../core/errors.js';
 import { MeshDispatcher } from './dispatcher.js';
 import { FakeDiscovery, cluster, resolvedTarget, route, startEcho, type EchoServer } from './test-kit.js';
@@ -256,6 +256,35 @@ describe('MeshDispatcher', { timeout: 20_000 }, () => {
     await d.close();
     const err = await failure(request('http://svc/', { dispatcher: d }));
     assert.ok(isMeshError(err, ERROR_CODES.CLOSED));
+  });
+
+  it('works behind compose(): interceptors see the logical origin, and close() still reaches the dispatcher', async () => {
+    const discovery = new FakeDiscovery({ svc: resolvedTarget('svc', [route('r', { clusters: ['svc'] })]) }, [cluster('svc', [a.port])]);
+    const d = new MeshDispatcher({ discovery });
+    const seen: string[] = [];
+    const composed = d.compose((dispatch) => (opts, handler) => {
+      seen.push(String(opts.origin));
+      return dispatch(opts, handler);
+    });
+    assert.equal((await get(composed, 'http://svc/composed')).url, '/composed');
+    assert.deepEqual(seen, ['http://svc']);
+    await composed.close();
+    assert.ok(isMeshError(await failure(request('http://svc/', { dispatcher: d })), ERROR_CODES.CLOSED));
+  });
+
+  it('routes undici calls without a dispatcher option once installed with setGlobalDispatcher, and passes others through', async () => {
+    const discovery = new FakeDiscovery({ svc: resolvedTarget('svc', [route('r', { clusters: ['svc'] })]) }, [cluster('svc', [b.port])]);
+    const d = mesh(discovery);
+    const previous = getGlobalDispatcher();
+    setGlobalDispatcher(d);
+    try {
+      const routed = await request('http://svc/global');
+      assert.equal(((await routed.body.json()) as { id: string }).id, 'b');
+      const direct = await request(`http://127.0.0.1:${c.port}/`);
+      assert.equal(((await direct.body.json()) as { id: string }).id, 'c');
+    } finally {
+      setGlobalDispatcher(previous);
+    }
   });
 
   it('answers direct-response routes locally', async () => {

@@ -113,6 +113,12 @@ export class MeshDispatcher extends Dispatcher {
     this.#state = this.#discovery.state.get();
     this.#backends = compileBackends(this.#state, new Map(), this.#getPool);
     this.#subscription = this.#discovery.state.onChange((state) => this.#onState(state));
+    // dispatcher.compose() returns a Proxy that calls these with the Proxy as `this`, where #private fields are not
+    // reachable; binding them to the instance keeps close()/destroy() working on composed dispatchers.
+    this.close = this.close.bind(this) as MeshDispatcher['close'];
+    this.destroy = this.destroy.bind(this) as MeshDispatcher['destroy'];
+    this.inspect = this.inspect.bind(this);
+    this.poolOrigins = this.poolOrigins.bind(this);
   }
 
   readonly #getPool = (origin: string): Dispatcher => this.#pools.get(origin);
