@@ -59,6 +59,8 @@ export interface Mesh {
    * Resolves when the xDS stream is up, every `dependsOn` service is resolved and every serve() registration is done,
    * bounded by `ready.timeoutMs`. On timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
    * ('fail-closed', default) or resolves anyway ('fail-open'; calls then wait for discovery per call).
+   * The xDS stream opens on the first subscription; with no `dependsOn`, ready() subscribes to this service's own
+   * name to open it. Safe to call more than once; each call waits afresh.
    */
   ready(): Promise<void>;
   /** What the mesh would do with this request, and why. Resolves an unknown host first (bounded). Never rejects. */
