@@ -3,7 +3,7 @@
 /** Creates the mesh for one service process; see Mesh. */
 export { createMesh } from './mesh.js';
 /** The mesh handle, its status and config-dump views. */
-export type { Mesh, MeshStatus, MeshConfigDump } from './mesh.js';
+export type { Mesh, MeshStatus, MeshConfigDump, ConfigEvent } from './mesh.js';
 /** Options of createMesh() and the ready() timeout policy. */
 export type { MeshOptions, ReadyOnTimeout } from './mesh/options.js';
 /** Defaults of createMesh() (control plane URL, ready() bound). */

@@ -205,4 +205,35 @@ describe('createMesh', { timeout: 30_000 }, () => {
       await assert.rejects(createMesh(options as never), (e: unknown) => isMeshError(e, ERROR_CODES.INVALID_ARG), JSON.stringify(options));
     }
   });
+  it('onConfig fires after each accepted change, once calls route by it, and stops after dispose and close', async () => {
+    const discovery = new FakeDiscovery();
+    const mesh = await createMesh({ service: 'client', discovery, controlPlane: 'http://127.0.0.1:1' });
+    const upstream = http.createServer((req, res) => res.end(`got ${req.url}`));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => upstream.close(r)));
+    const port = (upstream.address() as { port: number }).port;
+    const seen: number[] = [];
+    const routedAt: string[] = [];
+    const sub = mesh.onConfig((event) => {
+      seen.push(event.generation);
+      // By the time listeners run, the dispatcher already routes by the new state.
+      void mesh.explain('http://payments/x').then((e) => routedAt.push(e.decision));
+    });
+    discovery.publish({ payments: resolvedTarget('payments', [route('HTTPRoute/p/rules/0/matches/0', { clusters: ['payments:80'] })]) }, [
+      cluster('payments:80', [port]),
+    ]);
+    assert.equal(seen.length, 1);
+    assert.ok(seen[0]! > 0);
+    const res = await mesh.fetch('http://payments/x');
+    assert.equal(await res.text(), 'got /x');
+    assert.deepEqual(routedAt, ['forward']);
+    sub.dispose();
+    discovery.publish({}, []);
+    assert.equal(seen.length, 1, 'no call after dispose');
+    const again: number[] = [];
+    mesh.onConfig((e) => again.push(e.generation));
+    await mesh.close();
+    discovery.publish({ payments: resolvedTarget('payments', []) }, []);
+    assert.deepEqual(again, [], 'no call after close');
+  });
 });

@@ -4,6 +4,7 @@ import { Agent, fetch as undiciFetch, type Dispatcher, type RequestInfo, type Re
 import { MeshDispatcher } from './client/http/dispatcher.js';
 import { ERROR_CODES, MeshError } from './core/errors.js';
 import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
+import type { Disposable } from './core/watch.js';
 import { RegistryClient, type RegistrationStatus } from './discovery/registration.js';
 import { createXdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
 import { explainRequest, type ExplainInit, type Explanation } from './explain.js';
@@ -37,6 +38,12 @@ export interface MeshConfigDump {
   readonly xds: XdsConfigDump | undefined;
 }
 
+/** What onConfig() listeners receive. */
+export interface ConfigEvent {
+  /** MeshState generation now in use (increases with every accepted update). */
+  readonly generation: number;
+}
+
 /** A service's handle on the mesh. Create one per process with createMesh(); close it on shutdown. */
 export interface Mesh {
   readonly service: string;
@@ -67,6 +74,12 @@ export interface Mesh {
   explain(url: string | URL, init?: ExplainInit): Promise<Explanation>;
   status(): MeshStatus;
   configDump(): MeshConfigDump;
+  /**
+   * Calls `fn` after every accepted configuration change, once calls already route by it (the dispatcher recompiles
+   * first). Never called synchronously from onConfig, nor after close(); a throwing `fn` is logged and ignored.
+   * Returns a no-op Disposable when the mesh is disabled.
+   */
+  onConfig(fn: (event: ConfigEvent) => void): Disposable;
   /** Deregisters and drains served endpoints, then closes pools and the xDS stream. Idempotent; never rejects. */
   close(): Promise<void>;
 }
@@ -206,6 +219,20 @@ class MeshImpl implements Mesh {
     }
     const d = this.#discovery as (Discovery & { configDump?: () => XdsConfigDump }) | undefined;
     return { status: this.status(), generation: state?.generation ?? 0, targets, clusters, xds: typeof d?.configDump === 'function' ? d.configDump() : undefined };
+  }
+
+  onConfig(fn: (event: ConfigEvent) => void): Disposable {
+    const discovery = this.#discovery;
+    if (discovery === undefined) return { dispose() {} };
+    const logger = this.#options.logger;
+    return discovery.state.onChange((state) => {
+      if (this.#closing) return;
+      try {
+        fn({ generation: state.generation });
+      } catch (e: unknown) {
+        logger.warn('weft: an onConfig listener threw', { error: e instanceof Error ? e.message : String(e) });
+      }
+    });
   }
 
   close(): Promise<void> {
