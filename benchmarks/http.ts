@@ -1,0 +1,163 @@
+// Benchmark: a meshed HTTP call against a raw undici call to the same loopback server, same concurrency.
+// Prints requests/s, p50/p99 latency, client CPU per request and the meshed/raw ratio; rounds alternate so
+// both sides see the same machine state. Usage: node --import tsx benchmarks/http.ts [--concurrency 64] [--seconds 3] [--rounds 3]
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Agent, fetch, request, type Dispatcher } from 'undici';
+import { startControlPlane } from '../control-plane/src/index.js';
+import { createMesh } from '../src/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    concurrency: { type: 'string', default: '64' },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const concurrency = Number(args.concurrency);
+const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
+
+// The backend runs in its own process so the client's CPU figures are the client's alone.
+const backend: ChildProcess = fork(path.join(here, 'backend.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+const port = await new Promise<number>((resolve) => backend.once('message', (m) => resolve((m as { port: number }).port)));
+
+const configDir = await mkdtemp(path.join(tmpdir(), 'weft-bench-'));
+await writeFile(
+  path.join(configDir, 'backend.yaml'),
+  `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: backend }
+spec:
+  ports: [{ name: http, port: 80, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, port: ${port} }]
+`,
+);
+const controlPlane = await startControlPlane({ configDir, xdsPort: 0, adminPort: 0 });
+const mesh = await createMesh({
+  service: 'bench',
+  controlPlane: controlPlane.xdsUrl,
+  dependsOn: ['backend'],
+});
+await mesh.ready();
+
+const rawAgent = new Agent({ keepAliveTimeout: 10_000 });
+const rawUrl = `http://127.0.0.1:${port}/`;
+const meshUrl = 'http://backend/';
+
+type Call = () => Promise<void>;
+const cases: { name: string; raw: Call; meshed: Call }[] = [
+  {
+    name: 'undici.request',
+    raw: async () => {
+      const res = await request(rawUrl, { dispatcher: rawAgent });
+      await res.body.dump();
+    },
+    meshed: async () => {
+      const res = await request(meshUrl, { dispatcher: mesh.dispatcher as Dispatcher });
+      await res.body.dump();
+    },
+  },
+  {
+    name: 'fetch',
+    raw: async () => {
+      const res = await fetch(rawUrl, { dispatcher: rawAgent });
+      await res.arrayBuffer();
+    },
+    meshed: async () => {
+      const res = await mesh.fetch(meshUrl);
+      await res.arrayBuffer();
+    },
+  },
+];
+
+interface Result {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuUsPerReq: number;
+  errors: number;
+}
+
+async function run(call: Call, durationMs: number): Promise<Result> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        try {
+          await call();
+          latencies.push(performance.now() - s);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return {
+    rps: (latencies.length / elapsedMs) * 1000,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, latencies.length),
+    errors,
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rowsOut: string[][] = [];
+for (const c of cases) {
+  await run(c.raw, 500); // warm up both paths (connections, JIT)
+  await run(c.meshed, 500);
+  const raw: Result[] = [];
+  const meshed: Result[] = [];
+  for (let i = 0; i < rounds; i++) {
+    raw.push(await run(c.raw, seconds * 1000));
+    meshed.push(await run(c.meshed, seconds * 1000));
+  }
+  const summarize = (rs: Result[]) => ({
+    rps: median(rs.map((r) => r.rps)),
+    p50Ms: median(rs.map((r) => r.p50Ms)),
+    p99Ms: median(rs.map((r) => r.p99Ms)),
+    cpu: median(rs.map((r) => r.cpuUsPerReq)),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+  });
+  const r = summarize(raw);
+  const m = summarize(meshed);
+  rowsOut.push([`${c.name} raw`, r.rps.toFixed(0), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.cpu.toFixed(1), String(r.errors), '']);
+  rowsOut.push([
+    `${c.name} meshed`,
+    m.rps.toFixed(0),
+    m.p50Ms.toFixed(2),
+    m.p99Ms.toFixed(2),
+    m.cpu.toFixed(1),
+    String(m.errors),
+    (m.rps / r.rps).toFixed(3),
+  ]);
+}
+
+const header = ['case', 'req/s', 'p50 ms', 'p99 ms', 'client CPU µs/req', 'errors', 'meshed/raw req/s'];
+const widths = header.map((h, i) => Math.max(h.length, ...rowsOut.map((row) => row[i]!.length)));
+const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
+console.log(`\nHTTP, ${concurrency} concurrent keep-alive requests, ${rounds} alternating rounds of ${seconds} s (medians), Node ${process.version}`);
+console.log(line(header));
+console.log(line(widths.map((w) => '-'.repeat(w))));
+for (const row of rowsOut) console.log(line(row));
+
+await mesh.close();
+await rawAgent.close();
+await controlPlane.close();
+backend.kill();
+await rm(configDir, { recursive: true, force: true });

@@ -1,0 +1,147 @@
+// Shared helpers for integration tests: a real control plane in a temp dir, real service processes, bounded waits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { startControlPlane, type ControlPlane } from '../../control-plane/src/index.js';
+
+/** The repository root. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** A control plane on loopback (ports 0) over a temp config dir, removed on close. */
+export interface TestControlPlane {
+  readonly cp: ControlPlane;
+  readonly dir: string;
+  /** Applies YAML through the admin API as `weft apply` does; returns the HTTP status and body. */
+  apply(yaml: string): Promise<{ status: number; body: unknown }>;
+  close(): Promise<void>;
+}
+
+/** Starts a control plane whose config dir holds `files` (name → YAML). */
+export async function startTestControlPlane(
+  files: Record<string, string>,
+  options: { leaseTtlMs?: number } = {},
+): Promise<TestControlPlane> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'weft-it-'));
+  for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
+  const cp = await startControlPlane({ configDir: dir, xdsPort: 0, adminPort: 0, ...options });
+  return {
+    cp,
+    dir,
+    async apply(yaml) {
+      const res = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: yaml });
+      return { status: res.status, body: (await res.json()) as unknown };
+    },
+    async close() {
+      await cp.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A child process running a TypeScript fixture, with its JSON stdout lines. */
+export interface TestProcess {
+  readonly child: ChildProcess;
+  readonly lines: unknown[];
+  /** Resolves with the first JSON line matching `pred`, or rejects after `timeoutMs`. */
+  waitForLine<T>(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<T>;
+  /** Sends `signal` (default SIGTERM) and waits (bounded) for exit; SIGKILL after `timeoutMs`. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
+}
+
+/** Spawns `node --import tsx <fixture>` with `env` added. */
+export function spawnFixture(fixture: string, env: Record<string, string>): TestProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, fixture)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const w of [...waiters]) w();
+    } catch {
+      // not a JSON line: ignore
+    }
+  });
+  return {
+    child,
+    lines,
+    waitForLine<T>(pred: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000) {
+      return new Promise<T>((resolve, reject) => {
+        const check = () => {
+          const hit = lines.find(pred);
+          if (hit) {
+            cleanup();
+            resolve(hit as T);
+          }
+        };
+        const onExit = () => {
+          cleanup();
+          reject(new Error(`${fixture} exited (${child.exitCode ?? child.signalCode}) before the expected line; stderr:\n${stderr}`));
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`${fixture}: no expected line within ${timeoutMs} ms; stderr:\n${stderr}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          child.off('exit', onExit);
+        };
+        waiters.add(check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+    stop(signal = 'SIGTERM', timeoutMs = 10_000) {
+      return new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill(signal);
+      });
+    },
+  };
+}
+
+/** Polls `fn` every `intervalMs` until it returns a truthy value; rejects with `what` after `timeoutMs`. */
+export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeoutMs = 10_000, intervalMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (e: unknown) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** YAML for a mesh Service with one HTTP (or GRPC) port. */
+export function serviceYaml(name: string, protocol: 'HTTP' | 'GRPC' = 'HTTP', port = 8080): string {
+  return `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata:
+  name: ${name}
+spec:
+  ports:
+    - name: ${protocol === 'HTTP' ? 'http' : 'grpc'}
+      port: ${port}
+      protocol: ${protocol}
+`;
+}
