@@ -31,6 +31,7 @@ if (selected.length === 0) {
   console.error('run-tests: no test files matched');
   process.exit(1);
 }
+console.log(`run-tests: ${selected.length} test files on Node ${process.version}`);
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=120000', ...flags, ...selected],

@@ -1,4 +1,5 @@
 // The endpoint registry: endpoints SDK servers register under leases that expire unless kept alive.
+import type { EndpointRegistration } from '../../../src/discovery/registration.js';
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Disposable } from '../../../src/core/watch.js';
@@ -37,19 +38,8 @@ export const SYSTEM_CLOCK: RegistryClock = Object.freeze({
   },
 });
 
-/** What an SDK server sends to register one endpoint (the registry fills in defaults). */
-export interface EndpointRegistration {
-  readonly service: string;
-  readonly address: string;
-  readonly port: number;
-  /** Service port name; '' or absent = the Service's first port. */
-  readonly portName?: string;
-  readonly nodeId?: string;
-  readonly locality?: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
-  /** Relative weight; 0 or absent = 1. */
-  readonly weight?: number;
-  readonly labels?: Readonly<Record<string, string>>;
-}
+/** What an SDK server sends to register one endpoint: the SDK's own type (weft.registry.v1.Endpoint); defaults filled in here. */
+export type { EndpointRegistration } from '../../../src/discovery/registration.js';
 
 /** A granted lease: its id and the TTL actually granted (after clamping). */
 export interface Lease {
