@@ -9,11 +9,13 @@ import type { CliIo } from '../output.js';
 
 /** Usage text of `weft control-plane`. */
 export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./mesh] [--host 127.0.0.1] [--xds-port ${DEFAULT_XDS_PORT}] [--admin-port ${DEFAULT_ADMIN_PORT}]
-                         [--lease-ttl-ms 10000] [--log-level info]
+                         [--lease-ttl-ms 10000] [--state-dir <config-dir>/.weft | --no-state] [--log-level info]
 
 Runs the Weft control plane: serves xDS (ADS) and the endpoint registry on --xds-port, the admin API used by
 the other weft commands on --admin-port, and keeps its configuration as YAML files in --config-dir (created
-if missing; hand edits are picked up live). Port 0 picks a free port. Stops cleanly on SIGINT/SIGTERM.`;
+if missing; hand edits are picked up live). Registered endpoints' leases are saved in --state-dir so a restart
+keeps routing to live servers (--no-state keeps them in memory only). Port 0 picks a free port. Stops cleanly on
+SIGINT/SIGTERM.`;
 
 /** Runs `weft control-plane`; resolves with the exit code once stopped by a signal (or at once on a start-up failure). */
 export async function runControlPlane(argv: readonly string[], io: CliIo): Promise<number> {
@@ -25,6 +27,8 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       'xds-port': { type: 'string' },
       'admin-port': { type: 'string' },
       'lease-ttl-ms': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'no-state': { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -46,6 +50,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       xdsPort: port(values['xds-port'], '--xds-port', DEFAULT_XDS_PORT),
       adminPort: port(values['admin-port'], '--admin-port', DEFAULT_ADMIN_PORT),
       ...(values['lease-ttl-ms'] === undefined ? {} : { leaseTtlMs: positiveInt(values['lease-ttl-ms'], '--lease-ttl-ms') }),
+      ...(values['no-state'] ? { stateDir: false as const } : values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
       logger: consoleLogger('weft-control-plane', level as 'debug' | 'info' | 'warn' | 'error'),
     });
   } catch (e: unknown) {

@@ -1,4 +1,5 @@
 // Starts a whole control plane: config store + registry -> translate -> snapshot cache -> ADS, plus the admin API.
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ERROR_CODES, MeshError } from '../../src/core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../src/core/logger.js';
@@ -7,6 +8,7 @@ import { openDirStore } from './config/dir-store.js';
 import { translate } from './translate/translate.js';
 import { Registry } from './registry/registry.js';
 import { addRegistryService } from './registry/registry-service.js';
+import { loadRegistryState, REGISTRY_STATE_FILE, saveRegistryState } from './registry/registry-state.js';
 import { AdsServer } from './server/ads-server.js';
 import { SnapshotCache } from './server/snapshot-cache.js';
 import { startAdminServer } from './admin/admin-api.js';
@@ -30,6 +32,11 @@ export interface ControlPlaneOptions {
   readonly adminPort?: number;
   /** Lease TTL for registrations that do not ask for one (ms, default 10 000, clamped to [1 s, 5 min]). */
   readonly leaseTtlMs?: number;
+  /**
+   * Where the registry's leases are saved so a restart keeps routing to live endpoints (default `<configDir>/.weft`;
+   * `false` to keep them in memory only). An unwritable directory is logged and the control plane runs without it.
+   */
+  readonly stateDir?: string | false;
   readonly logger?: Logger;
 }
 
@@ -74,6 +81,18 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     undo.push(() => store.close());
     const registry = new Registry({ ...(options.leaseTtlMs === undefined ? {} : { defaultTtlMs: options.leaseTtlMs }), logger });
     undo.push(() => registry.close());
+    const stateDir = options.stateDir ?? path.join(options.configDir, '.weft');
+    if (stateDir !== false) {
+      const file = path.join(stateDir, REGISTRY_STATE_FILE);
+      for (const error of registry.restore(await loadRegistryState(file, logger))) {
+        logger.warn('registry state: skipped a saved lease', { file, error: error.message });
+      }
+      const writer = saveRegistryState(registry, file, logger);
+      undo.push(async () => {
+        await writer.flush();
+        writer.dispose();
+      });
+    }
     const cache = new SnapshotCache({ logger });
 
     let closed = false;

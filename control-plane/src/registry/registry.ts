@@ -158,6 +158,56 @@ export class Registry {
     return { ok: true, value: Object.freeze({ leaseId, ttlMs }) };
   }
 
+  /**
+   * The live leases, for saving: each endpoint with its lease id and granted TTL. A control plane that restores them
+   * after a restart keeps routing to endpoints whose servers are still alive (their keep-alives find their leases).
+   */
+  leases(): readonly PersistedLease[] {
+    return [...this.#leases.values()].map(({ endpoint, ttlMs }) => {
+      const { expiresAtMs: _expires, ...rest } = endpoint;
+      return Object.freeze({ ...rest, ttlMs });
+    });
+  }
+
+  /**
+   * Restores saved leases (lease ids kept), each granted one full TTL from now: the control plane cannot know whether
+   * a server died while it was down, so every restored endpoint gets one lease period to prove it is alive.
+   * Invalid entries are skipped and returned as errors; a lease id already present is left alone. Notifies once.
+   */
+  restore(leases: readonly PersistedLease[]): RegistryError[] {
+    const errors: RegistryError[] = [];
+    const nowMs = this.#clock.nowMs();
+    let restored = 0;
+    for (const lease of leases) {
+      const invalid = validate(lease);
+      if (invalid) {
+        errors.push(invalid);
+        continue;
+      }
+      if (typeof lease.leaseId !== 'string' || lease.leaseId === '' || this.#leases.has(lease.leaseId)) continue;
+      const { ttlMs: grantedMs, ...fields } = lease;
+      const ttlMs = clampTtlMs(grantedMs, this.#defaultTtlMs);
+      const endpoint: RegisteredEndpoint = Object.freeze({
+        ...fields,
+        locality: Object.freeze({ ...fields.locality }),
+        labels: Object.freeze({ ...fields.labels }),
+        expiresAtMs: nowMs + ttlMs,
+      });
+      const key = endpointKey(endpoint);
+      const previous = this.#byKey.get(key);
+      if (previous !== undefined) this.#leases.delete(previous);
+      this.#byKey.set(key, lease.leaseId);
+      this.#leases.set(lease.leaseId, { endpoint, ttlMs });
+      this.#schedule(endpoint.expiresAtMs);
+      restored++;
+    }
+    if (restored > 0) {
+      this.#logger.info('registry: restored saved leases', { restored, skipped: leases.length - restored });
+      this.#changed();
+    }
+    return errors;
+  }
+
   /** Revokes lease `leaseId` at once. Unknown leases are not an error; returns whether one was removed. */
   deregister(leaseId: string): boolean {
     const current = this.#leases.get(leaseId);
@@ -242,6 +292,9 @@ export class Registry {
     }
   }
 }
+
+/** A lease as saved across restarts: the endpoint and its lease id, with the TTL granted (no expiry time). */
+export type PersistedLease = Omit<RegisteredEndpoint, 'expiresAtMs'> & { readonly ttlMs: number };
 
 /** A lease as stored: the endpoint (replaced on keep-alive) and the TTL granted at registration. */
 interface LeaseRecord {
