@@ -190,6 +190,8 @@ describe('createMesh', { timeout: 30_000 }, () => {
     assert.equal(resolveMeshOptions({ service: 's', enabled: true }, { WEFT_DISABLED: 'true' }).enabled, false);
     assert.equal(resolveMeshOptions({ service: 's' }, { WEFT_CONTROL_PLANE: 'http://cp.internal:9000' }).controlPlaneAddress, 'cp.internal:9000');
     assert.equal(resolveMeshOptions({ service: 's' }, {}).controlPlaneAddress, '127.0.0.1:15010');
+    assert.deepEqual(resolveMeshOptions({ service: 's' }, { WEFT_MESH_DOMAINS: '.svc.cluster.local, .mesh' }).meshDomains, ['.svc.cluster.local', '.mesh']);
+    assert.deepEqual(resolveMeshOptions({ service: 's' }, {}).meshDomains, []);
   });
 
   it('refuses programmer errors at construction with WEFT_ERR_INVALID_ARG', async () => {
@@ -200,6 +202,7 @@ describe('createMesh', { timeout: 30_000 }, () => {
       { service: 's', ready: { onTimeout: 'maybe' } },
       { service: 's', pool: { connections: 0 } },
       { service: 's', dependsOn: [''] },
+      { service: 's', meshDomains: ['svc.cluster.local'] },
     ];
     for (const options of bad) {
       await assert.rejects(createMesh(options as never), (e: unknown) => isMeshError(e, ERROR_CODES.INVALID_ARG), JSON.stringify(options));

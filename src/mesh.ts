@@ -138,6 +138,7 @@ class MeshImpl implements Mesh {
       pool,
       logger: options.logger,
       ...(options.resolveTimeoutMs !== undefined ? { resolveTimeoutMs: options.resolveTimeoutMs } : {}),
+      meshDomains: options.meshDomains,
     });
     this.dispatcher = this.#mesh;
   }

@@ -32,6 +32,12 @@ export interface MeshOptions {
   readonly logger?: Logger;
   /** How long the first call to an unknown host waits for discovery (ms); default 5000. */
   readonly resolveTimeoutMs?: number;
+  /**
+   * Dotted host names that may be mesh hosts, as suffixes (`.svc.cluster.local`), or `*` for all. Hosts without a dot
+   * are always looked up (Weft Service names are single labels); other dotted hosts pass through with no control-plane
+   * round trip. Default env WEFT_MESH_DOMAINS (comma-separated), else none.
+   */
+  readonly meshDomains?: readonly string[];
   /** Endpoint connection pools: most connections per endpoint (default unlimited) and idle keep-alive (default 4000 ms). */
   readonly pool?: { readonly connections?: number; readonly keepAliveTimeoutMs?: number };
   /** How serve()d endpoints drain on close: `drainDelayMs` (default 500) then up to `drainTimeoutMs` (default 10000). */
@@ -60,6 +66,7 @@ export interface ResolvedMeshOptions {
   readonly readyOnTimeout: ReadyOnTimeout;
   readonly logger: Logger;
   readonly resolveTimeoutMs: number | undefined;
+  readonly meshDomains: readonly string[];
   readonly pool: { readonly connections?: number; readonly keepAliveTimeoutMs?: number };
   readonly drain: { readonly drainDelayMs?: number; readonly drainTimeoutMs?: number };
   readonly locality: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
@@ -95,6 +102,10 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   }
   nonNegative('ready.timeoutMs', options.ready?.timeoutMs);
   nonNegative('resolveTimeoutMs', options.resolveTimeoutMs);
+  const meshDomains = options.meshDomains ?? (env['WEFT_MESH_DOMAINS'] ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
+  if (!Array.isArray(meshDomains) || meshDomains.some((d) => typeof d !== 'string' || d === '' || (d !== '*' && !d.startsWith('.')))) {
+    invalidArg(`createMesh: meshDomains must be name suffixes starting with '.' (e.g. '.svc.cluster.local') or '*', got ${JSON.stringify(meshDomains)}`);
+  }
   nonNegative('pool.keepAliveTimeoutMs', options.pool?.keepAliveTimeoutMs);
   nonNegative('drain.drainDelayMs', options.drain?.drainDelayMs);
   nonNegative('drain.drainTimeoutMs', options.drain?.drainTimeoutMs);
@@ -117,6 +128,7 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     readyOnTimeout: onTimeout,
     logger: options.logger ?? NOOP_LOGGER,
     resolveTimeoutMs: options.resolveTimeoutMs,
+    meshDomains: Object.freeze([...meshDomains]),
     pool: { ...options.pool },
     drain: { ...options.drain },
     locality: { ...options.locality },

@@ -88,7 +88,8 @@ describe('the SDK against a non-Weft xDS server', { timeout: 60_000 }, () => {
       endpoints(CLUSTER, portA),
       endpoints('outbound|8080|v2|echo.default.svc.cluster.local', portB),
     ]);
-    mesh = await createMesh({ service: 'client', controlPlane: `http://${xds.address}`, dependsOn: [HOST] });
+    // Istio names are dotted: say which domain is the mesh's, as a user of another control plane would.
+    mesh = await createMesh({ service: 'client', controlPlane: `http://${xds.address}`, dependsOn: [HOST], meshDomains: ['.svc.cluster.local'] });
     await mesh.ready();
   });
 

@@ -136,6 +136,31 @@ describe('MeshDispatcher', { timeout: 20_000 }, () => {
     assert.equal((await get(plain, `http://127.0.0.1:${a.port}/direct`)).id, 'a');
   });
 
+  it('passes dotted hosts outside meshDomains through without a lookup, and routes those inside', async () => {
+    const dotted = 'echo.default.svc.cluster.local';
+    const targets = { [dotted]: resolvedTarget(dotted, [route('r', { clusters: ['echo:80'] })]) };
+    const agent = new Agent();
+    const seen: string[] = [];
+    const passThrough = agent.compose((dispatch) => (opts, handler) => {
+      seen.push(String(opts.origin));
+      return dispatch({ ...opts, origin: `http://127.0.0.1:${c.port}` }, handler);
+    });
+    closers.push(() => agent.close());
+
+    const outside = new FakeDiscovery(targets, [cluster('echo:80', [a.port])]);
+    const d = mesh(outside, { passThrough });
+    // Even though discovery knows the dotted name, it is not consulted: the name is outside meshDomains.
+    assert.equal((await get(d, `http://${dotted}/x`)).id, 'c', 'passed through');
+    assert.equal((await get(d, 'http://api.example.com/x')).id, 'c');
+    assert.deepEqual(outside.resolved, [], 'no control-plane lookup for dotted names by default');
+    assert.deepEqual(seen, [`http://${dotted}`, 'http://api.example.com']);
+
+    const inside = new FakeDiscovery(targets, [cluster('echo:80', [a.port])]);
+    const routed = mesh(inside, { passThrough, meshDomains: ['.svc.cluster.local'] });
+    assert.equal((await get(routed, `http://${dotted}/x`)).id, 'a', 'routed by the mesh');
+    assert.equal((await get(routed, 'http://api.example.com/x')).id, 'c');
+  });
+
   it('fails with typed errors: no route (404), no endpoints (503), refused config', async () => {
     const discovery = new FakeDiscovery(
       {

@@ -29,6 +29,12 @@ export interface MeshDispatcherOptions {
   readonly pool?: PoolSettings;
   /** Random source in [0, 1) for weighted cluster splits; default Math.random (inject a seeded one in tests). */
   readonly random?: () => number;
+  /**
+   * Dotted host names that may be mesh hosts, as suffixes (e.g. `.svc.cluster.local`), or `*` for every host. Hosts
+   * without a dot are always asked about (Weft Service names are single DNS labels); any other dotted host passes
+   * through without a control-plane round trip or subscription. Default none.
+   */
+  readonly meshDomains?: readonly string[];
   /** Dispatcher for non-mesh hosts; default a new undici Agent (closed with this dispatcher). */
   readonly passThrough?: Dispatcher;
   readonly logger?: Logger;
@@ -85,6 +91,7 @@ export class MeshDispatcher extends Dispatcher {
   readonly #resolveTimeoutMs: number;
   readonly #maxPending: number;
   readonly #random: () => number;
+  readonly #meshDomains: readonly string[];
   readonly #logger: Logger;
   readonly #pools: PoolRegistry;
   readonly #ownsPassThrough: boolean;
@@ -104,6 +111,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#resolveTimeoutMs = options.resolveTimeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS;
     this.#maxPending = options.maxPendingPerAuthority ?? DEFAULT_MAX_PENDING_PER_AUTHORITY;
     this.#random = options.random ?? Math.random;
+    this.#meshDomains = (options.meshDomains ?? []).map((d) => d.toLowerCase());
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.#pools = new PoolRegistry(options.pool);
     this.#ownsPassThrough = options.passThrough === undefined;
@@ -151,7 +159,7 @@ export class MeshDispatcher extends Dispatcher {
     let entry = this.#entries.get(origin);
     if (entry === undefined && !resolve) {
       const url = parseOrigin(origin);
-      const pass = url === undefined ? 'origin is not a valid URL' : fixedPassReason(url);
+      const pass = url === undefined ? 'origin is not a valid URL' : fixedPassReason(url, this.#meshDomains);
       return { origin, authority: url?.host, kind: pass ? 'pass-through' : 'pending', reason: pass ?? 'not resolved yet', targetState: undefined, target: undefined, backends };
     }
     entry ??= this.#classify(origin);
@@ -210,7 +218,7 @@ export class MeshDispatcher extends Dispatcher {
   #classify(key: string): Entry {
     const url = parseOrigin(key);
     if (url === undefined) return this.#passEntry(key, '', 'origin is not a valid URL (undici will report it)');
-    const fixed = fixedPassReason(url);
+    const fixed = fixedPassReason(url, this.#meshDomains);
     if (fixed !== undefined) return this.#passEntry(key, url.host, fixed);
     const entry: Entry = {
       origin: key,
@@ -367,10 +375,13 @@ function parseOrigin(origin: string): URL | undefined {
 }
 
 /** Why an origin passes through without asking discovery, or undefined when discovery must be asked. */
-function fixedPassReason(url: URL): string | undefined {
+function fixedPassReason(url: URL, meshDomains: readonly string[]): string | undefined {
   if (url.protocol !== 'http:') return `scheme '${url.protocol}' is not routed by the mesh (only http: is)`;
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (isIP(host) !== 0) return `'${host}' is an IP literal`;
   if (host === 'localhost' || host.endsWith('.localhost')) return `'${host}' is localhost`;
+  if (host.includes('.') && !meshDomains.some((d) => d === '*' || host.endsWith(d))) {
+    return `'${host}' is a dotted name outside meshDomains (Weft Service names are single labels; add a suffix to meshDomains to route such names through the mesh)`;
+  }
   return undefined;
 }
