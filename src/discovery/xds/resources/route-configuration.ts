@@ -27,6 +27,7 @@ import {
   wrapped,
   type Result,
 } from './common.js';
+import { decodeRetryPolicy } from './retry-policy.js';
 
 /** A validated RouteConfiguration: its virtual hosts (frozen) and every cluster its routes name. */
 export interface RouteConfigResource {
@@ -42,8 +43,8 @@ export interface RouteConfigResource {
  * specifier, a regex that does not compile, weighted clusters whose weights sum to 0 (or above UINT32_MAX),
  * `cluster_specifier_plugin`, `redirect` and `filter_action` actions; also, because Weft cannot represent them yet,
  * `range_match` headers, `runtime_fraction` and `treat_missing_header_as_empty`.
- * Ignored, as grpc-js-xds does: routes whose action is `route.cluster_header` (skipped), retry/hash/mirror policies
- * (read later by the policy layers). See https://github.com/grpc/proposal/blob/master/A28-xds-traffic-splitting-and-routing.md
+ * Ignored, as grpc-js-xds does: routes whose action is `route.cluster_header` (skipped), hash/mirror policies
+ * (read later by the policy layers). `retry_policy` is decoded by retry-policy.ts (refused when invalid). See https://github.com/grpc/proposal/blob/master/A28-xds-traffic-splitting-and-routing.md
  */
 export function decodeRouteConfiguration(rc: ProtoObject): Result<RouteConfigResource> {
   const errors: string[] = [];
@@ -217,7 +218,7 @@ function decodeAction(r: ProtoObject, field: string, errors: string[]): RouteAct
   const kind = str(r, 'action');
   switch (kind) {
     case 'route':
-      return decodeRouteAction(obj(r, 'route') ?? {}, `${field}.route`, errors);
+      return decodeRouteAction(obj(r, 'route') ?? {}, `${field}.route`, errors, r);
     case 'direct_response': {
       const d = obj(r, 'direct_response') ?? {};
       const status = Number(d['status'] ?? 0);
@@ -249,7 +250,7 @@ function decodeAction(r: ProtoObject, field: string, errors: string[]): RouteAct
 }
 
 /** Decodes a RouteAction: cluster or weighted_clusters, and the timeout (max_stream_duration wins, gRFC A31). */
-function decodeRouteAction(a: ProtoObject, field: string, errors: string[]): RouteAction | 'skip' | undefined {
+function decodeRouteAction(a: ProtoObject, field: string, errors: string[], route: ProtoObject = {}): RouteAction | 'skip' | undefined {
   const specifier = str(a, 'cluster_specifier');
   let clusters: WeightedCluster[];
   switch (specifier) {
@@ -295,7 +296,8 @@ function decodeRouteAction(a: ProtoObject, field: string, errors: string[]): Rou
   const msd = durationMs(obj(a, 'max_stream_duration'), 'max_stream_duration');
   if (isError(timeout)) errors.push(`${field}.${timeout.error}`);
   if (isError(msd)) errors.push(`${field}.max_stream_duration.${msd.error}`);
-  if (isError(timeout) || isError(msd)) return undefined;
+  const retry = decodeRetryPolicy(route, a, field, errors);
+  if (isError(timeout) || isError(msd) || (obj(a, 'retry_policy') !== undefined && retry === undefined)) return undefined;
   // gRFC A31: max_stream_duration, when set, wins over timeout; 0 means "no timeout".
   const chosen = msd !== undefined ? msd : timeout;
   const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
@@ -304,5 +306,6 @@ function decodeRouteAction(a: ProtoObject, field: string, errors: string[]): Rou
     clusters: Object.freeze(clusters),
     totalWeight,
     timeoutMs: chosen === 0 ? undefined : chosen,
+    ...(retry !== undefined ? { retry } : {}),
   });
 }
