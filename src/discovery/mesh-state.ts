@@ -1,6 +1,5 @@
 // The compiled, immutable view of the mesh that the request path reads: per target its routes, per cluster its endpoints.
 // Built by pure functions from validated xDS resources (see xds/compile.ts); never mutated after it is published.
-import type { RetryCondition } from '../core/classify.js';
 
 /** How a string is compared. `regex` carries the compiled RegExp; matching is on the whole value (anchored). */
 export type StringMatcher =
@@ -46,31 +45,19 @@ export type RouteAction =
       readonly totalWeight: number;
       /** Whole-request timeout in ms (Envoy RouteAction.timeout, or max_stream_duration for gRPC); undefined = none. */
       readonly timeoutMs: number | undefined;
-      /** Envoy RouteAction.retry_policy; absent = the safe default (retry once only what never reached a server). */
-      readonly retry?: RetryPolicy;
+      /** Envoy RouteAction.hash_policy, in order (ring-hash keys); absent or empty = no request hash (random key). */
+      readonly hashPolicy?: readonly HashPolicy[];
     }
   | { readonly kind: 'direct'; readonly status: number; readonly body: string };
 
 /**
- * A route's retry policy (Envoy RouteAction.retry_policy, plus Weft's opt-in for non-idempotent methods), decoded by
- * xds/resources/retry-policy.ts. Conditions use Envoy's `retry_on` names (src/core/classify.ts RetryCondition).
+ * How a ring-hash key is taken from a request (Envoy RouteAction.HashPolicy): a header's value, a cookie's value or
+ * the caller's source IP. Policies are tried in order; `terminal` stops at the first that yields a key.
  */
-export interface RetryPolicy {
-  /** Envoy retry_on conditions Weft understands, in order, without duplicates (unknown ones are dropped). */
-  readonly conditions: readonly RetryCondition[];
-  /** Statuses retried under `retriable-status-codes`. */
-  readonly retriableStatusCodes: readonly number[];
-  /** Retries after the first attempt (Envoy num_retries, default 1). Attempts = 1 + numRetries. */
-  readonly numRetries: number;
-  /** Per-attempt timeout (Envoy per_try_timeout); undefined = none (the route timeout still bounds all attempts). */
-  readonly perTryTimeoutMs: number | undefined;
-  /** Backoff base (Envoy retry_back_off.base_interval, default 25 ms). */
-  readonly baseIntervalMs: number;
-  /** Backoff cap (Envoy retry_back_off.max_interval, default 10 × base). */
-  readonly maxIntervalMs: number;
-  /** True to retry non-idempotent methods (POST, PATCH, CONNECT) too: Route metadata `weft.retryNonIdempotent`. */
-  readonly retryNonIdempotent: boolean;
-}
+export type HashPolicy =
+  | { readonly kind: 'header'; readonly name: string; readonly terminal: boolean }
+  | { readonly kind: 'cookie'; readonly name: string; readonly terminal: boolean }
+  | { readonly kind: 'source-ip'; readonly terminal: boolean };
 
 /** One route of a virtual host, evaluated in order: the first whose conditions all hold wins. */
 export interface Route {
@@ -119,6 +106,72 @@ export interface Endpoint {
   readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
   /** Envoy health status; only HEALTHY and UNKNOWN endpoints are included in `Cluster.endpoints`. */
   readonly health: 'HEALTHY' | 'UNKNOWN';
+  /** EDS priority (0 = most preferred); absent = 0. Lower priorities are used only when higher ones have no endpoint. */
+  readonly priority?: number;
+}
+
+/** The load balancers Weft's pickers implement (src/client/balance/). */
+export type LoadBalancerKind = 'round-robin' | 'random' | 'least-request' | 'peak-ewma' | 'ring-hash';
+
+/**
+ * A cluster's load-balancing policy with its parameters, decoded from Cluster.lb_policy or the first supported entry
+ * of Cluster.load_balancing_policy (gRFC A52). See docs/xds-mapping.md "Cluster".
+ */
+export type LoadBalancerPolicy =
+  | { readonly kind: 'round-robin' }
+  | { readonly kind: 'random' }
+  /** Power-of-`choiceCount` choices by fewest in-flight requests (Envoy LeastRequest, default 2). */
+  | { readonly kind: 'least-request'; readonly choiceCount: number }
+  /** Linkerd/Finagle peak-EWMA: P2C by ewma latency × (in-flight + 1); `decayMs` is the EWMA time constant (default 10 s). */
+  | { readonly kind: 'peak-ewma'; readonly decayMs: number }
+  /** Ketama ring (Envoy RingHash); keys come from the route's `hashPolicy`. Sizes are ring entries (defaults 1024 / 8M). */
+  | { readonly kind: 'ring-hash'; readonly minRingSize: number; readonly maxRingSize: number };
+
+/**
+ * Envoy circuit-breaker thresholds of the DEFAULT priority (Cluster.circuit_breakers.thresholds): each is a count of
+ * concurrent things; a field the control plane left unset is Envoy's default, 1024.
+ */
+export interface CircuitBreakerThresholds {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+/**
+ * Retry budget (carried in circuit_breakers.thresholds[DEFAULT].retry_budget). Weft reads it as Linkerd's budget:
+ * retries may add at most `percent` % of recent requests, plus `minRetriesPerSecond` (Envoy names the second
+ * `min_retry_concurrency`; see docs/xds-mapping.md).
+ */
+export interface RetryBudgetPolicy {
+  /** 0..100 (default 20). */
+  readonly percent: number;
+  /** Floor of retries always allowed per second (default 10). */
+  readonly minRetriesPerSecond: number;
+}
+
+/** Envoy Cluster.outlier_detection, with Envoy's defaults filled in; a detector is undefined when not enforced. */
+export interface OutlierDetectionPolicy {
+  readonly intervalMs: number;
+  readonly baseEjectionTimeMs: number;
+  readonly maxEjectionTimeMs: number;
+  /** 0..100: never eject more than this share of the cluster's endpoints. */
+  readonly maxEjectionPercent: number;
+  /** Consecutive 5xx (and, unless split, local-origin failures) before ejection; undefined when enforcing is 0. */
+  readonly consecutive5xx: { readonly threshold: number; readonly enforcingPercent: number } | undefined;
+  /** Consecutive 502/503/504 (and connect failures) before ejection; undefined when enforcing is 0 (Envoy's default). */
+  readonly consecutiveGatewayFailure: { readonly threshold: number; readonly enforcingPercent: number } | undefined;
+  /** Consecutive local-origin failures (only when `splitExternalLocalOriginErrors`); undefined when not used. */
+  readonly consecutiveLocalOriginFailure: { readonly threshold: number; readonly enforcingPercent: number } | undefined;
+  readonly splitExternalLocalOriginErrors: boolean;
+  /** Success-rate ejection: below mean − stdevFactor × stdev; undefined when enforcing is 0. */
+  readonly successRate:
+    | { readonly minimumHosts: number; readonly requestVolume: number; readonly stdevFactor: number; readonly enforcingPercent: number }
+    | undefined;
+  /** Failure-percentage ejection: at or above `threshold` % failures; undefined when enforcing is 0 (Envoy's default). */
+  readonly failurePercentage:
+    | { readonly threshold: number; readonly minimumHosts: number; readonly requestVolume: number; readonly enforcingPercent: number }
+    | undefined;
 }
 
 /** A cluster: its policy and its current endpoints. */
@@ -126,7 +179,16 @@ export interface ClusterState {
   readonly name: string;
   /** Name of its ClusterLoadAssignment (EDS service_name, or the cluster name). */
   readonly edsServiceName: string;
-  readonly lbPolicy: 'round-robin';
+  /** The balancer's kind (same as `lb.kind`). */
+  readonly lbPolicy: LoadBalancerKind;
+  /** The balancer with its parameters; absent = `lbPolicy` with default parameters. */
+  readonly lb?: LoadBalancerPolicy;
+  /** Circuit-breaker thresholds; absent when the Cluster has no circuit_breakers (Envoy would apply 1024 each). */
+  readonly circuitBreaker?: CircuitBreakerThresholds;
+  /** Retry budget; absent when the Cluster carries none (the retry layer then uses its defaults). */
+  readonly retryBudget?: RetryBudgetPolicy;
+  /** Outlier detection; absent = off (Envoy: no outlier_detection field, no ejection). */
+  readonly outlierDetection?: OutlierDetectionPolicy;
   readonly connectTimeoutMs: number;
   /** Routable endpoints; empty while the CLA is missing or has none (calls then fail with WEFT_ERR_NO_ENDPOINTS). */
   readonly endpoints: readonly Endpoint[];

@@ -151,10 +151,10 @@ test('a valid and an invalid resource in one response: the valid one is applied 
   const { cp, client } = await setup(t);
   serve(cp, { a: 1, b: 1 });
   await client.resolve('payments', 5000);
-  cp.setResources(CDS, [{ ...x.cluster('a'), connect_timeout: { seconds: 2 } }, { ...x.cluster('b'), lb_policy: 'LEAST_REQUEST' } as FakeResource]);
+  cp.setResources(CDS, [{ ...x.cluster('a'), connect_timeout: { seconds: 2 } }, { ...x.cluster('b'), lb_policy: 'MAGLEV' } as FakeResource]);
   const response = cp.responses.filter((r) => r.type_url === CDS).at(-1)!;
   const nack = await cp.waitForRequest((r) => r.response_nonce === response.nonce && r.type_url === CDS);
-  assert.equal(nack.error_detail?.message, "resource 'b': lb_policy: LEAST_REQUEST is not supported (only ROUND_ROBIN)");
+  assert.equal(nack.error_detail?.message, "resource 'b': lb_policy: MAGLEV is not supported (ROUND_ROBIN, RANDOM, LEAST_REQUEST, RING_HASH)");
   assert.equal(nack.version_info, '1');
   const state = await waitForState(client, (s) => s.clusters.get('a')?.connectTimeoutMs === 2000);
   assert.equal(state.clusters.get('b')?.connectTimeoutMs, 5000, 'b keeps its last good value');

@@ -139,15 +139,26 @@ function compileCluster(name: string, view: ResourceView, before: ClusterState |
   }
   const cla = view.endpoints.get(cluster.edsServiceName);
   if (cla === undefined && before?.endpointsKnown === true) return before;
-  return reuse(before, {
+  const policy = before !== undefined && policyKeys.get(before) === cluster.policyKey ? before : cluster;
+  const next: ClusterState = {
     name,
     edsServiceName: cluster.edsServiceName,
     lbPolicy: cluster.lbPolicy,
+    lb: policy.lb,
+    ...(policy.circuitBreaker !== undefined && { circuitBreaker: policy.circuitBreaker }),
+    ...(policy.retryBudget !== undefined && { retryBudget: policy.retryBudget }),
+    ...(policy.outlierDetection !== undefined && { outlierDetection: policy.outlierDetection }),
     connectTimeoutMs: cluster.connectTimeoutMs,
     endpoints: cla?.endpoints ?? Object.freeze([]),
     endpointsKnown: cla !== undefined,
-  });
+  };
+  const out = reuse(before, next);
+  policyKeys.set(out, cluster.policyKey);
+  return out;
 }
+
+/** The policy key (cluster-policy.ts) each compiled ClusterState was built from, so equal policies keep identity. */
+const policyKeys = new WeakMap<ClusterState, string>();
 
 /** Returns `before` when it equals `next` field by field (endpoints by identity), else `next` frozen. */
 function reuse(before: ClusterState | undefined, next: ClusterState): ClusterState {
@@ -155,6 +166,10 @@ function reuse(before: ClusterState | undefined, next: ClusterState): ClusterSta
     before !== undefined &&
     before.edsServiceName === next.edsServiceName &&
     before.lbPolicy === next.lbPolicy &&
+    before.lb === next.lb &&
+    before.circuitBreaker === next.circuitBreaker &&
+    before.retryBudget === next.retryBudget &&
+    before.outlierDetection === next.outlierDetection &&
     before.connectTimeoutMs === next.connectTimeoutMs &&
     before.endpointsKnown === next.endpointsKnown &&
     (before.endpoints === next.endpoints || (before.endpoints.length === 0 && next.endpoints.length === 0))

@@ -18,6 +18,8 @@ export const TYPE_URL = {
   httpConnectionManager:
     'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  /** The Envoy HTTP fault filter (gRFC A33): HCM filter config and per-route override. */
+  httpFault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
 } as const;
 
 /** The four resource type URLs carried on an ADS stream, in the order a client resolves them. */
@@ -58,6 +60,13 @@ const ENVOY_FILES = [
   'envoy/config/endpoint/v3/endpoint.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/fault/v3/fault.proto',
+  // Load-balancing policies (Cluster.load_balancing_policy, gRFC A52) and the TypedStruct carrying Weft's peak-EWMA.
+  'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
+  'envoy/extensions/load_balancing_policies/random/v3/random.proto',
+  'envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto',
+  'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
+  'xds/type/v3/typed_struct.proto',
 ];
 
 /** Loaded protos: message codecs and grpc-js service definitions. Immutable once built. */

@@ -1,6 +1,8 @@
 // Decodes and validates an Envoy Cluster (type EDS over ADS) into the policy Weft applies to its endpoints.
 import type { ProtoObject } from '../protos.js';
-import { anyTypeUrl, durationMs, fail, isError, list, obj, ok, str, type Result } from './common.js';
+import type { CircuitBreakerThresholds, LoadBalancerKind, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../../mesh-state.js';
+import { durationMs, fail, isError, obj, ok, str, type Result } from './common.js';
+import { decodeClusterPolicy, policyKey } from './cluster-policy.js';
 
 /** Envoy's default `connect_timeout` when a Cluster leaves it unset. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -10,19 +12,26 @@ export interface ClusterResource {
   readonly name: string;
   /** ClusterLoadAssignment to fetch over EDS: `eds_cluster_config.service_name`, or the cluster name. */
   readonly edsServiceName: string;
-  readonly lbPolicy: 'round-robin';
+  readonly lbPolicy: LoadBalancerKind;
+  /** The balancer and its parameters (see cluster-policy.ts). */
+  readonly lb: LoadBalancerPolicy;
+  readonly circuitBreaker: CircuitBreakerThresholds | undefined;
+  readonly retryBudget: RetryBudgetPolicy | undefined;
+  readonly outlierDetection: OutlierDetectionPolicy | undefined;
+  /** A stable string of the four policy fields above, to compare updates cheaply. */
+  readonly policyKey: string;
   readonly connectTimeoutMs: number;
 }
 
-const ROUND_ROBIN_POLICY_URL = 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin';
-
 /**
  * Validates a decoded Cluster (proto field names, see protos.ts). Never throws; returns every problem found.
- * Accepted: `type: EDS` with `eds_cluster_config.eds_config` = `ads` or `self`; `lb_policy: ROUND_ROBIN`, or a
- * `load_balancing_policy` (gRFC A52) whose first supported entry is round_robin; `connect_timeout` (default 5 s).
- * Refused for now, with the reason: other discovery types (STATIC, STRICT_DNS, LOGICAL_DNS, cluster_type/aggregate)
- * and other LB policies (LEAST_REQUEST, RING_HASH, ...) — Weft's balancers only do weighted round robin today, and
- * silently balancing differently from what the control plane asked would be worse than a visible NACK.
+ * Accepted: `type: EDS` with `eds_cluster_config.eds_config` = `ads` or `self`; `lb_policy` ROUND_ROBIN, RANDOM,
+ * LEAST_REQUEST or RING_HASH, or a `load_balancing_policy` (gRFC A52) whose first supported entry wins (round_robin,
+ * random, least_request, ring_hash, TypedStruct weft.lb.v1.PeakEwma); circuit_breakers (DEFAULT priority, with
+ * retry_budget) and outlier_detection (cluster-policy.ts); `connect_timeout` (default 5 s).
+ * Refused, with the reason: other discovery types (STATIC, STRICT_DNS, LOGICAL_DNS, cluster_type/aggregate) and
+ * LB policies Weft has no picker for — silently balancing differently from what the control plane asked would be
+ * worse than a visible NACK.
  */
 export function decodeCluster(cluster: ProtoObject): Result<ClusterResource> {
   const errors: string[] = [];
@@ -41,17 +50,7 @@ export function decodeCluster(cluster: ProtoObject): Result<ClusterResource> {
     edsServiceName = str(eds, 'service_name') || name;
   }
 
-  const policies = list(obj(cluster, 'load_balancing_policy'), 'policies');
-  if (policies.length > 0) {
-    const supported = policies.some((p) => anyTypeUrl(obj(obj(p, 'typed_extension_config'), 'typed_config')) === ROUND_ROBIN_POLICY_URL);
-    if (!supported) {
-      const urls = policies.map((p) => anyTypeUrl(obj(obj(p, 'typed_extension_config'), 'typed_config')) || '?');
-      errors.push(`load_balancing_policy: none of [${urls.join(', ')}] is supported (only round_robin)`);
-    }
-  } else {
-    const lbPolicy = str(cluster, 'lb_policy') || 'ROUND_ROBIN';
-    if (lbPolicy !== 'ROUND_ROBIN') errors.push(`lb_policy: ${lbPolicy} is not supported (only ROUND_ROBIN)`);
-  }
+  const policy = decodeClusterPolicy(cluster, errors);
 
   const timeout = durationMs(cluster, 'connect_timeout');
   if (isError(timeout)) errors.push(timeout.error);
@@ -62,7 +61,12 @@ export function decodeCluster(cluster: ProtoObject): Result<ClusterResource> {
     Object.freeze({
       name,
       edsServiceName,
-      lbPolicy: 'round-robin' as const,
+      lbPolicy: policy.lb.kind,
+      lb: policy.lb,
+      circuitBreaker: policy.circuitBreaker,
+      retryBudget: policy.retryBudget,
+      outlierDetection: policy.outlierDetection,
+      policyKey: policyKey(policy),
       connectTimeoutMs: typeof timeout === 'number' ? timeout : DEFAULT_CONNECT_TIMEOUT_MS,
     }),
   );

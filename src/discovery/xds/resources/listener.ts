@@ -106,7 +106,10 @@ function decodeFilters(hcm: ProtoObject, field: string, errors: string[]): strin
 function filterTypeUrl(config: ProtoObject): string {
   const url = anyTypeUrl(config);
   if (!TYPED_STRUCT_URLS.has(url)) return url;
-  // TypedStruct's protos are not loaded; its field 1 is the wrapped `type_url` (a length-delimited string).
+  // xds.type.v3.TypedStruct is loaded (protos.ts): the wrapped type is its decoded `type_url` field.
+  const inner = config['type_url'];
+  if (typeof inner === 'string' && config['@type'] !== undefined) return inner;
+  // udpa.type.v1.TypedStruct's protos are not loaded; its field 1 is the wrapped `type_url` (a length-delimited string).
   const value = config['value'];
   if (!(value instanceof Uint8Array) || value.length < 2 || value[0] !== 0x0a) return url;
   const length = value[1]!;
