@@ -220,7 +220,7 @@ class DirStore implements ConfigStore {
     const target = this.#current.resources.find((r) => keyOf(r) === key);
     if (!target) return { ok: false, errors: [{ resource: key, message: 'not found' }] };
     const remaining = this.#current.resources.filter((r) => r !== target);
-    const errors = kind === 'Service' ? referencesTo(name, remaining) : [];
+    const errors = kind === 'Service' ? referencesTo(name, remaining) : kind === 'FaultInjection' ? faultReferencesTo(name, remaining) : [];
     if (errors.length === 0) errors.push(...validateConfig(remaining));
     if (errors.length > 0) return { ok: false, errors };
 
@@ -271,6 +271,25 @@ function referencesTo(name: string, resources: readonly ConfigResource[]): Confi
         message: `still references Service "${name}"; change or delete ${keyOf(route)} first`,
       });
     }
+  }
+  return errors;
+}
+
+/** One error per rule filter that still names FaultInjection `name`. */
+function faultReferencesTo(name: string, resources: readonly ConfigResource[]): ConfigError[] {
+  const errors: ConfigError[] = [];
+  for (const route of routes(resources)) {
+    route.spec.rules.forEach((rule, i) =>
+      (rule.filters ?? []).forEach((f, k) => {
+        if (f.extensionRef.name !== name) return;
+        errors.push({
+          file: route.source,
+          resource: keyOf(route),
+          field: `spec.rules[${i}].filters[${k}]`,
+          message: `still references FaultInjection "${name}"; remove the filter from ${keyOf(route)} first`,
+        });
+      }),
+    );
   }
   return errors;
 }

@@ -11,6 +11,7 @@ import {
   type ParentRef,
   type RouteTimeouts,
 } from './schema.js';
+import { ruleFiltersSchema, type RouteRuleFilter } from './fault-injection-schema.js';
 
 /** Gateway API's pattern for an exact gRPC service name (`pkg.Service`), case-insensitive. */
 export const GRPC_SERVICE_PATTERN = /^\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$/i;
@@ -39,6 +40,8 @@ export interface GRPCRouteRule {
   readonly backendRefs: readonly BackendRef[];
   /** Weft extension (not in Gateway API's GRPCRoute): a deadline for the whole call. */
   readonly timeouts?: RouteTimeouts;
+  /** Gateway API ExtensionRef filters; Weft supports one FaultInjection per rule. */
+  readonly filters?: readonly RouteRuleFilter[];
 }
 
 /** `spec` of a GRPCRoute. */
@@ -91,6 +94,7 @@ const ruleSchema = z.strictObject({
     .min(1, { error: 'needs at least one backendRef (Weft has no filter-only rules)' })
     .max(16),
   timeouts: timeoutsSchema.optional(),
+  filters: ruleFiltersSchema,
 });
 
 /** `spec` schema of a GRPCRoute (references, regexes and weights are checked in validate.ts). */

@@ -12,6 +12,7 @@ import {
   type ParentRef,
   type RouteTimeouts,
 } from './schema.js';
+import { ruleFiltersSchema, type RouteRuleFilter } from './fault-injection-schema.js';
 
 /** How a path is compared. `PathPrefix` matches whole path elements: `/a` matches `/a` and `/a/b`, not `/ab`. */
 export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';
@@ -44,6 +45,8 @@ export interface HTTPRouteRule {
   readonly matches: readonly HTTPRouteMatch[];
   readonly backendRefs: readonly BackendRef[];
   readonly timeouts?: RouteTimeouts;
+  /** Gateway API ExtensionRef filters; Weft supports one FaultInjection per rule. */
+  readonly filters?: readonly RouteRuleFilter[];
 }
 
 /** `spec` of an HTTPRoute. */
@@ -98,6 +101,7 @@ const ruleSchema = z.strictObject({
     .min(1, { error: 'needs at least one backendRef (Weft has no filter-only rules)' })
     .max(16),
   timeouts: timeoutsSchema.optional(),
+  filters: ruleFiltersSchema,
 });
 
 /** `spec` schema of an HTTPRoute (references, regexes and weights are checked in validate.ts). */

@@ -1,7 +1,7 @@
 // The configuration kinds Weft knows: their apiVersion, the names a user may type for them, and their file names.
 
 /** A kind Weft accepts in its configuration. */
-export type ConfigKind = 'Service' | 'HTTPRoute' | 'GRPCRoute';
+export type ConfigKind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'FaultInjection';
 
 /** What Weft knows about one kind. */
 export interface KindInfo {
@@ -17,6 +17,7 @@ export const KINDS: readonly KindInfo[] = Object.freeze([
   { kind: 'Service', apiVersion: 'weft.dev/v1alpha1', aliases: ['service', 'services', 'svc'] },
   { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', aliases: ['httproute', 'httproutes'] },
   { kind: 'GRPCRoute', apiVersion: 'gateway.networking.k8s.io/v1', aliases: ['grpcroute', 'grpcroutes'] },
+  { kind: 'FaultInjection', apiVersion: 'weft.dev/v1alpha1', aliases: ['faultinjection', 'faultinjections', 'fault', 'faults'] },
 ] as const);
 
 /** Returns the info of `kind` spelled exactly (`HTTPRoute`), or undefined. */

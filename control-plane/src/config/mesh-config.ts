@@ -1,5 +1,6 @@
 // Typed views of a validated configuration: resource types per kind, accessors, and building a MeshConfig value.
 import type { ConfigResource, MeshConfig } from '../model.js';
+import type { FaultInjectionSpec } from './fault-injection-schema.js';
 import type { GRPCRouteSpec } from './grpc-route-schema.js';
 import type { HTTPRouteSpec } from './http-route-schema.js';
 import { resourceKey } from './kinds.js';
@@ -11,6 +12,8 @@ export type ServiceResource = ConfigResource<'Service', ServiceSpec>;
 export type HTTPRouteResource = ConfigResource<'HTTPRoute', HTTPRouteSpec>;
 /** A validated GRPCRoute. */
 export type GRPCRouteResource = ConfigResource<'GRPCRoute', GRPCRouteSpec>;
+/** A validated FaultInjection. */
+export type FaultInjectionResource = ConfigResource<'FaultInjection', FaultInjectionSpec>;
 /** A validated route of either kind. */
 export type RouteResource = HTTPRouteResource | GRPCRouteResource;
 
@@ -39,6 +42,11 @@ export function grpcRoutes(config: ResourceSet): readonly GRPCRouteResource[] {
 /** Every HTTPRoute and GRPCRoute, in the set's order. */
 export function routes(config: ResourceSet): readonly RouteResource[] {
   return list(config).filter((r): r is RouteResource => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute');
+}
+
+/** Every FaultInjection, in the set's order. */
+export function faultInjections(config: ResourceSet): readonly FaultInjectionResource[] {
+  return list(config).filter((r): r is FaultInjectionResource => r.kind === 'FaultInjection');
 }
 
 /** The resource `kind/name`, or undefined. */

@@ -2,6 +2,7 @@
 import { parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ConfigError, ConfigResource } from '../model.js';
+import { faultInjectionSpecSchema } from './fault-injection-schema.js';
 import { grpcRouteSpecSchema } from './grpc-route-schema.js';
 import { httpRouteSpecSchema } from './http-route-schema.js';
 import { issuesToErrors } from './issues.js';
@@ -13,6 +14,7 @@ const SCHEMAS: Readonly<Record<ConfigKind, z.ZodType>> = {
   Service: resourceSchema(serviceNameSchema, serviceSpecSchema),
   HTTPRoute: resourceSchema(dnsSubdomain, httpRouteSpecSchema),
   GRPCRoute: resourceSchema(dnsSubdomain, grpcRouteSpecSchema),
+  FaultInjection: resourceSchema(dnsSubdomain, faultInjectionSpecSchema),
 };
 
 /** A parsed resource with the YAML document it came from (the store writes documents back as written). */
@@ -104,7 +106,7 @@ export function parseResource(
   const schema = SCHEMAS[info.kind];
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    errors.push(...issuesToErrors(parsed.error.issues, raw, schema, place, info.kind !== 'Service'));
+    errors.push(...issuesToErrors(parsed.error.issues, raw, schema, place, info.kind === 'HTTPRoute' || info.kind === 'GRPCRoute'));
   }
   if (errors.length > 0 || !parsed.success) return { errors };
   const value = parsed.data as Omit<ConfigResource, 'source'>;

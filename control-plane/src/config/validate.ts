@@ -2,7 +2,7 @@
 // (unique names, regexes that compile, rules whose weights are all zero). Returns every error; never throws.
 import type { ConfigError, ConfigResource } from '../model.js';
 import { closest, formatFieldPath, type FieldPath } from './issues.js';
-import { keyOf, routes, services, type RouteResource, type ServiceResource } from './mesh-config.js';
+import { faultInjections, keyOf, routes, services, type FaultInjectionResource, type RouteResource, type ServiceResource } from './mesh-config.js';
 import { checkRegex } from './regex.js';
 import type { BackendRef, HeaderMatch, ParentRef } from './schema.js';
 
@@ -28,7 +28,9 @@ export function validateConfig(resources: readonly ConfigResource[]): ConfigErro
   }
   const byName = new Map(services(unique).map((s) => [s.metadata.name, s]));
   for (const svc of byName.values()) errors.push(...checkService(svc));
-  for (const route of routes(unique)) errors.push(...checkRoute(route, byName));
+  const faults = new Map(faultInjections(unique).map((f) => [f.metadata.name, f]));
+  for (const route of routes(unique)) errors.push(...checkRoute(route, byName), ...checkFilters(route, faults));
+  for (const fault of faults.values()) errors.push(...checkHeaders(fault, fault.spec.headers, ['spec', 'headers'], true));
   return errors;
 }
 
@@ -103,6 +105,24 @@ function checkRoute(route: RouteResource, svcs: ReadonlyMap<string, ServiceResou
   return errors;
 }
 
+/** Every rule filter must name a FaultInjection that exists (ExtensionRef). */
+function checkFilters(route: RouteResource, faults: ReadonlyMap<string, FaultInjectionResource>): ConfigError[] {
+  const errors: ConfigError[] = [];
+  route.spec.rules.forEach((rule, i) => {
+    (rule.filters ?? []).forEach((f, k) => {
+      const name = f.extensionRef.name;
+      if (faults.has(name)) return;
+      const guess = closest(name, [...faults.keys()]);
+      const hint = guess ? ` (did you mean "${guess}"?)` : '';
+      errors.push({
+        ...place(route, ['spec', 'rules', i, 'filters', k, 'extensionRef', 'name']),
+        message: `no FaultInjection named "${name}" in the configuration${hint}`,
+      });
+    });
+  });
+  return errors;
+}
+
 function checkRef(
   route: RouteResource,
   ref: ParentRef | BackendRef,
@@ -122,7 +142,7 @@ function checkRef(
   return [];
 }
 
-function checkHeaders(route: RouteResource, list: readonly HeaderMatch[], path: FieldPath, caseInsensitive: boolean): ConfigError[] {
+function checkHeaders(route: RouteResource | FaultInjectionResource, list: readonly HeaderMatch[], path: FieldPath, caseInsensitive: boolean): ConfigError[] {
   const errors: ConfigError[] = [];
   const seen = new Map<string, number>();
   list.forEach((h, k) => {
@@ -137,7 +157,7 @@ function checkHeaders(route: RouteResource, list: readonly HeaderMatch[], path: 
   return errors;
 }
 
-function checkPattern(route: RouteResource, pattern: string, path: FieldPath): ConfigError[] {
+function checkPattern(route: RouteResource | FaultInjectionResource, pattern: string, path: FieldPath): ConfigError[] {
   const problem = checkRegex(pattern);
   return problem ? [{ ...place(route, path), message: problem }] : [];
 }

@@ -3,11 +3,12 @@
 import type { GRPCRouteMatch } from '../config/grpc-route-schema.js';
 import type { HTTPRouteMatch } from '../config/http-route-schema.js';
 import { parseGatewayDurationMs } from '../config/duration.js';
-import type { RouteResource, ServiceResource } from '../config/mesh-config.js';
+import type { FaultInjectionResource, RouteResource, ServiceResource } from '../config/mesh-config.js';
 import type { BackendRef, HeaderMatch } from '../config/schema.js';
 import type { XdsResource } from '../model.js';
 import type { ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
+import { FAULT_FILTER_NAME, faultHeaderMatchers, httpFaultConfig, ruleFault } from './fault.js';
 import { clusterName, compareStrings, defaultRouteName, durationFromMs, routeName } from './names.js';
 
 /** How specific a match is, in the order Gateway API ranks matches (earlier fields weigh more). */
@@ -58,12 +59,14 @@ export function comparePrecedence(
 /**
  * The RouteConfiguration named after `service`: one virtual host (`domains: ['*']`) whose routes are every match
  * of every rule of `attached`, in precedence order; or, with nothing attached, one `prefix: /` route to the
- * Service's own first-port cluster. `services` resolves backendRefs (the config is validated: every one exists).
+ * Service's own first-port cluster. `services` resolves backendRefs (the config is validated: every one exists);
+ * `faults` resolves rule filters (FaultInjection by name; see translate/fault.ts).
  */
 export function buildRouteConfiguration(
   service: ServiceResource,
   attached: readonly RouteResource[],
   services: ReadonlyMap<string, ServiceResource>,
+  faults: ReadonlyMap<string, FaultInjectionResource> = new Map(),
 ): XdsResource {
   const name = service.metadata.name;
   let routes: ProtoObject[];
@@ -77,7 +80,7 @@ export function buildRouteConfiguration(
       },
     ];
   } else {
-    const candidates = attached.flatMap((r) => candidatesOf(r, services));
+    const candidates = attached.flatMap((r) => candidatesOf(r, services, faults));
     candidates.sort(comparePrecedence);
     routes = candidates.flatMap((c) => c.routes);
   }
@@ -88,19 +91,30 @@ export function buildRouteConfiguration(
   };
 }
 
-function candidatesOf(route: RouteResource, services: ReadonlyMap<string, ServiceResource>): Candidate[] {
+function candidatesOf(
+  route: RouteResource,
+  services: ReadonlyMap<string, ServiceResource>,
+  faults: ReadonlyMap<string, FaultInjectionResource>,
+): Candidate[] {
   const out: Candidate[] = [];
   route.spec.rules.forEach((rule, i) => {
     const action = routeAction(rule.backendRefs, rule.timeouts?.request, services);
+    const fault = ruleFault(rule.filters, faults)?.spec;
+    const perFilter = fault === undefined ? undefined : { [FAULT_FILTER_NAME]: httpFaultConfig(fault) };
     rule.matches.forEach((m, j) => {
       const name = routeName(route.kind, route.metadata.name, i, j);
       const { precedence, paths, headers, queryParameters } =
         route.kind === 'HTTPRoute' ? httpMatch(m as HTTPRouteMatch) : grpcMatch(m as GRPCRouteMatch);
-      const routes = paths.map((path): ProtoObject => {
+      const routes = paths.flatMap((path): ProtoObject[] => {
         const match: ProtoObject = { ...path };
         if (headers.length > 0) match['headers'] = headers;
         if (queryParameters.length > 0) match['query_parameters'] = queryParameters;
-        return { name, match, route: action };
+        if (fault === undefined || perFilter === undefined) return [{ name, match, route: action }];
+        if (fault.headers.length === 0) return [{ name, match, route: action, typed_per_filter_config: perFilter }];
+        // A header-gated fault becomes a route of its own just before the plain one: every client then applies it
+        // only to matching requests, including grpc-js-xds, which ignores HTTPFault.headers (gRFC A33 defers them).
+        const gated = { ...match, headers: [...headers, ...faultHeaderMatchers(fault.headers)] };
+        return [{ name, match: gated, route: action, typed_per_filter_config: perFilter }, { name, match, route: action }];
       });
       out.push({ precedence, kind: route.kind, routeName: route.metadata.name, rule: i, match: j, routes });
     });

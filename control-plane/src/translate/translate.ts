@@ -1,9 +1,10 @@
 // Translates a validated MeshConfig plus the live endpoint registry into Envoy xDS v3 resources, exactly as
 // docs/xds-mapping.md specifies. Pure and deterministic: same input, deep-equal output in a stable order.
-import { routes, services, type RouteResource } from '../config/mesh-config.js';
+import { faultInjections, routes, services, type RouteResource } from '../config/mesh-config.js';
 import type { MeshConfig, RegisteredEndpoint, XdsResource, XdsResources } from '../model.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import { buildLoadAssignment } from './endpoints.js';
+import { faultHttpFilter, usesFault } from './fault.js';
 import { clusterName, compareStrings, deepFreeze, durationFromMs, listenerNames } from './names.js';
 import { buildRouteConfiguration } from './routes.js';
 
@@ -26,6 +27,7 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
   const byName = new Map(svcs.map((s) => [s.metadata.name, s]));
   const attached = attachments(routes(config));
   const registered = groupByService(endpoints);
+  const faults = new Map(faultInjections(config).map((f) => [f.metadata.name, f]));
 
   const listeners: XdsResource[] = [];
   const routeConfigs: XdsResource[] = [];
@@ -33,8 +35,10 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
   const assignments: XdsResource[] = [];
   for (const svc of svcs) {
     const name = svc.metadata.name;
-    for (const listener of listenerNames(name, svc.spec)) listeners.push(buildListener(listener, name));
-    routeConfigs.push(buildRouteConfiguration(svc, attached.get(name) ?? [], byName));
+    const routesOfSvc = attached.get(name) ?? [];
+    const fault = usesFault(routesOfSvc);
+    for (const listener of listenerNames(name, svc.spec)) listeners.push(buildListener(listener, name, fault));
+    routeConfigs.push(buildRouteConfiguration(svc, routesOfSvc, byName, faults));
     svc.spec.ports.forEach((port, i) => {
       clusters.push(buildCluster(clusterName(name, port.port)));
       assignments.push(buildLoadAssignment(svc, i, registered.get(name) ?? []));
@@ -48,8 +52,12 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
   };
 }
 
-/** The Listener `name` of Service `service`: an api_listener whose HCM fetches RouteConfiguration `service` over ADS. */
-export function buildListener(name: string, service: string): XdsResource {
+/**
+ * The Listener `name` of Service `service`: an api_listener whose HCM fetches RouteConfiguration `service` over ADS.
+ * With `fault`, the HCM runs the fault filter (disabled at this level; routes override it) before the router.
+ */
+export function buildListener(name: string, service: string, fault = false): XdsResource {
+  const router = { name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } };
   return {
     '@type': TYPE_URL.listener,
     name,
@@ -58,7 +66,7 @@ export function buildListener(name: string, service: string): XdsResource {
         '@type': TYPE_URL.httpConnectionManager,
         stat_prefix: name,
         rds: { route_config_name: service, config_source: { ads: {}, resource_api_version: 'V3' } },
-        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } }],
+        http_filters: fault ? [faultHttpFilter(), router] : [router],
       },
     },
   };
