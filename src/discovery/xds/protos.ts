@@ -20,8 +20,6 @@ export const TYPE_URL = {
   router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
   /** The Envoy HTTP fault filter (gRFC A33): HCM filter config and per-route override. */
   httpFault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
-  /** The Envoy HTTP fault filter (gRFC A33): HCM filter config and per-route override. */
-  httpFault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
 } as const;
 
 /** The four resource type URLs carried on an ADS stream, in the order a client resolves them. */
@@ -62,7 +60,6 @@ const ENVOY_FILES = [
   'envoy/config/endpoint/v3/endpoint.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
-  'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   // Load-balancing policies (Cluster.load_balancing_policy, gRFC A52) and the TypedStruct carrying Weft's peak-EWMA.
   'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
