@@ -1,5 +1,6 @@
 // Typed views of a validated configuration: resource types per kind, accessors, and building a MeshConfig value.
 import type { ConfigResource, MeshConfig } from '../model.js';
+import type { DestinationPolicySpec } from './destination-policy-schema.js';
 import type { FaultInjectionSpec } from './fault-injection-schema.js';
 import type { GRPCRouteSpec } from './grpc-route-schema.js';
 import type { HTTPRouteSpec } from './http-route-schema.js';
@@ -14,6 +15,8 @@ export type HTTPRouteResource = ConfigResource<'HTTPRoute', HTTPRouteSpec>;
 export type GRPCRouteResource = ConfigResource<'GRPCRoute', GRPCRouteSpec>;
 /** A validated FaultInjection. */
 export type FaultInjectionResource = ConfigResource<'FaultInjection', FaultInjectionSpec>;
+/** A validated DestinationPolicy. */
+export type DestinationPolicyResource = ConfigResource<'DestinationPolicy', DestinationPolicySpec>;
 /** A validated route of either kind. */
 export type RouteResource = HTTPRouteResource | GRPCRouteResource;
 
@@ -47,6 +50,11 @@ export function routes(config: ResourceSet): readonly RouteResource[] {
 /** Every FaultInjection, in the set's order. */
 export function faultInjections(config: ResourceSet): readonly FaultInjectionResource[] {
   return list(config).filter((r): r is FaultInjectionResource => r.kind === 'FaultInjection');
+}
+
+/** Every DestinationPolicy, in the set's order. */
+export function destinationPolicies(config: ResourceSet): readonly DestinationPolicyResource[] {
+  return list(config).filter((r): r is DestinationPolicyResource => r.kind === 'DestinationPolicy');
 }
 
 /** The resource `kind/name`, or undefined. */

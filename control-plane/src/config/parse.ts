@@ -2,6 +2,7 @@
 import { parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ConfigError, ConfigResource } from '../model.js';
+import { destinationPolicySpecSchema } from './destination-policy-schema.js';
 import { faultInjectionSpecSchema } from './fault-injection-schema.js';
 import { grpcRouteSpecSchema } from './grpc-route-schema.js';
 import { httpRouteSpecSchema } from './http-route-schema.js';
@@ -15,6 +16,7 @@ const SCHEMAS: Readonly<Record<ConfigKind, z.ZodType>> = {
   HTTPRoute: resourceSchema(dnsSubdomain, httpRouteSpecSchema),
   GRPCRoute: resourceSchema(dnsSubdomain, grpcRouteSpecSchema),
   FaultInjection: resourceSchema(dnsSubdomain, faultInjectionSpecSchema),
+  DestinationPolicy: resourceSchema(dnsSubdomain, destinationPolicySpecSchema),
 };
 
 /** A parsed resource with the YAML document it came from (the store writes documents back as written). */

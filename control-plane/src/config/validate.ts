@@ -2,7 +2,17 @@
 // (unique names, regexes that compile, rules whose weights are all zero). Returns every error; never throws.
 import type { ConfigError, ConfigResource } from '../model.js';
 import { closest, formatFieldPath, type FieldPath } from './issues.js';
-import { faultInjections, keyOf, routes, services, type FaultInjectionResource, type RouteResource, type ServiceResource } from './mesh-config.js';
+import {
+  destinationPolicies,
+  faultInjections,
+  keyOf,
+  routes,
+  services,
+  type DestinationPolicyResource,
+  type FaultInjectionResource,
+  type RouteResource,
+  type ServiceResource,
+} from './mesh-config.js';
 import { checkRegex } from './regex.js';
 import type { BackendRef, HeaderMatch, ParentRef } from './schema.js';
 
@@ -31,6 +41,32 @@ export function validateConfig(resources: readonly ConfigResource[]): ConfigErro
   const faults = new Map(faultInjections(unique).map((f) => [f.metadata.name, f]));
   for (const route of routes(unique)) errors.push(...checkRoute(route, byName), ...checkFilters(route, faults));
   for (const fault of faults.values()) errors.push(...checkHeaders(fault, fault.spec.headers, ['spec', 'headers'], true));
+  errors.push(...checkDestinationPolicies(destinationPolicies(unique), byName));
+  return errors;
+}
+
+/** Each DestinationPolicy must target a Service that exists, and a Service may have only one. */
+function checkDestinationPolicies(list: readonly DestinationPolicyResource[], svcs: ReadonlyMap<string, ServiceResource>): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const owner = new Map<string, DestinationPolicyResource>();
+  for (const policy of list) {
+    const name = policy.spec.targetRef.name;
+    if (!svcs.has(name)) {
+      const guess = closest(name, [...svcs.keys()]);
+      errors.push({
+        ...place(policy, ['spec', 'targetRef', 'name']),
+        message: `no Service named "${name}" in the configuration${guess ? ` (did you mean "${guess}"?)` : ''}`,
+      });
+      continue;
+    }
+    const first = owner.get(name);
+    if (first !== undefined) {
+      errors.push({
+        ...place(policy, ['spec', 'targetRef', 'name']),
+        message: `Service "${name}" already has ${keyOf(first)}; a Service takes one DestinationPolicy (merge them)`,
+      });
+    } else owner.set(name, policy);
+  }
   return errors;
 }
 

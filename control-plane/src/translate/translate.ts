@@ -1,8 +1,10 @@
 // Translates a validated MeshConfig plus the live endpoint registry into Envoy xDS v3 resources, exactly as
 // docs/xds-mapping.md specifies. Pure and deterministic: same input, deep-equal output in a stable order.
-import { faultInjections, routes, services, type RouteResource } from '../config/mesh-config.js';
+import { destinationPolicies, faultInjections, routes, services, type RouteResource } from '../config/mesh-config.js';
+import type { DestinationPolicySpec } from '../config/destination-policy-schema.js';
 import type { MeshConfig, RegisteredEndpoint, XdsResource, XdsResources } from '../model.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
+import { addHashPolicies, clusterPolicyFields, hashPolicyOf } from './cluster-policy.js';
 import { buildLoadAssignment } from './endpoints.js';
 import { faultHttpFilter, usesFault } from './fault.js';
 import { clusterName, compareStrings, deepFreeze, durationFromMs, listenerNames } from './names.js';
@@ -16,7 +18,8 @@ export const CONNECT_TIMEOUT_MS = 5000;
  * - a Listener `<svc>` and `<svc>:<port>` per declared port, each an api_listener HCM with RDS (via ADS) to the
  *   RouteConfiguration `<svc>` and the router filter;
  * - a RouteConfiguration per Service (see buildRouteConfiguration);
- * - a Cluster `<svc>:<port>` per declared port (EDS via ADS, ROUND_ROBIN, 5 s connect timeout);
+ * - a Cluster `<svc>:<port>` per declared port (EDS via ADS, 5 s connect timeout, the DestinationPolicy of the Service
+ *   or ROUND_ROBIN; a RingHash key becomes the hash_policy of every route to it);
  * - a ClusterLoadAssignment per Cluster (see buildLoadAssignment), possibly with no endpoints.
  * Registered endpoints of Services not in `config` (or naming a port it does not declare) are ignored.
  * Each map is sorted by resource name; every resource carries `'@type'` and is deeply frozen.
@@ -28,6 +31,12 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
   const attached = attachments(routes(config));
   const registered = groupByService(endpoints);
   const faults = new Map(faultInjections(config).map((f) => [f.metadata.name, f]));
+  const policies = new Map(destinationPolicies(config).map((p) => [p.spec.targetRef.name, p.spec]));
+  const hashByCluster = new Map<string, Record<string, unknown>>();
+  for (const svc of svcs) {
+    const hash = hashPolicyOf(policies.get(svc.metadata.name));
+    if (hash !== undefined) for (const port of svc.spec.ports) hashByCluster.set(clusterName(svc.metadata.name, port.port), hash);
+  }
 
   const listeners: XdsResource[] = [];
   const routeConfigs: XdsResource[] = [];
@@ -38,9 +47,9 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
     const routesOfSvc = attached.get(name) ?? [];
     const fault = usesFault(routesOfSvc);
     for (const listener of listenerNames(name, svc.spec)) listeners.push(buildListener(listener, name, fault));
-    routeConfigs.push(buildRouteConfiguration(svc, routesOfSvc, byName, faults));
+    routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, routesOfSvc, byName, faults), hashByCluster));
     svc.spec.ports.forEach((port, i) => {
-      clusters.push(buildCluster(clusterName(name, port.port)));
+      clusters.push(buildCluster(clusterName(name, port.port), policies.get(name)));
       assignments.push(buildLoadAssignment(svc, i, registered.get(name) ?? []));
     });
   }
@@ -72,15 +81,18 @@ export function buildListener(name: string, service: string, fault = false): Xds
   };
 }
 
-/** The EDS Cluster `name` (its endpoints come from the ClusterLoadAssignment of the same name, over ADS). */
-export function buildCluster(name: string): XdsResource {
+/**
+ * The EDS Cluster `name` (its endpoints come from the ClusterLoadAssignment of the same name, over ADS), with the
+ * balancer, circuit breakers and outlier detection of the Service's DestinationPolicy (cluster-policy.ts).
+ */
+export function buildCluster(name: string, policy?: DestinationPolicySpec): XdsResource {
   return {
     '@type': TYPE_URL.cluster,
     name,
     type: 'EDS',
     eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name },
-    lb_policy: 'ROUND_ROBIN',
     connect_timeout: durationFromMs(CONNECT_TIMEOUT_MS),
+    ...clusterPolicyFields(policy),
   };
 }
 

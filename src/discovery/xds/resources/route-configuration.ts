@@ -28,6 +28,7 @@ import {
   type Result,
 } from './common.js';
 import { decodeRetryPolicy } from './retry-policy.js';
+import { decodeHashPolicies } from './hash-policy.js';
 
 /** A validated RouteConfiguration: its virtual hosts (frozen) and every cluster its routes name. */
 export interface RouteConfigResource {
@@ -301,11 +302,13 @@ function decodeRouteAction(a: ProtoObject, field: string, errors: string[], rout
   // gRFC A31: max_stream_duration, when set, wins over timeout; 0 means "no timeout".
   const chosen = msd !== undefined ? msd : timeout;
   const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
+  const hashPolicy = decodeHashPolicies(a);
   return Object.freeze({
     kind: 'forward',
     clusters: Object.freeze(clusters),
     totalWeight,
     timeoutMs: chosen === 0 ? undefined : chosen,
     ...(retry !== undefined ? { retry } : {}),
+    ...(hashPolicy !== undefined ? { hashPolicy } : {}),
   });
 }
