@@ -1,4 +1,5 @@
 // mesh.explain(): what the mesh would do with one request (route, clusters, next endpoint, or why it fails), as plain data.
+import { endpointOrigin } from './client/http/compile.js';
 import type { MeshDispatcher } from './client/http/dispatcher.js';
 import { whyNotMatched, type RequestFacts } from './client/http/route-match.js';
 import { ERROR_CODES, type ErrorCode } from './core/errors.js';
@@ -32,6 +33,19 @@ export interface ExplainedEndpoint {
   readonly address: string;
   readonly port: number;
   readonly weight: number;
+  /** Set while outlier detection has taken the endpoint out of load balancing: why, and until when (epoch ms). */
+  readonly ejected?: { readonly reason: string; readonly untilMs: number };
+}
+
+/** A cluster's circuit-breaker limits and counters, when it has circuit_breakers. */
+export interface ExplainedBreaker {
+  readonly maxRequests: number;
+  readonly maxPendingRequests: number;
+  readonly maxRetries: number;
+  readonly maxConnections: number;
+  readonly activeRequests: number;
+  readonly pendingRequests: number;
+  readonly activeRetries: number;
 }
 
 /** A cluster the matched route may send to. */
@@ -45,6 +59,8 @@ export interface ExplainedCluster {
   readonly endpoints: readonly ExplainedEndpoint[];
   /** The endpoint round robin picks next (reading it does not advance it). */
   readonly nextEndpoint: ExplainedEndpoint | undefined;
+  /** Circuit-breaker limits and counters; absent when the cluster has none. */
+  readonly circuitBreaker?: ExplainedBreaker;
 }
 
 /** What the mesh would do with one request. Plain JSON-serializable data; formatExplanation() renders it. */
@@ -146,13 +162,19 @@ export async function explainRequest(
     const clusters: ExplainedCluster[] = route.action.clusters.map((wc) => {
       const backend = view.backends.get(wc.cluster);
       const next = backend?.picker.peek();
+      const ejections = new Map((backend?.outlier?.ejections() ?? []).map((j) => [j.origin, { reason: j.reason, untilMs: j.untilMs }]));
+      const breaker = backend?.breaker?.snapshot();
       return {
         name: wc.cluster,
         weight: wc.weight,
         sharePercent: Math.round((wc.weight / total) * 1000) / 10,
         endpointsKnown: backend?.cluster.endpointsKnown ?? false,
-        endpoints: (backend?.cluster.endpoints ?? []).map((e) => ({ address: e.address, port: e.port, weight: e.weight })),
+        endpoints: (backend?.cluster.endpoints ?? []).map((e) => {
+          const ejected = ejections.get(endpointOrigin(e.address, e.port));
+          return ejected ? { address: e.address, port: e.port, weight: e.weight, ejected } : { address: e.address, port: e.port, weight: e.weight };
+        }),
         nextEndpoint: next ? { address: next.address, port: next.port, weight: next.weight } : undefined,
+        ...(breaker ? { circuitBreaker: { ...breaker.thresholds, activeRequests: breaker.activeRequests, pendingRequests: breaker.pendingRequests, activeRetries: breaker.activeRetries } } : {}),
       };
     });
     const explainedRoute = { name: route.name, source: parseRouteName(route.name), timeoutMs: route.action.timeoutMs, clusters };
@@ -186,9 +208,14 @@ export function formatExplanation(e: Explanation): string {
   if (e.route) {
     if (e.route.timeoutMs !== undefined) lines.push(`  timeout ${e.route.timeoutMs} ms`);
     for (const c of e.route.clusters) {
-      const eps = c.endpoints.map((x) => `${x.address}:${x.port}${x.weight !== 1 ? ` (w${x.weight})` : ''}`).join(', ') || 'no endpoints';
+      const eps =
+        c.endpoints
+          .map((x) => `${x.address}:${x.port}${x.weight !== 1 ? ` (w${x.weight})` : ''}${x.ejected ? ` (ejected: ${x.ejected.reason}, until ${new Date(x.ejected.untilMs).toISOString()})` : ''}`)
+          .join(', ') || 'no endpoints';
       const next = c.nextEndpoint ? `; next → ${c.nextEndpoint.address}:${c.nextEndpoint.port}` : '';
       lines.push(`  cluster ${c.name} ${c.sharePercent}%: ${eps}${next}`);
+      const cb = c.circuitBreaker;
+      if (cb) lines.push(`    circuit breaker: ${cb.activeRequests}/${cb.maxRequests} requests, ${cb.pendingRequests}/${cb.maxPendingRequests} pending, ${cb.activeRetries}/${cb.maxRetries} retries`);
     }
   }
   if (e.directResponse) lines.push(`  direct response ${e.directResponse.status}`);

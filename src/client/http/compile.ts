@@ -1,9 +1,13 @@
 // Compiles MeshState into per-cluster balancers and per-authority route tables of dispatch functions (once per state).
 import type { ClusterState, Endpoint, MeshState, Route, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
+import type { Disposable } from '../../core/watch.js';
+import { clusterBreakerFor, type ClusterBreaker } from '../../policy/circuit-breaker/index.js';
+import { outlierDetectorFor, type OutlierDetector, type OutlierOptions } from '../../policy/outlier/index.js';
 import { RoundRobinPicker } from '../balance/round-robin.js';
 import { endpointDispatch, logicalStack, type DispatchFn } from '../stack.js';
 import { failHandler, respondDirect } from './handlers.js';
+import { breakerDispatch, outlierDispatch } from './policy-dispatch.js';
 import { withHost } from './headers.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
 import type { Dispatcher } from 'undici';
@@ -21,7 +25,17 @@ export interface CompiledEndpoint {
 /** A cluster ready for traffic: its state, its round-robin picker and its `balance` dispatch. */
 export interface CompiledBackend {
   readonly cluster: ClusterState;
+  /** The picker over the available (not ejected) endpoints; replaced when an endpoint is ejected or returns. */
   readonly picker: RoundRobinPicker<CompiledEndpoint>;
+  /**
+   * The cluster's circuit breaker, shared by every route to it and carried across MeshState swaps; undefined when
+   * the Cluster has no circuit_breakers. The retry layer takes `tryAcquireRetry()` / `releaseRetry()` from it.
+   */
+  readonly breaker: ClusterBreaker | undefined;
+  /** The cluster's outlier detector (carried across swaps); undefined when outlier detection is off. */
+  readonly outlier: OutlierDetector | undefined;
+  /** Stops listening to the detector (called when this compiled backend is replaced). */
+  readonly dispose: () => void;
   /** Round robin to an endpoint, or WEFT_ERR_NO_ENDPOINTS; `route`/`authority` name the caller in the error. */
   dispatchFor(authority: string, route: string): DispatchFn;
 }
@@ -62,33 +76,52 @@ function compileBackend(
   cluster: ClusterState,
   getPool: (origin: string) => Dispatcher,
   previous: CompiledBackend | undefined,
+  policy: OutlierOptions,
 ): CompiledBackend {
-  const endpoints = cluster.endpoints.map((e: Endpoint): CompiledEndpoint => {
-    const origin = endpointOrigin(e.address, e.port);
-    return { address: e.address, port: e.port, weight: e.weight, origin, dispatch: endpointDispatch({ origin, address: e.address, port: e.port }, getPool) };
+  previous?.dispose();
+  const origins = cluster.endpoints.map((e) => endpointOrigin(e.address, e.port));
+  const outlier = outlierDetectorFor(cluster, origins, previous?.outlier, policy);
+  const breaker = clusterBreakerFor(cluster, previous?.breaker);
+  const endpoints = cluster.endpoints.map((e: Endpoint, i): CompiledEndpoint => {
+    const origin = origins[i]!;
+    const base = endpointDispatch({ origin, address: e.address, port: e.port }, getPool);
+    return { address: e.address, port: e.port, weight: e.weight, origin, dispatch: outlier ? outlierDispatch(outlier.health(origin), base) : base };
   });
-  const picker = new RoundRobinPicker(endpoints, previous?.picker.position ?? 0);
+  const available = (): CompiledEndpoint[] => (outlier ? endpoints.filter((e) => !outlier.isEjected(e.origin)) : endpoints);
+  let picker = new RoundRobinPicker(available(), previous?.picker.position ?? 0);
+  const subscription: Disposable | undefined = outlier?.onChange(() => {
+    picker = new RoundRobinPicker(available(), picker.position);
+  });
   const name = cluster.name;
+  const balance = (authority: string, route: string): DispatchFn => {
+    if (picker.size === 0) {
+      const known = cluster.endpointsKnown;
+      return (_opts, handler) =>
+        failHandler(
+          handler,
+          new MeshError(
+            ERROR_CODES.NO_ENDPOINTS,
+            known
+              ? `cluster '${name}' (route '${route}' of ${authority}) has no endpoints: no instance is registered or healthy`
+              : `cluster '${name}' (route '${route}' of ${authority}) has no endpoints yet: its assignment (EDS) has not arrived`,
+            { rejected: true, details: { authority, route, cluster: name, endpointsKnown: known, status: 503 } },
+          ),
+        );
+    }
+    if (picker.size === 1 && outlier === undefined) return endpoints[0]!.dispatch;
+    return (opts, handler) => picker.pick().dispatch(opts, handler);
+  };
   return {
     cluster,
-    picker,
+    get picker() {
+      return picker;
+    },
+    breaker,
+    outlier,
+    dispose: () => subscription?.dispose(),
     dispatchFor(authority, route) {
-      if (picker.size === 0) {
-        const known = cluster.endpointsKnown;
-        return (_opts, handler) =>
-          failHandler(
-            handler,
-            new MeshError(
-              ERROR_CODES.NO_ENDPOINTS,
-              known
-                ? `cluster '${name}' (route '${route}' of ${authority}) has no endpoints: no instance is registered or healthy`
-                : `cluster '${name}' (route '${route}' of ${authority}) has no endpoints yet: its assignment (EDS) has not arrived`,
-              { rejected: true, details: { authority, route, cluster: name, endpointsKnown: known, status: 503 } },
-            ),
-          );
-      }
-      if (picker.size === 1) return endpoints[0]!.dispatch;
-      return (opts, handler) => picker.pick().dispatch(opts, handler);
+      const dispatch = balance(authority, route);
+      return breaker === undefined ? dispatch : breakerDispatch(breaker, authority, route, dispatch);
     },
   };
 }
@@ -101,13 +134,21 @@ export function compileBackends(
   state: MeshState,
   previous: ReadonlyMap<string, CompiledBackend>,
   getPool: (origin: string) => Dispatcher,
+  policy: OutlierOptions = {},
 ): Map<string, CompiledBackend> {
   const out = new Map<string, CompiledBackend>();
   for (const [name, cluster] of state.clusters) {
     const old = previous.get(name);
-    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old));
+    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old, policy));
   }
+  for (const [name, old] of previous) if (!state.clusters.has(name)) closeBackend(old);
   return out;
+}
+
+/** Releases what a compiled backend holds (its outlier detector's timer); for clusters that left and on close. */
+export function closeBackend(backend: CompiledBackend): void {
+  backend.dispose();
+  backend.outlier?.close();
 }
 
 function missingCluster(authority: string, route: string, cluster: string): DispatchFn {

@@ -7,7 +7,7 @@ import type { Disposable } from '../../core/watch.js';
 import type { Discovery } from '../../discovery/discovery.js';
 import type { MeshState, TargetState } from '../../discovery/mesh-state.js';
 import type { DispatchFn } from '../stack.js';
-import { compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget } from './compile.js';
+import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget } from './compile.js';
 import { failHandler } from './handlers.js';
 import { PoolRegistry, type PoolSettings } from './pools.js';
 
@@ -208,6 +208,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#subscription = undefined;
     for (const entry of this.#entries.values()) this.#failQueue(entry, closedError);
     this.#entries.clear();
+    for (const backend of this.#backends.values()) closeBackend(backend);
     const passThrough = this.#ownsPassThrough
       ? (force ? this.#passThrough.destroy(err ?? null) : this.#passThrough.close()).catch(() => {})
       : Promise.resolve();

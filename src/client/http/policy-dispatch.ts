@@ -1,0 +1,27 @@
+// The circuit-breaker (backend tier) and outlier-observation (endpoint tier) steps of the HTTP client's dispatch path.
+import type { ClusterBreaker } from '../../policy/circuit-breaker/index.js';
+import type { EndpointHealth } from '../../policy/outlier/index.js';
+import type { DispatchFn } from '../stack.js';
+import { failHandler } from './handlers.js';
+import { observeAttempt } from './observe-handler.js';
+
+/**
+ * `circuit-breaker`: admits the call against the cluster's thresholds and counts it until it ends, or fails it at
+ * once with WEFT_ERR_OVERLOADED (`details.reason` names the threshold). Sits above `balance` so a refused call costs
+ * no pick; one handler wrapper per admitted call.
+ */
+export function breakerDispatch(breaker: ClusterBreaker, authority: string, route: string, next: DispatchFn): DispatchFn {
+  return (opts, handler) => {
+    const reason = breaker.admit();
+    if (reason !== undefined) return failHandler(handler, breaker.overflowError(reason, authority, route));
+    return next(opts, observeAttempt(handler, breaker));
+  };
+}
+
+/**
+ * `outlier-observe`: reports each attempt's status or transport failure to the endpoint's outlier record (which may
+ * eject the endpoint). Wraps the endpoint's dispatch only when its cluster has outlier detection.
+ */
+export function outlierDispatch(health: EndpointHealth, next: DispatchFn): DispatchFn {
+  return (opts, handler) => next(opts, observeAttempt(handler, health));
+}
