@@ -19,7 +19,11 @@ export type { RegistrationStatus } from './discovery/registration.js';
 /** mesh.explain() results and their text rendering. */
 export { formatExplanation, parseRouteName } from './explain.js';
 /** Types of mesh.explain() results. */
-export type { Explanation, ExplainInit, ExplainedCluster, ExplainedEndpoint, RouteCheck, RouteSource } from './explain.js';
+export type { Explanation, ExplainInit, ExplainedBreaker, ExplainedCluster, ExplainedEndpoint, RouteCheck, RouteSource } from './explain.js';
+/** Circuit-breaker counters and outlier ejections per cluster, as in mesh.status().resilience. */
+export type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
+export type { BreakerSnapshot, OverflowReason } from './policy/circuit-breaker/index.js';
+export type { Ejection, EjectionReason } from './policy/outlier/index.js';
 
 /** The error type, its codes (docs/errors.md) and helpers to test for them. */
 export { MeshError, isMeshError, findCause, ERROR_CODES } from './core/errors.js';

@@ -2,6 +2,7 @@
 import type http from 'node:http';
 import { Agent, fetch as undiciFetch, type Dispatcher, type RequestInfo, type RequestInit, type Response } from 'undici';
 import { MeshDispatcher } from './client/http/dispatcher.js';
+import type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
 import { ERROR_CODES, MeshError } from './core/errors.js';
 import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
 import type { Disposable } from './core/watch.js';
@@ -25,6 +26,8 @@ export interface MeshStatus {
   readonly registrations: readonly RegistrationStatus[];
   readonly served: readonly { readonly address: string; readonly port: number }[];
   readonly closed: boolean;
+  /** Per cluster with a circuit breaker or outlier detection: its counters, overflows and ejected endpoints now. */
+  readonly resilience: Readonly<Record<string, ClusterResilienceStatus>>;
 }
 
 /** Everything this process knows about the mesh: status, compiled targets and clusters, and raw xDS resources. */
@@ -202,6 +205,7 @@ class MeshImpl implements Mesh {
       registrations: this.#served.flatMap((s) => (s.registration ? [s.registration.status()] : [])),
       served: this.#served.map((s) => ({ address: s.address, port: s.port })),
       closed: this.#closing !== undefined,
+      resilience: this.#mesh?.resilience() ?? {},
     });
   }
 

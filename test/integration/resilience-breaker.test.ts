@@ -60,6 +60,10 @@ describe('circuit breaking (max_requests) against a slow backend', { timeout: 60
       assert.equal(e.details['cluster'], CLUSTER);
       assert.ok(f.ms < 300, `failed fast (${f.ms.toFixed(0)} ms), without waiting for the slow backend`);
     }
+    const status = mesh.status().resilience[CLUSTER]?.circuitBreaker;
+    assert.equal(status?.overflows.max_requests, 8, 'mesh.status() counts the refusals');
+    assert.equal(status?.thresholds.maxRequests, 2);
+    assert.equal(status?.activeRequests, 0, 'nothing left in flight');
     // Load has dropped: every call is admitted again.
     const again = await Promise.all([call(0), call(0)]);
     assert.ok(again.every((r) => r.ok), 'calls succeed again after the load drops');

@@ -71,6 +71,11 @@ describe('outlier detection: one of three backends answers 503', { timeout: 60_0
     assert.equal(bad.ejected?.reason, 'consecutive-5xx', JSON.stringify(cluster));
     assert.ok(cluster.endpoints.filter((e) => e.ejected === undefined).length === 2);
 
+    assert.deepEqual(
+      mesh.status().resilience[CLUSTER]?.ejected?.map((e) => [e.origin, e.reason]),
+      [[`http://127.0.0.1:${ports[2]}`, 'consecutive-5xx']],
+      'mesh.status() lists the ejection',
+    );
     const ejectedAt = Date.now();
     for (let i = 0; i < 30; i++) assert.equal(await call(), 200, 'only healthy endpoints while ejected');
     if (Date.now() - ejectedAt < BASE_EJECTION_MS) assert.equal(await badCount(), 3, 'no traffic to the ejected endpoint');

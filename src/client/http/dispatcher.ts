@@ -10,6 +10,7 @@ import type { DispatchFn } from '../stack.js';
 import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget } from './compile.js';
 import { failHandler } from './handlers.js';
 import { PoolRegistry, type PoolSettings } from './pools.js';
+import { resilienceStatus, type ClusterResilienceStatus } from './policy-dispatch.js';
 
 /** Default bound on how long a first call to an unknown authority waits for discovery (ms). */
 export const DEFAULT_RESOLVE_TIMEOUT_MS = 5_000;
@@ -127,6 +128,7 @@ export class MeshDispatcher extends Dispatcher {
     this.destroy = this.destroy.bind(this) as MeshDispatcher['destroy'];
     this.inspect = this.inspect.bind(this);
     this.poolOrigins = this.poolOrigins.bind(this);
+    this.resilience = this.resilience.bind(this);
   }
 
   readonly #getPool = (origin: string): Dispatcher => this.#pools.get(origin);
@@ -176,6 +178,11 @@ export class MeshDispatcher extends Dispatcher {
   /** Origins of the endpoint pools currently open (for tests and status). */
   poolOrigins(): readonly string[] {
     return this.#pools.origins();
+  }
+
+  /** Circuit-breaker counters and ejected endpoints of each cluster that has either (a snapshot, for status). */
+  resilience(): Readonly<Record<string, ClusterResilienceStatus>> {
+    return resilienceStatus(this.#backends);
   }
 
   /** Closes gracefully: queued calls fail with WEFT_ERR_CLOSED, running calls finish, then pools close. Idempotent. */

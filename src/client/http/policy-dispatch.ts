@@ -1,7 +1,8 @@
 // The circuit-breaker (backend tier) and outlier-observation (endpoint tier) steps of the HTTP client's dispatch path.
-import type { ClusterBreaker } from '../../policy/circuit-breaker/index.js';
-import type { EndpointHealth } from '../../policy/outlier/index.js';
+import type { BreakerSnapshot, ClusterBreaker } from '../../policy/circuit-breaker/index.js';
+import type { Ejection, EndpointHealth } from '../../policy/outlier/index.js';
 import type { DispatchFn } from '../stack.js';
+import type { CompiledBackend } from './compile.js';
 import { failHandler } from './handlers.js';
 import { observeAttempt } from './observe-handler.js';
 
@@ -24,4 +25,25 @@ export function breakerDispatch(breaker: ClusterBreaker, authority: string, rout
  */
 export function outlierDispatch(health: EndpointHealth, next: DispatchFn): DispatchFn {
   return (opts, handler) => next(opts, observeAttempt(handler, health));
+}
+
+/** A cluster's circuit-breaker counters and ejected endpoints at one moment (for mesh.status()). Plain data. */
+export interface ClusterResilienceStatus {
+  /** Limits, counters and overflows; absent when the cluster has no circuit_breakers. */
+  readonly circuitBreaker?: BreakerSnapshot;
+  /** Endpoints outlier detection has ejected now; absent when the cluster has no outlier detection. */
+  readonly ejected?: readonly Ejection[];
+}
+
+/** The resilience status of every compiled cluster that has a breaker or outlier detection. */
+export function resilienceStatus(backends: ReadonlyMap<string, CompiledBackend>): Readonly<Record<string, ClusterResilienceStatus>> {
+  const out: Record<string, ClusterResilienceStatus> = {};
+  for (const [name, b] of backends) {
+    if (b.breaker === undefined && b.outlier === undefined) continue;
+    out[name] = Object.freeze({
+      ...(b.breaker ? { circuitBreaker: b.breaker.snapshot() } : {}),
+      ...(b.outlier ? { ejected: b.outlier.ejections() } : {}),
+    });
+  }
+  return Object.freeze(out);
 }
