@@ -16,8 +16,12 @@
 //     sits above `timeout` because Envoy picks the cluster once per request; timeout and a future retry act inside it.
 // - logical tier, one per (route, cluster):
 //   - `timeout`: the route timeout (Envoy RouteAction.timeout), one timer per request, only on routes that have one;
-//     fails with WEFT_ERR_TIMEOUT (504). Outermost in its tier so that it bounds every attempt a retry layer (to be
-//     inserted just below it) makes.
+//     fails with WEFT_ERR_TIMEOUT (504). Outermost in its tier so that it bounds every attempt the retry layer makes.
+//   - `retry` (http/retry-handler.ts): sends an attempt again when the route's classifier (core/classify.ts) says it is
+//     retryable and the method, body cap, cluster retry budget and deadline allow; sets `x-weft-attempt` and
+//     `x-weft-timeout-ms` (the remaining deadline) per attempt; per-try timeouts. Without a retry policy it still
+//     retries, once, a request that provably never reached a server (the safe default). Below `timeout` (one deadline
+//     for all attempts) and above `balance`, so each attempt re-picks the endpoint (avoiding the ones already tried).
 // - backend tier, one per cluster:
 //   - `balance` (router): round robin over the cluster's endpoints; fails with WEFT_ERR_NO_ENDPOINTS (503). Below the
 //     logical tier so that each attempt of a retry re-picks the endpoint (node-libs.md §1.1, measured).
@@ -27,7 +31,11 @@
 import type { Dispatcher } from 'undici';
 import { ERROR_CODES, MeshError } from '../core/errors.js';
 import { Stack, type Layer } from '../core/stack.js';
+import type { RetryPolicy } from '../discovery/mesh-state.js';
+import type { RetryBudget } from '../policy/retry/retry-budget.js';
+import { compileRetry } from '../policy/retry/retry-config.js';
 import { withTimeout } from './http/handlers.js';
+import { retry } from './http/retry-handler.js';
 
 /** An undici dispatch function: the `S` of every HTTP client Stack. Must not throw; failures go to the handler. */
 export type DispatchFn = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
@@ -40,6 +48,10 @@ export interface LogicalTarget {
   readonly cluster: string;
   /** Route timeout in ms; undefined = none. */
   readonly timeoutMs: number | undefined;
+  /** The route's retry policy; undefined = the safe default. */
+  readonly retry?: RetryPolicy;
+  /** The destination cluster's retry budget; without one the logical tier has no retry layer. */
+  readonly retryBudget?: RetryBudget;
 }
 
 /** Target of the endpoint tier. Plain readonly data. */
@@ -56,6 +68,7 @@ export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role:
     { tier: 'target', role: 'route-match', description: 'first matching route of the virtual host, or WEFT_ERR_NO_ROUTE (404)' },
     { tier: 'target', role: 'split', description: 'weighted cluster pick, once per request' },
     { tier: 'logical', role: 'timeout', description: 'route timeout, or WEFT_ERR_TIMEOUT (504)' },
+    { tier: 'logical', role: 'retry', description: 'retries by the route classifier, budget and deadline; attempt and deadline headers' },
     { tier: 'backend', role: 'balance', description: 'round robin over endpoints, or WEFT_ERR_NO_ENDPOINTS (503)' },
     { tier: 'endpoint', role: 'endpoint', description: 'origin := http://ip:port, dispatch on the endpoint Pool' },
   ]);
@@ -77,13 +90,20 @@ export function timeout(target: LogicalTarget & { readonly timeoutMs: number }):
   return (next) => (opts, handler) => next(opts, withTimeout(handler, timeoutMs, error));
 }
 
-/** The logical tier for `target`: `timeout` when the route has one, nothing otherwise (zero cost). */
+/** The logical tier for `target`: `timeout` when the route has one, then `retry` when the cluster has a budget. */
 export function logicalStack(target: LogicalTarget): Stack<DispatchFn> {
-  const timeoutMs = target.timeoutMs;
-  if (timeoutMs === undefined || !(timeoutMs > 0)) return new Stack<DispatchFn>([]);
-  return new Stack<DispatchFn>([
-    { role: 'timeout', description: `route timeout ${timeoutMs} ms`, layer: timeout({ ...target, timeoutMs }) },
-  ]);
+  const timeoutMs = target.timeoutMs !== undefined && target.timeoutMs > 0 ? target.timeoutMs : undefined;
+  const layers: { role: string; description: string; layer: Layer<DispatchFn> }[] = [];
+  if (timeoutMs !== undefined) layers.push({ role: 'timeout', description: `route timeout ${timeoutMs} ms`, layer: timeout({ ...target, timeoutMs }) });
+  if (target.retryBudget !== undefined) {
+    const compiled = compileRetry(target.retry);
+    layers.push({
+      role: 'retry',
+      description: target.retry ? `up to ${compiled.maxAttempts} attempts (${target.retry.conditions.join(',')})` : 'safe default: once, if never sent',
+      layer: retry({ authority: target.authority, route: target.route, cluster: target.cluster, timeoutMs, retry: compiled, budget: target.retryBudget }),
+    });
+  }
+  return new Stack<DispatchFn>(layers);
 }
 
 /**

@@ -1,5 +1,6 @@
 // The compiled, immutable view of the mesh that the request path reads: per target its routes, per cluster its endpoints.
 // Built by pure functions from validated xDS resources (see xds/compile.ts); never mutated after it is published.
+import type { RetryCondition } from '../core/classify.js';
 
 /** How a string is compared. `regex` carries the compiled RegExp; matching is on the whole value (anchored). */
 export type StringMatcher =
@@ -47,6 +48,8 @@ export type RouteAction =
       readonly timeoutMs: number | undefined;
       /** Envoy RouteAction.hash_policy, in order (ring-hash keys); absent or empty = no request hash (random key). */
       readonly hashPolicy?: readonly HashPolicy[];
+      /** Envoy RouteAction.retry_policy; absent = the safe default (retry once only what never reached a server). */
+      readonly retry?: RetryPolicy;
     }
   | { readonly kind: 'direct'; readonly status: number; readonly body: string };
 
@@ -58,6 +61,27 @@ export type HashPolicy =
   | { readonly kind: 'header'; readonly name: string; readonly terminal: boolean }
   | { readonly kind: 'cookie'; readonly name: string; readonly terminal: boolean }
   | { readonly kind: 'source-ip'; readonly terminal: boolean };
+
+/**
+ * A route's retry policy (Envoy RouteAction.retry_policy, plus Weft's opt-in for non-idempotent methods), decoded by
+ * xds/resources/retry-policy.ts. Conditions use Envoy's `retry_on` names (src/core/classify.ts RetryCondition).
+ */
+export interface RetryPolicy {
+  /** Envoy retry_on conditions Weft understands, in order, without duplicates (unknown ones are dropped). */
+  readonly conditions: readonly RetryCondition[];
+  /** Statuses retried under `retriable-status-codes`. */
+  readonly retriableStatusCodes: readonly number[];
+  /** Retries after the first attempt (Envoy num_retries, default 1). Attempts = 1 + numRetries. */
+  readonly numRetries: number;
+  /** Per-attempt timeout (Envoy per_try_timeout); undefined = none (the route timeout still bounds all attempts). */
+  readonly perTryTimeoutMs: number | undefined;
+  /** Backoff base (Envoy retry_back_off.base_interval, default 25 ms). */
+  readonly baseIntervalMs: number;
+  /** Backoff cap (Envoy retry_back_off.max_interval, default 10 × base). */
+  readonly maxIntervalMs: number;
+  /** True to retry non-idempotent methods (POST, PATCH, CONNECT) too: Route metadata `weft.retryNonIdempotent`. */
+  readonly retryNonIdempotent: boolean;
+}
 
 /** One route of a virtual host, evaluated in order: the first whose conditions all hold wins. */
 export interface Route {

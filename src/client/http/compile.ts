@@ -6,7 +6,9 @@ import { clusterBreakerFor, type ClusterBreaker } from '../../policy/circuit-bre
 import { outlierDetectorFor, type OutlierDetector, type OutlierOptions } from '../../policy/outlier/index.js';
 import { RoundRobinPicker } from '../balance/round-robin.js';
 import { endpointDispatch, logicalStack, type DispatchFn } from '../stack.js';
+import { retryBudgetFor, type RetryBudget } from '../../policy/retry/retry-budget.js';
 import { failHandler, respondDirect } from './handlers.js';
+import { pickAvoiding } from './retry-handler.js';
 import { breakerDispatch, outlierDispatch } from './policy-dispatch.js';
 import { withHost } from './headers.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
@@ -36,6 +38,8 @@ export interface CompiledBackend {
   readonly outlier: OutlierDetector | undefined;
   /** Stops listening to the detector (called when this compiled backend is replaced). */
   readonly dispose: () => void;
+  /** The cluster's retry budget, shared by every route to it and carried across MeshState swaps. */
+  readonly retryBudget: RetryBudget;
   /** Round robin to an endpoint, or WEFT_ERR_NO_ENDPOINTS; `route`/`authority` name the caller in the error. */
   dispatchFor(authority: string, route: string): DispatchFn;
 }
@@ -93,6 +97,7 @@ function compileBackend(
     picker = new RoundRobinPicker(available(), picker.position);
   });
   const name = cluster.name;
+  const retryBudget = retryBudgetFor(cluster, previous?.retryBudget);
   const balance = (authority: string, route: string): DispatchFn => {
     if (picker.size === 0) {
       const known = cluster.endpointsKnown;
@@ -109,10 +114,11 @@ function compileBackend(
         );
     }
     if (picker.size === 1 && outlier === undefined) return endpoints[0]!.dispatch;
-    return (opts, handler) => picker.pick().dispatch(opts, handler);
+    return (opts, handler) => pickAvoiding(picker, opts).dispatch(opts, handler);
   };
   return {
     cluster,
+    retryBudget,
     get picker() {
       return picker;
     },
@@ -169,8 +175,8 @@ function compileSplit(authority: string, route: Route, backends: ReadonlyMap<str
     return (_opts, handler) => respondDirect(handler, status, body);
   }
   const legs = action.clusters.map((wc) => {
-    const target = { authority, route: route.name, cluster: wc.cluster, timeoutMs: action.timeoutMs };
     const backend = backends.get(wc.cluster);
+    const target = { authority, route: route.name, cluster: wc.cluster, timeoutMs: action.timeoutMs, retry: action.retry, retryBudget: backend?.retryBudget };
     const base = backend ? backend.dispatchFor(authority, route.name) : missingCluster(authority, route.name, wc.cluster);
     return { weight: wc.weight, dispatch: logicalStack(target).compose(base) };
   });

@@ -48,17 +48,19 @@ export function failHandler(handler: DispatchHandler, err: MeshError | Error): f
 
 /**
  * Answers a request locally (an Envoy `direct_response` route) with `status` and a text `body`, on a microtask.
- * Respects an abort issued from onConnect/onRequestStart.
+ * Respects an abort issued from onConnect/onRequestStart. `headers` (lower-case names) are added to, or replace,
+ * the default `content-type: text/plain` and `content-length`.
  */
-export function respondDirect(handler: DispatchHandler, status: number, body: string): true {
+export function respondDirect(handler: DispatchHandler, status: number, body: string, headers?: Readonly<Record<string, string>>): true {
   queueMicrotask(() => {
     const payload = Buffer.from(body);
     try {
+      const all: Record<string, string> = { 'content-length': String(payload.length), 'content-type': 'text/plain', ...headers };
       if (typeof handler.onRequestStart === 'function') {
         const c = new DetachedController();
         handler.onRequestStart(c, {});
         if (c.aborted) return void handler.onResponseError?.(c, c.reason ?? new Error('aborted'));
-        handler.onResponseStart?.(c, status, { 'content-length': String(payload.length), 'content-type': 'text/plain' }, '');
+        handler.onResponseStart?.(c, status, all, '');
         if (payload.length > 0) handler.onResponseData?.(c, payload);
         handler.onResponseEnd?.(c, {});
         return;
@@ -68,12 +70,8 @@ export function respondDirect(handler: DispatchHandler, status: number, body: st
         abortReason = err ?? new Error('aborted');
       });
       if (abortReason !== undefined) return void handler.onError?.(abortReason);
-      const raw = [
-        Buffer.from('content-length'),
-        Buffer.from(String(payload.length)),
-        Buffer.from('content-type'),
-        Buffer.from('text/plain'),
-      ];
+      const raw: Buffer[] = [];
+      for (const name in all) raw.push(Buffer.from(name), Buffer.from(all[name]!));
       handler.onHeaders?.(status, raw, () => {}, '');
       if (payload.length > 0) handler.onData?.(payload);
       handler.onComplete?.([]);

@@ -1,5 +1,5 @@
 // Pure functions from accepted xDS resources to the immutable MeshState, and to the resource names still needed.
-import type { ClusterState, MeshState, TargetRoutes, TargetState, VirtualHost } from '../mesh-state.js';
+import type { ClusterState, FaultFilter, MeshState, TargetRoutes, TargetState, VirtualHost } from '../mesh-state.js';
 import { TYPE_URL, type ResourceTypeUrl } from './protos.js';
 import type { ResourceView } from './resource-cache.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteConfigResource } from './resources/index.js';
@@ -87,12 +87,21 @@ export function compileMeshState(input: CompileInput, previous: MeshState): Mesh
     if (chain.status === 'resolved') {
       const rc = chain.routeConfig;
       const routeConfigName = rc.name || view.listeners.get(target)?.routeConfigName || target;
+      const faultFilters = view.listeners.get(target)?.faultFilters ?? [];
       next =
-        before?.status === 'resolved' && before.routes.virtualHosts === rc.virtualHosts && before.routes.routeConfig === routeConfigName
+        before?.status === 'resolved' &&
+        before.routes.virtualHosts === rc.virtualHosts &&
+        before.routes.routeConfig === routeConfigName &&
+        sameFaultFilters(before.routes.faultFilters ?? [], faultFilters)
           ? before
           : Object.freeze({
               status: 'resolved',
-              routes: Object.freeze({ listener: target, routeConfig: routeConfigName, virtualHosts: rc.virtualHosts }),
+              routes: Object.freeze({
+                listener: target,
+                routeConfig: routeConfigName,
+                virtualHosts: rc.virtualHosts,
+                ...(faultFilters.length > 0 && { faultFilters }),
+              }),
             });
     } else if (chain.status !== 'absent' && before?.status === 'resolved') {
       next = before; // keep serving the last good routes
@@ -177,6 +186,12 @@ function reuse(before: ClusterState | undefined, next: ClusterState): ClusterSta
     return before;
   }
   return Object.freeze(next);
+}
+
+/** True when two fault filter lists say the same (by identity, else by content: listeners are decoded anew on push). */
+function sameFaultFilters(a: readonly FaultFilter[], b: readonly FaultFilter[]): boolean {
+  if (a === b || (a.length === 0 && b.length === 0)) return true;
+  return a.length === b.length && JSON.stringify(a) === JSON.stringify(b);
 }
 
 function sameEntries<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): boolean {

@@ -92,7 +92,22 @@ test('an istiod-style proxyless gRPC chain resolves (fault filter, outbound|port
   const vh = findVirtualHost(resolved.routes.virtualHosts, target);
   assert.equal(vh?.name, target, 'the exact domain beats the allow_any wildcard');
   const action = vh?.routes[0]?.action;
-  assert.deepEqual(action, { kind: 'forward', clusters: [{ cluster, weight: 1 }], totalWeight: 1, timeoutMs: undefined });
+  assert.deepEqual(action, {
+    kind: 'forward',
+    clusters: [{ cluster, weight: 1 }],
+    totalWeight: 1,
+    timeoutMs: undefined,
+    // istiod's default retry policy (retry_host_predicate/host_selection_retry_max_attempts are ignored by Weft)
+    retry: {
+      conditions: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'],
+      retriableStatusCodes: [],
+      numRetries: 2,
+      perTryTimeoutMs: undefined,
+      baseIntervalMs: 25,
+      maxIntervalMs: 250,
+      retryNonIdempotent: false,
+    },
+  });
   assert.deepEqual(state.clusters.get(cluster)?.endpoints[0]?.locality, { region: 'us-central1', zone: 'us-central1-a', subZone: '' });
   assert.equal(state.clusters.get(cluster)?.connectTimeoutMs, 10_000);
 });

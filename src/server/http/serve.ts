@@ -5,6 +5,7 @@ import os from 'node:os';
 import { invalidArg } from '../../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
 import type { EndpointRegistration, Registration } from '../../discovery/registration.js';
+import { enforceDeadlines, withDeadline } from './deadline-listener.js';
 
 /** Default time the server keeps serving after deregistering, so the removal reaches callers first (ms). */
 export const DEFAULT_DRAIN_DELAY_MS = 500;
@@ -75,8 +76,10 @@ export async function serveHttp(
   if (options.advertiseAddress !== undefined && isIP(options.advertiseAddress) === 0) {
     invalidArg(`serve: advertiseAddress must be an IP literal, got '${options.advertiseAddress}'`);
   }
-  const server = typeof handlerOrServer === 'function' ? http.createServer(handlerOrServer) : handlerOrServer;
+  const server = typeof handlerOrServer === 'function' ? http.createServer(withDeadline(handlerOrServer)) : handlerOrServer;
   if (!(server instanceof http.Server)) invalidArg('serve: expected a request handler (req, res) => void or an http.Server');
+  // The caller's deadline (x-weft-timeout-ms): a handler is wrapped above; a server's own listeners, as they are now.
+  if (server === handlerOrServer) enforceDeadlines(server);
   const drainer = new Drainer(server);
   if (!server.listening) await listen(server, options.port, options.host ?? '127.0.0.1');
   const bound = server.address() as AddressInfo;

@@ -1,6 +1,8 @@
 // Decodes and validates a client-side Envoy Listener (api_listener + HttpConnectionManager) into the route source it names.
+import type { FaultFilter } from '../../mesh-state.js';
 import { TYPE_URL, type ProtoObject } from '../protos.js';
 import { anyTypeUrl, bool, fail, list, obj, ok, str, type Result } from './common.js';
+import { decodeHttpFault } from './fault.js';
 import { decodeRouteConfiguration, type RouteConfigResource } from './route-configuration.js';
 
 /** A validated client Listener: where its routes come from, and the HTTP filters it runs (router last). */
@@ -12,19 +14,20 @@ export interface ListenerResource {
   readonly inlineRouteConfig: RouteConfigResource | undefined;
   /** Type URLs of the HTTP filters, in order, without the ignored optional ones; the router is always last. */
   readonly httpFilters: readonly string[];
+  /** The HCM's fault filters (Envoy HTTPFault, gRFC A33) in chain order, with their filter-level config. */
+  readonly faultFilters: readonly FaultFilter[];
 }
 
 /** TypedStruct wrappers: the filter's real type is the `type_url` field inside. */
 const TYPED_STRUCT_URLS = new Set(['type.googleapis.com/xds.type.v3.TypedStruct', 'type.googleapis.com/udpa.type.v1.TypedStruct']);
 
 /**
- * HTTP filter types a client Listener may carry. The router must be last. The fault filter is accepted because
- * istiod sends it to every proxyless client; Weft does not apply it yet (TODO: fault-injection layer reads it),
- * which costs only the faults it would inject. Any other filter is refused unless marked `is_optional`.
+ * HTTP filter types a client Listener may carry. The router must be last. The fault filter (gRFC A33) is decoded into
+ * `faultFilters` and applied by the SDK's fault layer. Any other filter is refused unless marked `is_optional`.
  */
 export const KNOWN_CLIENT_HTTP_FILTERS: ReadonlySet<string> = new Set([
   TYPE_URL.router,
-  'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+  TYPE_URL.httpFault,
 ]);
 
 /**
@@ -43,7 +46,8 @@ export function decodeListener(listener: ProtoObject): Result<ListenerResource> 
     return fail([`api_listener.api_listener: type '${hcmType}' is not an HttpConnectionManager`]);
   }
   const field = 'api_listener.api_listener';
-  const httpFilters = decodeFilters(hcm, `${field}.http_filters`, errors);
+  const faultFilters: FaultFilter[] = [];
+  const httpFilters = decodeFilters(hcm, `${field}.http_filters`, errors, faultFilters);
 
   let routeConfigName: string | undefined;
   let inlineRouteConfig: RouteConfigResource | undefined;
@@ -65,12 +69,21 @@ export function decodeListener(listener: ProtoObject): Result<ListenerResource> 
   }
   if (errors.length > 0) return fail(errors);
   return ok(
-    Object.freeze({ name: str(listener, 'name'), routeConfigName, inlineRouteConfig, httpFilters: Object.freeze(httpFilters) }),
+    Object.freeze({
+      name: str(listener, 'name'),
+      routeConfigName,
+      inlineRouteConfig,
+      httpFilters: Object.freeze(httpFilters),
+      faultFilters: faultFilters.length === 0 ? NO_FAULT_FILTERS : Object.freeze(faultFilters),
+    }),
   );
 }
 
-/** Validates the HCM filter chain; returns the type URLs of the filters kept. */
-function decodeFilters(hcm: ProtoObject, field: string, errors: string[]): string[] {
+/** Shared empty list, so listeners without a fault filter compare equal by identity. */
+const NO_FAULT_FILTERS: readonly FaultFilter[] = Object.freeze([]);
+
+/** Validates the HCM filter chain; returns the type URLs of the filters kept and collects the fault filters. */
+function decodeFilters(hcm: ProtoObject, field: string, errors: string[], faults: FaultFilter[]): string[] {
   const filters = list(hcm, 'http_filters');
   if (filters.length === 0) {
     errors.push(`${field}: empty; the router filter must be present and last`);
@@ -96,6 +109,15 @@ function decodeFilters(hcm: ProtoObject, field: string, errors: string[]): strin
     if (!KNOWN_CLIENT_HTTP_FILTERS.has(typeUrl)) {
       if (!optional) errors.push(`${at}: filter '${name}' of type '${typeUrl}' is not supported and not is_optional`);
       return;
+    }
+    if (typeUrl === TYPE_URL.httpFault) {
+      if (anyTypeUrl(config) !== TYPE_URL.httpFault) {
+        errors.push(`${at}: fault filter config wrapped in a TypedStruct is not supported`);
+        return;
+      }
+      const policy = decodeHttpFault(config, `${at}.typed_config`);
+      if ('errors' in policy) errors.push(...policy.errors);
+      else faults.push(Object.freeze({ name, policy }));
     }
     kept.push(typeUrl);
   });

@@ -27,6 +27,7 @@ import {
   wrapped,
   type Result,
 } from './common.js';
+import { decodeFaultOverrides } from './fault.js';
 import { decodeRetryPolicy } from './retry-policy.js';
 import { decodeHashPolicies } from './hash-policy.js';
 
@@ -68,7 +69,10 @@ export function decodeRouteConfiguration(rc: ProtoObject): Result<RouteConfigRes
       routes.push(route);
       if (route.action.kind === 'forward') for (const c of route.action.clusters) clusterNames.add(c.cluster);
     });
-    virtualHosts.push(Object.freeze({ name: str(vh, 'name'), domains: Object.freeze(domains), routes: Object.freeze(routes) }));
+    const faultOverrides = decodeFaultOverrides(vh, field, errors);
+    virtualHosts.push(
+      Object.freeze({ name: str(vh, 'name'), domains: Object.freeze(domains), routes: Object.freeze(routes), ...(faultOverrides && { faultOverrides }) }),
+    );
   });
   if (errors.length > 0) return fail(errors);
   return ok(
@@ -111,6 +115,7 @@ function decodeRoute(r: ProtoObject, field: string, errors: string[]): Route | u
   if (obj(match, 'tls_context') !== undefined) errors.push(`${field}.match.tls_context: not supported`);
 
   const action = decodeAction(r, field, errors);
+  const faultOverrides = decodeFaultOverrides(r, field, errors);
   if (errors.length > before || path === undefined || action === undefined) return undefined;
   if (action === 'skip') return undefined;
   return Object.freeze({
@@ -119,6 +124,7 @@ function decodeRoute(r: ProtoObject, field: string, errors: string[]): Route | u
     headers: Object.freeze(headers),
     queryParams: Object.freeze(queryParams),
     action,
+    ...(faultOverrides && { faultOverrides }),
   });
 }
 

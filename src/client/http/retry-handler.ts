@@ -1,0 +1,413 @@
+// The HTTP client's retry layer: sends a request again, through the balancer below it, when the route's classifier
+// says an attempt is retryable and the method, body, budget and deadline allow; carries attempt and deadline headers.
+import type { Dispatcher } from 'undici';
+import type { AttemptOutcome } from '../../core/classify.js';
+import { ERROR_CODES, isMeshError, MeshError } from '../../core/errors.js';
+import type { Layer } from '../../core/stack.js';
+import { currentDeadline, TIMEOUT_HEADER } from '../../policy/deadline/deadline.js';
+import { bodyKind, bufferBody } from '../../policy/retry/body.js';
+import type { RetryBudget } from '../../policy/retry/retry-budget.js';
+import {
+  ATTEMPT_HEADER,
+  backoffMs,
+  MAX_RETRY_AFTER_MS,
+  methodRetryable,
+  parseRetryAfterMs,
+  type CompiledRetry,
+} from '../../policy/retry/retry-config.js';
+import type { DispatchFn } from '../stack.js';
+import { withMeshHeaders } from './attempt-headers.js';
+import { failHandler } from './handlers.js';
+import { asLegacyHandler, rawHeader, type LegacyHandler } from './legacy-handler.js';
+
+/** Set on an attempt's dispatch options: origins (`http://ip:port`) earlier attempts used; balancers avoid them. */
+export const EXCLUDE_ORIGINS: unique symbol = Symbol.for('weft.retry.excludeOrigins') as never;
+
+/** Timers and clocks of the retry layer (injectable: tests use a fake one, no real sleeps). */
+export interface RetryClock {
+  /** Monotonic ms. */
+  now(): number;
+  /** Wall-clock ms since the epoch (for Retry-After dates). */
+  epochMs(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real clock: performance.now(), Date.now() and unref'd timers. */
+export const REAL_CLOCK: RetryClock = Object.freeze({
+  now: () => performance.now(),
+  epochMs: () => Date.now(),
+  setTimeout: (fn: () => void, ms: number) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+});
+
+/** What the retry layer needs for one (route, cluster). */
+export interface RetryTarget {
+  readonly authority: string;
+  readonly route: string;
+  readonly cluster: string;
+  /** The route timeout (bounds every attempt, and is sent as the remaining deadline); undefined = none. */
+  readonly timeoutMs: number | undefined;
+  readonly retry: CompiledRetry;
+  /** The destination cluster's budget (shared by every route to it). */
+  readonly budget: RetryBudget;
+  readonly clock?: RetryClock;
+  /** [0, 1) source for backoff jitter; default Math.random. */
+  readonly random?: () => number;
+}
+
+/** Error codes of failures that happen locally before anything is sent: never a connect failure, never retried. */
+const LOCAL_ERRORS = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_ABORTED',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_CLOSED',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_REQ_RETRY',
+  'ABORT_ERR',
+]);
+/** Errors on a connection the request was written to: the server may have seen it. */
+const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_INFO']);
+
+/**
+ * Maps an undici error on one attempt to an AttemptOutcome. `connected` says whether undici assigned the attempt a
+ * connection (called onConnect): undici fails requests whose connection could not be opened (ECONNREFUSED, connect
+ * timeout, unreachable host) without ever calling onConnect, so such an error is a proof nothing was sent.
+ */
+export function undiciOutcome(err: unknown, connected: boolean, perTryTimedOut: boolean): AttemptOutcome {
+  if (perTryTimedOut) return { kind: 'error', error: 'timeout', neverSent: !connected };
+  if (isMeshError(err)) return { kind: 'error', error: 'other', neverSent: false };
+  const e = err as { code?: unknown; name?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (!connected) {
+    if (LOCAL_ERRORS.has(code) || e?.name === 'AbortError') return { kind: 'error', error: 'other', neverSent: false };
+    return { kind: 'error', error: 'connect-failure', neverSent: true };
+  }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'error', error: 'timeout', neverSent: false };
+  if (RESET_ERRORS.has(code)) return { kind: 'error', error: 'reset', neverSent: false };
+  return { kind: 'error', error: 'other', neverSent: false };
+}
+
+/** One attempt's undici handler; forwards to its call, which ignores attempts it has given up on. */
+class Attempt implements LegacyHandler {
+  opts: Dispatcher.DispatchOptions | undefined;
+  abort: ((err?: Error) => void) | undefined;
+  connected = false;
+  /** Given up on (per-try timeout before a connection, or the call ended): a late connection is aborted. */
+  stale = false;
+  dumping = false;
+  delivering = false;
+  perTryTimedOut = false;
+  timer: unknown;
+  constructor(readonly call: RetryCall) {}
+  onConnect(abort: (err?: Error) => void): void {
+    this.call.attemptConnect(this, abort);
+  }
+  onResponseStarted(): void {
+    if (!this.stale) this.call.inner.onResponseStarted?.();
+  }
+  onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean {
+    return this.call.attemptHeaders(this, status, raw, resume, text);
+  }
+  onData(chunk: Buffer): boolean {
+    if (this.dumping || this.stale) return true;
+    return this.call.inner.onData(chunk);
+  }
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    this.call.attemptComplete(this, trailers);
+  }
+  onError(err: Error): void {
+    this.call.attemptError(this, err);
+  }
+  onUpgrade(status: number, raw: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void {
+    this.call.attemptUpgrade(this, status, raw, socket);
+  }
+}
+
+function abortedError(): Error {
+  return Object.assign(new Error('Request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
+}
+
+/** One request through the retry layer: its attempts, backoff timer and deadline. */
+class RetryCall {
+  readonly inner: LegacyHandler;
+  readonly #t: RetryTarget;
+  readonly #next: DispatchFn;
+  readonly #opts: Dispatcher.DispatchOptions;
+  readonly #clock: RetryClock;
+  /** Whether a response or a may-have-reached error can be retried (method allowed, body replayable). */
+  readonly #methodOk: boolean;
+  readonly #replayable: boolean;
+  /** Absolute deadline on clock.now(): min(route timeout, inbound deadline); undefined = none. */
+  readonly #deadlineAt: number | undefined;
+  #attempts = 0;
+  #current: Attempt | undefined;
+  #done = false;
+  #abortReason: Error | undefined;
+  #backoff: unknown;
+  #pendingDelayMs = 0;
+  #tried: string[] | undefined;
+
+  constructor(t: RetryTarget, next: DispatchFn, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, methodOk: boolean, replayable: boolean, deadlineAt: number | undefined) {
+    this.#t = t;
+    this.#next = next;
+    this.#opts = opts;
+    this.#clock = t.clock ?? REAL_CLOCK;
+    this.inner = asLegacyHandler(handler);
+    this.#methodOk = methodOk;
+    this.#replayable = replayable;
+    this.#deadlineAt = deadlineAt;
+  }
+
+  /** Hands the caller its abort function, then sends the first attempt. */
+  start(): void {
+    try {
+      this.inner.onConnect(this.#userAbort);
+    } catch (e: unknown) {
+      return this.#fail(e instanceof Error ? e : new Error(String(e)));
+    }
+    if (this.#abortReason !== undefined) return this.#fail(this.#abortReason);
+    this.#launch();
+  }
+
+  readonly #userAbort = (reason?: Error): void => {
+    if (this.#done || this.#abortReason !== undefined) return;
+    const err = reason ?? abortedError();
+    this.#abortReason = err;
+    const a = this.#current;
+    if (a !== undefined && a.abort !== undefined) return a.abort(err); // undici answers with onError(err)
+    if (a !== undefined) a.stale = true;
+    this.#fail(err);
+  };
+
+  #launch(): void {
+    this.#backoff = undefined;
+    const n = ++this.#attempts;
+    const t = this.#t;
+    const retry = t.retry;
+    let perTryMs = retry.perTryTimeoutMs;
+    const set: [string, string][] = [];
+    if (retry.configured || n > 1) set.push([ATTEMPT_HEADER, String(n)]);
+    if (this.#deadlineAt !== undefined) {
+      const remaining = Math.floor(this.#deadlineAt - this.#clock.now());
+      if (remaining <= 0) return this.#fail(this.#deadlineError());
+      const sent = perTryMs !== undefined && perTryMs < remaining ? perTryMs : remaining;
+      set.push([TIMEOUT_HEADER, String(sent)]);
+      if (perTryMs === undefined && t.timeoutMs === undefined) perTryMs = remaining; // an inbound deadline bounds the call
+    }
+    let opts = this.#opts;
+    if (set.length > 0 || n > 1) opts = { ...opts, headers: withMeshHeaders(this.#opts.headers, set) };
+    if (this.#tried !== undefined) (opts as unknown as Record<symbol, unknown>)[EXCLUDE_ORIGINS] = this.#tried;
+    const a = new Attempt(this);
+    a.opts = opts;
+    this.#current = a;
+    if (perTryMs !== undefined) a.timer = this.#clock.setTimeout(() => this.#perTryTimeout(a, perTryMs), perTryMs);
+    try {
+      this.#next(opts, a);
+    } catch (e: unknown) {
+      this.attemptError(a, e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  /** @internal */
+  attemptConnect(a: Attempt, abort: (err?: Error) => void): void {
+    if (a.stale || this.#done) return abort(this.#abortReason ?? abortedError());
+    a.abort = abort;
+    a.connected = true;
+    if (this.#abortReason !== undefined) abort(this.#abortReason);
+  }
+
+  /** @internal */
+  attemptHeaders(a: Attempt, status: number, raw: Buffer[], resume: () => void, text: string): boolean {
+    if (a.stale || this.#done) return true;
+    const retry = this.#t.retry;
+    if (retry.retriesResponses && this.#methodOk && this.#replayable && this.#attempts < retry.maxAttempts) {
+      let grpcStatus: number | undefined;
+      if (retry.readsGrpcStatus) {
+        const g = rawHeader(raw, 'grpc-status');
+        if (g !== undefined) grpcStatus = Number(g);
+      }
+      const outcome: AttemptOutcome = grpcStatus === undefined ? { kind: 'response', status } : { kind: 'response', status, grpcStatus };
+      if (retry.classifier.classify(outcome) === 'retryable') {
+        const delay = this.#retryDelay(raw, status);
+        if (delay !== undefined) {
+          a.dumping = true; // never delivered: read to the end (keeps the connection) and retry
+          this.#pendingDelayMs = delay;
+          return true;
+        }
+      }
+    }
+    a.delivering = true;
+    return this.inner.onHeaders(status, raw, resume, text);
+  }
+
+  /** @internal */
+  attemptComplete(a: Attempt, trailers: Buffer[] | string[] | null): void {
+    this.#clearPerTry(a);
+    if (a.stale || this.#done) return;
+    if (a.dumping) return this.#scheduleRetry(a);
+    this.#done = true;
+    this.inner.onComplete(trailers);
+  }
+
+  /** @internal */
+  attemptError(a: Attempt, err: Error): void {
+    this.#clearPerTry(a);
+    if (a.stale || this.#done) return;
+    if (a.delivering || this.#abortReason !== undefined) return this.#fail(this.#abortReason ?? err);
+    if (a.dumping) return this.#scheduleRetry(a); // the response was already judged retryable
+    const outcome = undiciOutcome(err, a.connected, a.perTryTimedOut);
+    if (this.#t.retry.classifier.classify(outcome) === 'retryable' && this.#attempts < this.#t.retry.maxAttempts) {
+      const neverSent = outcome.kind === 'error' && outcome.neverSent;
+      if ((neverSent || this.#methodOk) && this.#replayable) {
+        const delay = this.#retryDelay(undefined, 0);
+        if (delay !== undefined) {
+          this.#pendingDelayMs = delay;
+          return this.#scheduleRetry(a);
+        }
+      }
+    }
+    this.#fail(err);
+  }
+
+  /** @internal */
+  attemptUpgrade(a: Attempt, status: number, raw: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void {
+    this.#clearPerTry(a);
+    if (a.stale || this.#done) return void socket.destroy();
+    this.#done = true;
+    this.inner.onUpgrade?.(status, raw, socket);
+  }
+
+  /** The wait before the next attempt, or undefined when there is none (no time, too long, or no budget). */
+  #retryDelay(raw: Buffer[] | undefined, status: number): number | undefined {
+    const t = this.#t;
+    let delay = backoffMs(t.retry, this.#attempts, t.random ?? Math.random);
+    if (raw !== undefined && (status === 503 || status === 429)) {
+      const after = parseRetryAfterMs(rawHeader(raw, 'retry-after'), (t.clock ?? REAL_CLOCK).epochMs());
+      if (after !== undefined && after > delay) delay = after;
+    }
+    if (raw !== undefined && t.retry.readsGrpcStatus) {
+      const pushback = rawHeader(raw, 'grpc-retry-pushback-ms');
+      if (pushback !== undefined) {
+        const ms = Number(pushback);
+        if (!Number.isInteger(ms) || ms < 0) return undefined; // gRFC A6: a malformed or negative pushback means stop
+        delay = ms;
+      }
+    }
+    if (this.#deadlineAt !== undefined ? this.#clock.now() + delay >= this.#deadlineAt : delay > MAX_RETRY_AFTER_MS) return undefined;
+    return t.budget.tryRetry() ? delay : undefined;
+  }
+
+  #scheduleRetry(a: Attempt): void {
+    const origin = a.opts?.origin;
+    if (typeof origin === 'string') (this.#tried ??= []).push(origin);
+    this.#current = undefined;
+    this.#backoff = this.#clock.setTimeout(() => {
+      if (!this.#done) this.#launch();
+    }, this.#pendingDelayMs);
+  }
+
+  #perTryTimeout(a: Attempt, perTryMs: number): void {
+    a.timer = undefined;
+    if (a.stale || this.#done) return;
+    a.perTryTimedOut = true;
+    const t = this.#t;
+    const err = new MeshError(
+      ERROR_CODES.TIMEOUT,
+      `attempt ${this.#attempts} to ${t.authority} took longer than the ${perTryMs} ms per-try timeout of route '${t.route}' (cluster '${t.cluster}')`,
+      { interrupted: true, details: { authority: t.authority, route: t.route, cluster: t.cluster, perTryTimeoutMs: perTryMs, attempt: this.#attempts, status: 504 } },
+    );
+    if (a.abort !== undefined) return a.abort(err); // undici answers with onError(err) → attemptError
+    // Still queued for a connection: judge it here, then give up on it (a late connection is aborted at once).
+    this.attemptError(a, err);
+    a.stale = true;
+  }
+
+  #clearPerTry(a: Attempt): void {
+    if (a.timer !== undefined) {
+      this.#clock.clearTimeout(a.timer);
+      a.timer = undefined;
+    }
+  }
+
+  #deadlineError(): MeshError {
+    const t = this.#t;
+    return new MeshError(ERROR_CODES.TIMEOUT, `the deadline of the call to ${t.authority} (route '${t.route}') passed before attempt ${this.#attempts} could start`, {
+      interrupted: true,
+      details: { authority: t.authority, route: t.route, cluster: t.cluster, attempt: this.#attempts, status: 504 },
+    });
+  }
+
+  #fail(err: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#backoff !== undefined) this.#clock.clearTimeout(this.#backoff);
+    const a = this.#current;
+    if (a !== undefined) {
+      this.#clearPerTry(a);
+      a.stale = true;
+    }
+    try {
+      this.inner.onError(err);
+    } catch {
+      // The handler belongs to the caller; its exception must not escape into undici or a timer.
+    }
+  }
+}
+
+/**
+ * The retry layer for one (route, cluster): see RetryCall. When a request cannot be retried at all (a one-attempt
+ * policy, a non-idempotent method under a policy, or a body that cannot be replayed) and needs no header or per-try
+ * timer, it passes straight through. A streamed body is buffered (up to `maxRequestBytes`) before the first attempt
+ * only when a retry is possible. Failures reach the handler as undici's or WEFT_ERR_TIMEOUT (per-try, or a deadline
+ * that passed between attempts); an exhausted budget returns the attempt's own failure. The caller's abort works at
+ * every point (during backoff too). Never throws.
+ */
+export function retry(target: RetryTarget): Layer<DispatchFn> {
+  const compiled = target.retry;
+  const budget = target.budget;
+  const clock = target.clock ?? REAL_CLOCK;
+  const routeTimeoutMs = target.timeoutMs;
+  return (next) => (opts, handler) => {
+    budget.onRequest();
+    const inbound = currentDeadline();
+    let deadlineAt: number | undefined = routeTimeoutMs !== undefined ? clock.now() + routeTimeoutMs : undefined;
+    if (inbound !== undefined && (deadlineAt === undefined || inbound.expiresAt < deadlineAt)) deadlineAt = inbound.expiresAt;
+    const methodOk = compiled.configured ? methodRetryable(compiled, opts.method) : true;
+    const kind = compiled.maxAttempts > 1 ? bodyKind(opts.body, compiled.maxRequestBytes) : 'opaque';
+    if (kind === 'stream' && compiled.configured && methodOk) {
+      const body = opts.body as unknown as AsyncIterable<unknown>;
+      void bufferBody(body, compiled.maxRequestBytes).then((b) => {
+        const o = { ...opts, body: b.body as unknown as Dispatcher.DispatchOptions['body'] };
+        new RetryCall(target, next, o, handler, methodOk, b.replayable, deadlineAt).start();
+      });
+      return true;
+    }
+    const replayable = kind === 'replayable';
+    if (!replayable && !compiled.configured && deadlineAt === undefined) return next(opts, handler);
+    try {
+      new RetryCall(target, next, opts, handler, methodOk, replayable, deadlineAt).start();
+    } catch (e: unknown) {
+      return failHandler(handler, new MeshError(ERROR_CODES.INTERNAL, `weft: retry layer failed: ${String(e)}`, { cause: e }));
+    }
+    return true;
+  };
+}
+
+/**
+ * Picks an endpoint for an attempt, avoiding the origins earlier attempts of the same request used (Envoy's
+ * previous_hosts retry predicate, always on): re-picks up to size-1 times, then takes what it has. One property read
+ * when the request is not a retry.
+ */
+export function pickAvoiding<E extends { readonly origin: string }>(picker: { pick(): E; readonly size: number }, opts: object): E {
+  let e = picker.pick();
+  const tried = (opts as Record<symbol, readonly string[] | undefined>)[EXCLUDE_ORIGINS];
+  if (tried === undefined) return e;
+  for (let k = 1; k < picker.size && tried.includes(e.origin); k++) e = picker.pick();
+  return e;
+}
