@@ -91,6 +91,8 @@ export interface Route {
   readonly headers: readonly HeaderMatcher[];
   readonly queryParams: readonly QueryParamMatcher[];
   readonly action: RouteAction;
+  /** Per-route fault filter configs by HCM filter name (Route.typed_per_filter_config); absent = none. */
+  readonly faultOverrides?: ReadonlyMap<string, FaultPolicy>;
 }
 
 /** A virtual host: the routes for a set of authorities (`*` matches any). */
@@ -98,6 +100,8 @@ export interface VirtualHost {
   readonly name: string;
   readonly domains: readonly string[];
   readonly routes: readonly Route[];
+  /** Virtual-host fault filter configs by HCM filter name (used when a route has none); absent = none. */
+  readonly faultOverrides?: ReadonlyMap<string, FaultPolicy>;
 }
 
 /** A mesh target (an LDS Listener name such as `payments` or `payments:8080`) once fully resolved. */
@@ -105,6 +109,8 @@ export interface TargetRoutes {
   readonly listener: string;
   readonly routeConfig: string;
   readonly virtualHosts: readonly VirtualHost[];
+  /** The Listener's fault filters, in HCM order; absent or empty = no fault injection for this target. */
+  readonly faultFilters?: readonly FaultFilter[];
 }
 
 /**
@@ -226,6 +232,36 @@ export interface MeshState {
   readonly generation: number;
   readonly targets: ReadonlyMap<string, TargetState>;
   readonly clusters: ReadonlyMap<string, ClusterState>;
+}
+
+/** A share of requests in parts per million (an Envoy FractionalPercent normalised), 0..1_000_000. */
+export type PerMillion = number;
+
+/**
+ * A decoded Envoy HTTPFault (fault filter config, gRFC A33). `delay`/`abort` undefined = that fault is off; both off =
+ * the filter does nothing. `header` kinds take the delay / status from `x-envoy-fault-*` request headers, as Envoy does;
+ * a percentage header counts in `unitPerMillion`s (the config's denominator) and is capped by `perMillion`.
+ */
+export interface FaultPolicy {
+  readonly delay:
+    | { readonly kind: 'fixed'; readonly delayMs: number; readonly perMillion: PerMillion }
+    | { readonly kind: 'header'; readonly perMillion: PerMillion; readonly unitPerMillion: number }
+    | undefined;
+  readonly abort:
+    | { readonly kind: 'http'; readonly httpStatus: number; readonly perMillion: PerMillion }
+    | { readonly kind: 'grpc'; readonly grpcStatus: number; readonly perMillion: PerMillion }
+    | { readonly kind: 'header'; readonly perMillion: PerMillion; readonly unitPerMillion: number }
+    | undefined;
+  /** Only requests matching every one get faults (HTTPFault.headers); empty = all. */
+  readonly headers: readonly HeaderMatcher[];
+  /** Faulted requests allowed at once in this process (max_active_faults); undefined = unlimited. */
+  readonly maxActiveFaults: number | undefined;
+}
+
+/** One fault filter of a Listener's HCM: its name (the key of per-route overrides) and its own config. */
+export interface FaultFilter {
+  readonly name: string;
+  readonly policy: FaultPolicy;
 }
 
 /** The state before any configuration has arrived. */
