@@ -14,6 +14,8 @@ export interface Weighted {
  * pick() is O(1) and allocation-free; call it only when `size > 0`.
  */
 export class RoundRobinPicker<T extends Weighted> {
+  /** Which balancer this is (the Picker contract of picker.ts). */
+  readonly kind = 'round-robin' as const;
   /** The endpoints, in configuration order. */
   readonly items: readonly T[];
   /** Indexes into `items`, one pass of the cycle (undefined when all weights are equal). */
