@@ -12,6 +12,10 @@
 //   - `route-match` (router): first route of the virtual host whose path, headers and query match; fails with
 //     WEFT_ERR_NO_ROUTE (Gateway API 404) when none does. It is outermost because everything below depends on the
 //     route. It also copies the options once and sets `host` to the logical authority; the layers below own that copy.
+//   - `fault`: the route's Envoy fault filter configs (gRFC A33), only on routes that have one: delays a share of calls
+//     and answers a share locally (abort). Just below route-match, above everything else of the route, so an abort
+//     never reaches split, retry, breaker or the network (nothing to retry, nothing counted against a backend), and a
+//     delay is inside the route timeout's clock (the layer starts it itself; see client/http/fault-layer.ts).
 //   - `split` (router): picks one weighted cluster of the route (one Math.random only when there are several). It
 //     sits above `timeout` because Envoy picks the cluster once per request; timeout and a future retry act inside it.
 // - logical tier, one per (route, cluster):
@@ -66,6 +70,7 @@ export interface EndpointTarget {
 export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role: string; readonly description: string }[] =
   Object.freeze([
     { tier: 'target', role: 'route-match', description: 'first matching route of the virtual host, or WEFT_ERR_NO_ROUTE (404)' },
+    { tier: 'target', role: 'fault', description: 'Envoy fault filter: delay and/or local abort for a share of calls (routes with a fault only)' },
     { tier: 'target', role: 'split', description: 'weighted cluster pick, once per request' },
     { tier: 'logical', role: 'timeout', description: 'route timeout, or WEFT_ERR_TIMEOUT (504)' },
     { tier: 'logical', role: 'retry', description: 'retries by the route classifier, budget and deadline; attempt and deadline headers' },

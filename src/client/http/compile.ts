@@ -9,6 +9,8 @@ import { requestHash } from '../balance/ring-hash.js';
 import { trackLoad } from '../balance/track-load.js';
 import { endpointDispatch, logicalStack, type DispatchFn } from '../stack.js';
 import { retryBudgetFor, type RetryBudget } from '../../policy/retry/retry-budget.js';
+import { effectiveFaults } from '../../policy/fault/index.js';
+import { withFaults } from './fault-layer.js';
 import { failHandler, respondDirect } from './handlers.js';
 import { pickAvoiding } from './retry-handler.js';
 import { breakerDispatch, outlierDispatch } from './policy-dispatch.js';
@@ -245,7 +247,13 @@ export function compileTarget(
       route.queryParams.length === 0 &&
       ((route.path.kind === 'prefix' && (route.path.value === '/' || route.path.value === '')) ||
         (route.path.kind === 'separated-prefix' && route.path.value === '/')),
-    dispatch: compileSplit(authority, route, backends, random),
+    // `fault` (Envoy fault filter) is outermost per route: an abort never reaches split, retry or the network, and a
+    // delay counts against the route timeout (fault-layer.ts). No layer at all on routes without a fault.
+    dispatch: withFaults(
+      effectiveFaults(routes, virtualHost, route),
+      { authority, route: route.name, timeoutMs: route.action.kind === 'forward' ? route.action.timeoutMs : undefined, random },
+      compileSplit(authority, route, backends, random),
+    ),
   }));
   const noRoute = (method: string, path: string): MeshError =>
     new MeshError(
