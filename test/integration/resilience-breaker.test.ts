@@ -9,6 +9,7 @@ import { FakeControlPlane, xdsResource as x } from '../../src/testing/index.js';
 import { spawnFixture, type TestProcess } from './helpers.js';
 
 const CLUSTER = 'slow:80';
+const NARROW = 'narrow:80';
 
 describe('circuit breaking (max_requests) against a slow backend', { timeout: 60_000 }, () => {
   let cp: FakeControlPlane;
@@ -19,13 +20,23 @@ describe('circuit breaking (max_requests) against a slow backend', { timeout: 60
     backend = spawnFixture('test/integration/fixtures/resilience-breaker-outlier-backend.ts', { INSTANCE: 'slow-1' });
     const { port } = await backend.waitForLine<{ port: number }>((l) => l['type'] === 'ready');
     cp = await FakeControlPlane.start();
-    cp.setResources(TYPE_URL.listener, [x.listener('slow')]);
-    cp.setResources(TYPE_URL.routeConfiguration, [x.routeConfig('slow', [x.route('/', { [CLUSTER]: 1 })])]);
+    cp.setResources(TYPE_URL.listener, [x.listener('slow'), x.listener('narrow')]);
+    cp.setResources(TYPE_URL.routeConfiguration, [
+      x.routeConfig('slow', [x.route('/', { [CLUSTER]: 1 })]),
+      x.routeConfig('narrow', [x.route('/', { [NARROW]: 1 })]),
+    ]);
     cp.setResources(TYPE_URL.cluster, [
       { ...x.cluster(CLUSTER), circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_requests: { value: 2 } }] } },
+      {
+        ...x.cluster(NARROW),
+        circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_connections: { value: 1 }, max_pending_requests: { value: 1 } }] },
+      },
     ]);
-    cp.setResources(TYPE_URL.clusterLoadAssignment, [x.clusterLoadAssignment(CLUSTER, [`127.0.0.1:${port}`])]);
-    mesh = await createMesh({ service: 'breaker-client', controlPlane: `http://${cp.address}`, dependsOn: ['slow'] });
+    cp.setResources(TYPE_URL.clusterLoadAssignment, [
+      x.clusterLoadAssignment(CLUSTER, [`127.0.0.1:${port}`]),
+      x.clusterLoadAssignment(NARROW, [`127.0.0.1:${port}`]),
+    ]);
+    mesh = await createMesh({ service: 'breaker-client', controlPlane: `http://${cp.address}`, dependsOn: ['slow', 'narrow'] });
     await mesh.ready();
   });
 
@@ -35,10 +46,10 @@ describe('circuit breaking (max_requests) against a slow backend', { timeout: 60
     await backend?.stop();
   });
 
-  async function call(delayMs: number): Promise<{ ok: true; ms: number } | { ok: false; error: unknown; ms: number }> {
+  async function call(delayMs: number, host = 'slow'): Promise<{ ok: true; ms: number } | { ok: false; error: unknown; ms: number }> {
     const start = performance.now();
     try {
-      const res = await request('http://slow/work', { dispatcher: mesh.dispatcher, headers: { 'x-test-delay-ms': String(delayMs) } });
+      const res = await request(`http://${host}/work`, { dispatcher: mesh.dispatcher, headers: { 'x-test-delay-ms': String(delayMs) } });
       await res.body.dump();
       assert.equal(res.statusCode, 200);
       return { ok: true, ms: performance.now() - start };
@@ -67,5 +78,22 @@ describe('circuit breaking (max_requests) against a slow backend', { timeout: 60
     // Load has dropped: every call is admitted again.
     const again = await Promise.all([call(0), call(0)]);
     assert.ok(again.every((r) => r.ok), 'calls succeed again after the load drops');
+  });
+
+  it('max_connections 1 and max_pending_requests 1: one call runs, one waits for the connection, the third fails fast', async () => {
+    // A call is pending from dispatch until undici writes it on a connection (as in Envoy, connecting included), so
+    // the calls are spaced a little: the first is written, the second waits for the single connection, the third fails.
+    assert.ok((await call(0, 'narrow')).ok);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const first = call(400, 'narrow');
+    await sleep(50);
+    const second = call(400, 'narrow');
+    await sleep(50);
+    const results = await Promise.all([first, second, call(400, 'narrow')]);
+    assert.equal(results.filter((r) => r.ok).length, 2, 'the running call and the one queued behind it succeed');
+    const failed = results.find((r): r is { ok: false; error: unknown; ms: number } => !r.ok);
+    assert.equal(findCause(failed?.error, ERROR_CODES.OVERLOADED)?.details['reason'], 'max_pending_requests');
+    const queued = results.filter((r) => r.ok).map((r) => r.ms).sort((a, b) => a - b);
+    assert.ok(queued[1]! >= 650, `the second call waited for the single connection (${queued[1]!.toFixed(0)} ms)`);
   });
 });

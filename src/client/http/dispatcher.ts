@@ -131,7 +131,7 @@ export class MeshDispatcher extends Dispatcher {
     this.resilience = this.resilience.bind(this);
   }
 
-  readonly #getPool = (origin: string): Dispatcher => this.#pools.get(origin);
+  readonly #getPool = (origin: string, maxConnections?: number): Dispatcher => this.#pools.get(origin, maxConnections);
 
   /** Routes one call; see the class comment. Returns undici's "can take more" flag (false after a failure). */
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {

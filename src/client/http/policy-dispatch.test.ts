@@ -7,6 +7,7 @@ import type { ClusterState, MeshState } from '../../discovery/mesh-state.js';
 import { outlierPolicy } from '../../policy/outlier/index.js';
 import { FakeOutlierClock } from '../../policy/outlier/outlier-test-kit.js';
 import { compileBackends, type CompiledBackend } from './compile.js';
+import { PoolRegistry } from './pools.js';
 import { cluster } from './test-kit.js';
 
 /** A scripted endpoint pool: answers each request with `status(origin)`, at once or when release() is called. */
@@ -94,6 +95,26 @@ describe('compiled backend: circuit breaker', () => {
     assert.ok(isMeshError(call(second.dispatchFor('svc', 'r')).error, ERROR_CODES.OVERLOADED));
     assert.equal(second.breaker!.tryAcquireRetry(), true);
     assert.equal(second.breaker!.tryAcquireRetry(), false);
+  });
+
+  it('passes max_connections to each endpoint pool, and a PoolRegistry replaces a pool whose limit changed', async () => {
+    const asked: [string, number | undefined][] = [];
+    const pools = new ScriptedPools(() => 200);
+    const getPool = (origin: string, maxConnections?: number): Dispatcher => {
+      asked.push([origin, maxConnections]);
+      return pools.getPool(origin);
+    };
+    const c: ClusterState = { ...cluster('svc:80', [1001]), circuitBreaker: { maxConnections: 3, maxPendingRequests: 9, maxRequests: 9, maxRetries: 3 } };
+    call(compileBackends(state(c), new Map(), getPool).get('svc:80')!.dispatchFor('svc', 'r'));
+    assert.deepEqual(asked, [['http://127.0.0.1:1001', 3]]);
+
+    const registry = new PoolRegistry({});
+    const p3 = registry.get('http://127.0.0.1:1', 3);
+    assert.equal(registry.get('http://127.0.0.1:1', 3), p3, 'same limit: same pool');
+    const p4 = registry.get('http://127.0.0.1:1', 4);
+    assert.notEqual(p4, p3, 'new limit: new pool');
+    assert.equal(p3.closed, true, 'the old pool drains');
+    await registry.close();
   });
 
   it('costs nothing when the cluster has no thresholds: the endpoint dispatch is used as is', () => {

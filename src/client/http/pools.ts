@@ -14,6 +14,8 @@ export interface PoolSettings {
 /** Endpoint pools by origin (`http://10.0.0.5:8080`). Not shared between dispatchers. */
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>();
+  /** The per-pool connection limit each pool was created with (a cluster's circuit_breakers max_connections). */
+  readonly #limits = new WeakMap<Pool, number | null>();
   /** Pools closing gracefully (left every cluster, or close() ran): destroy() still reaches them. */
   readonly #draining = new Set<Pool>();
   readonly #settings: PoolSettings;
@@ -23,15 +25,28 @@ export class PoolRegistry {
     this.#settings = settings;
   }
 
-  /** The pool for `origin`, created on first use. After close() it returns a closed pool (dispatch then fails cleanly). */
-  get(origin: string): Pool {
+  /**
+   * The pool for `origin`, created on first use. After close() it returns a closed pool (dispatch then fails cleanly).
+   * `maxConnections` (a cluster's circuit_breakers max_connections) caps the pool's connections, below the
+   * `connections` setting; when it differs from the limit the pool was made with, the old pool drains (calls running on
+   * it finish) and a new one takes new calls.
+   */
+  get(origin: string, maxConnections?: number): Pool {
     let pool = this.#pools.get(origin);
+    const base = this.#settings.connections ?? null;
+    const limit = maxConnections === undefined ? base : base === null ? maxConnections : Math.min(base, maxConnections);
+    if (pool !== undefined && !pool.closed && !pool.destroyed && this.#limits.get(pool) !== limit) {
+      this.#pools.delete(origin);
+      this.#drain(pool);
+      pool = undefined;
+    }
     if (pool === undefined || pool.closed || pool.destroyed) {
       pool = new Pool(origin, {
-        connections: this.#settings.connections ?? null,
+        connections: limit,
         keepAliveTimeout: this.#settings.keepAliveTimeoutMs ?? 4_000,
         connectTimeout: this.#settings.connectTimeoutMs ?? 10_000,
       });
+      this.#limits.set(pool, limit);
       if (this.#closed) this.#drain(pool);
       else this.#pools.set(origin, pool);
     }

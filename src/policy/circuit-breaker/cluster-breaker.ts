@@ -60,9 +60,10 @@ export class ClusterBreaker implements AttemptObserver {
 
   /**
    * Counts one new call as active and pending (waiting for a connection) and returns undefined, or, when the call
-   * would pass a limit, counts nothing and returns the threshold's name. Envoy checks pending requests only when a
-   * request must queue; here every call is pending from dispatch until its connection is assigned (synchronous when
-   * a keep-alive connection is free), so the check is the same in practice.
+   * would pass a limit, counts nothing and returns the threshold's name. A call is pending from dispatch until the
+   * transport writes it on a connection (Envoy: until the pool assigns it a stream, connecting included). undici
+   * writes a call a tick or so after dispatch even on an idle keep-alive connection, so a burst dispatched in one tick
+   * counts as pending until then: keep `maxPendingRequests` above the largest burst the process sends at once.
    */
   admit(): OverflowReason | undefined {
     if (this.#active >= this.#maxRequests) {
