@@ -1,14 +1,20 @@
 // Compiles MeshState into per-cluster balancers and per-authority route tables of dispatch functions (once per state).
-import type { ClusterState, Endpoint, MeshState, Route, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
+import type { ClusterState, Endpoint, HashPolicy, MeshState, Route, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
 import type { Disposable } from '../../core/watch.js';
 import { clusterBreakerFor, type ClusterBreaker } from '../../policy/circuit-breaker/index.js';
 import { outlierDetectorFor, type OutlierDetector, type OutlierOptions } from '../../policy/outlier/index.js';
-import { RoundRobinPicker } from '../balance/round-robin.js';
+import { buildPicker, loadOf, tracksLoad, type LoadTable, type Picker } from '../balance/picker.js';
+import { requestHash } from '../balance/ring-hash.js';
+import { trackLoad } from '../balance/track-load.js';
 import { endpointDispatch, logicalStack, type DispatchFn } from '../stack.js';
+import { retryBudgetFor, type RetryBudget } from '../../policy/retry/retry-budget.js';
+import { effectiveFaults } from '../../policy/fault/index.js';
+import { withFaults } from './fault-layer.js';
 import { failHandler, respondDirect } from './handlers.js';
+import { pickAvoiding } from './retry-handler.js';
 import { breakerDispatch, outlierDispatch } from './policy-dispatch.js';
-import { withHost } from './headers.js';
+import { getHeader, withHost } from './headers.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
 import type { Dispatcher } from 'undici';
 
@@ -25,8 +31,13 @@ export interface CompiledEndpoint {
 /** A cluster ready for traffic: its state, its round-robin picker and its `balance` dispatch. */
 export interface CompiledBackend {
   readonly cluster: ClusterState;
-  /** The picker over the available (not ejected) endpoints; replaced when an endpoint is ejected or returns. */
-  readonly picker: RoundRobinPicker<CompiledEndpoint>;
+  /**
+   * The picker of the cluster's LoadBalancerPolicy over the available (not ejected) endpoints; rebuilt with
+   * balance/picker.ts buildPicker() when an endpoint is ejected or returns.
+   */
+  readonly picker: Picker<CompiledEndpoint>;
+  /** Per-endpoint load (in flight, latency EWMA) read by least-request and peak-EWMA; carried across swaps by origin. */
+  readonly loads: LoadTable;
   /**
    * The cluster's circuit breaker, shared by every route to it and carried across MeshState swaps; undefined when
    * the Cluster has no circuit_breakers. The retry layer takes `tryAcquireRetry()` / `releaseRetry()` from it.
@@ -36,8 +47,13 @@ export interface CompiledBackend {
   readonly outlier: OutlierDetector | undefined;
   /** Stops listening to the detector (called when this compiled backend is replaced). */
   readonly dispose: () => void;
-  /** Round robin to an endpoint, or WEFT_ERR_NO_ENDPOINTS; `route`/`authority` name the caller in the error. */
-  dispatchFor(authority: string, route: string): DispatchFn;
+  /** The cluster's retry budget, shared by every route to it and carried across MeshState swaps. */
+  readonly retryBudget: RetryBudget;
+  /**
+   * Balance to an endpoint, or WEFT_ERR_NO_ENDPOINTS; `route`/`authority` name the caller in the error. `hashPolicy` is
+   * the route's ring-hash key (read only when the cluster balances by ring hash).
+   */
+  dispatchFor(authority: string, route: string, hashPolicy?: readonly HashPolicy[]): DispatchFn;
 }
 
 /** A route of a compiled target. */
@@ -72,6 +88,12 @@ export function endpointOrigins(state: MeshState): Set<string> {
   return out;
 }
 
+/**
+ * The ring-hash `sourceIP` key of calls from this process. In an in-process mesh the caller is the process itself, so
+ * every call it makes hashes alike (what a sidecar sees of its one application, too).
+ */
+const SOURCE_IP = 'self';
+
 function compileBackend(
   cluster: ClusterState,
   getPool: (origin: string, maxConnections?: number) => Dispatcher,
@@ -85,18 +107,30 @@ function compileBackend(
   // circuit_breakers max_connections caps each endpoint's pool (Envoy caps the cluster's total; see policy/circuit-breaker).
   const maxConnections = cluster.circuitBreaker?.maxConnections;
   const poolFor = maxConnections === undefined ? getPool : (origin: string) => getPool(origin, maxConnections);
+  const lb = cluster.lb;
+  const nowMs = (): number => performance.now();
+  const loads: LoadTable = new Map();
+  const track = tracksLoad(lb);
+  const decayMs = lb?.kind === 'peak-ewma' ? lb.decayMs : 10_000;
   const endpoints = cluster.endpoints.map((e: Endpoint, i): CompiledEndpoint => {
     const origin = origins[i]!;
     const base = endpointDispatch({ origin, address: e.address, port: e.port }, poolFor);
-    return { address: e.address, port: e.port, weight: e.weight, origin, dispatch: outlier ? outlierDispatch(outlier.health(origin), base) : base };
+    const observed = outlier ? outlierDispatch(outlier.health(origin), base) : base;
+    // least-request / peak-EWMA only: count calls in flight and their latency (one handler wrapper per call).
+    const prior = previous?.loads.get(origin);
+    if (prior !== undefined) loads.set(origin, prior);
+    const dispatch = track ? trackLoad(observed, loadOf(loads, origin, nowMs()), decayMs, nowMs) : observed;
+    return { address: e.address, port: e.port, weight: e.weight, origin, dispatch };
   });
   const available = (): CompiledEndpoint[] => (outlier ? endpoints.filter((e) => !outlier.isEjected(e.origin)) : endpoints);
-  let picker = new RoundRobinPicker(available(), previous?.picker.position ?? 0);
+  // The rebuild seam: the picker is rebuilt from the available endpoints whenever the outlier detector changes them.
+  let picker: Picker<CompiledEndpoint> = buildPicker(lb, available(), previous?.picker, loads);
   const subscription: Disposable | undefined = outlier?.onChange(() => {
-    picker = new RoundRobinPicker(available(), picker.position);
+    picker = buildPicker(lb, available(), picker, loads);
   });
   const name = cluster.name;
-  const balance = (authority: string, route: string): DispatchFn => {
+  const retryBudget = retryBudgetFor(cluster, previous?.retryBudget);
+  const balance = (authority: string, route: string, hashPolicy: readonly HashPolicy[] | undefined): DispatchFn => {
     if (picker.size === 0) {
       const known = cluster.endpointsKnown;
       return (_opts, handler) =>
@@ -112,18 +146,23 @@ function compileBackend(
         );
     }
     if (picker.size === 1 && outlier === undefined) return endpoints[0]!.dispatch;
-    return (opts, handler) => picker.pick().dispatch(opts, handler);
+    if (lb?.kind === 'ring-hash' && hashPolicy !== undefined && hashPolicy.length > 0) {
+      return (opts, handler) => picker.pick(requestHash(hashPolicy, opts.headers, getHeader, SOURCE_IP)).dispatch(opts, handler);
+    }
+    return (opts, handler) => pickAvoiding(picker, opts).dispatch(opts, handler);
   };
   return {
     cluster,
+    retryBudget,
     get picker() {
       return picker;
     },
+    loads,
     breaker,
     outlier,
     dispose: () => subscription?.dispose(),
-    dispatchFor(authority, route) {
-      const dispatch = balance(authority, route);
+    dispatchFor(authority, route, hashPolicy) {
+      const dispatch = balance(authority, route, hashPolicy);
       return breaker === undefined ? dispatch : breakerDispatch(breaker, authority, route, dispatch);
     },
   };
@@ -172,9 +211,9 @@ function compileSplit(authority: string, route: Route, backends: ReadonlyMap<str
     return (_opts, handler) => respondDirect(handler, status, body);
   }
   const legs = action.clusters.map((wc) => {
-    const target = { authority, route: route.name, cluster: wc.cluster, timeoutMs: action.timeoutMs };
     const backend = backends.get(wc.cluster);
-    const base = backend ? backend.dispatchFor(authority, route.name) : missingCluster(authority, route.name, wc.cluster);
+    const target = { authority, route: route.name, cluster: wc.cluster, timeoutMs: action.timeoutMs, retry: action.retry, retryBudget: backend?.retryBudget };
+    const base = backend ? backend.dispatchFor(authority, route.name, action.hashPolicy) : missingCluster(authority, route.name, wc.cluster);
     return { weight: wc.weight, dispatch: logicalStack(target).compose(base) };
   });
   if (legs.length === 1) return legs[0]!.dispatch;
@@ -211,7 +250,13 @@ export function compileTarget(
       route.queryParams.length === 0 &&
       ((route.path.kind === 'prefix' && (route.path.value === '/' || route.path.value === '')) ||
         (route.path.kind === 'separated-prefix' && route.path.value === '/')),
-    dispatch: compileSplit(authority, route, backends, random),
+    // `fault` (Envoy fault filter) is outermost per route: an abort never reaches split, retry or the network, and a
+    // delay counts against the route timeout (fault-layer.ts). No layer at all on routes without a fault.
+    dispatch: withFaults(
+      effectiveFaults(routes, virtualHost, route),
+      { authority, route: route.name, timeoutMs: route.action.kind === 'forward' ? route.action.timeoutMs : undefined, random },
+      compileSplit(authority, route, backends, random),
+    ),
   }));
   const noRoute = (method: string, path: string): MeshError =>
     new MeshError(
