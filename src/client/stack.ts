@@ -27,9 +27,19 @@
 //     retries, once, a request that provably never reached a server (the safe default). Below `timeout` (one deadline
 //     for all attempts) and above `balance`, so each attempt re-picks the endpoint (avoiding the ones already tried).
 // - backend tier, one per cluster:
+//   - `circuit-breaker` (http/policy-dispatch.ts, policy/circuit-breaker/): the cluster's Envoy thresholds, only on
+//     clusters with circuit_breakers: counts calls in flight and waiting for a connection, shared by every route to
+//     the cluster, and fails a call past max_requests / max_pending_requests at once with WEFT_ERR_OVERLOADED (503
+//     semantics, `details.reason` names the threshold). Below `retry`, so every attempt is counted and a retry is
+//     refused like any call (the retry layer also takes a max_retries slot from it); above `balance`, so a refused
+//     call costs no pick. max_connections caps each endpoint pool instead (see policy/circuit-breaker/index.ts).
 //   - `balance` (router): round robin over the cluster's endpoints; fails with WEFT_ERR_NO_ENDPOINTS (503). Below the
 //     logical tier so that each attempt of a retry re-picks the endpoint (node-libs.md §1.1, measured).
+//     With outlier detection the picker holds only the endpoints not ejected, rebuilt when one is ejected or returns.
 // - endpoint tier, one per endpoint:
+//   - `outlier-observe` (http/policy-dispatch.ts, policy/outlier/): only on clusters with outlier_detection; reports
+//     each attempt's status, or its connect failure / reset / timeout, to the endpoint's record, which may eject it.
+//     In the endpoint tier because outcomes are per endpoint; just above `endpoint`, so it sees the transport's view.
 //   - `endpoint`: points the request at `http://ip:port` and hands it to that endpoint's keep-alive undici Pool.
 //     Innermost: it is the transport.
 import type { Dispatcher } from 'undici';
@@ -74,7 +84,9 @@ export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role:
     { tier: 'target', role: 'split', description: 'weighted cluster pick, once per request' },
     { tier: 'logical', role: 'timeout', description: 'route timeout, or WEFT_ERR_TIMEOUT (504)' },
     { tier: 'logical', role: 'retry', description: 'retries by the route classifier, budget and deadline; attempt and deadline headers' },
+    { tier: 'backend', role: 'circuit-breaker', description: 'cluster thresholds (clusters with circuit_breakers), or WEFT_ERR_OVERLOADED (503)' },
     { tier: 'backend', role: 'balance', description: 'round robin over endpoints, or WEFT_ERR_NO_ENDPOINTS (503)' },
+    { tier: 'endpoint', role: 'outlier-observe', description: 'reports each attempt outcome to outlier detection (clusters with it)' },
     { tier: 'endpoint', role: 'endpoint', description: 'origin := http://ip:port, dispatch on the endpoint Pool' },
   ]);
 
