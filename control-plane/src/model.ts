@@ -24,6 +24,8 @@ export interface ResourceMetadata {
   readonly name: string;
   readonly namespace?: string;
   readonly labels?: Readonly<Record<string, string>>;
+  /** Annotations Weft reads (e.g. `retry.weft.dev/non-idempotent`); the rest are kept and ignored. */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** One validated configuration resource, as written by the user, plus where it came from. */

@@ -6,13 +6,12 @@ import {
   headerMatchSchema,
   parentRefSchema,
   queryParamMatchSchema,
-  timeoutsSchema,
   type BackendRef,
   type HeaderMatch,
   type ParentRef,
-  type RouteTimeouts,
 } from './schema.js';
 import { ruleFiltersSchema, type RouteRuleFilter } from './fault-injection-schema.js';
+import { httpRouteRetrySchema, httpTimeoutsSchema, type HTTPRouteRetry, type HTTPRouteTimeouts } from './retry-schema.js';
 
 /** How a path is compared. `PathPrefix` matches whole path elements: `/a` matches `/a` and `/a/b`, not `/ab`. */
 export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';
@@ -44,7 +43,10 @@ export interface HTTPRouteRule {
   /** At least one (an omitted or empty list means one match: PathPrefix `/`). */
   readonly matches: readonly HTTPRouteMatch[];
   readonly backendRefs: readonly BackendRef[];
-  readonly timeouts?: RouteTimeouts;
+  /** `request` (all attempts) and `backendRequest` (each attempt). */
+  readonly timeouts?: HTTPRouteTimeouts;
+  /** GEP-1731 retries; absent = Weft's safe default (only calls that never reached a server, once). */
+  readonly retry?: HTTPRouteRetry;
   /** Gateway API ExtensionRef filters; Weft supports one FaultInjection per rule. */
   readonly filters?: readonly RouteRuleFilter[];
 }
@@ -100,7 +102,8 @@ const ruleSchema = z.strictObject({
     .array(backendRefSchema)
     .min(1, { error: 'needs at least one backendRef (Weft has no filter-only rules)' })
     .max(16),
-  timeouts: timeoutsSchema.optional(),
+  timeouts: httpTimeoutsSchema.optional(),
+  retry: httpRouteRetrySchema.optional(),
   filters: ruleFiltersSchema,
 });
 

@@ -62,7 +62,7 @@ describe('parseConfigText', () => {
       ['Service/payments@mesh.yaml', 'HTTPRoute/split@mesh.yaml', 'GRPCRoute/rpc@mesh.yaml'],
     );
     const [svc, http, grpc] = resources as [typeof resources[0], typeof resources[0], typeof resources[0]];
-    assert.deepEqual(svc.metadata, { name: 'payments', labels: { team: 'pay' } }); // annotations are dropped
+    assert.deepEqual(svc.metadata, { name: 'payments', labels: { team: 'pay' }, annotations: { note: 'kept-out' } }); // other fields are dropped
     assert.deepEqual(svc.spec, {
       ports: [
         { name: 'http', port: 8080, protocol: 'HTTP' },

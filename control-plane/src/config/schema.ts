@@ -45,11 +45,13 @@ export interface ResourceMetadataSpec {
   readonly name: string;
   readonly namespace?: string;
   readonly labels?: Readonly<Record<string, string>>;
+  /** Kept for the annotations Weft reads (e.g. `retry.weft.dev/non-idempotent` on an HTTPRoute); others are ignored. */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /**
  * Kubernetes-style metadata whose `name` must pass `name`. Unknown fields are allowed here (annotations, uid...)
- * and dropped, so files exported from Kubernetes load; only `name`, `namespace` and `labels` are kept.
+ * and dropped, so files exported from Kubernetes load; only `name`, `namespace`, `labels` and `annotations` are kept.
  */
 export function metadataSchema(name: z.ZodType<string>) {
   return z
@@ -57,11 +59,13 @@ export function metadataSchema(name: z.ZodType<string>) {
       name,
       namespace: z.string().optional(),
       labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
     })
     .transform((m): ResourceMetadataSpec => {
-      const out: { name: string; namespace?: string; labels?: Record<string, string> } = { name: m.name };
+      const out: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } = { name: m.name };
       if (m.namespace !== undefined) out.namespace = m.namespace;
       if (m.labels !== undefined) out.labels = m.labels;
+      if (m.annotations !== undefined) out.annotations = m.annotations;
       return out;
     });
 }

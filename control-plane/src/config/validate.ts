@@ -14,6 +14,7 @@ import {
   type ServiceResource,
 } from './mesh-config.js';
 import { checkRegex } from './regex.js';
+import { nonIdempotentRules, RETRY_NON_IDEMPOTENT_ANNOTATION } from './retry-schema.js';
 import type { BackendRef, HeaderMatch, ParentRef } from './schema.js';
 
 /**
@@ -111,6 +112,10 @@ function checkRoute(route: RouteResource, svcs: ReadonlyMap<string, ServiceResou
   route.spec.parentRefs.forEach((ref, i) => {
     errors.push(...checkRef(route, ref, ['spec', 'parentRefs', i], svcs));
   });
+  const optIn = nonIdempotentRules(route.metadata.annotations?.[RETRY_NON_IDEMPOTENT_ANNOTATION], route.spec.rules.length);
+  if ('error' in optIn) {
+    errors.push({ ...place(route, ['metadata', 'annotations', RETRY_NON_IDEMPOTENT_ANNOTATION]), message: optIn.error });
+  }
   route.spec.rules.forEach((rule, i) => {
     const rulePath: FieldPath = ['spec', 'rules', i];
     rule.backendRefs.forEach((ref, k) => {
