@@ -36,7 +36,8 @@ export interface MeshConfigDump {
   /** MeshState generation (increases with every accepted update). */
   readonly generation: number;
   readonly targets: Readonly<Record<string, { readonly status: string; readonly listener?: string; readonly routeConfig?: string; readonly routes?: readonly string[]; readonly message?: string }>>;
-  readonly clusters: Readonly<Record<string, { readonly endpointsKnown: boolean; readonly endpoints: readonly string[] }>>;
+  /** Per cluster: its endpoints (`ip:port`) and the balancer in use (ClusterState.lbPolicy). */
+  readonly clusters: Readonly<Record<string, { readonly endpointsKnown: boolean; readonly endpoints: readonly string[]; readonly lbPolicy: string }>>;
   /** The xDS resources as received, when discovery is the built-in xDS client. */
   readonly xds: XdsConfigDump | undefined;
 }
@@ -220,7 +221,7 @@ class MeshImpl implements Mesh {
       } else targets[name] = ts.status === 'error' ? { status: ts.status, message: ts.message } : { status: ts.status };
     }
     for (const [name, c] of state?.clusters ?? []) {
-      clusters[name] = { endpointsKnown: c.endpointsKnown, endpoints: c.endpoints.map((e) => `${e.address}:${e.port}`) };
+      clusters[name] = { endpointsKnown: c.endpointsKnown, endpoints: c.endpoints.map((e) => `${e.address}:${e.port}`), lbPolicy: c.lbPolicy };
     }
     const d = this.#discovery as (Discovery & { configDump?: () => XdsConfigDump }) | undefined;
     return { status: this.status(), generation: state?.generation ?? 0, targets, clusters, xds: typeof d?.configDump === 'function' ? d.configDump() : undefined };
