@@ -3,6 +3,7 @@ import { endpointOrigin } from './client/http/compile.js';
 import type { MeshDispatcher } from './client/http/dispatcher.js';
 import { whyNotMatched, type RequestFacts } from './client/http/route-match.js';
 import { ERROR_CODES, type ErrorCode } from './core/errors.js';
+import { describeFault, effectiveFaults } from './policy/fault/index.js';
 import type { Discovery } from './discovery/discovery.js';
 
 /** The parts of a fetch-style init that routing reads. */
@@ -86,6 +87,8 @@ export interface Explanation {
     readonly clusters: readonly ExplainedCluster[];
   };
   readonly directResponse?: { readonly status: number; readonly body: string };
+  /** The matched route's injected faults (Envoy fault filter), one line each; absent when it has none. */
+  readonly faults?: readonly string[];
   /** The error a call would get, when decision is 'fail'. */
   readonly error?: { readonly code: ErrorCode; readonly message: string };
   /** Configuration the control plane sent and this process refused (NACKed), per type. */
@@ -155,8 +158,10 @@ export async function explainRequest(
     checks.push(reason === undefined ? { name: cr.route.name, source: parseRouteName(cr.route.name), matched: true } : { name: cr.route.name, source: parseRouteName(cr.route.name), matched: false, reason });
     if (reason !== undefined) continue;
     const route = cr.route;
+    const faultLines = effectiveFaults(target.routes, target.virtualHost, route).map(describeFault);
+    const faults = faultLines.length > 0 ? { faults: faultLines } : {};
     if (route.action.kind === 'direct') {
-      return { ...base, ...where, mesh: true, decision: 'direct-response', reason: `route '${route.name}' answers locally with ${route.action.status}`, routes: checks, directResponse: { status: route.action.status, body: route.action.body } };
+      return { ...base, ...where, ...faults, mesh: true, decision: 'direct-response', reason: `route '${route.name}' answers locally with ${route.action.status}`, routes: checks, directResponse: { status: route.action.status, body: route.action.body } };
     }
     const total = route.action.totalWeight;
     const clusters: ExplainedCluster[] = route.action.clusters.map((wc) => {
@@ -181,10 +186,10 @@ export async function explainRequest(
     const empty = clusters.filter((c) => c.endpoints.length === 0);
     if (empty.length === clusters.length) {
       const message = `cluster${empty.length > 1 ? 's' : ''} ${empty.map((c) => `'${c.name}'`).join(', ')} of route '${route.name}' ${empty.length > 1 ? 'have' : 'has'} no endpoints${empty.some((c) => !c.endpointsKnown) ? ' (assignment not received yet)' : ''}`;
-      return { ...base, ...where, mesh: true, decision: 'fail', reason: message, routes: checks, route: explainedRoute, error: { code: ERROR_CODES.NO_ENDPOINTS, message } };
+      return { ...base, ...where, ...faults, mesh: true, decision: 'fail', reason: message, routes: checks, route: explainedRoute, error: { code: ERROR_CODES.NO_ENDPOINTS, message } };
     }
     const partial = empty.length > 0 ? `; ${empty.map((c) => `'${c.name}'`).join(', ')} has no endpoints, so its share of calls fails` : '';
-    return { ...base, ...where, mesh: true, decision: 'forward', reason: `route '${route.name}' matches${partial}`, routes: checks, route: explainedRoute };
+    return { ...base, ...where, ...faults, mesh: true, decision: 'forward', reason: `route '${route.name}' matches${partial}`, routes: checks, route: explainedRoute };
   }
   const message =
     target.virtualHost === undefined
@@ -205,6 +210,7 @@ export function formatExplanation(e: Explanation): string {
     const from = r.source ? ` (${r.source.kind} ${r.source.name}, rule ${r.source.rule}, match ${r.source.match})` : '';
     lines.push(r.matched ? `  ✔ ${r.name}${from}` : `  ✘ ${r.name}${from}: ${r.reason}`);
   }
+  for (const f of e.faults ?? []) lines.push(`  fault: ${f}`);
   if (e.route) {
     if (e.route.timeoutMs !== undefined) lines.push(`  timeout ${e.route.timeoutMs} ms`);
     for (const c of e.route.clusters) {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { createMesh, type Mesh } from '../../src/index.js';
+import { createMesh, formatExplanation, type Mesh } from '../../src/index.js';
 import { serviceYaml, spawnFixture, startTestControlPlane, waitFor, type TestControlPlane, type TestProcess } from './helpers.js';
 
 const FAULT = (name: string, spec: string) => `apiVersion: weft.dev/v1alpha1
@@ -90,6 +90,12 @@ describe('fault injection (HTTP, real processes)', { timeout: 120_000 }, () => {
     // Binomial(400, 0.5): sd = 10; accept ±4 sd.
     assert.ok(injected >= 160 && injected <= 240, `injected ${injected}/${n}`);
     assert.equal((await stats())['/abort'], passed, 'the backend received only the calls that were not aborted');
+  });
+
+  it('shows the fault of the matched route in explain()', async () => {
+    const text = formatExplanation(await mesh.explain('http://fault-echo/abort'));
+    assert.match(text, /fault: abort 503 for 50% of calls/);
+    assert.doesNotMatch(formatExplanation(await mesh.explain('http://fault-echo/other')), /fault:/);
   });
 
   it('delays by 200 ms only the calls with x-chaos: on', async () => {

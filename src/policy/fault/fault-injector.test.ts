@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FaultPolicy, Route, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
-import { effectiveFaults, FaultInjector, grpcStatusForHttp, httpStatusForGrpc, type ActiveFaults } from './index.js';
+import { describeFault, effectiveFaults, FaultInjector, grpcStatusForHttp, httpStatusForGrpc, type ActiveFaults } from './index.js';
 
 /** Mulberry32: a small seeded PRNG in [0, 1). */
 export function seeded(seed: number): () => number {
@@ -121,6 +121,20 @@ describe('FaultInjector', () => {
     assert.deepEqual(inj.decide({ 'x-envoy-fault-abort-request': '429' })?.abort, { httpStatus: 429, grpcStatus: 14 });
     assert.deepEqual(inj.decide({ 'x-envoy-fault-abort-grpc-request': '8' })?.abort, { httpStatus: 429, grpcStatus: 8 });
     assert.equal(inj.decide({ 'x-envoy-fault-abort-request': '503', 'x-envoy-fault-abort-request-percentage': '50' }), undefined);
+  });
+
+  it('describes a policy in one line (for explain)', () => {
+    assert.equal(
+      describeFault(
+        policy({
+          delay: { kind: 'fixed', delayMs: 200, perMillion: 125_000 },
+          abort: { kind: 'grpc', grpcStatus: 14, perMillion: 500_000 },
+          headers: [{ name: 'x-chaos', match: { kind: 'present' }, invert: false }],
+          maxActiveFaults: 3,
+        }),
+      ),
+      'delay 200 ms for 12.5% of calls; abort grpc-status 14 for 50% of calls (only calls with x-chaos) (at most 3 at once)',
+    );
   });
 
   it('maps statuses as gRPC and Envoy do', () => {

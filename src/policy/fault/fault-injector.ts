@@ -52,6 +52,23 @@ export function effectiveFaults(routes: TargetRoutes, virtualHost: VirtualHost |
   return out;
 }
 
+/** One line saying what `policy` does, e.g. `abort 503 for 50% of calls; delay 200 ms for 10% (only with x-chaos)`. */
+export function describeFault(policy: FaultPolicy): string {
+  const pct = (perMillion: number): string => `${perMillion / 10_000}%`;
+  const parts: string[] = [];
+  const { delay, abort } = policy;
+  if (delay !== undefined) {
+    parts.push(delay.kind === 'fixed' ? `delay ${delay.delayMs} ms for ${pct(delay.perMillion)} of calls` : `delay from x-envoy-fault-delay-request (up to ${pct(delay.perMillion)} of calls)`);
+  }
+  if (abort !== undefined) {
+    const what = abort.kind === 'http' ? `abort ${abort.httpStatus}` : abort.kind === 'grpc' ? `abort grpc-status ${abort.grpcStatus}` : 'abort from x-envoy-fault-abort-* headers';
+    parts.push(`${what} for ${pct(abort.perMillion)} of calls`);
+  }
+  const gate = policy.headers.length > 0 ? ` (only calls with ${policy.headers.map((h) => h.name).join(', ')})` : '';
+  const max = policy.maxActiveFaults !== undefined ? ` (at most ${policy.maxActiveFaults} at once)` : '';
+  return `${parts.join('; ')}${gate}${max}`;
+}
+
 /** gRPC status for an HTTP status (gRPC's http-grpc-status-mapping, as A33 requires for http_status aborts). */
 export function grpcStatusForHttp(status: number): number {
   switch (status) {

@@ -1,5 +1,6 @@
 // Fault injection (Envoy HTTP fault filter, gRFC A33): the transport-neutral decisions; adapters live in client/*.
 export {
+  describeFault,
   effectiveFaults,
   FaultInjector,
   grpcStatusForHttp,
