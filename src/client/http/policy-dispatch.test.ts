@@ -117,6 +117,14 @@ describe('compiled backend: circuit breaker', () => {
     await registry.close();
   });
 
+  it('gives the slot back when the transport throws instead of failing the handler', () => {
+    const throwing = (): Dispatcher => ({ closed: false, dispatch: () => { throw new Error('boom'); } }) as unknown as Dispatcher;
+    const c: ClusterState = { ...cluster('svc:80', [1001]), circuitBreaker: { maxConnections: 9, maxPendingRequests: 9, maxRequests: 1, maxRetries: 1 } };
+    const backend = compileBackends(state(c), new Map(), throwing).get('svc:80')!;
+    assert.equal(call(backend.dispatchFor('svc', 'r')).error?.message, 'boom');
+    assert.equal(backend.breaker!.snapshot().activeRequests, 0);
+  });
+
   it('costs nothing when the cluster has no thresholds: the endpoint dispatch is used as is', () => {
     const pools = new ScriptedPools(() => 200);
     const backend = compileBackends(state(cluster('svc:80', [1001])), new Map(), pools.getPool).get('svc:80')!;

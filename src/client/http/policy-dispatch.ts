@@ -15,7 +15,13 @@ export function breakerDispatch(breaker: ClusterBreaker, authority: string, rout
   return (opts, handler) => {
     const reason = breaker.admit();
     if (reason !== undefined) return failHandler(handler, breaker.overflowError(reason, authority, route));
-    return next(opts, observeAttempt(handler, breaker));
+    const observed = observeAttempt(handler, breaker);
+    try {
+      return next(opts, observed);
+    } catch (e: unknown) {
+      // A transport that throws instead of failing the handler must not leak the admitted slot.
+      return failHandler(observed, e instanceof Error ? e : new Error(String(e)));
+    }
   };
 }
 
