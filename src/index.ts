@@ -13,6 +13,14 @@ export { DEFAULT_CONTROL_PLANE, DEFAULT_READY_TIMEOUT_MS } from './mesh/options.
 export type { ServeOptions, ServedEndpoint, DrainOptions } from './server/http/serve.js';
 /** Defaults of the drain on close. */
 export { DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS } from './server/http/serve.js';
+/** Request deadlines: what a served request's caller allows (deadlineOf(req)), and the one calls made inside inherit. */
+export { deadlineOf, currentDeadline, TIMEOUT_HEADER } from './policy/deadline/index.js';
+/** A request's deadline as a server handler sees it (signal, remainingMs()). */
+export type { Deadline } from './policy/deadline/index.js';
+/** Outcome classification shared by retries, breakers, outlier detection and metrics. */
+export { classifyOutcome, compileClassifier, isGatewayError, isConnectFailure } from './core/classify.js';
+/** Classification types. */
+export type { Outcome, AttemptOutcome, Classifier, RetryCondition } from './core/classify.js';
 /** One registration's state, as in mesh.status(). */
 export type { RegistrationStatus } from './discovery/registration.js';
 

@@ -289,6 +289,11 @@ describe('retry layer: with a policy', () => {
     assert.equal(seen.length, 2, 'one retry from the floor, then the budget says no');
     assert.equal(r.body, 'down');
     assert.equal(budget.stats().exhausted, 1);
+    const refused = setup(policy({ numRetries: 2 }), [{ refuse: true }, { refuse: true }, { status: 200 }], { budget });
+    const r2 = refused.send('GET');
+    await refused.clock.advance(10_000);
+    assert.equal(r2.status, 200, 'never-sent attempts are retried without drawing on the spent budget');
+    assert.equal(budget.stats().exhausted, 1);
   });
   it("the caller's abort during backoff ends the call at once, with no further attempt", async () => {
     const { clock, seen, send } = setup(policy({ baseIntervalMs: 1_000, maxIntervalMs: 1_000 }), [{ status: 503 }, { status: 200 }]);

@@ -265,7 +265,7 @@ class RetryCall {
     if (this.#t.retry.classifier.classify(outcome) === 'retryable' && this.#attempts < this.#t.retry.maxAttempts) {
       const neverSent = outcome.kind === 'error' && outcome.neverSent;
       if ((neverSent || this.#methodOk) && this.#replayable) {
-        const delay = this.#retryDelay(undefined, 0);
+        const delay = this.#retryDelay(undefined, 0, neverSent);
         if (delay !== undefined) {
           this.#pendingDelayMs = delay;
           return this.#scheduleRetry(a);
@@ -283,8 +283,12 @@ class RetryCall {
     this.inner.onUpgrade?.(status, raw, socket);
   }
 
-  /** The wait before the next attempt, or undefined when there is none (no time, too long, or no budget). */
-  #retryDelay(raw: Buffer[] | undefined, status: number): number | undefined {
+  /**
+   * The wait before the next attempt, or undefined when there is none (no time, too long, or no budget). A retry of an
+   * attempt that never reached a server (`free`) does not draw on the budget: it added no load to any server, and
+   * the budget exists to keep retries from multiplying load (it is still bounded by the attempt count).
+   */
+  #retryDelay(raw: Buffer[] | undefined, status: number, free = false): number | undefined {
     const t = this.#t;
     let delay = backoffMs(t.retry, this.#attempts, t.random ?? Math.random);
     if (raw !== undefined && (status === 503 || status === 429)) {
@@ -300,7 +304,7 @@ class RetryCall {
       }
     }
     if (this.#deadlineAt !== undefined ? this.#clock.now() + delay >= this.#deadlineAt : delay > MAX_RETRY_AFTER_MS) return undefined;
-    return t.budget.tryRetry() ? delay : undefined;
+    return free || t.budget.tryRetry() ? delay : undefined;
   }
 
   #scheduleRetry(a: Attempt): void {

@@ -11,7 +11,7 @@ export interface Deadline {
   readonly timeoutMs: number;
   /** When it passes, on the `performance.now()` clock (ms). */
   readonly expiresAt: number;
-  /** Aborts (reason: a TimeoutError DOMException) when the deadline passes or the request ends. */
+  /** Aborts when the deadline passes (reason: a TimeoutError DOMException) or the request ends first (AbortError). */
   readonly signal: AbortSignal;
   /** Ms left (≤ 0 once passed). */
   remainingMs(): number;
@@ -48,8 +48,9 @@ export function currentDeadline(): Deadline | undefined {
 }
 
 /**
- * A Deadline of `timeoutMs` from now whose signal aborts when it passes; `dispose()` clears the timer (call it when
- * the request ends). One timer per request, unref'd.
+ * A Deadline of `timeoutMs` from now whose signal aborts when it passes; `dispose()` clears the timer and aborts the
+ * signal (reason: an AbortError DOMException) if it has not yet, so work tied to the request stops when the request
+ * ends (call it when the response closes). One timer per request, unref'd.
  */
 export function startDeadline(timeoutMs: number, now: () => number = () => performance.now()): Deadline & { dispose(): void } {
   const controller = new AbortController();
@@ -61,7 +62,10 @@ export function startDeadline(timeoutMs: number, now: () => number = () => perfo
     expiresAt,
     signal: controller.signal,
     remainingMs: () => expiresAt - now(),
-    dispose: () => clearTimeout(timer),
+    dispose: () => {
+      clearTimeout(timer);
+      if (!controller.signal.aborted) controller.abort(new DOMException('the request ended', 'AbortError'));
+    },
   };
 }
 

@@ -1,0 +1,141 @@
+// Benchmark: the retry layer's cost on the happy path. The same loopback backend is called as `plain` (no retry
+// policy: only the safe default, which retries calls that never reached a server) and as `retried` (an HTTPRoute with
+// retry codes/attempts/backoff and a request timeout, so every call carries x-weft-attempt and x-weft-timeout-ms),
+// next to a raw undici Agent. Rounds are paired and alternate their order.
+// Usage: node --import tsx benchmarks/retry-overhead.ts [--concurrency 64] [--seconds 2] [--rounds 10]
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Agent, request, type Dispatcher } from 'undici';
+import { startControlPlane } from '../control-plane/src/index.js';
+import { createMesh } from '../src/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    concurrency: { type: 'string', default: '64' },
+    seconds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '10' },
+  },
+});
+const concurrency = Number(args.concurrency);
+const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
+
+const backend: ChildProcess = fork(path.join(here, 'backend.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+const port = await new Promise<number>((resolve) => backend.once('message', (m) => resolve((m as { port: number }).port)));
+
+const service = (name: string) => `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: ${name} }
+spec:
+  ports: [{ name: http, port: 80, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, port: ${port} }]
+---
+`;
+const configDir = await mkdtemp(path.join(tmpdir(), 'weft-bench-retry-'));
+await writeFile(
+  path.join(configDir, 'mesh.yaml'),
+  `${service('plain')}${service('retried')}apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: retried }
+spec:
+  parentRefs: [{ kind: Service, name: retried }]
+  rules:
+  - backendRefs: [{ name: retried }]
+    retry: { codes: [502, 503, 504], attempts: 2, backoff: 25ms }
+    timeouts: { request: 5s, backendRequest: 2s }
+`,
+);
+const controlPlane = await startControlPlane({ configDir, xdsPort: 0, adminPort: 0 });
+const mesh = await createMesh({ service: 'bench', controlPlane: controlPlane.xdsUrl, dependsOn: ['plain', 'retried'] });
+await mesh.ready();
+const rawAgent = new Agent({ keepAliveTimeout: 10_000 });
+
+type Call = () => Promise<void>;
+const call =
+  (url: string, dispatcher: Dispatcher): Call =>
+  async () => {
+    const res = await request(url, { dispatcher });
+    await res.body.dump();
+  };
+const cases: { name: string; call: Call }[] = [
+  { name: 'raw undici (Agent)', call: call(`http://127.0.0.1:${port}/`, rawAgent) },
+  { name: 'mesh, no retry policy (safe default)', call: call('http://plain/', mesh.dispatcher as Dispatcher) },
+  { name: 'mesh, retry policy + timeouts', call: call('http://retried/', mesh.dispatcher as Dispatcher) },
+];
+
+interface Result {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuUsPerReq: number;
+  errors: number;
+}
+
+async function run(c: Call, durationMs: number): Promise<Result> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        try {
+          await c();
+          latencies.push(performance.now() - s);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return { rps: (latencies.length / elapsedMs) * 1000, p50Ms: pct(0.5), p99Ms: pct(0.99), cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, latencies.length), errors };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+for (const c of cases) await run(c.call, 500); // warm up every path
+const results: Result[][] = cases.map(() => []);
+for (let i = 0; i < rounds; i++) {
+  // Rotate the order each round so machine drift favours no case.
+  for (let k = 0; k < cases.length; k++) {
+    const idx = (k + i) % cases.length;
+    results[idx]!.push(await run(cases[idx]!.call, seconds * 1000));
+  }
+}
+const plainIdx = 1;
+const rows = cases.map((c, idx) => {
+  const rs = results[idx]!;
+  const ratios = rs.map((r, i) => r.rps / results[plainIdx]![i]!.rps);
+  return [
+    c.name,
+    median(rs.map((r) => r.rps)).toFixed(0),
+    median(rs.map((r) => r.p50Ms)).toFixed(2),
+    median(rs.map((r) => r.p99Ms)).toFixed(2),
+    median(rs.map((r) => r.cpuUsPerReq)).toFixed(1),
+    String(rs.reduce((n, r) => n + r.errors, 0)),
+    idx === plainIdx ? '1' : `${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+  ];
+});
+const header = ['case', 'req/s', 'p50 ms', 'p99 ms', 'client CPU µs/req', 'errors', 'req/s vs no policy (round range)'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
+console.log(`\nRetry layer on the happy path: ${concurrency} concurrent keep-alive undici.request calls, ${rounds} rounds of ${seconds} s (medians; ratio = median of per-round ratios), Node ${process.version}`);
+console.log(line(header));
+console.log(line(widths.map((w) => '-'.repeat(w))));
+for (const row of rows) console.log(line(row));
+
+await mesh.close();
+await rawAgent.close();
+await controlPlane.close();
+backend.kill();
+await rm(configDir, { recursive: true, force: true });
