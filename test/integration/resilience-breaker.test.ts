@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { ERROR_CODES, findCause, createMesh, type Mesh } from '../../src/index.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
 import { FakeControlPlane, xdsResource as x } from '../../src/testing/index.js';
-import { spawnFixture, type TestProcess } from './helpers.js';
+import { spawnFixture, waitFor, type TestProcess } from './helpers.js';
 
 const CLUSTER = 'slow:80';
 const NARROW = 'narrow:80';
@@ -78,6 +78,19 @@ describe('circuit breaking (max_requests) against a slow backend', { timeout: 60
     // Load has dropped: every call is admitted again.
     const again = await Promise.all([call(0), call(0)]);
     assert.ok(again.every((r) => r.ok), 'calls succeed again after the load drops');
+  });
+
+  it('applies an edited max_requests live, without restart', async () => {
+    cp.setResources(TYPE_URL.cluster, [
+      { ...x.cluster(CLUSTER), circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_requests: { value: 4 } }] } },
+      {
+        ...x.cluster(NARROW),
+        circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_connections: { value: 1 }, max_pending_requests: { value: 1 } }] },
+      },
+    ]);
+    await waitFor(() => mesh.status().resilience[CLUSTER]?.circuitBreaker?.thresholds.maxRequests === 4, 'the new limit');
+    const results = await Promise.all(Array.from({ length: 10 }, () => call(400)));
+    assert.equal(results.filter((r) => r.ok).length, 4);
   });
 
   it('max_connections 1 and max_pending_requests 1: one call runs, one waits for the connection, the third fails fast', async () => {

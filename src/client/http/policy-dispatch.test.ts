@@ -177,4 +177,15 @@ describe('compiled backend: outlier detection', () => {
     assert.equal(pools.seen.includes(origin(1002)), false);
     assert.equal(pools.seen.includes(origin(1004)), true);
   });
+
+  it('takes every endpoint back at once when outlier detection is removed from the cluster', () => {
+    const { clock, get, swap } = setup();
+    const dispatch = get().dispatchFor('svc', 'r');
+    for (let i = 0; i < 15; i++) call(dispatch);
+    assert.equal(get().picker.size, 2);
+    swap(cluster('svc:80', [1001, 1002, 1003]));
+    assert.equal(get().outlier, undefined);
+    assert.equal(get().picker.size, 3);
+    assert.equal(clock.timers, 0, 'the detector stopped its timer');
+  });
 });
