@@ -8,15 +8,3 @@ export const DEFAULT_THRESHOLD = 1024;
 
 /** Which threshold a call overflowed, named as in Envoy's proto (shown in `details.reason` and `x-mesh-error`). */
 export type OverflowReason = 'max_requests' | 'max_pending_requests' | 'max_retries';
-
-/** True when `a` and `b` hold the same limits (both may be undefined). */
-export function sameThresholds(a: CircuitBreakerThresholds | undefined, b: CircuitBreakerThresholds | undefined): boolean {
-  if (a === b) return true;
-  if (a === undefined || b === undefined) return false;
-  return (
-    a.maxConnections === b.maxConnections &&
-    a.maxPendingRequests === b.maxPendingRequests &&
-    a.maxRequests === b.maxRequests &&
-    a.maxRetries === b.maxRetries
-  );
-}

@@ -8,7 +8,7 @@ import type { CircuitBreakerThresholds } from './circuit-breaker-config.js';
 import { ClusterBreaker } from './cluster-breaker.js';
 
 export { ClusterBreaker, type BreakerSnapshot } from './cluster-breaker.js';
-export { DEFAULT_THRESHOLD, sameThresholds, type CircuitBreakerThresholds, type OverflowReason } from './circuit-breaker-config.js';
+export { DEFAULT_THRESHOLD, type CircuitBreakerThresholds, type OverflowReason } from './circuit-breaker-config.js';
 
 /**
  * The breaker for a cluster's new configuration: `previous` with its limits updated (so calls in flight stay counted

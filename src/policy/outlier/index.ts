@@ -1,4 +1,11 @@
 // Outlier detection (Envoy Cluster.outlier_detection): the per-cluster detector and how it is carried across changes.
+//
+// Why there is no separate per-endpoint failure breaker (cockatiel's ConsecutiveBreaker / SamplingBreaker): ejection
+// already is one, configured in the standard xDS fields every client reads. consecutive_5xx / consecutive_gateway_failure
+// / consecutive_local_origin_failure are a consecutive-failure breaker, failure_percentage a sampling breaker,
+// base_ejection_time the open period, and the return at its end the half-open state (a still-broken endpoint costs at
+// most `threshold` failed attempts per return, which the retry layer retries elsewhere when they never reached it, and
+// its next ejection is longer). A second breaker would trip on the same outcomes with different, non-xDS settings.
 import type { OutlierDetectionPolicy } from './outlier-config.js';
 import { OutlierDetector, type OutlierClock } from './outlier-detector.js';
 
@@ -10,7 +17,7 @@ export {
   type EjectionReason,
   type OutlierClock,
 } from './outlier-detector.js';
-export { outlierPolicy, sameOutlierPolicy, OUTLIER_TIMING_DEFAULTS, type OutlierDetectionPolicy } from './outlier-config.js';
+export { outlierPolicy, OUTLIER_TIMING_DEFAULTS, type OutlierDetectionPolicy } from './outlier-config.js';
 
 /** Options of the detectors a dispatcher creates (tests inject a fake clock and a seeded random). */
 export interface OutlierOptions {

@@ -19,10 +19,3 @@ export function outlierPolicy(over: Partial<OutlierDetectionPolicy> = {}): Outli
     ...over,
   });
 }
-
-/** True when `a` and `b` are the same settings, compared field by field (both may be undefined). */
-export function sameOutlierPolicy(a: OutlierDetectionPolicy | undefined, b: OutlierDetectionPolicy | undefined): boolean {
-  if (a === b) return true;
-  if (a === undefined || b === undefined) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
-}
