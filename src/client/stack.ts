@@ -33,7 +33,9 @@
 //     semantics, `details.reason` names the threshold). Below `retry`, so every attempt is counted and a retry is
 //     refused like any call (the retry layer also takes a max_retries slot from it); above `balance`, so a refused
 //     call costs no pick. max_connections caps each endpoint pool instead (see policy/circuit-breaker/index.ts).
-//   - `balance` (router): round robin over the cluster's endpoints; fails with WEFT_ERR_NO_ENDPOINTS (503). Below the
+//   - `balance` (router): the cluster's picker (round robin, random, least request, peak-EWMA or ring hash by the route's
+//     hash policy; src/client/balance/) over its available endpoints of the most preferred priority; fails with
+//     WEFT_ERR_NO_ENDPOINTS (503). Below the
 //     logical tier so that each attempt of a retry re-picks the endpoint (node-libs.md §1.1, measured).
 //     With outlier detection the picker holds only the endpoints not ejected, rebuilt when one is ejected or returns.
 // - endpoint tier, one per endpoint:
@@ -66,6 +68,8 @@ export interface LogicalTarget {
   readonly retry?: RetryPolicy;
   /** The destination cluster's retry budget; without one the logical tier has no retry layer. */
   readonly retryBudget?: RetryBudget;
+  /** The destination cluster's circuit breaker: the retry layer holds one of its `max_retries` slots per retry. */
+  readonly retrySlots?: { tryAcquireRetry(): boolean; releaseRetry(): void };
 }
 
 /** Target of the endpoint tier. Plain readonly data. */
@@ -85,7 +89,7 @@ export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role:
     { tier: 'logical', role: 'timeout', description: 'route timeout, or WEFT_ERR_TIMEOUT (504)' },
     { tier: 'logical', role: 'retry', description: 'retries by the route classifier, budget and deadline; attempt and deadline headers' },
     { tier: 'backend', role: 'circuit-breaker', description: 'cluster thresholds (clusters with circuit_breakers), or WEFT_ERR_OVERLOADED (503)' },
-    { tier: 'backend', role: 'balance', description: 'round robin over endpoints, or WEFT_ERR_NO_ENDPOINTS (503)' },
+    { tier: 'backend', role: 'balance', description: 'pick an endpoint (the cluster\'s load balancer), or WEFT_ERR_NO_ENDPOINTS (503)' },
     { tier: 'endpoint', role: 'outlier-observe', description: 'reports each attempt outcome to outlier detection (clusters with it)' },
     { tier: 'endpoint', role: 'endpoint', description: 'origin := http://ip:port, dispatch on the endpoint Pool' },
   ]);
@@ -117,7 +121,15 @@ export function logicalStack(target: LogicalTarget): Stack<DispatchFn> {
     layers.push({
       role: 'retry',
       description: target.retry ? `up to ${compiled.maxAttempts} attempts (${target.retry.conditions.join(',')})` : 'safe default: once, if never sent',
-      layer: retry({ authority: target.authority, route: target.route, cluster: target.cluster, timeoutMs, retry: compiled, budget: target.retryBudget }),
+      layer: retry({
+        authority: target.authority,
+        route: target.route,
+        cluster: target.cluster,
+        timeoutMs,
+        retry: compiled,
+        budget: target.retryBudget,
+        ...(target.retrySlots !== undefined ? { retrySlots: target.retrySlots } : {}),
+      }),
     });
   }
   return new Stack<DispatchFn>(layers);

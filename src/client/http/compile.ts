@@ -6,6 +6,7 @@ import { clusterBreakerFor, type ClusterBreaker } from '../../policy/circuit-bre
 import { outlierDetectorFor, type OutlierDetector, type OutlierOptions } from '../../policy/outlier/index.js';
 import { buildPicker, loadOf, tracksLoad, type LoadTable, type Picker } from '../balance/picker.js';
 import { requestHash } from '../balance/ring-hash.js';
+import { mostPreferred } from '../balance/priority.js';
 import { trackLoad } from '../balance/track-load.js';
 import { endpointDispatch, logicalStack, type DispatchFn } from '../stack.js';
 import { retryBudgetFor, type RetryBudget } from '../../policy/retry/retry-budget.js';
@@ -25,6 +26,8 @@ export interface CompiledEndpoint {
   readonly weight: number;
   /** `http://ip:port`. */
   readonly origin: string;
+  /** EDS priority (0 = most preferred); the picker uses the best priority with an available endpoint. */
+  readonly priority: number;
   readonly dispatch: DispatchFn;
 }
 
@@ -120,9 +123,9 @@ function compileBackend(
     const prior = previous?.loads.get(origin);
     if (prior !== undefined) loads.set(origin, prior);
     const dispatch = track ? trackLoad(observed, loadOf(loads, origin, nowMs()), decayMs, nowMs) : observed;
-    return { address: e.address, port: e.port, weight: e.weight, origin, dispatch };
+    return { address: e.address, port: e.port, weight: e.weight, origin, priority: e.priority ?? 0, dispatch };
   });
-  const available = (): CompiledEndpoint[] => (outlier ? endpoints.filter((e) => !outlier.isEjected(e.origin)) : endpoints);
+  const available = (): readonly CompiledEndpoint[] => mostPreferred(outlier ? endpoints.filter((e) => !outlier.isEjected(e.origin)) : endpoints);
   // The rebuild seam: the picker is rebuilt from the available endpoints whenever the outlier detector changes them.
   let picker: Picker<CompiledEndpoint> = buildPicker(lb, available(), previous?.picker, loads);
   const subscription: Disposable | undefined = outlier?.onChange(() => {
@@ -145,7 +148,7 @@ function compileBackend(
           ),
         );
     }
-    if (picker.size === 1 && outlier === undefined) return endpoints[0]!.dispatch;
+    if (picker.size === 1 && outlier === undefined) return picker.items[0]!.dispatch;
     if (lb?.kind === 'ring-hash' && hashPolicy !== undefined && hashPolicy.length > 0) {
       return (opts, handler) => picker.pick(requestHash(hashPolicy, opts.headers, getHeader, SOURCE_IP)).dispatch(opts, handler);
     }
@@ -212,7 +215,7 @@ function compileSplit(authority: string, route: Route, backends: ReadonlyMap<str
   }
   const legs = action.clusters.map((wc) => {
     const backend = backends.get(wc.cluster);
-    const target = { authority, route: route.name, cluster: wc.cluster, timeoutMs: action.timeoutMs, retry: action.retry, retryBudget: backend?.retryBudget };
+    const target = { authority, route: route.name, cluster: wc.cluster, timeoutMs: action.timeoutMs, retry: action.retry, retryBudget: backend?.retryBudget, retrySlots: backend?.breaker };
     const base = backend ? backend.dispatchFor(authority, route.name, action.hashPolicy) : missingCluster(authority, route.name, wc.cluster);
     return { weight: wc.weight, dispatch: logicalStack(target).compose(base) };
   });

@@ -42,13 +42,12 @@ test('HEALTHY and UNKNOWN endpoints are kept with their weight (default 1) and l
   ]);
 });
 
-test('an empty assignment has no endpoints; priority 1 endpoints are set aside for now', () => {
+test('an empty assignment has no endpoints; priority 1 endpoints are kept with their priority (failover)', () => {
   const empty = decodeClusterLoadAssignment(wire([]));
   assert.ok(empty.ok && empty.value.endpoints.length === 0);
   const r = decodeClusterLoadAssignment(wire([group([ep('10.0.0.1', 1)]), group([ep('10.0.0.2', 1)], { priority: 1 })]));
   assert.ok(r.ok);
-  assert.deepEqual(r.value.endpoints.map((e) => e.address), ['10.0.0.1']);
-  assert.equal(r.value.ignoredLowerPriorityEndpoints, 1);
+  assert.deepEqual(r.value.endpoints.map((e) => [e.address, e.priority]), [['10.0.0.1', undefined], ['10.0.0.2', 1]]);
 });
 
 test('refusals name the endpoint and field', () => {

@@ -8,10 +8,8 @@ import { fail, list, num, obj, ok, str, UINT32_MAX, wrapped, type Result } from 
 export interface ClusterLoadAssignmentResource {
   /** `cluster_name`: the EDS service name it answers. */
   readonly name: string;
-  /** HEALTHY and UNKNOWN endpoints of priority 0, in configuration order. */
+  /** HEALTHY and UNKNOWN endpoints of every priority, in configuration order (`priority` set on those above 0). */
   readonly endpoints: readonly Endpoint[];
-  /** Endpoints seen in priorities above 0 (not used yet, see decodeClusterLoadAssignment). */
-  readonly ignoredLowerPriorityEndpoints: number;
 }
 
 /**
@@ -19,8 +17,8 @@ export interface ClusterLoadAssignmentResource {
  * Refused (as gRFC A27 / grpc-js-xds): an address that is not an IP literal, a port given by name or outside
  * 1-65535, the same address:port twice, an explicit endpoint weight of 0, a priority N with no priority N-1, a
  * locality twice in one priority, a priority's total locality weight above UINT32_MAX.
- * Only HEALTHY and UNKNOWN endpoints are kept (the others are dropped, not errors). Only priority 0 is used for now:
- * failover to lower priorities is not implemented (TODO: costs availability when every priority-0 endpoint is gone).
+ * Only HEALTHY and UNKNOWN endpoints are kept (the others are dropped, not errors). Endpoints of priorities above 0
+ * carry their `priority`; the balancer uses the most preferred priority that has an available endpoint (failover).
  * Locality weights are not applied (Envoy ignores them too unless locality-weighted balancing is on); a missing
  * locality is read as the empty locality rather than refused, to accept control planes that omit it.
  */
@@ -30,7 +28,6 @@ export function decodeClusterLoadAssignment(cla: ProtoObject): Result<ClusterLoa
   const seenAddresses = new Set<string>();
   const seenLocalities = new Set<string>();
   const priorityWeights = new Map<number, number>();
-  let ignored = 0;
   list(cla, 'endpoints').forEach((group, i) => {
     const field = `endpoints[${i}]`;
     const priority = num(group, 'priority');
@@ -69,11 +66,7 @@ export function decodeClusterLoadAssignment(cla: ProtoObject): Result<ClusterLoa
       if (errors.length > before) return;
       const health = str(lb, 'health_status') || 'UNKNOWN';
       if (health !== 'HEALTHY' && health !== 'UNKNOWN') return;
-      if (priority !== 0) {
-        ignored++;
-        return;
-      }
-      endpoints.push(Object.freeze({ address, port, weight: weight ?? 1, locality, health }));
+      endpoints.push(Object.freeze({ address, port, weight: weight ?? 1, locality, health, ...(priority > 0 && { priority }) }));
     });
   });
   for (const [priority, total] of priorityWeights) {
@@ -83,5 +76,5 @@ export function decodeClusterLoadAssignment(cla: ProtoObject): Result<ClusterLoa
     }
   }
   if (errors.length > 0) return fail(errors);
-  return ok(Object.freeze({ name: str(cla, 'cluster_name'), endpoints: Object.freeze(endpoints), ignoredLowerPriorityEndpoints: ignored }));
+  return ok(Object.freeze({ name: str(cla, 'cluster_name'), endpoints: Object.freeze(endpoints) }));
 }
