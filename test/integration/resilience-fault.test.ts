@@ -112,6 +112,18 @@ describe('fault injection (HTTP, real processes)', { timeout: 120_000 }, () => {
     assert.equal((await stats())['/delay'], 6, 'delayed calls are still delivered');
   });
 
+  it('lets the caller abort during an injected delay: it fails at once and is never sent', async () => {
+    const t = performance.now();
+    await assert.rejects(
+      request('http://fault-echo/delay', { dispatcher: mesh.dispatcher, headers: { 'x-chaos': 'on' }, signal: AbortSignal.timeout(50) }),
+      (e: Error) => e.name === 'TimeoutError' || e.name === 'AbortError' || /abort/i.test(e.message),
+    );
+    const took = performance.now() - t;
+    assert.ok(took < 180, `the abort took ${took.toFixed(1)} ms (the delay is 200 ms)`);
+    await new Promise((r) => setTimeout(r, 250)); // past the delay: a leaked timer would send the call now
+    assert.equal((await stats())['/delay'], 6, 'the aborted call never reached the backend');
+  });
+
   it('applies an edit of the FaultInjection to the next calls, with no restart', async () => {
     const res = await tcp.apply(FAULT('half-503', '  abort: { httpStatus: 429, percentage: 100 }\n'));
     assert.equal(res.status, 200, JSON.stringify(res.body));

@@ -41,11 +41,18 @@ function recorder(): { handler: Dispatcher.DispatchHandler; out: Outcome } {
   return { handler, out };
 }
 
-/** A scripted next: records each call and answers 200 'from backend' at once. */
+/** A scripted next: records each call and answers 200 'from backend' at once (v7 or legacy handler). */
 function scriptedNext(): { next: DispatchFn; calls: Dispatcher.DispatchOptions[] } {
   const calls: Dispatcher.DispatchOptions[] = [];
   const next: DispatchFn = (opts, handler) => {
     calls.push(opts);
+    if (typeof handler.onRequestStart !== 'function') {
+      handler.onConnect?.(() => {});
+      handler.onHeaders?.(200, [], () => {}, '');
+      handler.onData?.(Buffer.from('from backend'));
+      handler.onComplete?.([]);
+      return true;
+    }
     const c = { abort() {}, pause() {}, resume() {}, aborted: false, paused: false, reason: null } as unknown as Dispatcher.DispatchController;
     handler.onRequestStart?.(c, {});
     handler.onResponseStart?.(c, 200, {}, '');
@@ -140,6 +147,51 @@ describe('HTTP fault layer', () => {
       await flush();
       assert.equal(out.status, 500);
       assert.equal(calls.length, 0);
+    });
+
+    it('lets the caller cancel during the delay: timer cleared, slot freed, nothing sent', () => {
+      const active = { count: 0 };
+      const { next, calls } = scriptedNext();
+      const dispatch = faultLayer(policy({ delay: { kind: 'fixed', delayMs: 1000, perMillion: 1_000_000 } }), { ...where, active })(next);
+      let controller: Dispatcher.DispatchController | undefined;
+      const { handler, out } = recorder();
+      handler.onRequestStart = (c) => void (controller = c);
+      dispatch(opts(), handler);
+      assert.ok(controller, 'the caller has its controller during the delay');
+      assert.equal(active.count, 1);
+      controller.abort(new Error('caller gave up'));
+      assert.equal(out.error?.message, 'caller gave up');
+      assert.equal(active.count, 0);
+      mock.timers.tick(2000);
+      assert.equal(calls.length, 0);
+    });
+
+    it('works with legacy (onConnect) handlers: delay then forward, and abort during the delay', () => {
+      const { next, calls } = scriptedNext();
+      const dispatch = faultLayer(policy({ delay: { kind: 'fixed', delayMs: 100, perMillion: 1_000_000 } }), where)(next);
+      const events: string[] = [];
+      let abort: ((err?: Error) => void) | undefined;
+      const legacy = (): Dispatcher.DispatchHandler => ({
+        onConnect: (a) => {
+          events.push('connect');
+          abort = a;
+        },
+        onHeaders: (status) => (events.push(`headers ${status}`), true),
+        onData: () => true,
+        onComplete: () => void events.push('complete'),
+        onError: (e) => void events.push(`error ${e.message}`),
+      });
+      dispatch(opts(), legacy());
+      assert.deepEqual(events, ['connect']);
+      mock.timers.tick(100);
+      assert.equal(calls.length, 1);
+      assert.deepEqual(events, ['connect', 'headers 200', 'complete'], 'onConnect is not repeated');
+      events.length = 0;
+      dispatch(opts(), legacy());
+      abort!(new Error('stop'));
+      mock.timers.tick(1000);
+      assert.deepEqual(events, ['connect', 'error stop']);
+      assert.equal(calls.length, 1);
     });
 
     it('counts the delay against the route timeout: a longer delay times out without sending, and clears its timer', () => {
