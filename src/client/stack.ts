@@ -68,6 +68,8 @@ export interface LogicalTarget {
   readonly retry?: RetryPolicy;
   /** The destination cluster's retry budget; without one the logical tier has no retry layer. */
   readonly retryBudget?: RetryBudget;
+  /** The destination cluster's circuit breaker: the retry layer holds one of its `max_retries` slots per retry. */
+  readonly retrySlots?: { tryAcquireRetry(): boolean; releaseRetry(): void };
 }
 
 /** Target of the endpoint tier. Plain readonly data. */
@@ -119,7 +121,15 @@ export function logicalStack(target: LogicalTarget): Stack<DispatchFn> {
     layers.push({
       role: 'retry',
       description: target.retry ? `up to ${compiled.maxAttempts} attempts (${target.retry.conditions.join(',')})` : 'safe default: once, if never sent',
-      layer: retry({ authority: target.authority, route: target.route, cluster: target.cluster, timeoutMs, retry: compiled, budget: target.retryBudget }),
+      layer: retry({
+        authority: target.authority,
+        route: target.route,
+        cluster: target.cluster,
+        timeoutMs,
+        retry: compiled,
+        budget: target.retryBudget,
+        ...(target.retrySlots !== undefined ? { retrySlots: target.retrySlots } : {}),
+      }),
     });
   }
   return new Stack<DispatchFn>(layers);

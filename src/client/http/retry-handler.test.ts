@@ -129,7 +129,34 @@ const policy = (p: Partial<RetryPolicy> = {}): RetryPolicy => ({
   ...p,
 });
 
-function setup(p: RetryPolicy | undefined, steps: Step[], extra: { timeoutMs?: number; budget?: RetryBudget; random?: () => number; maxRequestBytes?: number } = {}) {
+interface Slots {
+  held: number;
+  max: number;
+  refused: number;
+  tryAcquireRetry(): boolean;
+  releaseRetry(): void;
+}
+function slots(max: number): Slots {
+  return {
+    held: 0,
+    max,
+    refused: 0,
+    tryAcquireRetry() {
+      if (this.held >= this.max) return (this.refused++, false);
+      this.held++;
+      return true;
+    },
+    releaseRetry() {
+      this.held--;
+    },
+  };
+}
+
+function setup(
+  p: RetryPolicy | undefined,
+  steps: Step[],
+  extra: { timeoutMs?: number; budget?: RetryBudget; random?: () => number; maxRequestBytes?: number; retrySlots?: Slots } = {},
+) {
   const clock = new FakeClock();
   const { next, seen } = scripted(steps);
   const budget = extra.budget ?? new RetryBudget({}, () => clock.now());
@@ -142,6 +169,7 @@ function setup(p: RetryPolicy | undefined, steps: Step[], extra: { timeoutMs?: n
     budget,
     clock,
     random: extra.random ?? (() => 0.5),
+    ...(extra.retrySlots !== undefined ? { retrySlots: extra.retrySlots } : {}),
   });
   const dispatch = layer(next);
   const send = (method = 'GET', body?: unknown) => {
@@ -294,6 +322,22 @@ describe('retry layer: with a policy', () => {
     await refused.clock.advance(10_000);
     assert.equal(r2.status, 200, 'never-sent attempts are retried without drawing on the spent budget');
     assert.equal(budget.stats().exhausted, 1);
+  });
+  it('holds a circuit-breaker max_retries slot per retry, gives it back when the attempt ends, and stops when none is free', async () => {
+    const free = slots(1);
+    const a = setup(policy({ numRetries: 2 }), [{ status: 503 }, { status: 503 }, { status: 200 }], { retrySlots: free });
+    const r = a.send('GET');
+    await a.clock.advance(10_000);
+    assert.equal(r.status, 200);
+    assert.equal(a.seen.length, 3, 'two retries, one slot each, one at a time');
+    assert.equal(free.held, 0, 'every slot given back');
+    const none = slots(0);
+    const b = setup(policy(), [{ status: 503, body: 'busy' }, { status: 200 }], { retrySlots: none });
+    const r2 = b.send('GET');
+    await b.clock.advance(10_000);
+    assert.equal(b.seen.length, 1);
+    assert.equal(r2.body, 'busy');
+    assert.equal(none.refused, 1);
   });
   it("the caller's abort during backoff ends the call at once, with no further attempt", async () => {
     const { clock, seen, send } = setup(policy({ baseIntervalMs: 1_000, maxIntervalMs: 1_000 }), [{ status: 503 }, { status: 200 }]);

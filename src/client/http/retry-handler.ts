@@ -55,6 +55,8 @@ export interface RetryTarget {
   readonly retry: CompiledRetry;
   /** The destination cluster's budget (shared by every route to it). */
   readonly budget: RetryBudget;
+  /** The cluster circuit breaker's `max_retries` slots: one is held per retry, from the decision to its attempt's end. */
+  readonly retrySlots?: { tryAcquireRetry(): boolean; releaseRetry(): void };
   readonly clock?: RetryClock;
   /** [0, 1) source for backoff jitter; default Math.random. */
   readonly random?: () => number;
@@ -103,6 +105,8 @@ class Attempt implements LegacyHandler {
   dumping = false;
   delivering = false;
   perTryTimedOut = false;
+  /** True while this (retry) attempt holds a max_retries slot. */
+  slot = false;
   timer: unknown;
   constructor(readonly call: RetryCall) {}
   onConnect(abort: (err?: Error) => void): void {
@@ -151,6 +155,8 @@ class RetryCall {
   #abortReason: Error | undefined;
   #backoff: unknown;
   #pendingDelayMs = 0;
+  /** A max_retries slot taken for the retry scheduled next (handed to its attempt at launch). */
+  #slotHeld = false;
   #tried: string[] | undefined;
 
   constructor(t: RetryTarget, next: DispatchFn, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, methodOk: boolean, replayable: boolean, deadlineAt: number | undefined) {
@@ -205,6 +211,8 @@ class RetryCall {
     if (this.#tried !== undefined) (opts as unknown as Record<symbol, unknown>)[EXCLUDE_ORIGINS] = this.#tried;
     const a = new Attempt(this);
     a.opts = opts;
+    a.slot = this.#slotHeld;
+    this.#slotHeld = false;
     this.#current = a;
     if (perTryMs !== undefined) a.timer = this.#clock.setTimeout(() => this.#perTryTimeout(a, perTryMs), perTryMs);
     try {
@@ -225,6 +233,10 @@ class RetryCall {
   /** @internal */
   attemptHeaders(a: Attempt, status: number, raw: Buffer[], resume: () => void, text: string): boolean {
     if (a.stale || this.#done) return true;
+    if (a.slot) {
+      a.slot = false; // this retry has its answer: its slot is free before the next retry is decided
+      this.#t.retrySlots?.releaseRetry();
+    }
     const retry = this.#t.retry;
     if (retry.retriesResponses && this.#methodOk && this.#replayable && this.#attempts < retry.maxAttempts) {
       let grpcStatus: number | undefined;
@@ -248,7 +260,7 @@ class RetryCall {
 
   /** @internal */
   attemptComplete(a: Attempt, trailers: Buffer[] | string[] | null): void {
-    this.#clearPerTry(a);
+    this.#endAttempt(a);
     if (a.stale || this.#done) return;
     if (a.dumping) return this.#scheduleRetry(a);
     this.#done = true;
@@ -257,7 +269,7 @@ class RetryCall {
 
   /** @internal */
   attemptError(a: Attempt, err: Error): void {
-    this.#clearPerTry(a);
+    this.#endAttempt(a);
     if (a.stale || this.#done) return;
     if (a.delivering || this.#abortReason !== undefined) return this.#fail(this.#abortReason ?? err);
     if (a.dumping) return this.#scheduleRetry(a); // the response was already judged retryable
@@ -277,7 +289,7 @@ class RetryCall {
 
   /** @internal */
   attemptUpgrade(a: Attempt, status: number, raw: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void {
-    this.#clearPerTry(a);
+    this.#endAttempt(a);
     if (a.stale || this.#done) return void socket.destroy();
     this.#done = true;
     this.inner.onUpgrade?.(status, raw, socket);
@@ -304,7 +316,14 @@ class RetryCall {
       }
     }
     if (this.#deadlineAt !== undefined ? this.#clock.now() + delay >= this.#deadlineAt : delay > MAX_RETRY_AFTER_MS) return undefined;
-    return free || t.budget.tryRetry() ? delay : undefined;
+    const slots = t.retrySlots;
+    if (slots !== undefined && !slots.tryAcquireRetry()) return undefined; // max_retries: counted as an overflow
+    if (!free && !t.budget.tryRetry()) {
+      slots?.releaseRetry();
+      return undefined;
+    }
+    this.#slotHeld = slots !== undefined;
+    return delay;
   }
 
   #scheduleRetry(a: Attempt): void {
@@ -332,6 +351,15 @@ class RetryCall {
     a.stale = true;
   }
 
+  /** An attempt ended (or was given up on): stop its per-try timer, give back its max_retries slot. */
+  #endAttempt(a: Attempt): void {
+    this.#clearPerTry(a);
+    if (a.slot) {
+      a.slot = false;
+      this.#t.retrySlots?.releaseRetry();
+    }
+  }
+
   #clearPerTry(a: Attempt): void {
     if (a.timer !== undefined) {
       this.#clock.clearTimeout(a.timer);
@@ -351,9 +379,13 @@ class RetryCall {
     if (this.#done) return;
     this.#done = true;
     if (this.#backoff !== undefined) this.#clock.clearTimeout(this.#backoff);
+    if (this.#slotHeld) {
+      this.#slotHeld = false;
+      this.#t.retrySlots?.releaseRetry();
+    }
     const a = this.#current;
     if (a !== undefined) {
-      this.#clearPerTry(a);
+      this.#endAttempt(a);
       a.stale = true;
     }
     try {
