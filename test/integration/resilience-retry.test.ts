@@ -183,10 +183,15 @@ describe('resilience: retries, budget and deadlines', { timeout: 120_000 }, () =
 
   it('the remaining deadline reaches the next hop, whose handler sees it and stops when it passes', async () => {
     const t0 = performance.now();
-    await assert.rejects(request('http://front/chain', { dispatcher: mesh.dispatcher }), (e: unknown) => {
+    // Either this client's 300 ms route timeout fires first (WEFT_ERR_TIMEOUT), or, on a loaded machine, the middle
+    // hop's inherited (slightly smaller) deadline fires first and it answers 504: both mean the deadline held.
+    try {
+      const res = await request('http://front/chain', { dispatcher: mesh.dispatcher });
+      await res.body.dump();
+      assert.equal(res.statusCode, 504, 'the middle hop answered, but not with a deadline 504');
+    } catch (e: unknown) {
       assert.equal((e as { code?: string }).code, 'WEFT_ERR_TIMEOUT');
-      return true;
-    });
+    }
     const elapsed = performance.now() - t0;
     assert.ok(elapsed >= 290 && elapsed < 1_000, `the 300 ms route timeout fired after ${elapsed.toFixed(0)} ms`);
     const rec = (await waitFor(async () => (await stats('b1')).deadlines[0], 'the back hop to record its deadline', 3_000))!;
