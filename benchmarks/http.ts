@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, fetch, request, type Dispatcher } from 'undici';
 import { startControlPlane } from '../control-plane/src/index.js';
+import { median, runLoad, type Call, type LoadResult as Result } from './load.js';
 import { createMesh } from '../src/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -50,7 +51,6 @@ const rawAgent = new Agent({ keepAliveTimeout: 10_000 });
 const rawUrl = `http://127.0.0.1:${port}/`;
 const meshUrl = 'http://backend/';
 
-type Call = () => Promise<void>;
 const cases: { name: string; raw: Call; meshed: Call }[] = [
   {
     name: 'undici.request',
@@ -76,47 +76,7 @@ const cases: { name: string; raw: Call; meshed: Call }[] = [
   },
 ];
 
-interface Result {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  cpuUsPerReq: number;
-  errors: number;
-}
-
-async function run(call: Call, durationMs: number): Promise<Result> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const end = t0 + durationMs;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const s = performance.now();
-        try {
-          await call();
-          latencies.push(performance.now() - s);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return {
-    rps: (latencies.length / elapsedMs) * 1000,
-    p50Ms: pct(0.5),
-    p99Ms: pct(0.99),
-    cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, latencies.length),
-    errors,
-  };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const run = (call: Call, durationMs: number): Promise<Result> => runLoad(call, concurrency, durationMs);
 const rowsOut: string[][] = [];
 for (const c of cases) {
   await run(c.raw, 500); // warm up both paths (connections, JIT)

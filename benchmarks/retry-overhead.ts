@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request, type Dispatcher } from 'undici';
 import { startControlPlane } from '../control-plane/src/index.js';
+import { median, runLoad, type Call, type LoadResult as Result } from './load.js';
 import { createMesh } from '../src/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -55,7 +56,6 @@ const mesh = await createMesh({ service: 'bench', controlPlane: controlPlane.xds
 await mesh.ready();
 const rawAgent = new Agent({ keepAliveTimeout: 10_000 });
 
-type Call = () => Promise<void>;
 const call =
   (url: string, dispatcher: Dispatcher): Call =>
   async () => {
@@ -68,41 +68,7 @@ const cases: { name: string; call: Call }[] = [
   { name: 'mesh, retry policy + timeouts', call: call('http://retried/', mesh.dispatcher as Dispatcher) },
 ];
 
-interface Result {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  cpuUsPerReq: number;
-  errors: number;
-}
-
-async function run(c: Call, durationMs: number): Promise<Result> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const end = t0 + durationMs;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const s = performance.now();
-        try {
-          await c();
-          latencies.push(performance.now() - s);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { rps: (latencies.length / elapsedMs) * 1000, p50Ms: pct(0.5), p99Ms: pct(0.99), cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, latencies.length), errors };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const run = (call: Call, durationMs: number): Promise<Result> => runLoad(call, concurrency, durationMs);
 for (const c of cases) await run(c.call, 500); // warm up every path
 const results: Result[][] = cases.map(() => []);
 for (let i = 0; i < rounds; i++) {

@@ -1,12 +1,10 @@
 // Interop: an unmodified @grpc/grpc-js-xds client, bootstrapped to the Weft control plane, calls plain grpc-js
 // servers registered in Weft, and follows a weighted GRPCRoute (80/20) and a live edit of it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { RegistryClient } from '../../src/experimental.js';
-import { ROOT, serviceYaml, startTestControlPlane, type TestControlPlane } from './helpers.js';
+import { runXdsClient, serviceYaml, startTestControlPlane, type TestControlPlane } from './helpers.js';
 
 const GRPC_ROUTE = (v1: number, v2: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
@@ -57,34 +55,6 @@ async function startEchoServer(name: string): Promise<{ port: number; server: gr
   return { port, server };
 }
 
-/** Runs the grpc-js-xds client fixture in its own process and returns per-backend call counts. */
-function runXdsClient(xdsAddress: string, calls: number): Promise<{ counts: Record<string, number>; failures: number; lastError: string }> {
-  const bootstrap = {
-    xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: `grpc-xds-interop-${process.pid}`, cluster: 'interop-client', locality: {} },
-  };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'test/integration/fixtures/grpc-xds-client.mjs')], {
-      cwd: ROOT,
-      env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap), TARGET: 'xds:///echo', CALLS: String(calls) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as { counts: Record<string, number>; failures: number; lastError: string });
-      } catch {
-        reject(new Error(`grpc-xds client exited ${code}; stdout: ${out}; stderr: ${err}`));
-      }
-    });
-  });
-}
-
 describe('grpc-js-xds interop', { timeout: 120_000 }, () => {
   let tcp: TestControlPlane;
   const servers: grpc.Server[] = [];
@@ -111,7 +81,7 @@ describe('grpc-js-xds interop', { timeout: 120_000 }, () => {
   });
 
   it('routes an unmodified grpc-js-xds client 80/20 by a GRPCRoute', async () => {
-    const result = await runXdsClient(tcp.cp.xdsAddress, 200);
+    const result = await runXdsClient(tcp.cp.xdsAddress, 200, 'xds:///echo');
     assert.equal(result.failures, 0, result.lastError);
     const v2 = result.counts['echo-v2'] ?? 0;
     // 20 % of 200 = 40, binomial sd ≈ 5.7: allow ±4 sd.
@@ -122,7 +92,7 @@ describe('grpc-js-xds interop', { timeout: 120_000 }, () => {
   it('follows a live edit of the route', async () => {
     const res = await tcp.apply(GRPC_ROUTE(0, 100));
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    const result = await runXdsClient(tcp.cp.xdsAddress, 50);
+    const result = await runXdsClient(tcp.cp.xdsAddress, 50, 'xds:///echo');
     assert.deepEqual(result.counts, { 'echo-v2': 50 });
   });
 });

@@ -145,3 +145,41 @@ spec:
       protocol: ${protocol}
 `;
 }
+
+/** What the grpc-js-xds client fixture reports: calls per answering backend, failures, the last error. */
+export interface XdsClientResult {
+  readonly counts: Record<string, number>;
+  readonly failures: number;
+  readonly lastError: string;
+}
+
+/**
+ * Runs the unmodified grpc-js-xds client fixture (test/integration/fixtures/grpc-xds-client.mjs) in its own process,
+ * bootstrapped to `xdsAddress`, making `calls` calls to `target` (e.g. `xds:///echo`). A fresh node id each run.
+ */
+export function runXdsClient(xdsAddress: string, calls: number, target: string): Promise<XdsClientResult> {
+  const bootstrap = {
+    xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: `grpc-xds-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, cluster: 'interop-client', locality: {} },
+  };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'test/integration/fixtures/grpc-xds-client.mjs')], {
+      cwd: ROOT,
+      env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap), TARGET: target, CALLS: String(calls) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as XdsClientResult);
+      } catch {
+        reject(new Error(`grpc-xds client exited ${code}; stdout: ${out}; stderr: ${err}`));
+      }
+    });
+  });
+}

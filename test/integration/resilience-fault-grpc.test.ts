@@ -1,12 +1,10 @@
 // Interop: an unmodified @grpc/grpc-js-xds client obeys a Weft FaultInjection (gRFC A33 client-side fault injection):
 // a GRPCRoute rule with a 100 % grpcStatus abort fails every RPC with that status, and the server sees none of them.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { RegistryClient } from '../../src/experimental.js';
-import { ROOT, serviceYaml, startTestControlPlane, type TestControlPlane } from './helpers.js';
+import { runXdsClient, serviceYaml, startTestControlPlane, type TestControlPlane } from './helpers.js';
 
 const ROUTE = (fault: string) => `apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
@@ -37,40 +35,6 @@ const json = {
   serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
   deserialize: (bytes: Buffer) => JSON.parse(bytes.toString()) as unknown,
 };
-
-interface ClientResult {
-  counts: Record<string, number>;
-  failures: number;
-  lastError: string;
-}
-
-/** Runs the unmodified grpc-js-xds client fixture in its own process against `xds:///fault-rpc`. */
-function runXdsClient(xdsAddress: string, calls: number): Promise<ClientResult> {
-  const bootstrap = {
-    xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: `fault-interop-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, cluster: 'fault-interop', locality: {} },
-  };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'test/integration/fixtures/grpc-xds-client.mjs')], {
-      cwd: ROOT,
-      env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap), TARGET: 'xds:///fault-rpc', CALLS: String(calls) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as ClientResult);
-      } catch {
-        reject(new Error(`grpc-xds client exited ${code}; stdout: ${out}; stderr: ${err}`));
-      }
-    });
-  });
-}
 
 describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000 }, () => {
   let tcp: TestControlPlane;
@@ -119,7 +83,7 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
   });
 
   it('fails every RPC with UNAVAILABLE from the fault, never reaching the server', async () => {
-    const result = await runXdsClient(tcp.cp.xdsAddress, 20);
+    const result = await runXdsClient(tcp.cp.xdsAddress, 20, 'xds:///fault-rpc');
     assert.equal(result.failures, 20, JSON.stringify(result));
     assert.match(result.lastError, /^14 UNAVAILABLE: Fault injected/);
     assert.equal(served, 0);
@@ -128,7 +92,7 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
   it('calls go through once the filter is removed from the rule', async () => {
     const res = await tcp.apply(ROUTE(''));
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    const result = await runXdsClient(tcp.cp.xdsAddress, 10);
+    const result = await runXdsClient(tcp.cp.xdsAddress, 10, 'xds:///fault-rpc');
     assert.deepEqual(result, { counts: { 'fault-rpc': 10 }, failures: 0, lastError: '' });
     assert.equal(served, 10);
   });
