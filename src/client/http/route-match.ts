@@ -1,5 +1,6 @@
 // Compiles MeshState routes into fast match predicates (built once per state) and explains why a route did not match.
 import type { HeaderMatcher, PathMatcher, QueryParamMatcher, Route, StringMatcher, VirtualHost } from '../../discovery/mesh-state.js';
+import { compileStringMatcher } from '../../discovery/string-matcher.js';
 import { getHeader, parseQuery, type UndiciHeaders } from './headers.js';
 
 /** The parts of a request a route looks at. `path` excludes the query string, `query` is what follows '?'. */
@@ -48,25 +49,6 @@ function pathCheck(m: PathMatcher): (path: string) => boolean {
   }
 }
 
-function stringCheck(m: StringMatcher): (value: string) => boolean {
-  if (m.kind === 'regex') {
-    const re = m.regex;
-    return (v) => re.test(v);
-  }
-  const want = m.ignoreCase ? m.value.toLowerCase() : m.value;
-  const norm = m.ignoreCase ? (v: string) => v.toLowerCase() : (v: string) => v;
-  switch (m.kind) {
-    case 'exact':
-      return (v) => norm(v) === want;
-    case 'prefix':
-      return (v) => norm(v).startsWith(want);
-    case 'suffix':
-      return (v) => norm(v).endsWith(want);
-    case 'contains':
-      return (v) => norm(v).includes(want);
-  }
-}
-
 /** Value of a header or pseudo-header (`:method`, `:path`, `:authority`, `:scheme`) for matching. */
 export function headerValue(facts: RequestFacts, name: string): string | undefined {
   if (name.charCodeAt(0) === 58 /* ':' */) {
@@ -94,7 +76,7 @@ function headerCheck(h: HeaderMatcher): Check {
     const invert = h.invert;
     return (f) => (headerValue(f, name) !== undefined) !== invert;
   }
-  const test = stringCheck(h.match);
+  const test = compileStringMatcher(h.match);
   const invert = h.invert;
   return (f) => {
     const v = headerValue(f, name);
@@ -105,7 +87,7 @@ function headerCheck(h: HeaderMatcher): Check {
 function queryCheck(q: QueryParamMatcher): Check {
   const name = q.name;
   if (q.match.kind === 'present') return (f) => parseQuery(f.query).has(name);
-  const test = stringCheck(q.match);
+  const test = compileStringMatcher(q.match);
   return (f) => {
     const values = parseQuery(f.query).get(name);
     return values !== undefined && test(values[0]!);

@@ -1,6 +1,7 @@
 // Fault injection decisions (Envoy HTTP fault filter, gRFC A33), shared by the HTTP and gRPC clients: which fault
 // config applies to a route, and, per request, whether to delay and/or abort it. No transport code here.
-import type { FaultPolicy, HeaderMatcher, Route, StringMatcher, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
+import type { FaultPolicy, HeaderMatcher, Route, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
+import { compileStringMatcher } from '../../discovery/string-matcher.js';
 
 /** Reads one request header (lower-case name) from a transport's header value; undefined when absent. */
 export type HeaderGetter<H> = (headers: H, lowerName: string) => string | undefined;
@@ -109,29 +110,13 @@ function headerInt(value: string | undefined): number | undefined {
   return m === null ? undefined : Number(m[0]);
 }
 
-function stringTest(m: StringMatcher): (v: string) => boolean {
-  if (m.kind === 'regex') return (v) => m.regex.test(v);
-  const want = m.ignoreCase ? m.value.toLowerCase() : m.value;
-  const norm = m.ignoreCase ? (v: string) => v.toLowerCase() : (v: string) => v;
-  switch (m.kind) {
-    case 'exact':
-      return (v) => norm(v) === want;
-    case 'prefix':
-      return (v) => norm(v).startsWith(want);
-    case 'suffix':
-      return (v) => norm(v).endsWith(want);
-    case 'contains':
-      return (v) => norm(v).includes(want);
-  }
-}
-
 /** Compiles HTTPFault.headers (Envoy semantics: an absent header fails all but an inverted `present`). */
 function headerPredicate<H>(matchers: readonly HeaderMatcher[], get: HeaderGetter<H>): ((headers: H) => boolean) | undefined {
   if (matchers.length === 0) return undefined;
   const checks = matchers.map((h): ((headers: H) => boolean) => {
     const { name, invert } = h;
     if (h.match.kind === 'present') return (headers) => (get(headers, name) !== undefined) !== invert;
-    const test = stringTest(h.match);
+    const test = compileStringMatcher(h.match);
     return (headers) => {
       const v = get(headers, name);
       return v !== undefined && test(v) !== invert;
