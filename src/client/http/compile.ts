@@ -2,14 +2,15 @@
 import type { ClusterState, Endpoint, HashPolicy, MeshState, Route, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
 import type { Disposable } from '../../core/watch.js';
-import { clusterBreakerFor, type ClusterBreaker } from '../../policy/circuit-breaker/index.js';
-import { outlierDetectorFor, type OutlierDetector, type OutlierOptions } from '../../policy/outlier/index.js';
+import type { ClusterBreaker } from '../../policy/circuit-breaker/index.js';
+import type { OutlierDetector } from '../../policy/outlier/index.js';
 import { buildPicker, loadOf, tracksLoad, type LoadTable, type Picker } from '../balance/picker.js';
+import { endpointKey, type ClusterPolicies, type ClusterPolicyRegistry } from '../cluster-policies.js';
 import { requestHash } from '../balance/ring-hash.js';
 import { mostPreferred } from '../balance/priority.js';
 import { trackLoad } from '../balance/track-load.js';
 import { endpointDispatch, logicalStack, type DispatchFn } from '../stack.js';
-import { retryBudgetFor, type RetryBudget } from '../../policy/retry/retry-budget.js';
+import type { RetryBudget } from '../../policy/retry/retry-budget.js';
 import { effectiveFaults } from '../../policy/fault/index.js';
 import { withFaults } from './fault-layer.js';
 import { failHandler, respondDirect } from './handlers.js';
@@ -79,10 +80,8 @@ export interface CompiledTarget {
   readonly dispatch: DispatchFn;
 }
 
-/** `http://ip:port`, with IPv6 literals in brackets. */
-export function endpointOrigin(address: string, port: number): string {
-  return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
-}
+/** `http://ip:port`, with IPv6 literals in brackets (the endpoint key of cluster-policies.ts). */
+export const endpointOrigin = endpointKey;
 
 /** Every endpoint origin named by any cluster of `state`. */
 export function endpointOrigins(state: MeshState): Set<string> {
@@ -101,18 +100,16 @@ function compileBackend(
   cluster: ClusterState,
   getPool: (origin: string, maxConnections?: number) => Dispatcher,
   previous: CompiledBackend | undefined,
-  policy: OutlierOptions,
+  policies: ClusterPolicies,
 ): CompiledBackend {
   previous?.dispose();
-  const origins = cluster.endpoints.map((e) => endpointOrigin(e.address, e.port));
-  const outlier = outlierDetectorFor(cluster, origins, previous?.outlier, policy);
-  const breaker = clusterBreakerFor(cluster, previous?.breaker);
+  const origins = policies.endpointKeys;
+  const { outlier, breaker, loads } = policies;
   // circuit_breakers max_connections caps each endpoint's pool (Envoy caps the cluster's total; see policy/circuit-breaker).
   const maxConnections = cluster.circuitBreaker?.maxConnections;
   const poolFor = maxConnections === undefined ? getPool : (origin: string) => getPool(origin, maxConnections);
   const lb = cluster.lb;
   const nowMs = (): number => performance.now();
-  const loads: LoadTable = new Map();
   const track = tracksLoad(lb);
   const decayMs = lb?.kind === 'peak-ewma' ? lb.decayMs : 10_000;
   const endpoints = cluster.endpoints.map((e: Endpoint, i): CompiledEndpoint => {
@@ -120,8 +117,6 @@ function compileBackend(
     const base = endpointDispatch({ origin, address: e.address, port: e.port }, poolFor);
     const observed = outlier ? outlierDispatch(outlier.health(origin), base) : base;
     // least-request / peak-EWMA only: count calls in flight and their latency (one handler wrapper per call).
-    const prior = previous?.loads.get(origin);
-    if (prior !== undefined) loads.set(origin, prior);
     const dispatch = track ? trackLoad(observed, loadOf(loads, origin, nowMs()), decayMs, nowMs) : observed;
     return { address: e.address, port: e.port, weight: e.weight, origin, priority: e.priority ?? 0, dispatch };
   });
@@ -132,7 +127,7 @@ function compileBackend(
     picker = buildPicker(lb, available(), picker, loads);
   });
   const name = cluster.name;
-  const retryBudget = retryBudgetFor(cluster, previous?.retryBudget);
+  const retryBudget = policies.retryBudget;
   const balance = (authority: string, route: string, hashPolicy: readonly HashPolicy[] | undefined): DispatchFn => {
     if (picker.size === 0) {
       const known = cluster.endpointsKnown;
@@ -173,27 +168,28 @@ function compileBackend(
 
 /**
  * Compiles every cluster of `state`, reusing the previous compiled backend when its ClusterState is the same object
- * (so its round-robin position and pools carry over), and carrying the position over otherwise.
+ * (so its round-robin position and pools carry over), and carrying the position over otherwise. Breakers, budgets,
+ * outlier detectors and loads come from `registry` (shared with the gRPC client; it closes clusters that leave).
  */
 export function compileBackends(
   state: MeshState,
   previous: ReadonlyMap<string, CompiledBackend>,
   getPool: (origin: string, maxConnections?: number) => Dispatcher,
-  policy: OutlierOptions = {},
+  registry: ClusterPolicyRegistry,
 ): Map<string, CompiledBackend> {
+  const policies = registry.forState(state);
   const out = new Map<string, CompiledBackend>();
   for (const [name, cluster] of state.clusters) {
     const old = previous.get(name);
-    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old, policy));
+    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old, policies.get(name)!));
   }
   for (const [name, old] of previous) if (!state.clusters.has(name)) closeBackend(old);
   return out;
 }
 
-/** Releases what a compiled backend holds (its outlier detector's timer); for clusters that left and on close. */
+/** Releases what a compiled backend holds (its outlier subscription); for clusters that left and on close. */
 export function closeBackend(backend: CompiledBackend): void {
   backend.dispose();
-  backend.outlier?.close();
 }
 
 function missingCluster(authority: string, route: string, cluster: string): DispatchFn {

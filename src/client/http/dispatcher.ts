@@ -7,6 +7,7 @@ import type { Disposable } from '../../core/watch.js';
 import type { Discovery } from '../../discovery/discovery.js';
 import type { MeshState, TargetState } from '../../discovery/mesh-state.js';
 import type { DispatchFn } from '../stack.js';
+import { ClusterPolicyRegistry } from '../cluster-policies.js';
 import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget } from './compile.js';
 import { failHandler } from './handlers.js';
 import { PoolRegistry, type PoolSettings } from './pools.js';
@@ -36,6 +37,11 @@ export interface MeshDispatcherOptions {
    * through without a control-plane round trip or subscription. Default none.
    */
   readonly meshDomains?: readonly string[];
+  /**
+   * The mesh's per-cluster breakers, budgets, outlier detectors and loads, shared with its gRPC client; default a
+   * registry of this dispatcher's own (closed with it).
+   */
+  readonly policies?: ClusterPolicyRegistry;
   /** Dispatcher for non-mesh hosts; default a new undici Agent (closed with this dispatcher). */
   readonly passThrough?: Dispatcher;
   readonly logger?: Logger;
@@ -95,6 +101,8 @@ export class MeshDispatcher extends Dispatcher {
   readonly #meshDomains: readonly string[];
   readonly #logger: Logger;
   readonly #pools: PoolRegistry;
+  readonly #policies: ClusterPolicyRegistry;
+  readonly #ownsPolicies: boolean;
   readonly #ownsPassThrough: boolean;
   readonly #passThrough: Dispatcher;
   readonly #passDispatch: DispatchFn;
@@ -115,12 +123,14 @@ export class MeshDispatcher extends Dispatcher {
     this.#meshDomains = (options.meshDomains ?? []).map((d) => d.toLowerCase());
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.#pools = new PoolRegistry(options.pool);
+    this.#ownsPolicies = options.policies === undefined;
+    this.#policies = options.policies ?? new ClusterPolicyRegistry();
     this.#ownsPassThrough = options.passThrough === undefined;
     this.#passThrough = options.passThrough ?? new Agent({ keepAliveTimeout: options.pool?.keepAliveTimeoutMs ?? 4_000 });
     const pass = this.#passThrough;
     this.#passDispatch = (opts, handler) => pass.dispatch(opts, handler);
     this.#state = this.#discovery.state.get();
-    this.#backends = compileBackends(this.#state, new Map(), this.#getPool);
+    this.#backends = compileBackends(this.#state, new Map(), this.#getPool, this.#policies);
     this.#subscription = this.#discovery.state.onChange((state) => this.#onState(state));
     // dispatcher.compose() returns a Proxy that calls these with the Proxy as `this`, where #private fields are not
     // reachable; binding them to the instance keeps close()/destroy() working on composed dispatchers.
@@ -216,6 +226,7 @@ export class MeshDispatcher extends Dispatcher {
     for (const entry of this.#entries.values()) this.#failQueue(entry, closedError);
     this.#entries.clear();
     for (const backend of this.#backends.values()) closeBackend(backend);
+    if (this.#ownsPolicies) this.#policies.close();
     const passThrough = this.#ownsPassThrough
       ? (force ? this.#passThrough.destroy(err ?? null) : this.#passThrough.close()).catch(() => {})
       : Promise.resolve();
@@ -355,7 +366,7 @@ export class MeshDispatcher extends Dispatcher {
   #onState(state: MeshState): void {
     if (this.#closed) return;
     this.#state = state;
-    this.#backends = compileBackends(state, this.#backends, this.#getPool);
+    this.#backends = compileBackends(state, this.#backends, this.#getPool, this.#policies);
     for (const entry of this.#entries.values()) {
       if (entry.fixed) continue;
       const ts = state.targets.get(entry.authority);

@@ -6,6 +6,7 @@ import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import type { ClusterState, MeshState } from '../../discovery/mesh-state.js';
 import { outlierPolicy } from '../../policy/outlier/index.js';
 import { FakeOutlierClock } from '../../policy/outlier/outlier-test-kit.js';
+import { ClusterPolicyRegistry } from '../cluster-policies.js';
 import { compileBackends, type CompiledBackend } from './compile.js';
 import { PoolRegistry } from './pools.js';
 import { cluster } from './test-kit.js';
@@ -66,7 +67,7 @@ describe('compiled backend: circuit breaker', () => {
     const pools = new ScriptedPools(() => 200);
     pools.hold = true;
     const c: ClusterState = { ...cluster('svc:80', [1001, 1002]), circuitBreaker: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 2, maxRetries: 3 } };
-    const backend = compileBackends(state(c), new Map(), pools.getPool).get('svc:80')!;
+    const backend = compileBackends(state(c), new Map(), pools.getPool, new ClusterPolicyRegistry()).get('svc:80')!;
     const dispatch = backend.dispatchFor('svc', 'r');
     const results = [call(dispatch), call(dispatch), call(dispatch), call(dispatch)];
     assert.equal(pools.seen.length, 2, 'only two calls reached an endpoint');
@@ -87,10 +88,11 @@ describe('compiled backend: circuit breaker', () => {
     pools.hold = true;
     const limits = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1, maxRetries: 1 };
     const c1: ClusterState = { ...cluster('svc:80', [1001]), circuitBreaker: limits };
-    const first = compileBackends(state(c1), new Map(), pools.getPool);
+    const reg = new ClusterPolicyRegistry();
+    const first = compileBackends(state(c1), new Map(), pools.getPool, reg);
     call(first.get('svc:80')!.dispatchFor('svc', 'r'));
     const c2: ClusterState = { ...cluster('svc:80', [1001, 1002]), circuitBreaker: limits };
-    const second = compileBackends(state(c2), first, pools.getPool).get('svc:80')!;
+    const second = compileBackends(state(c2), first, pools.getPool, reg).get('svc:80')!;
     assert.equal(second.breaker, first.get('svc:80')!.breaker);
     assert.ok(isMeshError(call(second.dispatchFor('svc', 'r')).error, ERROR_CODES.OVERLOADED));
     assert.equal(second.breaker!.tryAcquireRetry(), true);
@@ -105,7 +107,7 @@ describe('compiled backend: circuit breaker', () => {
       return pools.getPool(origin);
     };
     const c: ClusterState = { ...cluster('svc:80', [1001]), circuitBreaker: { maxConnections: 3, maxPendingRequests: 9, maxRequests: 9, maxRetries: 3 } };
-    call(compileBackends(state(c), new Map(), getPool).get('svc:80')!.dispatchFor('svc', 'r'));
+    call(compileBackends(state(c), new Map(), getPool, new ClusterPolicyRegistry()).get('svc:80')!.dispatchFor('svc', 'r'));
     assert.deepEqual(asked, [['http://127.0.0.1:1001', 3]]);
 
     const registry = new PoolRegistry({});
@@ -120,14 +122,14 @@ describe('compiled backend: circuit breaker', () => {
   it('gives the slot back when the transport throws instead of failing the handler', () => {
     const throwing = (): Dispatcher => ({ closed: false, dispatch: () => { throw new Error('boom'); } }) as unknown as Dispatcher;
     const c: ClusterState = { ...cluster('svc:80', [1001]), circuitBreaker: { maxConnections: 9, maxPendingRequests: 9, maxRequests: 1, maxRetries: 1 } };
-    const backend = compileBackends(state(c), new Map(), throwing).get('svc:80')!;
+    const backend = compileBackends(state(c), new Map(), throwing, new ClusterPolicyRegistry()).get('svc:80')!;
     assert.equal(call(backend.dispatchFor('svc', 'r')).error?.message, 'boom');
     assert.equal(backend.breaker!.snapshot().activeRequests, 0);
   });
 
   it('costs nothing when the cluster has no thresholds: the endpoint dispatch is used as is', () => {
     const pools = new ScriptedPools(() => 200);
-    const backend = compileBackends(state(cluster('svc:80', [1001])), new Map(), pools.getPool).get('svc:80')!;
+    const backend = compileBackends(state(cluster('svc:80', [1001])), new Map(), pools.getPool, new ClusterPolicyRegistry()).get('svc:80')!;
     assert.equal(backend.breaker, undefined);
     assert.equal(backend.outlier, undefined);
   });
@@ -141,8 +143,9 @@ describe('compiled backend: outlier detection', () => {
     const pools = new ScriptedPools((o) => (o === origin(1002) ? 503 : 200));
     const od = outlierPolicy({ intervalMs: 1_000, baseEjectionTimeMs: 5_000, maxEjectionPercent: 50 });
     const c: ClusterState = { ...cluster('svc:80', [1001, 1002, 1003]), outlierDetection: od };
-    let backends: Map<string, CompiledBackend> = compileBackends(state(c), new Map(), pools.getPool, { clock, random: () => 0.5 });
-    return { clock, pools, od, c, get: () => backends.get('svc:80')!, swap: (next: ClusterState) => (backends = compileBackends(state(next), backends, pools.getPool, { clock })) };
+    const reg = new ClusterPolicyRegistry({ clock, random: () => 0.5 });
+    let backends: Map<string, CompiledBackend> = compileBackends(state(c), new Map(), pools.getPool, reg);
+    return { clock, pools, od, c, get: () => backends.get('svc:80')!, swap: (next: ClusterState) => (backends = compileBackends(state(next), backends, pools.getPool, reg)) };
   }
 
   it('ejects an endpoint that answers 503 five times in a row, sends it nothing while ejected, and takes it back after the ejection time', () => {

@@ -1,0 +1,82 @@
+// The per-cluster policy objects of one mesh (circuit breaker, retry budget, outlier detector, endpoint loads), kept
+// once per process and shared by every transport: an HTTP and a gRPC call to the same cluster count against the same
+// breaker and budget and report to the same outlier records, as one sidecar would.
+import type { ClusterState, MeshState } from '../discovery/mesh-state.js';
+import { clusterBreakerFor, type ClusterBreaker } from '../policy/circuit-breaker/index.js';
+import { outlierDetectorFor, type OutlierDetector, type OutlierOptions } from '../policy/outlier/index.js';
+import { retryBudgetFor, type RetryBudget } from '../policy/retry/retry-budget.js';
+import type { LoadTable } from './balance/picker.js';
+
+/** The policy objects of one cluster. The objects live across MeshState swaps; `cluster` is the state they apply. */
+export interface ClusterPolicies {
+  readonly cluster: ClusterState;
+  /** Endpoint keys (`http://ip:port`, IPv6 in brackets) in the cluster's endpoint order: the outlier records' names. */
+  readonly endpointKeys: readonly string[];
+  /** Envoy thresholds; undefined when the Cluster has no circuit_breakers. */
+  readonly breaker: ClusterBreaker | undefined;
+  /** The cluster's retry budget (its policy, or the defaults). */
+  readonly retryBudget: RetryBudget;
+  /** Outlier detection; undefined when off. */
+  readonly outlier: OutlierDetector | undefined;
+  /** In-flight calls and latency per endpoint key (read by least-request and peak-EWMA). */
+  readonly loads: LoadTable;
+}
+
+/** The key of an endpoint in every per-endpoint table: `http://ip:port` (IPv6 literals in brackets). */
+export function endpointKey(address: string, port: number): string {
+  return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+}
+
+/**
+ * Keeps the ClusterPolicies of every cluster of the current MeshState: forState() updates the objects in place for a
+ * new state (an edit applies live; counters, ejections and loads carry over) and memoises the answer per state, so
+ * every transport compiling against the same state shares one set. Clusters that leave are closed.
+ */
+export class ClusterPolicyRegistry {
+  readonly #options: OutlierOptions;
+  #state: MeshState | undefined;
+  #current: ReadonlyMap<string, ClusterPolicies> = new Map();
+  #closed = false;
+
+  constructor(options: OutlierOptions = {}) {
+    this.#options = options;
+  }
+
+  /** The policies of every cluster of `state` (the same map for the same state object). */
+  forState(state: MeshState): ReadonlyMap<string, ClusterPolicies> {
+    if (state === this.#state || this.#closed) return this.#current;
+    const previous = this.#current;
+    const next = new Map<string, ClusterPolicies>();
+    for (const [name, cluster] of state.clusters) {
+      const old = previous.get(name);
+      next.set(name, old !== undefined && old.cluster === cluster ? old : policiesFor(cluster, old, this.#options));
+    }
+    for (const [name, old] of previous) if (!state.clusters.has(name)) old.outlier?.close();
+    this.#state = state;
+    this.#current = next;
+    return next;
+  }
+
+  /** Stops every outlier detector's timer. Later forState() calls return the last policies unchanged. */
+  close(): void {
+    this.#closed = true;
+    for (const p of this.#current.values()) p.outlier?.close();
+  }
+}
+
+function policiesFor(cluster: ClusterState, previous: ClusterPolicies | undefined, options: OutlierOptions): ClusterPolicies {
+  const endpointKeys = cluster.endpoints.map((e) => endpointKey(e.address, e.port));
+  const loads: LoadTable = previous?.loads ?? new Map();
+  if (previous !== undefined) {
+    const keep = new Set(endpointKeys);
+    for (const key of loads.keys()) if (!keep.has(key)) loads.delete(key);
+  }
+  return Object.freeze({
+    cluster,
+    endpointKeys: Object.freeze(endpointKeys),
+    breaker: clusterBreakerFor(cluster, previous?.breaker),
+    retryBudget: retryBudgetFor(cluster, previous?.retryBudget),
+    outlier: outlierDetectorFor(cluster, endpointKeys, previous?.outlier, options),
+    loads,
+  });
+}
