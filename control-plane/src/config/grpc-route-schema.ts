@@ -1,5 +1,5 @@
 // Schema and types of Gateway API `GRPCRoute` (gateway.networking.k8s.io/v1) in mesh (GAMMA) form,
-// plus one Weft extension: `rules[].timeouts.request`, which Gateway API's GRPCRoute does not have.
+// plus two Weft extensions Gateway API's GRPCRoute does not have: `rules[].timeouts.request` and `rules[].retry`.
 import { z } from 'zod';
 import {
   backendRefSchema,
@@ -12,6 +12,7 @@ import {
   type RouteTimeouts,
 } from './schema.js';
 import { ruleFiltersSchema, type RouteRuleFilter } from './fault-injection-schema.js';
+import { grpcRouteRetrySchema, type GRPCRouteRetry } from './retry-schema.js';
 
 /** Gateway API's pattern for an exact gRPC service name (`pkg.Service`), case-insensitive. */
 export const GRPC_SERVICE_PATTERN = /^\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$/i;
@@ -40,6 +41,8 @@ export interface GRPCRouteRule {
   readonly backendRefs: readonly BackendRef[];
   /** Weft extension (not in Gateway API's GRPCRoute): a deadline for the whole call. */
   readonly timeouts?: RouteTimeouts;
+  /** Weft extension (Gateway API's GRPCRoute has no retries): retry calls that ended with one of `codes`. */
+  readonly retry?: GRPCRouteRetry;
   /** Gateway API ExtensionRef filters; Weft supports one FaultInjection per rule. */
   readonly filters?: readonly RouteRuleFilter[];
 }
@@ -94,6 +97,7 @@ const ruleSchema = z.strictObject({
     .min(1, { error: 'needs at least one backendRef (Weft has no filter-only rules)' })
     .max(16),
   timeouts: timeoutsSchema.optional(),
+  retry: grpcRouteRetrySchema.optional(),
   filters: ruleFiltersSchema,
 });
 

@@ -67,3 +67,28 @@ export function nonIdempotentRules(value: string | undefined, ruleCount: number)
   }
   return out;
 }
+
+/** gRPC status names a GRPCRoute `retry` may list: those Envoy's `retry_on` and gRFC A44 (grpc-js-xds) retry on. */
+export const GRPC_RETRY_CODES = ['CANCELLED', 'DEADLINE_EXCEEDED', 'INTERNAL', 'RESOURCE_EXHAUSTED', 'UNAVAILABLE'] as const;
+
+/** One of GRPC_RETRY_CODES. */
+export type GrpcRetryCode = (typeof GRPC_RETRY_CODES)[number];
+
+/** `rules[].retry` of a GRPCRoute (Weft extension, modelled on GEP-1731 with gRPC status names for `codes`). */
+export interface GRPCRouteRetry {
+  /** gRPC statuses that are retried (at least one). */
+  readonly codes: readonly GrpcRetryCode[];
+  /** Retries after the first attempt. Default 1; clients that follow gRFC A6 (grpc-js) make at most 5 attempts. */
+  readonly attempts?: number;
+  /** Backoff base (the cap is 10×), a Gateway API duration. Default 25ms. */
+  readonly backoff?: string;
+}
+
+/** `rules[].retry` schema of a GRPCRoute. */
+export const grpcRouteRetrySchema = z.strictObject({
+  codes: z.array(z.enum(GRPC_RETRY_CODES)).min(1, { error: `needs at least one gRPC status (${GRPC_RETRY_CODES.join(', ')})` }).max(5),
+  attempts: z.number().int().min(0).max(100).optional(),
+  backoff: gatewayDuration
+    .refine((d) => (parseGatewayDurationMs(d) ?? 0) > 0, { error: 'must be greater than 0' })
+    .optional(),
+});

@@ -9,6 +9,7 @@ import { validateConfig } from '../config/validate.js';
 import { formatConfigError } from '../model.js';
 import { meshConfig, serviceYaml } from './testdata/fixtures.js';
 import { translate } from './translate.js';
+import { grpcRetryPolicy } from '../../../src/client/grpc/route-plan.js';
 
 const ROUTE = (annotations: string, rules: string) => `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -104,9 +105,41 @@ spec:
   parentRefs: [{ kind: Service, name: api }]
   rules:
   - backendRefs: [{ name: api, port: 9090 }]
-    retry: { attempts: 2 }
+    retry: { codes: [], attempts: 2 }
+  - backendRefs: [{ name: api, port: 9090 }]
+    retry: { codes: [NOT_FOUND] }
 ---
 `).join('\n');
-    assert.match(grpc, /"retry" is a Gateway API field that Weft does not support yet/);
+    assert.match(grpc, /rules\[0\]\.retry\.codes: needs at least one gRPC status \(CANCELLED, DEADLINE_EXCEEDED, INTERNAL, RESOURCE_EXHAUSTED, UNAVAILABLE\)/);
+    assert.match(grpc, /rules\[1\]\.retry\.codes\[0\]: must be one of/);
+  });
+  it('GRPCRoute retry (Weft extension) → retry_on with Envoy gRPC names, decoded by the SDK and mapped to grpc-js (A6)', () => {
+    const yaml = `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: g }
+spec:
+  parentRefs: [{ kind: Service, name: api }]
+  rules:
+  - backendRefs: [{ name: api, port: 8080 }]
+    retry: { codes: [UNAVAILABLE, RESOURCE_EXHAUSTED], attempts: 9, backoff: 50ms }
+---
+`;
+    const [r] = xdsRoutes(yaml);
+    assert.deepEqual((r!['route'] as ProtoObject)['retry_policy'], {
+      retry_on: 'unavailable,resource-exhausted',
+      num_retries: { value: 9 },
+      retry_back_off: { base_interval: { seconds: '0', nanos: 50_000_000 }, max_interval: { seconds: '0', nanos: 500_000_000 } },
+    });
+    const [decoded] = sdkRoutes(yaml);
+    assert.ok(decoded!.action.kind === 'forward');
+    assert.deepEqual(decoded!.action.retry?.conditions, ['unavailable', 'resource-exhausted']);
+    assert.deepEqual(grpcRetryPolicy(decoded!.action.retry), {
+      maxAttempts: 5,
+      initialBackoff: '0.050s',
+      maxBackoff: '0.500s',
+      backoffMultiplier: 2,
+      retryableStatusCodes: [14, 8],
+    });
+    assert.equal(grpcRetryPolicy(undefined), undefined, 'no policy: grpc-js retries only transparently (never reached the server)');
   });
 });

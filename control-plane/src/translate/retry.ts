@@ -2,6 +2,7 @@
 // RouteAction.retry_policy and Route metadata (docs/xds-mapping.md "Retries").
 import type { ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { parseGatewayDurationMs } from '../config/duration.js';
+import type { GRPCRouteRule } from '../config/grpc-route-schema.js';
 import type { HTTPRouteRule } from '../config/http-route-schema.js';
 import type { RouteResource } from '../config/mesh-config.js';
 import { DEFAULT_RETRY_ATTEMPTS, nonIdempotentRules, RETRY_NON_IDEMPOTENT_ANNOTATION } from '../config/retry-schema.js';
@@ -56,5 +57,25 @@ export function retryPolicyFor(rule: HTTPRouteRule, optIn: boolean): ProtoObject
   }
   if (perTryMs > 0) policy['per_try_timeout'] = durationFromMs(perTryMs);
   if (!optIn) policy['retriable_request_headers'] = [IDEMPOTENT_METHOD_MATCHER];
+  return policy;
+}
+
+/**
+ * Envoy RetryPolicy for a GRPCRoute rule's `retry`, or undefined without one: retry_on the codes' Envoy gRPC names
+ * (`unavailable`, `resource-exhausted`, ...), num_retries = attempts (default 1), backoff as for HTTPRoute. No method
+ * restriction: a gRPC call is retried only when its status says so, and clients that follow gRFC A6 never retry a
+ * call once the server has sent response headers.
+ */
+export function grpcRetryPolicyFor(rule: GRPCRouteRule): ProtoObject | undefined {
+  const retry = rule.retry;
+  if (retry === undefined) return undefined;
+  const policy: ProtoObject = {
+    retry_on: retry.codes.map((c) => c.toLowerCase().replace(/_/g, '-')).join(','),
+    num_retries: { value: retry.attempts ?? DEFAULT_RETRY_ATTEMPTS },
+  };
+  const baseMs = retry.backoff === undefined ? undefined : parseGatewayDurationMs(retry.backoff);
+  if (baseMs !== undefined && baseMs > 0) {
+    policy['retry_back_off'] = { base_interval: durationFromMs(baseMs), max_interval: durationFromMs(baseMs * MAX_INTERVAL_FACTOR) };
+  }
   return policy;
 }

@@ -1,6 +1,6 @@
 // Builds a Service's RouteConfiguration from the HTTPRoutes and GRPCRoutes attached to it, in Gateway API
 // precedence order (docs/xds-mapping.md "RouteConfiguration").
-import type { GRPCRouteMatch } from '../config/grpc-route-schema.js';
+import type { GRPCRouteMatch, GRPCRouteRule } from '../config/grpc-route-schema.js';
 import type { HTTPRouteMatch, HTTPRouteRule } from '../config/http-route-schema.js';
 import { parseGatewayDurationMs } from '../config/duration.js';
 import type { FaultInjectionResource, RouteResource, ServiceResource } from '../config/mesh-config.js';
@@ -9,7 +9,7 @@ import type { XdsResource } from '../model.js';
 import type { ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import { FAULT_FILTER_NAME, faultHeaderMatchers, httpFaultConfig, ruleFault } from './fault.js';
-import { nonIdempotentRuleSet, RETRY_NON_IDEMPOTENT_METADATA, retryPolicyFor } from './retry.js';
+import { grpcRetryPolicyFor, nonIdempotentRuleSet, RETRY_NON_IDEMPOTENT_METADATA, retryPolicyFor } from './retry.js';
 import { clusterName, compareStrings, defaultRouteName, durationFromMs, routeName } from './names.js';
 
 /** How specific a match is, in the order Gateway API ranks matches (earlier fields weigh more). */
@@ -101,7 +101,7 @@ function candidatesOf(
   const optIn = nonIdempotentRuleSet(route);
   route.spec.rules.forEach((rule, i) => {
     const action = routeAction(rule.backendRefs, rule.timeouts?.request, services);
-    const retryPolicy = route.kind === 'HTTPRoute' ? retryPolicyFor(rule as HTTPRouteRule, optIn.has(i)) : undefined;
+    const retryPolicy = route.kind === 'HTTPRoute' ? retryPolicyFor(rule as HTTPRouteRule, optIn.has(i)) : grpcRetryPolicyFor(rule as GRPCRouteRule);
     if (retryPolicy !== undefined) action['retry_policy'] = retryPolicy;
     const fault = ruleFault(rule.filters, faults)?.spec;
     const perFilter = fault === undefined ? undefined : { [FAULT_FILTER_NAME]: httpFaultConfig(fault) };
