@@ -1,7 +1,9 @@
 // createMesh(): the one object a service creates at start-up to call (fetch, dispatcher) and serve (serve) through the mesh.
 import type http from 'node:http';
 import { Agent, fetch as undiciFetch, type Dispatcher, type RequestInfo, type RequestInit, type Response } from 'undici';
-import { MeshDispatcher } from './client/http/dispatcher.js';
+import { ClusterPolicyRegistry } from './client/cluster-policies.js';
+import { MeshGrpcImpl, type MeshGrpc } from './client/grpc/mesh-grpc.js';
+import { DEFAULT_RESOLVE_TIMEOUT_MS, MeshDispatcher } from './client/http/dispatcher.js';
 import type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
 import { ERROR_CODES, MeshError } from './core/errors.js';
 import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
@@ -11,7 +13,8 @@ import { createXdsClient, type XdsConfigDump } from './discovery/xds/ads-client.
 import { explainRequest, type ExplainInit, type Explanation } from './explain.js';
 import { resolveMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './mesh/options.js';
 import { waitUntilReady } from './mesh/ready.js';
-import { DEFAULT_DRAIN_TIMEOUT_MS, serveHttp, type ServedEndpoint, type ServeOptions } from './server/http/serve.js';
+import type { ServedGrpcEndpoint } from './server/grpc/serve.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, serveHttp, type ServeDeps, type ServedEndpoint, type ServeOptions } from './server/http/serve.js';
 
 /** The client-side view of the mesh (`weft status` for this process). Fresh plain data each call. */
 export interface MeshStatus {
@@ -59,6 +62,11 @@ export interface Mesh {
    * Pass it as `{ dispatcher }` to undici's fetch/request, or install it with setGlobalDispatcher() (opt-in).
    */
   readonly dispatcher: Dispatcher;
+  /**
+   * The gRPC side: meshed grpc-js channels (`mesh.grpc.client(PaymentsClient, 'payments')`, or the `weft:///payments`
+   * target with credentials() and channelOptions()) and servers (server(), serve()). Loads @grpc/grpc-js on first use.
+   */
+  readonly grpc: MeshGrpc;
   /** undici's fetch with `dispatcher` set. Mesh failures reject with a TypeError whose `cause` is the MeshError. */
   fetch(input: RequestInfo, init?: RequestInit): Promise<Response>;
   /**
@@ -105,7 +113,9 @@ class MeshImpl implements Mesh {
   readonly #options: ResolvedMeshOptions;
   readonly #discovery: Discovery | undefined;
   readonly #mesh: MeshDispatcher | undefined;
-  readonly #served: ServedEndpoint[] = [];
+  readonly #served: (ServedEndpoint | ServedGrpcEndpoint)[] = [];
+  readonly #policies = new ClusterPolicyRegistry();
+  #grpc: MeshGrpcImpl | undefined;
   #registry: RegistryClient | undefined;
   #closing: Promise<void> | undefined;
 
@@ -143,17 +153,34 @@ class MeshImpl implements Mesh {
       logger: options.logger,
       ...(options.resolveTimeoutMs !== undefined ? { resolveTimeoutMs: options.resolveTimeoutMs } : {}),
       meshDomains: options.meshDomains,
+      policies: this.#policies,
     });
     this.dispatcher = this.#mesh;
   }
 
-  fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+  get grpc(): MeshGrpc {
+    if (this.#grpc === undefined) {
+      const options = this.#options;
+      this.#grpc = new MeshGrpcImpl({
+        ...(this.#discovery !== undefined ? { discovery: this.#discovery } : {}),
+        policies: this.#policies,
+        resolveTimeoutMs: options.resolveTimeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS,
+        logger: options.logger,
+        serveDeps: this.#serveDeps(),
+        onServed: (served) => {
+          this.#served.push(served);
+          if (this.#closing) void served.close(); // close() ran while binding
+        },
+        assertOpen: (what) => {
+          if (this.#closing) throw new MeshError(ERROR_CODES.CLOSED, `${what} after mesh.close()`, { nonRetryable: true });
+        },
+      });
+    }
+    return this.#grpc;
   }
 
-  async serve(handlerOrServer: http.RequestListener | http.Server, options: ServeOptions): Promise<ServedEndpoint> {
-    if (this.#closing) throw new MeshError(ERROR_CODES.CLOSED, 'mesh.serve() after mesh.close()', { nonRetryable: true });
-    const served = await serveHttp(handlerOrServer, options, {
+  #serveDeps(): ServeDeps {
+    return {
       service: this.service,
       nodeId: this.nodeId,
       drain: this.#options.drain,
@@ -163,7 +190,16 @@ class MeshImpl implements Mesh {
         this.#registry ??= new RegistryClient({ server: this.#options.controlPlaneAddress, logger: this.#options.logger });
         return this.#registry.register({ ...endpoint, locality: this.#options.locality }, ttlMs);
       },
-    });
+    };
+  }
+
+  fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
+    return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+  }
+
+  async serve(handlerOrServer: http.RequestListener | http.Server, options: ServeOptions): Promise<ServedEndpoint> {
+    if (this.#closing) throw new MeshError(ERROR_CODES.CLOSED, 'mesh.serve() after mesh.close()', { nonRetryable: true });
+    const served = await serveHttp(handlerOrServer, options, this.#serveDeps());
     this.#served.push(served);
     if (this.#closing) void served.close(); // close() ran while listening
     return served;
@@ -261,6 +297,8 @@ class MeshImpl implements Mesh {
     // 2. Outgoing calls still running get the drain timeout to finish, then are cut.
     const drainTimeoutMs = this.#options.drain.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     await step('dispatcher', () => closeWithin(this.dispatcher, drainTimeoutMs));
+    this.#grpc?.close();
+    this.#policies.close();
     // 3. Last, the xDS stream.
     await step('discovery', async () => this.#discovery?.close());
   }

@@ -1,3 +1,6 @@
 // The public test kit: in-process fakes for writing tests against Weft.
 export { FakeControlPlane, xdsResource } from './fake-control-plane.js';
 export type { FakeControlPlaneOptions, FakeResource, RecordedRequest, RecordedResponse } from './fake-control-plane.js';
+/** A scriptable gRPC echo service (all four call types; failures, delays and deadlines driven by the request). */
+export { ECHO_SERVICE, EchoClient, echoService, echoHandlers, addEchoService, say } from './grpc-echo.js';
+export type { EchoRequest, EchoReply, EchoStats, EchoClientInstance } from './grpc-echo.js';

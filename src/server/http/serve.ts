@@ -170,7 +170,7 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
 }
 
 /** The bound address, or for a wildcard bind the first non-internal IPv4 of this host (127.0.0.1 if none). */
-function advertisable(bound: string): string {
+export function advertisable(bound: string): string {
   if (bound !== '0.0.0.0' && bound !== '::') return bound.startsWith('::ffff:') ? bound.slice(7) : bound;
   for (const list of Object.values(os.networkInterfaces())) {
     for (const info of list ?? []) if (info.family === 'IPv4' && !info.internal) return info.address;

@@ -1,0 +1,358 @@
+// The grpc-js load-balancing policy `weft_mesh`: one per channel, fed by the `weft:` resolver with the target's plan and
+// the mesh's ClusterPolicies. It keeps one grpc-js pick_first leaf (a subchannel with reconnect backoff) per endpoint
+// of every cluster the target's routes name, and picks per call in the cluster the ConfigSelector chose, with the
+// cluster's own balancer (src/client/balance/), circuit breaker, retry budget and outlier detector — the same objects
+// the HTTP client uses for that cluster.
+import type { experimental } from '@grpc/grpc-js';
+import { GRPC_STATUS } from '../../core/classify.js';
+import type { Disposable } from '../../core/watch.js';
+import type { Endpoint as MeshEndpoint } from '../../discovery/mesh-state.js';
+import type { EndpointHealth } from '../../policy/outlier/index.js';
+import { httpStatusForGrpc } from '../../policy/fault/index.js';
+import { buildPicker, loadOf, tracksLoad, type EndpointLoad, type Picker as MeshPicker } from '../balance/picker.js';
+import { mostPreferred } from '../balance/priority.js';
+import { endpointKey, type ClusterPolicies } from '../cluster-policies.js';
+import type { GrpcJs } from './grpc-js.js';
+import { PICK, type GrpcTargetPlan } from './route-plan.js';
+
+type LoadBalancer = experimental.LoadBalancer;
+type ChannelControlHelper = experimental.ChannelControlHelper;
+type Picker = experimental.Picker;
+type PickArgs = experimental.PickArgs;
+type PickResult = experimental.PickResult;
+type LeafLoadBalancer = experimental.LeafLoadBalancer;
+type ChannelOptions = import('@grpc/grpc-js').ChannelOptions;
+
+/** The policy's name in a service config (`{loadBalancingConfig: [{weft_mesh: {}}]}`). */
+export const LB_POLICY_NAME = 'weft_mesh';
+
+/**
+ * Resolver attribute keys (grpc-js merges attributes into the LB policy's channel options). They start with grpc-js's
+ * SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX so that they never become subchannel arguments (which key the global subchannel
+ * pool: a changing plan would otherwise make new connections on every update).
+ */
+export const ATTRIBUTE = Object.freeze({
+  plan: 'grpc.internal.no_subchannel.weft.plan',
+  policies: 'grpc.internal.no_subchannel.weft.policies',
+});
+
+/** The header grpc-js sets on retry attempts (gRFC A6): the picker counts such picks against the retry budget. */
+const PREVIOUS_ATTEMPTS = 'grpc-previous-rpc-attempts';
+
+/** One endpoint of a cluster as the picker sees it. */
+interface Item {
+  readonly origin: string;
+  readonly weight: number;
+  readonly priority: number;
+  readonly leaf: Picker;
+  readonly load: EndpointLoad | undefined;
+  readonly health: EndpointHealth | undefined;
+}
+
+/** A cluster's picking state for one picker generation. */
+interface ClusterView {
+  readonly name: string;
+  readonly policies: ClusterPolicies;
+  readonly picker: MeshPicker<Item>;
+  /** True when some endpoint is connecting (or idle): an empty picker then queues instead of failing. */
+  readonly connecting: boolean;
+  readonly decayMs: number;
+}
+
+let registered = false;
+
+/** Registers `weft_mesh` with grpc-js once per process. */
+export function registerMeshLoadBalancer(grpc: GrpcJs): void {
+  if (registered) return;
+  registered = true;
+  const { experimental: x, connectivityState: State, Metadata: MetadataClass } = grpc;
+  const { PickResultType } = x;
+
+  class Config implements experimental.TypedLoadBalancingConfig {
+    getLoadBalancerName(): string {
+      return LB_POLICY_NAME;
+    }
+    toJsonObject(): object {
+      return { [LB_POLICY_NAME]: {} };
+    }
+    static createFromJson(): Config {
+      return new Config();
+    }
+  }
+
+  const status = (code: number, details: string) => ({ code, details, metadata: new MetadataClass() });
+  const drop = (code: number, details: string): PickResult => ({
+    pickResultType: PickResultType.DROP,
+    subchannel: null,
+    status: status(code, details),
+    onCallStarted: null,
+    onCallEnded: null,
+  });
+  const queue: PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
+  const unavailable = (details: string): PickResult => ({
+    pickResultType: PickResultType.TRANSIENT_FAILURE,
+    subchannel: null,
+    status: status(GRPC_STATUS.UNAVAILABLE, details),
+    onCallStarted: null,
+    onCallEnded: null,
+  });
+
+  /** Picks per call: the cluster from pickInformation, then the cluster's balancer, breaker, budget and outlier hooks. */
+  class MeshCallPicker implements Picker {
+    readonly #clusters: ReadonlyMap<string, ClusterView>;
+    readonly #authority: string;
+    readonly #lastError: string | undefined;
+
+    constructor(clusters: ReadonlyMap<string, ClusterView>, authority: string, lastError: string | undefined) {
+      this.#clusters = clusters;
+      this.#authority = authority;
+      this.#lastError = lastError;
+    }
+
+    pick(args: PickArgs): PickResult {
+      const info = args.extraPickInfo;
+      const failCode = info[PICK.failCode];
+      if (failCode !== undefined) return drop(Number(failCode), info[PICK.failDetails] ?? 'weft: call refused');
+      const name = info[PICK.cluster] ?? '';
+      const view = this.#clusters.get(name);
+      const route = info[PICK.route] ?? '';
+      if (view === undefined) return unavailable(`weft: cluster '${name}' (route '${route}' of ${this.#authority}) is not known yet`);
+      if (view.picker.size === 0) {
+        if (view.connecting) return queue;
+        const cluster = view.policies.cluster;
+        return unavailable(
+          cluster.endpoints.length === 0
+            ? `weft: cluster '${name}' (route '${route}' of ${this.#authority}) has no endpoints${cluster.endpointsKnown ? ': no instance is registered or healthy' : ' yet: its assignment (EDS) has not arrived'}`
+            : `weft: no endpoint of cluster '${name}' (route '${route}' of ${this.#authority}) is reachable${this.#lastError ? `: ${this.#lastError}` : ''}`,
+        );
+      }
+      const { retryBudget, breaker } = view.policies;
+      const isRetry = args.metadata.get(PREVIOUS_ATTEMPTS).length > 0;
+      let retrySlot = false;
+      if (isRetry) {
+        if (!retryBudget.tryRetry()) {
+          return drop(GRPC_STATUS.UNAVAILABLE, `weft: retry budget of cluster '${name}' is exhausted (route '${route}' of ${this.#authority}); the previous attempt's failure stands`);
+        }
+        if (breaker !== undefined) {
+          if (!breaker.tryAcquireRetry()) return drop(GRPC_STATUS.UNAVAILABLE, breaker.overflowError('max_retries', this.#authority, route).message);
+          retrySlot = true;
+        }
+      } else {
+        retryBudget.onRequest();
+      }
+      if (breaker !== undefined) {
+        const refused = breaker.admit();
+        if (refused !== undefined) {
+          if (retrySlot) breaker.releaseRetry();
+          return drop(GRPC_STATUS.UNAVAILABLE, breaker.overflowError(refused, this.#authority, route).message);
+        }
+      }
+      const hash = info[PICK.hash];
+      const item = hash === undefined ? view.picker.pick() : view.picker.pick(Number(hash));
+      const result = item.leaf.pick(args);
+      if (result.pickResultType !== PickResultType.COMPLETE) {
+        if (breaker !== undefined) {
+          breaker.ended(undefined, false);
+          if (retrySlot) breaker.releaseRetry();
+        }
+        return result;
+      }
+      return { ...result, ...observe(view, item, retrySlot) };
+    }
+  }
+
+  /**
+   * The onCallStarted/onCallEnded pair of one picked call. grpc-js calls onCallEnded only for a call it started, and a
+   * call can end before it starts (cancelled while waiting for call credentials, or re-picked because the subchannel
+   * left READY): the breaker admission taken at pick time is then given back on the next turn of the event loop.
+   */
+  function observe(view: ClusterView, item: Item, retrySlot: boolean): Pick<PickResult, 'onCallStarted' | 'onCallEnded'> {
+    const { breaker } = view.policies;
+    const load = item.load;
+    const health = item.health;
+    let started = false;
+    let released = false;
+    let startMs = 0;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      if (breaker !== undefined) {
+        breaker.ended(undefined, started);
+        if (retrySlot) breaker.releaseRetry();
+      }
+    };
+    if (breaker !== undefined) unstarted.push(() => (started ? undefined : release()));
+    if (breaker !== undefined && unstarted.length === 1) setImmediate(sweepUnstarted);
+    return {
+      onCallStarted: () => {
+        started = true;
+        if (released) {
+          // Started after its admission was given back: count it again, without refusing (it is already on the wire).
+          released = false;
+          if (breaker !== undefined && breaker.admit() !== undefined) released = true;
+        }
+        breaker?.started();
+        if (load !== undefined) {
+          load.inflight++;
+          startMs = performance.now();
+        }
+      },
+      onCallEnded: (code: number) => {
+        release();
+        if (load !== undefined && startMs > 0) {
+          load.inflight--;
+          const now = performance.now();
+          const latency = now - startMs;
+          load.observe(code === GRPC_STATUS.OK ? latency : Math.max(latency, load.ewmaMs), now, view.decayMs);
+        }
+        // A call the caller cancelled says nothing about the endpoint.
+        if (health !== undefined && code !== GRPC_STATUS.CANCELLED) health.responded(httpStatusForGrpc(code));
+      },
+    };
+  }
+
+  const unstarted: (() => void)[] = [];
+  function sweepUnstarted(): void {
+    const due = unstarted.splice(0);
+    for (const f of due) f();
+  }
+
+  interface LeafEntry {
+    readonly key: string;
+    readonly endpoint: MeshEndpoint;
+    readonly leaf: LeafLoadBalancer;
+  }
+
+  class MeshLoadBalancer implements LoadBalancer {
+    readonly #helper: ChannelControlHelper;
+    readonly #childHelper: ChannelControlHelper;
+    #leaves = new Map<string, LeafEntry>();
+    #plan: GrpcTargetPlan | undefined;
+    #policies: ReadonlyMap<string, ClusterPolicies> = new Map();
+    #pickers = new Map<string, MeshPicker<Item>>();
+    #subscriptions: Disposable[] = [];
+    #paused = false;
+    #lastError: string | undefined;
+    #wasReady = false;
+
+    constructor(helper: ChannelControlHelper) {
+      this.#helper = helper;
+      this.#childHelper = x.createChildChannelControlHelper(helper, {
+        updateState: (_state, _picker, errorMessage) => {
+          if (errorMessage) this.#lastError = errorMessage;
+          this.#refresh();
+        },
+      });
+    }
+
+    updateAddressList(
+      endpoints: experimental.StatusOr<experimental.Endpoint[]>,
+      _config: experimental.TypedLoadBalancingConfig,
+      options: ChannelOptions,
+      resolutionNote: string,
+    ): boolean {
+      const plan = options[ATTRIBUTE.plan] as GrpcTargetPlan | undefined;
+      const policies = options[ATTRIBUTE.policies] as ReadonlyMap<string, ClusterPolicies> | undefined;
+      if (!endpoints.ok || plan === undefined || policies === undefined) {
+        if (this.#plan === undefined) {
+          const details = endpoints.ok ? 'weft: the resolver sent no mesh plan' : endpoints.error.details;
+          this.#helper.updateState(State.TRANSIENT_FAILURE, new x.UnavailablePicker({ details }), details);
+        }
+        return true;
+      }
+      this.#plan = plan;
+      this.#policies = policies;
+      const wanted = new Map<string, MeshEndpoint>();
+      for (const name of plan.clusters) {
+        for (const e of policies.get(name)?.cluster.endpoints ?? []) wanted.set(endpointKey(e.address, e.port), e);
+      }
+      this.#paused = true;
+      const next = new Map<string, LeafEntry>();
+      for (const [key, endpoint] of wanted) {
+        const old = this.#leaves.get(key);
+        if (old !== undefined) {
+          next.set(key, old.endpoint === endpoint ? old : { ...old, endpoint });
+          continue;
+        }
+        const leaf = new x.LeafLoadBalancer({ addresses: [{ host: endpoint.address, port: endpoint.port }] }, this.#childHelper, options, resolutionNote);
+        next.set(key, { key, endpoint, leaf });
+        leaf.startConnecting();
+      }
+      for (const [key, old] of this.#leaves) if (!next.has(key)) old.leaf.destroy();
+      this.#leaves = next;
+      for (const s of this.#subscriptions) s.dispose();
+      this.#subscriptions = [];
+      for (const name of plan.clusters) {
+        const outlier = policies.get(name)?.outlier;
+        if (outlier !== undefined) this.#subscriptions.push(outlier.onChange(() => this.#refresh()));
+      }
+      this.#paused = false;
+      this.#refresh();
+      return true;
+    }
+
+    /** Rebuilds every cluster's picker from the leaves' states and publishes the channel state. */
+    #refresh(): void {
+      const plan = this.#plan;
+      if (this.#paused || plan === undefined) return;
+      const views = new Map<string, ClusterView>();
+      let ready = false;
+      let connecting = false;
+      const pickers = new Map<string, MeshPicker<Item>>();
+      for (const name of plan.clusters) {
+        const policies = this.#policies.get(name);
+        if (policies === undefined) continue;
+        const { cluster, outlier, loads } = policies;
+        const track = tracksLoad(cluster.lb);
+        const now = performance.now();
+        const items: Item[] = [];
+        let clusterConnecting = false;
+        for (const e of cluster.endpoints) {
+          const key = endpointKey(e.address, e.port);
+          const entry = this.#leaves.get(key);
+          if (entry === undefined) continue;
+          const state = entry.leaf.getConnectivityState();
+          if (state === State.IDLE) entry.leaf.exitIdle();
+          if (state === State.CONNECTING || state === State.IDLE) clusterConnecting = true;
+          if (state !== State.READY || outlier?.isEjected(key) === true) continue;
+          items.push({
+            origin: key,
+            weight: e.weight,
+            priority: e.priority ?? 0,
+            leaf: entry.leaf.getPicker(),
+            load: track ? loadOf(loads, key, now) : undefined,
+            health: outlier?.health(key),
+          });
+        }
+        const picker = buildPicker(cluster.lb, mostPreferred(items), this.#pickers.get(name), loads);
+        pickers.set(name, picker);
+        ready ||= picker.size > 0;
+        connecting ||= clusterConnecting;
+        views.set(name, { name, policies, picker, connecting: clusterConnecting, decayMs: cluster.lb?.kind === 'peak-ewma' ? cluster.lb.decayMs : 10_000 });
+      }
+      this.#pickers = pickers;
+      const picker = new MeshCallPicker(views, plan.authority, this.#lastError);
+      const state = ready ? State.READY : connecting ? State.CONNECTING : State.TRANSIENT_FAILURE;
+      if (this.#wasReady && !ready) this.#helper.requestReresolution();
+      this.#wasReady = ready;
+      this.#helper.updateState(state, picker, state === State.TRANSIENT_FAILURE ? (this.#lastError ?? 'weft: no endpoint is reachable') : null);
+    }
+
+    exitIdle(): void {
+      for (const entry of this.#leaves.values()) entry.leaf.exitIdle();
+    }
+    resetBackoff(): void {}
+    destroy(): void {
+      for (const s of this.#subscriptions) s.dispose();
+      this.#subscriptions = [];
+      for (const entry of this.#leaves.values()) entry.leaf.destroy();
+      this.#leaves.clear();
+      this.#plan = undefined;
+    }
+    getTypeName(): string {
+      return LB_POLICY_NAME;
+    }
+  }
+
+  x.registerLoadBalancerType(LB_POLICY_NAME, MeshLoadBalancer, Config);
+}

@@ -1,0 +1,190 @@
+// The `weft:` name resolver for grpc-js (`new Client('weft:///payments', ...)`): it asks the mesh's discovery for the
+// target, and on every change that concerns it hands grpc-js the compiled plan (ConfigSelector) and the clusters'
+// policies for the `weft_mesh` LB policy. grpc-js asks for re-resolution whenever a connection drops; that is only a
+// hint here (xDS pushes changes), so it never makes the resolver answer again unless something changed.
+import type { experimental, ChannelOptions } from '@grpc/grpc-js';
+import { GRPC_STATUS } from '../../core/classify.js';
+import type { Logger } from '../../core/logger.js';
+import type { Disposable } from '../../core/watch.js';
+import type { Discovery } from '../../discovery/discovery.js';
+import type { ClusterState, MeshState, TargetState } from '../../discovery/mesh-state.js';
+import type { ClusterPolicies, ClusterPolicyRegistry } from '../cluster-policies.js';
+import type { GrpcJs } from './grpc-js.js';
+import { ATTRIBUTE, LB_POLICY_NAME, registerMeshLoadBalancer } from './lb-policy.js';
+import { compileGrpcTarget, type GrpcTargetPlan } from './route-plan.js';
+
+/** The URI scheme Weft registers with grpc-js: `weft:///<service>[:<port>]`. */
+export const WEFT_SCHEME = 'weft';
+
+/** Channel option naming the mesh a channel belongs to (set by mesh.grpc.channelOptions()). */
+export const MESH_OPTION = 'weft.mesh';
+
+/** What the resolver hands grpc-js for a target: its plan and policies, or why there is none. */
+export type TargetResolution =
+  | { readonly kind: 'ok'; readonly plan: GrpcTargetPlan; readonly policies: ReadonlyMap<string, ClusterPolicies> }
+  | { readonly kind: 'error'; readonly code: number; readonly details: string };
+
+/** What a mesh gives its gRPC channels. */
+export interface GrpcRuntimeOptions {
+  readonly discovery: Discovery;
+  readonly policies: ClusterPolicyRegistry;
+  /** How long a channel's first resolution waits for discovery (ms). */
+  readonly resolveTimeoutMs: number;
+  readonly grpc: GrpcJs;
+  readonly logger: Logger;
+  /** Random source for weighted splits (tests inject a seeded one). */
+  readonly random?: () => number;
+}
+
+const runtimes = new Map<number, GrpcRuntime>();
+let nextId = 1;
+
+/**
+ * One mesh's gRPC side: the source of TargetResolutions for its channels. Registered in a process-wide table under
+ * `id`, which mesh.grpc.channelOptions() puts in the channel options so the resolver finds its mesh.
+ */
+export class GrpcRuntime {
+  /** The value of the `weft.mesh` channel option for this mesh. */
+  readonly id = nextId++;
+  readonly #options: GrpcRuntimeOptions;
+  #closed = false;
+
+  constructor(options: GrpcRuntimeOptions) {
+    this.#options = options;
+    registerMeshLoadBalancer(options.grpc);
+    registerWeftResolver(options.grpc);
+    runtimes.set(this.id, this);
+  }
+
+  /**
+   * Calls `fn` (never synchronously) with the target's resolution once discovery answers, and again whenever its
+   * routes or any cluster they name change. A target discovery cannot resolve in time gets an UNAVAILABLE error, and
+   * a later answer still arrives.
+   */
+  watch(authority: string, fn: (r: TargetResolution) => void): Disposable {
+    const { discovery, resolveTimeoutMs } = this.#options;
+    let disposed = false;
+    let lastTarget: TargetState | undefined;
+    let lastClusters: readonly (ClusterState | undefined)[] = [];
+    let plan: GrpcTargetPlan | undefined;
+    const evaluate = (state: MeshState): boolean => {
+      if (disposed || this.#closed) return true;
+      const ts = state.targets.get(authority);
+      if (ts === undefined || ts.status === 'pending') return false;
+      if (ts.status !== 'resolved') {
+        if (ts === lastTarget) return true;
+        lastTarget = ts;
+        fn({
+          kind: 'error',
+          code: GRPC_STATUS.UNAVAILABLE,
+          details:
+            ts.status === 'absent'
+              ? `weft: '${authority}' is not a mesh service: the control plane has no listener '${authority}'`
+              : `weft: configuration for '${authority}' was refused (NACKed) and there is no last good value: ${ts.message}`,
+        });
+        return true;
+      }
+      if (ts !== lastTarget || plan === undefined) plan = compileGrpcTarget(authority, ts.routes, this.#options.grpc, this.#options.random);
+      const clusters = [...plan.clusters].map((c) => state.clusters.get(c));
+      if (ts === lastTarget && clusters.length === lastClusters.length && clusters.every((c, i) => c === lastClusters[i])) return true;
+      lastTarget = ts;
+      lastClusters = clusters;
+      fn({ kind: 'ok', plan, policies: this.#options.policies.forState(state) });
+      return true;
+    };
+    const subscription = discovery.state.onChange(evaluate);
+    void discovery.resolve(authority, resolveTimeoutMs).then(() => {
+      if (evaluate(discovery.state.get()) || disposed || this.#closed) return;
+      fn({
+        kind: 'error',
+        code: GRPC_STATUS.UNAVAILABLE,
+        details: `weft: discovery did not resolve '${authority}' within ${resolveTimeoutMs} ms; is the control plane reachable?`,
+      });
+    });
+    return {
+      dispose: () => {
+        disposed = true;
+        subscription.dispose();
+      },
+    };
+  }
+
+  /** Unregisters the runtime: channels of this mesh that resolve again fail with UNAVAILABLE. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    runtimes.delete(this.id);
+  }
+}
+
+function runtimeFor(options: ChannelOptions): GrpcRuntime | string {
+  const id = options[MESH_OPTION];
+  if (typeof id === 'number') {
+    return runtimes.get(id) ?? `weft: the mesh of this channel (${MESH_OPTION}=${id}) is closed; create the client from a live mesh`;
+  }
+  if (runtimes.size === 1) return runtimes.values().next().value!;
+  return runtimes.size === 0
+    ? `weft: no mesh in this process serves 'weft:' targets: create one with createMesh() and use mesh.grpc.channelOptions()`
+    : `weft: ${runtimes.size} meshes in this process: pass mesh.grpc.channelOptions() so the channel knows which one`;
+}
+
+let resolverRegistered = false;
+
+/** Registers the `weft:` scheme with grpc-js once per process. */
+export function registerWeftResolver(grpc: GrpcJs): void {
+  if (resolverRegistered) return;
+  resolverRegistered = true;
+  const x = grpc.experimental;
+
+  class WeftResolver implements experimental.Resolver {
+    readonly #authority: string;
+    readonly #listener: experimental.ResolverListener;
+    readonly #options: ChannelOptions;
+    #subscription: Disposable | undefined;
+
+    constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, options: ChannelOptions) {
+      this.#authority = target.path.replace(/^\/+/, '');
+      this.#listener = listener;
+      this.#options = options;
+    }
+
+    updateResolution(): void {
+      if (this.#subscription !== undefined) return; // a hint only: changes are pushed
+      const runtime = runtimeFor(this.#options);
+      if (typeof runtime === 'string') {
+        setImmediate(() => this.#report({ kind: 'error', code: GRPC_STATUS.UNAVAILABLE, details: runtime }));
+        return;
+      }
+      if (this.#authority === '') {
+        setImmediate(() =>
+          this.#report({ kind: 'error', code: GRPC_STATUS.UNAVAILABLE, details: `weft: target has no service name (use weft:///<service>)` }),
+        );
+        return;
+      }
+      this.#subscription = runtime.watch(this.#authority, (r) => this.#report(r));
+    }
+
+    #report(r: TargetResolution): void {
+      if (r.kind === 'error') {
+        this.#listener(x.statusOrFromError({ code: r.code, details: r.details }), {}, null, r.details);
+        return;
+      }
+      this.#listener(
+        x.statusOrFromValue([]),
+        { [x.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: r.plan.configSelector, [ATTRIBUTE.plan]: r.plan, [ATTRIBUTE.policies]: r.policies },
+        x.statusOrFromValue({ loadBalancingConfig: [{ [LB_POLICY_NAME]: {} }], methodConfig: [] }),
+        `weft: listener '${r.plan.routes.listener}'`,
+      );
+    }
+
+    destroy(): void {
+      this.#subscription?.dispose();
+      this.#subscription = undefined;
+    }
+
+    static getDefaultAuthority(target: experimental.GrpcUri): string {
+      return target.path.replace(/^\/+/, '');
+    }
+  }
+
+  x.registerResolver(WEFT_SCHEME, WeftResolver);
+}

@@ -1,0 +1,147 @@
+// Serves a grpc-js Server on behalf of the mesh: bind, register the endpoint, report health, and drain on close.
+import type * as grpcTypes from '@grpc/grpc-js';
+import type { HealthImplementation, ServingStatus } from 'grpc-health-check';
+import { invalidArg } from '../../core/errors.js';
+import { NOOP_LOGGER } from '../../core/logger.js';
+import type { GrpcJs } from '../../client/grpc/grpc-js.js';
+import { currentDeadline, runWithDeadline, startDeadline } from '../../policy/deadline/index.js';
+import type { Registration } from '../../discovery/registration.js';
+import { advertisable, DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS, type ServeDeps, type ServeOptions } from '../http/serve.js';
+
+/** A listening, registered gRPC endpoint. */
+export interface ServedGrpcEndpoint {
+  /** The address registered for callers (an IP literal). */
+  readonly address: string;
+  /** The port actually bound. */
+  readonly port: number;
+  readonly server: grpcTypes.Server;
+  /** The registration, or undefined when the mesh is disabled. */
+  readonly registration: Registration | undefined;
+  /** The server's grpc.health.v1 service, when it has Weft's (mesh.grpc.server() adds it). */
+  readonly health: HealthImplementation | undefined;
+  /**
+   * Deregisters, reports NOT_SERVING, keeps serving for the drain delay, then shuts the server down gracefully (GOAWAY;
+   * calls in flight finish) and cuts what is left after the drain timeout. Never rejects. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Options of mesh.grpc.server(): grpc-js server options, plus what Weft adds. */
+export interface MeshGrpcServerOptions extends grpcTypes.ServerOptions {
+  /** Serve grpc.health.v1 (status SERVING until close() starts draining); default true. */
+  readonly health?: boolean;
+  /**
+   * Serve gRPC server reflection (grpc.reflection.v1 and v1alpha) for this package definition, e.g. the one
+   * @grpc/proto-loader loaded; needs the optional peer dependency @grpc/reflection.
+   */
+  readonly reflection?: object;
+}
+
+const healthOf = new WeakMap<grpcTypes.Server, HealthImplementation>();
+
+/**
+ * A grpc-js Server with Weft's inbound path: the caller's deadline (grpc-timeout) becomes the handler's
+ * currentDeadline(), so HTTP calls it makes through the mesh inherit what is left; grpc.health.v1 unless
+ * `health: false`; reflection if asked. Interceptors in `options.interceptors` run after Weft's.
+ */
+export function createMeshGrpcServer(grpc: GrpcJs, options: MeshGrpcServerOptions = {}, requireModule: (id: string) => unknown): grpcTypes.Server {
+  const { health, reflection, interceptors, ...serverOptions } = options;
+  const server = new grpc.Server({ ...serverOptions, interceptors: [deadlineInterceptor(grpc), ...(interceptors ?? [])] });
+  if (health !== false) {
+    // Loaded here, not at import: HTTP-only services never pay for its proto parsing.
+    const { HealthImplementation: Health } = requireModule('grpc-health-check') as typeof import('grpc-health-check');
+    const impl = new Health({ '': 'SERVING' });
+    impl.addToServer(server);
+    healthOf.set(server, impl);
+  }
+  if (reflection !== undefined) {
+    let mod: { ReflectionService: new (pkg: object) => { addToServer(server: grpcTypes.Server): void } };
+    try {
+      mod = requireModule('@grpc/reflection') as typeof mod;
+    } catch (e: unknown) {
+      invalidArg(`mesh.grpc.server({ reflection }) needs the optional peer dependency @grpc/reflection: run \`npm install @grpc/reflection\` (${String(e)})`);
+    }
+    new mod.ReflectionService(reflection).addToServer(server);
+  }
+  return server;
+}
+
+/**
+ * The server interceptor that runs each call's handler inside the caller's deadline (grpc-timeout), as the HTTP
+ * server does with x-weft-timeout-ms: currentDeadline() inside the handler, and its signal aborts when time is up or
+ * the call ends. Calls without a deadline pass untouched.
+ */
+function deadlineInterceptor(grpc: GrpcJs): grpcTypes.ServerInterceptor {
+  return (_method, call) => {
+    const deadline = call.getDeadline();
+    const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline - Date.now();
+    if (!Number.isFinite(ms)) return new grpc.ServerInterceptingCall(call);
+    const d = startDeadline(Math.max(0, ms));
+    const run = (fn: () => void): void => (currentDeadline() === d ? fn() : runWithDeadline(d, fn));
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMessage: (message, nextMessage) => run(() => nextMessage(message)),
+          onReceiveHalfClose: (nextHalfClose) => run(() => nextHalfClose()),
+          onCancel: () => d.dispose(),
+        }),
+      sendStatus: (status, nextStatus) => {
+        d.dispose();
+        nextStatus(status);
+      },
+    });
+  };
+}
+
+/**
+ * Binds `server` on `options.host:options.port` (insecure until mesh identity lands), registers the endpoint under a
+ * lease and sets its health SERVING. Rejects only if binding fails; throws WEFT_ERR_INVALID_ARG for bad options.
+ */
+export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options: ServeOptions, deps: ServeDeps): Promise<ServedGrpcEndpoint> {
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) invalidArg(`mesh.grpc.serve: port must be an integer in [0, 65535], got ${options.port}`);
+  if (!(server instanceof grpc.Server)) invalidArg('mesh.grpc.serve: expected a grpc-js Server (from mesh.grpc.server() or new grpc.Server())');
+  const host = options.host ?? '127.0.0.1';
+  const hostPort = host.includes(':') ? `[${host}]:${options.port}` : `${host}:${options.port}`;
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(hostPort, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  const address = options.advertiseAddress ?? advertisable(host);
+  const health = healthOf.get(server);
+  const setHealth = (status: ServingStatus): void => {
+    health?.setStatus('', status);
+    health?.setStatus(deps.service, status);
+  };
+  setHealth('SERVING');
+  const registration = deps.register(
+    {
+      service: deps.service,
+      address,
+      port,
+      portName: options.portName ?? '',
+      nodeId: deps.nodeId,
+      ...(options.weight !== undefined ? { weight: options.weight } : {}),
+      ...(options.labels !== undefined ? { labels: options.labels } : {}),
+    },
+    options.leaseTtlMs,
+  );
+  const logger = deps.logger ?? NOOP_LOGGER;
+  const drainDelayMs = deps.drain?.drainDelayMs ?? DEFAULT_DRAIN_DELAY_MS;
+  const drainTimeoutMs = deps.drain?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await registration?.close();
+      setHealth('NOT_SERVING');
+      if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
+      const graceful = new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true)));
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainTimeoutMs)));
+      const clean = await Promise.race([graceful, timedOut]);
+      clearTimeout(timer);
+      if (!clean) {
+        logger.warn('weft: gRPC drain timeout; cancelled calls still in flight', { port });
+        server.forceShutdown();
+      }
+    })());
+  return Object.freeze({ address, port, server, registration, health, close });
+}
