@@ -139,7 +139,7 @@ describe('meshed gRPC (mesh.grpc)', { timeout: 120_000 }, () => {
       ),
       (e: grpc.ServiceError) => {
         assert.equal(e.code, grpc.status.UNIMPLEMENTED);
-        assert.match(e.details, /no route of echo matches \/weft\.other\.Svc\/Do/);
+        assert.match(e.details, /^WEFT_ERR_NO_ROUTE: no route of echo matches \/weft\.other\.Svc\/Do/);
         return true;
       },
     );
@@ -147,7 +147,7 @@ describe('meshed gRPC (mesh.grpc)', { timeout: 120_000 }, () => {
     try {
       await assert.rejects(say(stranger, {}, { deadlineMs: 5_000 }), (e: grpc.ServiceError) => {
         assert.equal(e.code, grpc.status.UNAVAILABLE);
-        assert.match(e.details, /'no-such-service' is not a mesh service/);
+        assert.match(e.details, /WEFT_ERR_UNKNOWN_SERVICE: 'no-such-service' is not a mesh service/);
         return true;
       });
     } finally {

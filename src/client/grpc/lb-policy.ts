@@ -5,6 +5,8 @@
 // the HTTP client uses for that cluster.
 import type { experimental } from '@grpc/grpc-js';
 import { GRPC_STATUS } from '../../core/classify.js';
+import { ERROR_CODES, MeshError } from '../../core/errors.js';
+import { grpcStatusOf } from './status-map.js';
 import type { Disposable } from '../../core/watch.js';
 import type { Endpoint as MeshEndpoint } from '../../discovery/mesh-state.js';
 import type { EndpointHealth } from '../../policy/outlier/index.js';
@@ -81,21 +83,22 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
   }
 
   const status = (code: number, details: string) => ({ code, details, metadata: new MetadataClass() });
-  const drop = (code: number, details: string): PickResult => ({
-    pickResultType: PickResultType.DROP,
-    subchannel: null,
-    status: status(code, details),
-    onCallStarted: null,
-    onCallEnded: null,
-  });
+  /** Fails the call at once (not retried by grpc-js: nothing was sent, and another attempt would be refused alike). */
+  const drop = (error: MeshError): PickResult => {
+    const { code, details } = grpcStatusOf(error);
+    return { pickResultType: PickResultType.DROP, subchannel: null, status: status(code, details), onCallStarted: null, onCallEnded: null };
+  };
   const queue: PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
-  const unavailable = (details: string): PickResult => ({
-    pickResultType: PickResultType.TRANSIENT_FAILURE,
-    subchannel: null,
-    status: status(GRPC_STATUS.UNAVAILABLE, details),
-    onCallStarted: null,
-    onCallEnded: null,
-  });
+  /** Fails the call unless it waits for ready (then it queues until an endpoint is). */
+  const unavailable = (error: MeshError): PickResult => {
+    const { code, details } = grpcStatusOf(error);
+    return { pickResultType: PickResultType.TRANSIENT_FAILURE, subchannel: null, status: status(code, details), onCallStarted: null, onCallEnded: null };
+  };
+  const noEndpoints = (authority: string, route: string, cluster: string, message: string, known: boolean): MeshError =>
+    new MeshError(ERROR_CODES.NO_ENDPOINTS, `cluster '${cluster}' (route '${route}' of ${authority}) ${message}`, {
+      rejected: true,
+      details: { authority, route, cluster, endpointsKnown: known, status: 503 },
+    });
 
   /** Picks per call: the cluster from pickInformation, then the cluster's balancer, breaker, budget and outlier hooks. */
   class MeshCallPicker implements Picker {
@@ -112,18 +115,30 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
     pick(args: PickArgs): PickResult {
       const info = args.extraPickInfo;
       const failCode = info[PICK.failCode];
-      if (failCode !== undefined) return drop(Number(failCode), info[PICK.failDetails] ?? 'weft: call refused');
+      if (failCode !== undefined) {
+        return { pickResultType: PickResultType.DROP, subchannel: null, status: status(Number(failCode), info[PICK.failDetails] ?? ''), onCallStarted: null, onCallEnded: null };
+      }
       const name = info[PICK.cluster] ?? '';
       const view = this.#clusters.get(name);
       const route = info[PICK.route] ?? '';
-      if (view === undefined) return unavailable(`weft: cluster '${name}' (route '${route}' of ${this.#authority}) is not known yet`);
+      const authority = this.#authority;
+      if (view === undefined) return unavailable(noEndpoints(authority, route, name, 'is not known yet', false));
       if (view.picker.size === 0) {
         if (view.connecting) return queue;
         const cluster = view.policies.cluster;
+        const known = cluster.endpointsKnown;
         return unavailable(
-          cluster.endpoints.length === 0
-            ? `weft: cluster '${name}' (route '${route}' of ${this.#authority}) has no endpoints${cluster.endpointsKnown ? ': no instance is registered or healthy' : ' yet: its assignment (EDS) has not arrived'}`
-            : `weft: no endpoint of cluster '${name}' (route '${route}' of ${this.#authority}) is reachable${this.#lastError ? `: ${this.#lastError}` : ''}`,
+          noEndpoints(
+            authority,
+            route,
+            name,
+            cluster.endpoints.length === 0
+              ? known
+                ? 'has no endpoints: no instance is registered or healthy'
+                : 'has no endpoints yet: its assignment (EDS) has not arrived'
+              : `has no reachable endpoint${this.#lastError ? `: ${this.#lastError}` : ''}`,
+            known,
+          ),
         );
       }
       const { retryBudget, breaker } = view.policies;
@@ -131,10 +146,16 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
       let retrySlot = false;
       if (isRetry) {
         if (!retryBudget.tryRetry()) {
-          return drop(GRPC_STATUS.UNAVAILABLE, `weft: retry budget of cluster '${name}' is exhausted (route '${route}' of ${this.#authority}); the previous attempt's failure stands`);
+          return drop(
+            new MeshError(
+              ERROR_CODES.OVERLOADED,
+              `cluster '${name}' (route '${route}' of ${authority}): the retry budget is spent, so the failed call is not retried (retries may add ${retryBudget.percent} % of recent calls plus ${retryBudget.minRetriesPerSecond}/s)`,
+              { rejected: true, details: { authority, route, cluster: name, reason: 'retry_budget', status: 503 } },
+            ),
+          );
         }
         if (breaker !== undefined) {
-          if (!breaker.tryAcquireRetry()) return drop(GRPC_STATUS.UNAVAILABLE, breaker.overflowError('max_retries', this.#authority, route).message);
+          if (!breaker.tryAcquireRetry()) return drop(breaker.overflowError('max_retries', authority, route));
           retrySlot = true;
         }
       } else {
@@ -144,7 +165,7 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
         const refused = breaker.admit();
         if (refused !== undefined) {
           if (retrySlot) breaker.releaseRetry();
-          return drop(GRPC_STATUS.UNAVAILABLE, breaker.overflowError(refused, this.#authority, route).message);
+          return drop(breaker.overflowError(refused, authority, route));
         }
       }
       const hash = info[PICK.hash];

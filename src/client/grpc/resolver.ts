@@ -3,7 +3,8 @@
 // policies for the `weft_mesh` LB policy. grpc-js asks for re-resolution whenever a connection drops; that is only a
 // hint here (xDS pushes changes), so it never makes the resolver answer again unless something changed.
 import type { experimental, ChannelOptions } from '@grpc/grpc-js';
-import { GRPC_STATUS } from '../../core/classify.js';
+import { ERROR_CODES, MeshError } from '../../core/errors.js';
+import { grpcStatusOf } from './status-map.js';
 import type { Logger } from '../../core/logger.js';
 import type { Disposable } from '../../core/watch.js';
 import type { Discovery } from '../../discovery/discovery.js';
@@ -22,7 +23,7 @@ export const MESH_OPTION = 'weft.mesh';
 /** What the resolver hands grpc-js for a target: its plan and policies, or why there is none. */
 export type TargetResolution =
   | { readonly kind: 'ok'; readonly plan: GrpcTargetPlan; readonly policies: ReadonlyMap<string, ClusterPolicies> }
-  | { readonly kind: 'error'; readonly code: number; readonly details: string };
+  | { readonly kind: 'error'; readonly error: MeshError };
 
 /** What a mesh gives its gRPC channels. */
 export interface GrpcRuntimeOptions {
@@ -76,11 +77,16 @@ export class GrpcRuntime {
         lastTarget = ts;
         fn({
           kind: 'error',
-          code: GRPC_STATUS.UNAVAILABLE,
-          details:
+          error:
             ts.status === 'absent'
-              ? `weft: '${authority}' is not a mesh service: the control plane has no listener '${authority}'`
-              : `weft: configuration for '${authority}' was refused (NACKed) and there is no last good value: ${ts.message}`,
+              ? new MeshError(ERROR_CODES.UNKNOWN_SERVICE, `'${authority}' is not a mesh service: the control plane has no listener '${authority}'`, {
+                  rejected: true,
+                  details: { authority },
+                })
+              : new MeshError(ERROR_CODES.CONFIG_REJECTED, `configuration for ${authority} was refused (NACKed) and there is no last good value: ${ts.message}`, {
+                  rejected: true,
+                  details: { authority, reason: ts.message },
+                }),
         });
         return true;
       }
@@ -97,8 +103,10 @@ export class GrpcRuntime {
       if (evaluate(discovery.state.get()) || disposed || this.#closed) return;
       fn({
         kind: 'error',
-        code: GRPC_STATUS.UNAVAILABLE,
-        details: `weft: discovery did not resolve '${authority}' within ${resolveTimeoutMs} ms; is the control plane reachable?`,
+        error: new MeshError(ERROR_CODES.CONFIG_TIMEOUT, `discovery did not resolve ${authority} within ${resolveTimeoutMs} ms; is the control plane reachable?`, {
+          retryable: true,
+          details: { authority, timeoutMs: resolveTimeoutMs },
+        }),
       });
     });
     return {
@@ -116,15 +124,19 @@ export class GrpcRuntime {
   }
 }
 
-function runtimeFor(options: ChannelOptions): GrpcRuntime | string {
+function runtimeFor(options: ChannelOptions): GrpcRuntime | MeshError {
   const id = options[MESH_OPTION];
   if (typeof id === 'number') {
-    return runtimes.get(id) ?? `weft: the mesh of this channel (${MESH_OPTION}=${id}) is closed; create the client from a live mesh`;
+    return runtimes.get(id) ?? new MeshError(ERROR_CODES.CLOSED, `the mesh of this channel (${MESH_OPTION}=${id}) is closed; create the client from a live mesh`, { rejected: true });
   }
   if (runtimes.size === 1) return runtimes.values().next().value!;
-  return runtimes.size === 0
-    ? `weft: no mesh in this process serves 'weft:' targets: create one with createMesh() and use mesh.grpc.channelOptions()`
-    : `weft: ${runtimes.size} meshes in this process: pass mesh.grpc.channelOptions() so the channel knows which one`;
+  return new MeshError(
+    ERROR_CODES.INVALID_ARG,
+    runtimes.size === 0
+      ? `no mesh in this process serves 'weft:' targets: create one with createMesh() and pass mesh.grpc.channelOptions()`
+      : `${runtimes.size} meshes in this process: pass mesh.grpc.channelOptions() so the channel knows which one`,
+    { nonRetryable: true },
+  );
 }
 
 let resolverRegistered = false;
@@ -150,14 +162,13 @@ export function registerWeftResolver(grpc: GrpcJs): void {
     updateResolution(): void {
       if (this.#subscription !== undefined) return; // a hint only: changes are pushed
       const runtime = runtimeFor(this.#options);
-      if (typeof runtime === 'string') {
-        setImmediate(() => this.#report({ kind: 'error', code: GRPC_STATUS.UNAVAILABLE, details: runtime }));
+      if (runtime instanceof MeshError) {
+        setImmediate(() => this.#report({ kind: 'error', error: runtime }));
         return;
       }
       if (this.#authority === '') {
-        setImmediate(() =>
-          this.#report({ kind: 'error', code: GRPC_STATUS.UNAVAILABLE, details: `weft: target has no service name (use weft:///<service>)` }),
-        );
+        const error = new MeshError(ERROR_CODES.INVALID_ARG, `the target has no service name (use weft:///<service>)`, { nonRetryable: true });
+        setImmediate(() => this.#report({ kind: 'error', error }));
         return;
       }
       this.#subscription = runtime.watch(this.#authority, (r) => this.#report(r));
@@ -165,7 +176,8 @@ export function registerWeftResolver(grpc: GrpcJs): void {
 
     #report(r: TargetResolution): void {
       if (r.kind === 'error') {
-        this.#listener(x.statusOrFromError({ code: r.code, details: r.details }), {}, null, r.details);
+        const status = grpcStatusOf(r.error);
+        this.#listener(x.statusOrFromError(status), {}, null, status.details);
         return;
       }
       this.#listener(

@@ -4,6 +4,8 @@
 // load-balancer policy (lb-policy.ts) reads `pickInformation` to pick within the chosen cluster.
 import type { experimental, Metadata, MethodConfig, RetryPolicy as GrpcRetryPolicy, StatusObject } from '@grpc/grpc-js';
 import { GRPC_STATUS } from '../../core/classify.js';
+import { ERROR_CODES, MeshError } from '../../core/errors.js';
+import { grpcStatusOf } from './status-map.js';
 import type { FaultPolicy, HashPolicy, Route, RetryPolicy, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
 import { effectiveFaults, FaultInjector, grpcStatusForHttp } from '../../policy/fault/index.js';
 import { requestHash } from '../balance/ring-hash.js';
@@ -163,6 +165,12 @@ export interface GrpcTargetPlan {
   readonly configSelector: ConfigSelector;
 }
 
+/** A CallConfig that makes the picker fail the call with `error`'s gRPC status (status-map.ts). */
+export function failWith(error: MeshError): CallConfig {
+  const { code, details } = grpcStatusOf(error);
+  return failConfig(code, details);
+}
+
 function failConfig(code: number, details: string): CallConfig {
   return {
     methodConfig: { name: [] },
@@ -220,8 +228,8 @@ function planRoute(authority: string, routes: TargetRoutes, vh: VirtualHost | un
 
 /**
  * Compiles `routes` of `authority` for gRPC calls. The ConfigSelector never throws: a call no route matches gets a
- * config that makes the picker fail it with UNIMPLEMENTED (Gateway API GRPCRoute: no matching rule is UNIMPLEMENTED)
- * and a message naming the method and the route config.
+ * config that makes the picker fail it with WEFT_ERR_NO_ROUTE as UNIMPLEMENTED (Gateway API GRPCRoute: no matching
+ * rule is UNIMPLEMENTED), naming the method and the route config.
  */
 export function compileGrpcTarget(authority: string, routes: TargetRoutes, grpc: GrpcJs, random: () => number = Math.random): GrpcTargetPlan {
   const vh = selectVirtualHost(routes.virtualHosts, authority);
@@ -239,11 +247,14 @@ export function compileGrpcTarget(authority: string, routes: TargetRoutes, grpc:
       const p = planned[i]!;
       if (p.matchesAll || p.matches(facts)) return p.select(metadata);
     }
-    return failConfig(
-      GRPC_STATUS.UNIMPLEMENTED,
-      vh === undefined
-        ? `weft: no virtual host of route config '${routes.routeConfig}' serves ${authority}`
-        : `weft: no route of ${authority} matches ${methodName} (route config '${routes.routeConfig}', ${n} routes; GRPCRoute answers UNIMPLEMENTED)`,
+    return failWith(
+      new MeshError(
+        ERROR_CODES.NO_ROUTE,
+        vh === undefined
+          ? `no virtual host of route config '${routes.routeConfig}' serves ${authority}`
+          : `no route of ${authority} matches ${methodName} (route config '${routes.routeConfig}', ${n} routes; a GRPCRoute answers UNIMPLEMENTED)`,
+        { rejected: true, nonRetryable: true, details: { authority, routeConfig: routes.routeConfig, method: methodName } },
+      ),
     );
   };
   return Object.freeze({

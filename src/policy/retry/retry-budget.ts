@@ -52,6 +52,16 @@ export class RetryBudget {
     this.#current = this.#start;
   }
 
+  /** Share of recent requests retries may add, 0..100. */
+  get percent(): number {
+    return this.#percent;
+  }
+
+  /** Retries always allowed per second. */
+  get minRetriesPerSecond(): number {
+    return this.#minPerSecond;
+  }
+
   /** Applies a new policy (a CDS update) without losing the counts. */
   configure(policy: Partial<RetryBudgetPolicy> | undefined): void {
     this.#percent = policy?.percent ?? DEFAULT_RETRY_BUDGET_PERCENT;
