@@ -14,6 +14,7 @@ export type {
 export { formatConfigError } from './model.js';
 export { openDirStore, type DirStoreOptions } from './config/dir-store.js';
 export { translate } from './translate/translate.js';
+export { SERVER_LISTENER_NAME_PREFIX, buildServerListener, parseServerListenerName, type ListeningAddress, type ServerListenerName } from './translate/server-listener.js';
 export {
   Registry,
   clampTtlMs,
@@ -31,7 +32,7 @@ export {
   type RegistryResult,
 } from './registry/registry.js';
 export { addRegistryService, registryHandlers } from './registry/registry-service.js';
-export { SnapshotCache, type CachedResource, type SetResult, type SnapshotCacheOptions, type TypeSnapshot } from './server/snapshot-cache.js';
+export { SnapshotCache, MAX_DERIVED_RESOURCES, type CachedResource, type SetResult, type SnapshotCacheOptions, type TypeSnapshot } from './server/snapshot-cache.js';
 export { AdsServer, type AdsServerOptions, type ConfigDumpResult, type NodeConfigDump } from './server/ads-server.js';
 export type { ClientConfigDump, ClientStatus, ClientTypeStatus, DiscoveryResponse, NackInfo } from './server/ads-stream.js';
 export { AdsTestClient, type ReceivedResponse, type RequestFields } from './server/ads-test-client.js';

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../src/core/logger.js';
 import { startControlPlane, type ControlPlane } from '../../control-plane/src/index.js';
 
 /** The repository root. */
@@ -19,10 +20,10 @@ export interface TestControlPlane {
   close(): Promise<void>;
 }
 
-/** Starts a control plane whose config dir holds `files` (name → YAML). */
+/** Starts a control plane whose config dir holds `files` (name → YAML), logging to `options.logger` (default none). */
 export async function startTestControlPlane(
   files: Record<string, string>,
-  options: { leaseTtlMs?: number } = {},
+  options: { leaseTtlMs?: number; logger?: Logger } = {},
 ): Promise<TestControlPlane> {
   const dir = await mkdtemp(path.join(tmpdir(), 'weft-it-'));
   for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
@@ -41,7 +42,7 @@ export async function startTestControlPlane(
   };
 }
 
-/** A child process running a TypeScript fixture, with its JSON stdout lines. */
+/** A child process running a fixture, with its JSON stdout lines. */
 export interface TestProcess {
   readonly child: ChildProcess;
   readonly lines: unknown[];
@@ -51,9 +52,10 @@ export interface TestProcess {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
 }
 
-/** Spawns `node --import tsx <fixture>` with `env` added. */
+/** Spawns `node --import tsx <fixture>` (plain `node` for a `.mjs` fixture) with `env` added. */
 export function spawnFixture(fixture: string, env: Record<string, string>): TestProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, fixture)], {
+  const file = path.join(ROOT, fixture);
+  const child = spawn(process.execPath, fixture.endsWith('.mjs') ? [file] : ['--import', 'tsx', file], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

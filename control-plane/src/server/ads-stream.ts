@@ -100,8 +100,9 @@ const EMPTY_SUB: Subscription = Object.freeze({ wildcard: false, names: new Set<
 
 /**
  * One ADS stream. Subscriptions are explicit resource names; wildcard only as the legacy rule allows: a
- * first LDS/CDS request with no names is a wildcard until the client names resources, and `*` always is.
- * After names were given, an empty list unsubscribes everything. Every request whose subscription changed is
+ * first LDS/CDS request with no names is a wildcard until the client names resources, and `*` always is
+ * (names given beside `*` are resolved too: server Listeners exist only by name). After names were given, an
+ * empty list unsubscribes everything. Every request whose subscription changed is
  * answered, even with a stale nonce; other stale requests are ignored. Pushes compare per-resource hashes with
  * what was sent, and wait for the previous response of that type to be ACKed or NACKed.
  */
@@ -225,13 +226,12 @@ export class AdsStream {
     if (!forced && ts.awaitingAnswer) return;
     const snapshot = cache.get(ts.typeUrl);
     const current = new Map<string, CachedResource>();
-    if (ts.sub.wildcard) {
-      for (const [name, r] of snapshot.resources) current.set(name, r);
-    } else {
-      for (const name of ts.sub.names) {
-        const r = snapshot.resources.get(name);
-        if (r) current.set(name, r);
-      }
+    if (ts.sub.wildcard) for (const [name, r] of snapshot.resources) current.set(name, r);
+    // Every named subscription is resolved here, the one place that decides what a name gets: a snapshot resource
+    // (client Listeners, per Service) or a server Listener derived from its name (gRFC A36), side by side in LDS.
+    for (const name of ts.sub.names) {
+      const r = current.has(name) ? undefined : cache.resolve(ts.typeUrl, name);
+      if (r) current.set(name, r);
     }
     if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;
     const nonce = this.#opts.nextNonce();

@@ -1,9 +1,12 @@
-// Tests the snapshot cache: per-type versions, per-resource hashes, encoding once, and bad resources left out.
+// Tests the snapshot cache: per-type versions, per-resource hashes, encoding once, bad resources left out, and
+// resolving subscribed names, including gRFC A36 server Listeners derived from their names.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Logger } from '../../../src/core/logger.js';
 import { TYPE_URL, protos, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource, XdsResources } from '../model.js';
-import { SnapshotCache } from './snapshot-cache.js';
+import { SERVER_LISTENER_NAME_PREFIX } from '../translate/server-listener.js';
+import { MAX_DERIVED_RESOURCES, SnapshotCache } from './snapshot-cache.js';
 
 const cluster = (name: string, seconds: number): XdsResource => ({ '@type': TYPE_URL.cluster, name, type: 'EDS', connect_timeout: { seconds } });
 
@@ -90,5 +93,56 @@ describe('SnapshotCache', () => {
     assert.equal(result.errors.length, 2);
     assert.match(result.errors.join('\n'), /'wrong-type'/);
     assert.match(result.errors.join('\n'), /'bad': cannot encode/);
+  });
+
+  it('resolves a snapshot name to its entry, and an unknown ordinary name to nothing', () => {
+    const cache = new SnapshotCache();
+    cache.set(resources([cluster('a', 1)], [{ '@type': TYPE_URL.listener, name: 'l' }]));
+    assert.equal(cache.resolve(TYPE_URL.listener, 'l'), cache.get(TYPE_URL.listener).resources.get('l'));
+    assert.equal(cache.resolve(TYPE_URL.cluster, 'a'), cache.get(TYPE_URL.cluster).resources.get('a'));
+    assert.equal(cache.resolve(TYPE_URL.listener, 'nope'), undefined);
+  });
+
+  it('resolves a server listener name to its Listener, encoded once, and only for LDS', () => {
+    const cache = new SnapshotCache();
+    cache.set(resources([]));
+    const name = `${SERVER_LISTENER_NAME_PREFIX}127.0.0.1:50051`;
+    const entry = cache.resolve(TYPE_URL.listener, name);
+    assert.ok(entry);
+    assert.equal(entry.name, name);
+    const decoded = protos().fromAny(entry.any);
+    assert.equal(decoded['name'], name);
+    const socket = (decoded['address'] as { socket_address: Record<string, unknown> }).socket_address;
+    assert.deepEqual([socket['address'], socket['port_value']], ['127.0.0.1', 50051]);
+    assert.ok(Object.isFrozen(entry.resource));
+    assert.equal(cache.resolve(TYPE_URL.listener, name), entry, 'same object: not re-encoded');
+    cache.set(resources([cluster('a', 2)]));
+    assert.equal(cache.resolve(TYPE_URL.listener, name), entry, 'unchanged by a new snapshot (it depends on the name only)');
+    assert.equal(cache.resolve(TYPE_URL.cluster, name), undefined);
+    assert.equal(cache.get(TYPE_URL.listener).resources.size, 0, 'not part of the snapshot');
+  });
+
+  it('resolves a malformed server listener name to nothing and warns once, naming it', () => {
+    const warnings: Record<string, unknown>[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn: (message, fields) => warnings.push({ message, ...fields }), error() {} };
+    const cache = new SnapshotCache({ logger });
+    cache.set(resources([]));
+    const name = `${SERVER_LISTENER_NAME_PREFIX}localhost:50051`;
+    assert.equal(cache.resolve(TYPE_URL.listener, name), undefined);
+    assert.equal(cache.resolve(TYPE_URL.listener, name), undefined);
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.['name'], name);
+    assert.match(String(warnings[0]?.['error']), /'localhost' is not an IP address/);
+  });
+
+  it('keeps at most MAX_DERIVED_RESOURCES derived Listeners, and still resolves past that', () => {
+    const cache = new SnapshotCache();
+    cache.set(resources([]));
+    const first = cache.resolve(TYPE_URL.listener, `${SERVER_LISTENER_NAME_PREFIX}10.0.0.1:1`);
+    for (let port = 2; port <= MAX_DERIVED_RESOURCES + 1; port++) cache.resolve(TYPE_URL.listener, `${SERVER_LISTENER_NAME_PREFIX}10.0.0.1:${port}`);
+    const again = cache.resolve(TYPE_URL.listener, `${SERVER_LISTENER_NAME_PREFIX}10.0.0.1:1`);
+    assert.ok(again);
+    assert.notEqual(again, first, 'the memo started over');
+    assert.equal(again.hash, first?.hash, 'same content, same hash: no spurious push');
   });
 });

@@ -1,9 +1,12 @@
-// Holds the xDS resources the control plane currently serves, each encoded once, with a version per type.
+// Holds the xDS resources the control plane currently serves, each encoded once, with a version per type, and
+// answers which resource a subscribed name stands for (the snapshot's, or a server Listener derived from its name).
 import { createHash } from 'node:crypto';
 import type { Disposable } from '../../../src/core/watch.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
-import { RESOURCE_TYPE_URLS, protos, type AnyMessage, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
+import { RESOURCE_TYPE_URLS, TYPE_URL, protos, type AnyMessage, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource, XdsResources } from '../model.js';
+import { serverListenerFor } from '../translate/server-listener.js';
+import { deepFreeze } from '../translate/names.js';
 
 /** One resource as served: its Any (encoded once, shared by every stream), a content hash and its JSON form. */
 export interface CachedResource {
@@ -33,6 +36,12 @@ export interface SetResult {
   readonly errors: readonly string[];
 }
 
+/**
+ * How many resources derived from names (server Listeners) are kept encoded. Past it the memo starts over, so names
+ * a client makes up cannot grow memory without bound; the next lookup of a dropped name encodes it again.
+ */
+export const MAX_DERIVED_RESOURCES = 1024;
+
 /** Options of the SnapshotCache constructor. */
 export interface SnapshotCacheOptions {
   readonly logger?: Logger;
@@ -41,12 +50,15 @@ export interface SnapshotCacheOptions {
 /**
  * The current xDS snapshot. `set` diffs the new resources against the old by encoded bytes, so an
  * unchanged resource keeps its CachedResource (and a type with no change keeps its version). Before the
- * first `set` the cache is not `ready` and the ADS server holds its answers.
+ * first `set` the cache is not `ready` and the ADS server holds its answers. `resolve` says what a subscribed
+ * name gets, including server Listeners (gRFC A36), which exist only as names clients ask for.
  */
 export class SnapshotCache {
   readonly #types = new Map<ResourceTypeUrl, TypeSnapshot>();
   readonly #listeners = new Set<(changedTypes: ReadonlySet<ResourceTypeUrl>) => void>();
   readonly #logger: Logger;
+  /** Listeners derived from their names (gRFC A36 server Listeners) by name; null = malformed (warned once). */
+  readonly #derived = new Map<string, CachedResource | null>();
   #ready = false;
   #counter = 0;
 
@@ -67,6 +79,34 @@ export class SnapshotCache {
     const snapshot = this.#types.get(typeUrl);
     if (!snapshot) throw new Error(`snapshot-cache: unknown type ${typeUrl}`); // unreachable: every type is created
     return snapshot;
+  }
+
+  /**
+   * The resource a client subscribed to `name` of `typeUrl` gets: the snapshot's; else, for LDS, the server Listener
+   * a name `grpc/server?xds.resource.listening_address=<IP:port>` stands for (translate/server-listener.ts; it depends
+   * on the name only, so it is built and encoded once per name and served to every node that subscribes to it).
+   * undefined means "does not exist", also for a server Listener name whose address is not IP:port, which is logged
+   * once as a warning. Never throws; the result is frozen and shared.
+   */
+  resolve(typeUrl: ResourceTypeUrl, name: string): CachedResource | undefined {
+    const own = this.get(typeUrl).resources.get(name);
+    if (own || typeUrl !== TYPE_URL.listener) return own;
+    const memo = this.#derived.get(name);
+    if (memo !== undefined) return memo ?? undefined;
+    const derived = serverListenerFor(name);
+    if (derived === undefined) return undefined; // an ordinary name the snapshot lacks: not memoized, it may come later
+    if (this.#derived.size >= MAX_DERIVED_RESOURCES) this.#derived.clear();
+    let entry: CachedResource | null = null;
+    if (!derived.ok) {
+      this.#logger.warn('snapshot-cache: no Listener for a server listener name that is not IP:port', { name, error: derived.error });
+    } else {
+      const resource = deepFreeze(derived.resource);
+      const encoded = encode(typeUrl, name, resource);
+      if ('error' in encoded) this.#logger.error('snapshot-cache: server Listener left out', { error: encoded.error });
+      else entry = Object.freeze({ name, typeUrl, any: encoded.any, hash: encoded.hash, resource });
+    }
+    this.#derived.set(name, entry);
+    return entry ?? undefined;
   }
 
   /**

@@ -2,4 +2,14 @@
 export { translate, buildListener, buildCluster, CONNECT_TIMEOUT_MS } from './translate.js';
 export { buildRouteConfiguration, comparePrecedence, type MatchPrecedence } from './routes.js';
 export { buildLoadAssignment, MAX_ENDPOINT_WEIGHT } from './endpoints.js';
-export { clusterName, listenerNames, routeName, defaultRouteName, durationFromMs, type ProtoDuration } from './names.js';
+export { clusterName, listenerNames, routeName, defaultRouteName, durationFromMs, routerHttpFilter, type ProtoDuration } from './names.js';
+export {
+  SERVER_LISTENER_NAME_PREFIX,
+  SERVER_INBOUND_NAME,
+  buildServerListener,
+  parseServerListenerName,
+  serverListenerFor,
+  type ListeningAddress,
+  type ServerListenerName,
+  type ServerListenerResult,
+} from './server-listener.js';

@@ -1,5 +1,6 @@
 // xDS resource names Weft derives from configuration (docs/xds-mapping.md "Names"), and small proto-JSON helpers.
 import type { ServiceSpec } from '../config/service-schema.js';
+import { TYPE_URL, type ProtoObject } from '../../../src/discovery/xds/protos.js';
 
 /** Listener names of a Service: `<service>` and `<service>:<port>` for each declared port. */
 export function listenerNames(service: string, spec: ServiceSpec): string[] {
@@ -19,6 +20,11 @@ export function routeName(kind: string, name: string, rule: number, match: numbe
 /** Name of the route a Service gets when no HTTPRoute or GRPCRoute is attached to it. */
 export function defaultRouteName(service: string): string {
   return `Service/${service}/default`;
+}
+
+/** The router HTTP filter entry of an HCM; every HCM Weft sends ends with it (clients NACK a router before the end). */
+export function routerHttpFilter(): ProtoObject {
+  return { name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } };
 }
 
 /** A google.protobuf.Duration in the proto-JSON form the protos module encodes (64-bit seconds as a string). */

@@ -7,7 +7,7 @@ import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import { addHashPolicies, clusterPolicyFields, hashPolicyOf } from './cluster-policy.js';
 import { buildLoadAssignment } from './endpoints.js';
 import { faultHttpFilter, usesFault } from './fault.js';
-import { clusterName, compareStrings, deepFreeze, durationFromMs, listenerNames } from './names.js';
+import { clusterName, compareStrings, deepFreeze, durationFromMs, listenerNames, routerHttpFilter } from './names.js';
 import { buildRouteConfiguration } from './routes.js';
 
 /** Connect timeout of every Cluster. */
@@ -66,7 +66,7 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
  * With `fault`, the HCM runs the fault filter (disabled at this level; routes override it) before the router.
  */
 export function buildListener(name: string, service: string, fault = false): XdsResource {
-  const router = { name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } };
+  const router = routerHttpFilter();
   return {
     '@type': TYPE_URL.listener,
     name,
