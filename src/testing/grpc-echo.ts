@@ -90,7 +90,10 @@ function deadlineMsOf(call: SurfaceCall): number | undefined {
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
-function failure(req: EchoRequest, attempt: number): grpc.ServiceError | undefined {
+function failure(req: EchoRequest, attempt: number, stats: EchoStats): grpc.ServiceError | undefined {
+  if (stats.failCode !== undefined) {
+    return Object.assign(new Error('echo: this instance is failing'), { code: stats.failCode, details: 'echo: this instance is failing', metadata: new grpc.Metadata() });
+  }
   if (req.fail === undefined || attempt >= (req.fail.untilAttempt ?? Infinity)) return undefined;
   return Object.assign(new Error(req.fail.details ?? `echo: scripted failure on attempt ${attempt}`), {
     code: req.fail.code,
@@ -112,10 +115,12 @@ function wait(ms: number, call: SurfaceCall): Promise<void> {
   });
 }
 
-/** Counters a test reads. */
+/** Counters a test reads, and a behaviour it may change at any time. */
 export interface EchoStats {
   /** Calls received, by method name. */
   readonly calls: Record<string, number>;
+  /** When set, every call fails with this gRPC status code (a broken instance). */
+  failCode?: number;
 }
 
 /** The handlers of an echo server named `name`; `stats` counts what it received. */
@@ -141,14 +146,14 @@ export function echoHandlers(name: string, stats: EchoStats = { calls: {} }): gr
       const deadlineMs = deadlineMsOf(call);
       await wait(call.request.delayMs ?? 0, call);
       if (call.cancelled) return;
-      const err = failure(call.request, attempt);
+      const err = failure(call.request, attempt, stats);
       if (err) return callback(err);
       callback(null, { ...reply(call, call.request.text ?? '', attempt), ...(deadlineMs !== undefined ? { deadlineMs } : {}) });
     },
     Count: async (call: grpc.ServerWritableStream<EchoRequest, EchoReply>) => {
       count('Count');
       const attempt = attemptOf(call.metadata);
-      const err = failure(call.request, attempt);
+      const err = failure(call.request, attempt, stats);
       if (err) return call.destroy(err);
       const n = call.request.count ?? 3;
       for (let i = 0; i < n && !call.cancelled; i++) {
@@ -175,9 +180,9 @@ export function echoHandlers(name: string, stats: EchoStats = { calls: {} }): gr
   };
 }
 
-/** Adds the echo service named `name` to `server`; returns its counters. */
-export function addEchoService(server: grpc.Server, name: string): EchoStats {
-  const stats: EchoStats = { calls: {} };
+/** Adds the echo service named `name` to `server`; returns its counters (and its `failCode` switch). */
+export function addEchoService(server: grpc.Server, name: string, failCode?: number): EchoStats {
+  const stats: EchoStats = failCode === undefined ? { calls: {} } : { calls: {}, failCode };
   server.addService(echoService, echoHandlers(name, stats));
   return stats;
 }
