@@ -159,7 +159,7 @@ export interface XdsClientResult {
  * Runs the unmodified grpc-js-xds client fixture (test/integration/fixtures/grpc-xds-client.mjs) in its own process,
  * bootstrapped to `xdsAddress`, making `calls` calls to `target` (e.g. `xds:///echo`). A fresh node id each run.
  */
-export function runXdsClient(xdsAddress: string, calls: number, target: string): Promise<XdsClientResult> {
+export function runXdsClient(xdsAddress: string, calls: number, target: string, request?: unknown): Promise<XdsClientResult> {
   const bootstrap = {
     xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: `grpc-xds-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, cluster: 'interop-client', locality: {} },
@@ -167,7 +167,7 @@ export function runXdsClient(xdsAddress: string, calls: number, target: string):
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'test/integration/fixtures/grpc-xds-client.mjs')], {
       cwd: ROOT,
-      env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap), TARGET: target, CALLS: String(calls) },
+      env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap), TARGET: target, CALLS: String(calls), ...(request !== undefined ? { REQUEST: JSON.stringify(request) } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

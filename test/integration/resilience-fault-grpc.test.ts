@@ -1,9 +1,12 @@
-// Interop: an unmodified @grpc/grpc-js-xds client obeys a Weft FaultInjection (gRFC A33 client-side fault injection):
-// a GRPCRoute rule with a 100 % grpcStatus abort fails every RPC with that status, and the server sees none of them.
+// Interop: an unmodified @grpc/grpc-js-xds client and a Weft-meshed grpc-js client both obey a Weft FaultInjection
+// (gRFC A33 client-side fault injection): a GRPCRoute rule with a 100 % grpcStatus abort fails every RPC with that
+// status, and the server sees none of them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { RegistryClient } from '../../src/experimental.js';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { EchoClient, say } from '../../src/testing/index.js';
 import { runXdsClient, serviceYaml, startTestControlPlane, type TestControlPlane } from './helpers.js';
 
 const ROUTE = (fault: string) => `apiVersion: gateway.networking.k8s.io/v1
@@ -41,6 +44,7 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
   let server: grpc.Server;
   let registry: RegistryClient;
   let served = 0;
+  let mesh: Mesh;
 
   before(async () => {
     tcp = await startTestControlPlane({
@@ -77,6 +81,7 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
   });
 
   after(async () => {
+    await mesh?.close();
     await registry?.close();
     server?.forceShutdown();
     await tcp?.close();
@@ -89,11 +94,35 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
     assert.equal(served, 0);
   });
 
+  it('fails every call of a Weft-meshed grpc-js client the same way, naming the route, before anything is sent', async () => {
+    mesh = await createMesh({ service: 'fault-caller', controlPlane: tcp.cp.xdsUrl });
+    const client = mesh.grpc.client(EchoClient, 'fault-rpc');
+    try {
+      for (let i = 0; i < 20; i++) {
+        await assert.rejects(say(client, {}), (e: grpc.ServiceError) => {
+          assert.equal(e.code, grpc.status.UNAVAILABLE);
+          assert.match(e.details, /fault injected by route 'GRPCRoute\/fault-rpc\/rules\/0\/matches\/0' of fault-rpc/);
+          return true;
+        });
+      }
+    } finally {
+      client.close();
+    }
+    assert.equal(served, 0);
+  });
+
   it('calls go through once the filter is removed from the rule', async () => {
     const res = await tcp.apply(ROUTE(''));
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const result = await runXdsClient(tcp.cp.xdsAddress, 10, 'xds:///fault-rpc');
     assert.deepEqual(result, { counts: { 'fault-rpc': 10 }, failures: 0, lastError: '' });
     assert.equal(served, 10);
+    const client = mesh.grpc.client(EchoClient, 'fault-rpc');
+    try {
+      for (let i = 0; i < 5; i++) assert.equal((await say(client, {})).server, 'fault-rpc');
+    } finally {
+      client.close();
+    }
+    assert.equal(served, 15);
   });
 });
