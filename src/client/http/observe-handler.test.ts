@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Dispatcher } from 'undici';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
-import { errorKind, observeAttempt } from './observe-handler.js';
+import { observeAttempt } from './observe-handler.js';
+import { errorKind } from './undici-errors.js';
 
 function recorder() {
   const events: string[] = [];

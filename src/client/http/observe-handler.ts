@@ -1,8 +1,7 @@
 // Wraps an undici dispatch handler so a policy (circuit breaker, outlier detector) sees an attempt start, respond and end.
 import type { Dispatcher } from 'undici';
-import type { ErrorKind } from '../../core/classify.js';
-import { ERROR_CODES, isMeshError } from '../../core/errors.js';
 import type { AttemptObserver } from '../../policy/attempt-observer.js';
+import { errorKind } from './undici-errors.js';
 
 type DispatchHandler = Dispatcher.DispatchHandler;
 type Headers = import('node:http').IncomingHttpHeaders;
@@ -115,29 +114,6 @@ class ObservedHandler implements DispatchHandler {
     this.#end(err);
     this.#inner.onResponseError?.(controller, err);
   }
-}
-
-const CONNECT_FAILURE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION']);
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
-/**
- * Maps an undici / Node error to the transport-neutral ErrorKind of core/classify.ts: connect failures, resets and
- * timeouts (undici's header/body timeouts and Weft's route timeout); everything else (a caller's abort, a closed pool,
- * a mesh refusal) is `other`, which no policy counts against an endpoint. Walks one level of `cause`.
- */
-export function errorKind(err: Error): ErrorKind {
-  if (isMeshError(err)) return err.code === ERROR_CODES.TIMEOUT ? 'timeout' : 'other';
-  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 2; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') {
-      if (CONNECT_FAILURE_CODES.has(code)) return 'connect-failure';
-      if (RESET_CODES.has(code)) return 'reset';
-      if (TIMEOUT_CODES.has(code)) return 'timeout';
-    }
-    e = (e as { cause?: unknown }).cause;
-  }
-  return 'other';
 }
 
 /** Wraps `handler` (either form) so `observer` sees the attempt; see LegacyObservedHandler. */

@@ -8,7 +8,8 @@ import { RetryBudget } from '../../policy/retry/retry-budget.js';
 import { compileRetry } from '../../policy/retry/retry-config.js';
 import type { DispatchFn } from '../stack.js';
 import { getHeader } from './headers.js';
-import { EXCLUDE_ORIGINS, retry, undiciOutcome, type RetryClock } from './retry-handler.js';
+import { EXCLUDE_ORIGINS, retry, type RetryClock } from './retry-handler.js';
+import { undiciOutcome } from './undici-errors.js';
 
 type Step =
   | { readonly refuse: true }

@@ -2,7 +2,7 @@
 // says an attempt is retryable and the method, body, budget and deadline allow; carries attempt and deadline headers.
 import type { Dispatcher } from 'undici';
 import type { AttemptOutcome } from '../../core/classify.js';
-import { ERROR_CODES, isMeshError, MeshError } from '../../core/errors.js';
+import { ERROR_CODES, MeshError } from '../../core/errors.js';
 import type { Layer } from '../../core/stack.js';
 import { currentDeadline, TIMEOUT_HEADER } from '../../policy/deadline/deadline.js';
 import { bodyKind, bufferBody } from '../../policy/retry/body.js';
@@ -19,6 +19,7 @@ import type { DispatchFn } from '../stack.js';
 import { withMeshHeaders } from './attempt-headers.js';
 import { failHandler } from './handlers.js';
 import { asLegacyHandler, rawHeader, type LegacyHandler } from './legacy-handler.js';
+import { undiciOutcome } from './undici-errors.js';
 
 /** Set on an attempt's dispatch options: origins (`http://ip:port`) earlier attempts used; balancers avoid them. */
 export const EXCLUDE_ORIGINS: unique symbol = Symbol.for('weft.retry.excludeOrigins') as never;
@@ -60,39 +61,6 @@ export interface RetryTarget {
   readonly clock?: RetryClock;
   /** [0, 1) source for backoff jitter; default Math.random. */
   readonly random?: () => number;
-}
-
-/** Error codes of failures that happen locally before anything is sent: never a connect failure, never retried. */
-const LOCAL_ERRORS = new Set([
-  'UND_ERR_INVALID_ARG',
-  'UND_ERR_ABORTED',
-  'UND_ERR_DESTROYED',
-  'UND_ERR_CLOSED',
-  'UND_ERR_NOT_SUPPORTED',
-  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
-  'UND_ERR_REQ_RETRY',
-  'ABORT_ERR',
-]);
-/** Errors on a connection the request was written to: the server may have seen it. */
-const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_INFO']);
-
-/**
- * Maps an undici error on one attempt to an AttemptOutcome. `connected` says whether undici assigned the attempt a
- * connection (called onConnect): undici fails requests whose connection could not be opened (ECONNREFUSED, connect
- * timeout, unreachable host) without ever calling onConnect, so such an error is a proof nothing was sent.
- */
-export function undiciOutcome(err: unknown, connected: boolean, perTryTimedOut: boolean): AttemptOutcome {
-  if (perTryTimedOut) return { kind: 'error', error: 'timeout', neverSent: !connected };
-  if (isMeshError(err)) return { kind: 'error', error: 'other', neverSent: false };
-  const e = err as { code?: unknown; name?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  if (!connected) {
-    if (LOCAL_ERRORS.has(code) || e?.name === 'AbortError') return { kind: 'error', error: 'other', neverSent: false };
-    return { kind: 'error', error: 'connect-failure', neverSent: true };
-  }
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'error', error: 'timeout', neverSent: false };
-  if (RESET_ERRORS.has(code)) return { kind: 'error', error: 'reset', neverSent: false };
-  return { kind: 'error', error: 'other', neverSent: false };
 }
 
 /** One attempt's undici handler; forwards to its call, which ignores attempts it has given up on. */
