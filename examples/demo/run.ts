@@ -49,6 +49,36 @@ interface Row {
 }
 const rows = new Map<string, Row>();
 const children: ChildProcess[] = [];
+let ticker: NodeJS.Timeout | undefined;
+
+// Ctrl-C works from here on, during start-up too: no child is left running without its parent.
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(ticker);
+  console.log('\nstopping: services deregister and drain, then the control plane stops');
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  printTable('final');
+  await controlPlane.close();
+  await rm(configDir, { recursive: true, force: true });
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
 
 /** Starts one demo process; resolves when it reports that it is ready (serving, registered, dependencies resolved). */
 function start(name: string, env: Record<string, string>, script = 'service.ts'): Promise<void> {
@@ -87,7 +117,6 @@ await Promise.all([
     CALLS: JSON.stringify(['GET http://catalog/items', 'POST http://payments/charge']),
   }),
 ]);
-void start('loadgen', { RATE: String(args.rate) }, 'traffic.ts');
 
 function printTable(title: string): void {
   const header = ['instance', 'service', 'requests', 'ok', 'errors', 'p50 ms', 'p99 ms', 'last error'];
@@ -99,34 +128,9 @@ function printTable(title: string): void {
   console.log(`\n${title}\n${fmt(header)}\n${body.map(fmt).join('\n')}`);
 }
 
-const started = Date.now();
-const ticker = setInterval(() => printTable(`after ${Math.round((Date.now() - started) / 1000)} s`), 2000);
-
-let stopping = false;
-async function stop(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  clearInterval(ticker);
-  console.log('\nstopping: services deregister and drain, then the control plane stops');
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
-          child.once('exit', () => {
-            clearTimeout(kill);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
-  printTable('final');
-  await controlPlane.close();
-  await rm(configDir, { recursive: true, force: true });
-  process.exit(0);
+if (!stopping) {
+  void start('loadgen', { RATE: String(args.rate) }, 'traffic.ts');
+  const started = Date.now();
+  ticker = setInterval(() => printTable(`after ${Math.round((Date.now() - started) / 1000)} s`), 2000);
+  if (durationS !== undefined) setTimeout(() => void stop(), durationS * 1000);
 }
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
-if (durationS !== undefined) setTimeout(() => void stop(), durationS * 1000);
