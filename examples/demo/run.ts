@@ -1,5 +1,5 @@
-// `npm run demo`: starts a Weft control plane on the demo's YAML, three services (frontend, catalog, payments
-// with a v2 canary) and a traffic generator, and prints what each service sees until Ctrl-C (or --duration).
+// `npm run demo`: starts a Weft control plane on the demo's YAML, four services (frontend, catalog, payments with a v2
+// canary, and inventory over gRPC) and a traffic generator, and prints what each service sees until Ctrl-C (or --duration).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -110,11 +110,14 @@ await Promise.all([
   start('payments-1', { SERVICE: 'payments', INSTANCE: 'payments-v1-a' }),
   start('payments-2', { SERVICE: 'payments', INSTANCE: 'payments-v1-b' }),
   start('payments-v2', { SERVICE: 'payments-v2', INSTANCE: 'payments-v2-a' }),
-  start('catalog', { SERVICE: 'catalog', INSTANCE: 'catalog-a' }),
+  // inventory speaks gRPC (proto/inventory.proto): catalog streams stock levels from it, frontend reserves stock.
+  start('inventory-1', { SERVICE: 'inventory', INSTANCE: 'inventory-a' }, 'inventory.ts'),
+  start('inventory-2', { SERVICE: 'inventory', INSTANCE: 'inventory-b' }, 'inventory.ts'),
+  start('catalog', { SERVICE: 'catalog', INSTANCE: 'catalog-a', CALLS: JSON.stringify(['GRPC inventory/ListStock']) }),
   start('frontend', {
     SERVICE: 'frontend',
     INSTANCE: 'frontend-a',
-    CALLS: JSON.stringify(['GET http://catalog/items', 'POST http://payments/charge']),
+    CALLS: JSON.stringify(['GET http://catalog/items', 'GRPC inventory/Reserve', 'POST http://payments/charge']),
   }),
 ]);
 
