@@ -22,7 +22,7 @@ const handlers: InventoryHandlers = {
     const start = performance.now();
     const { orderId, sku, quantity } = call.request;
     if (shedEvery > 0 && ++reserves % shedEvery === 0) {
-      stats.record(performance.now() - start, false, 'shed a Reserve: UNAVAILABLE (the route retries it)');
+      stats.record(performance.now() - start, false, 'shed a Reserve: UNAVAILABLE, for the caller to retry');
       return callback({ code: grpc.status.UNAVAILABLE, details: `${instance} is shedding load` });
     }
     if (sku === '' || quantity <= 0) {
