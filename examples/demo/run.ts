@@ -48,7 +48,7 @@ interface Row {
   lastError: string;
 }
 const rows = new Map<string, Row>();
-const children: ChildProcess[] = [];
+const children: { name: string; child: ChildProcess }[] = [];
 let ticker: NodeJS.Timeout | undefined;
 
 // Ctrl-C works from here on, during start-up too: no child is left running without its parent.
@@ -57,10 +57,24 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   clearInterval(ticker);
-  console.log('\nstopping: services deregister and drain, then the control plane stops');
-  await Promise.all(
-    children.map(
-      (child) =>
+  console.log('\nstopping: the traffic stops, then services deregister and drain, then the control plane stops');
+  // Traffic first (its calls in flight finish): with traffic still flowing, a call could find every replica of a
+  // callee already deregistered, and fail for a reason that is only the demo stopping everything at once.
+  await stopChildren(children.filter((c) => c.name === 'loadgen'));
+  await stopChildren(children.filter((c) => c.name !== 'loadgen'));
+  printTable('final');
+  await controlPlane.close();
+  await rm(configDir, { recursive: true, force: true });
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+
+/** Sends SIGTERM (SIGKILL after 15 s) to each of `which`; resolves once all have exited. */
+function stopChildren(which: { child: ChildProcess }[]): Promise<unknown> {
+  return Promise.all(
+    which.map(
+      ({ child }) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
           const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -72,13 +86,7 @@ async function stop(): Promise<void> {
         }),
     ),
   );
-  printTable('final');
-  await controlPlane.close();
-  await rm(configDir, { recursive: true, force: true });
-  process.exit(0);
 }
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
 
 /** Starts one demo process; resolves when it reports that it is ready (serving, registered, dependencies resolved). */
 function start(name: string, env: Record<string, string>, script = 'service.ts'): Promise<void> {
@@ -86,7 +94,7 @@ function start(name: string, env: Record<string, string>, script = 'service.ts')
     env: { ...process.env, WEFT_CONTROL_PLANE: controlPlane.xdsUrl, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  children.push(child);
+  children.push({ name, child });
   return new Promise((resolve) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
