@@ -1,5 +1,5 @@
-// `npm run demo`: starts a Weft control plane on the demo's YAML, three services (frontend, catalog, payments
-// with a v2 canary) and a traffic generator, and prints what each service sees until Ctrl-C (or --duration).
+// `npm run demo`: starts a Weft control plane on the demo's YAML, four services (frontend, catalog, payments with a v2
+// canary, and inventory over gRPC) and a traffic generator, and prints what each service sees until Ctrl-C (or --duration).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -48,7 +48,45 @@ interface Row {
   lastError: string;
 }
 const rows = new Map<string, Row>();
-const children: ChildProcess[] = [];
+const children: { name: string; child: ChildProcess }[] = [];
+let ticker: NodeJS.Timeout | undefined;
+
+// Ctrl-C works from here on, during start-up too: no child is left running without its parent.
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(ticker);
+  console.log('\nstopping: the traffic stops, then services deregister and drain, then the control plane stops');
+  // Traffic first (its calls in flight finish): with traffic still flowing, a call could find every replica of a
+  // callee already deregistered, and fail for a reason that is only the demo stopping everything at once.
+  await stopChildren(children.filter((c) => c.name === 'loadgen'));
+  await stopChildren(children.filter((c) => c.name !== 'loadgen'));
+  printTable('final');
+  await controlPlane.close();
+  await rm(configDir, { recursive: true, force: true });
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+
+/** Sends SIGTERM (SIGKILL after 15 s) to each of `which`; resolves once all have exited. */
+function stopChildren(which: { child: ChildProcess }[]): Promise<unknown> {
+  return Promise.all(
+    which.map(
+      ({ child }) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
 
 /** Starts one demo process; resolves when it reports that it is ready (serving, registered, dependencies resolved). */
 function start(name: string, env: Record<string, string>, script = 'service.ts'): Promise<void> {
@@ -56,7 +94,7 @@ function start(name: string, env: Record<string, string>, script = 'service.ts')
     env: { ...process.env, WEFT_CONTROL_PLANE: controlPlane.xdsUrl, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  children.push(child);
+  children.push({ name, child });
   return new Promise((resolve) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
@@ -80,14 +118,16 @@ await Promise.all([
   start('payments-1', { SERVICE: 'payments', INSTANCE: 'payments-v1-a' }),
   start('payments-2', { SERVICE: 'payments', INSTANCE: 'payments-v1-b' }),
   start('payments-v2', { SERVICE: 'payments-v2', INSTANCE: 'payments-v2-a' }),
-  start('catalog', { SERVICE: 'catalog', INSTANCE: 'catalog-a' }),
+  // inventory speaks gRPC (proto/inventory.proto): catalog streams stock levels from it, frontend reserves stock.
+  start('inventory-1', { SERVICE: 'inventory', INSTANCE: 'inventory-a' }, 'inventory.ts'),
+  start('inventory-2', { SERVICE: 'inventory', INSTANCE: 'inventory-b' }, 'inventory.ts'),
+  start('catalog', { SERVICE: 'catalog', INSTANCE: 'catalog-a', CALLS: JSON.stringify(['GRPC inventory/ListStock']) }),
   start('frontend', {
     SERVICE: 'frontend',
     INSTANCE: 'frontend-a',
-    CALLS: JSON.stringify(['GET http://catalog/items', 'POST http://payments/charge']),
+    CALLS: JSON.stringify(['GET http://catalog/items', 'GRPC inventory/Reserve', 'POST http://payments/charge']),
   }),
 ]);
-void start('loadgen', { RATE: String(args.rate) }, 'traffic.ts');
 
 function printTable(title: string): void {
   const header = ['instance', 'service', 'requests', 'ok', 'errors', 'p50 ms', 'p99 ms', 'last error'];
@@ -99,34 +139,9 @@ function printTable(title: string): void {
   console.log(`\n${title}\n${fmt(header)}\n${body.map(fmt).join('\n')}`);
 }
 
-const started = Date.now();
-const ticker = setInterval(() => printTable(`after ${Math.round((Date.now() - started) / 1000)} s`), 2000);
-
-let stopping = false;
-async function stop(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  clearInterval(ticker);
-  console.log('\nstopping: services deregister and drain, then the control plane stops');
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
-          child.once('exit', () => {
-            clearTimeout(kill);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
-  printTable('final');
-  await controlPlane.close();
-  await rm(configDir, { recursive: true, force: true });
-  process.exit(0);
+if (!stopping) {
+  void start('loadgen', { RATE: String(args.rate) }, 'traffic.ts');
+  const started = Date.now();
+  ticker = setInterval(() => printTable(`after ${Math.round((Date.now() - started) / 1000)} s`), 2000);
+  if (durationS !== undefined) setTimeout(() => void stop(), durationS * 1000);
 }
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
-if (durationS !== undefined) setTimeout(() => void stop(), durationS * 1000);

@@ -1,4 +1,4 @@
-// The README's first command: the demo starts a control plane, three services and traffic, and stops cleanly.
+// The README's first command: the demo starts a control plane, its HTTP and gRPC services and traffic, and stops cleanly.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -40,5 +40,20 @@ describe('npm run demo', { timeout: 90_000 }, () => {
     }
     // Two payments v1 replicas share v1's traffic (round robin).
     assert.equal(rows.filter((r) => r[1] === 'payments').length, 2);
+
+    // gRPC: every catalog request streams stock levels (ListStock) and every frontend request reserves stock (Reserve)
+    // from inventory, through mesh.grpc clients, and both inventory replicas answer.
+    const inventory = rows.filter((r) => r[1] === 'inventory');
+    assert.equal(inventory.length, 2, `two inventory replicas:\n${final}`);
+    for (const [instance, , , ok] of inventory) assert.ok(Number(ok) > 0, `${instance} answered no gRPC call:\n${final}`);
+    const inv = byService.get('inventory')!;
+    const callers = byService.get('frontend')!.requests + byService.get('catalog')!.requests;
+    assert.equal(inv.ok, callers, `one successful gRPC call per frontend and catalog request:\n${final}`);
+    // Replicas refuse every 25th Reserve with UNAVAILABLE on purpose. Those are inventory's only errors, and the
+    // GRPCRoute's retry hid all of them from frontend (which had no errors, above).
+    assert.ok(inv.errors > 0, `no Reserve was shed, so the retry went untested:\n${final}`);
+    for (const [instance, , , , errors, , , lastError] of inventory) {
+      if (Number(errors) > 0) assert.match(lastError ?? '', /^shed a Reserve: UNAVAILABLE/, `${instance}:\n${final}`);
+    }
   });
 });
