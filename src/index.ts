@@ -9,6 +9,16 @@ export type { MeshOptions, ReadyOnTimeout } from './mesh/options.js';
 /** Defaults of createMesh() (control plane URL, ready() bound). */
 export { DEFAULT_CONTROL_PLANE, DEFAULT_READY_TIMEOUT_MS } from './mesh/options.js';
 
+/** The gRPC side of a mesh (mesh.grpc), its client constructor type, and the deadline-inheriting client interceptor. */
+export type { MeshGrpc, GrpcClientConstructor } from './client/grpc/mesh-grpc.js';
+export { inheritDeadline, GRPC_RETRY_BUFFER_BYTES } from './client/grpc/mesh-grpc.js';
+/** Options of mesh.grpc.server() and the result of mesh.grpc.serve(). */
+export type { MeshGrpcServerOptions, ServedGrpcEndpoint } from './server/grpc/serve.js';
+/** The `weft:` URI scheme and the channel option naming a channel's mesh. */
+export { WEFT_SCHEME, MESH_OPTION } from './client/grpc/resolver.js';
+/** How Weft errors become gRPC statuses at the gRPC edge (docs/errors.md "gRPC"). */
+export { GRPC_STATUS_FOR_ERROR, grpcStatusOf } from './client/grpc/status-map.js';
+
 /** Options and result of mesh.serve(). */
 export type { ServeOptions, ServedEndpoint, DrainOptions } from './server/http/serve.js';
 /** Defaults of the drain on close. */

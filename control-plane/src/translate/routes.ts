@@ -60,24 +60,27 @@ export function comparePrecedence(
 /**
  * The RouteConfiguration named after `service`: one virtual host (`domains: ['*']`) whose routes are every match
  * of every rule of `attached`, in precedence order; or, with nothing attached, one `prefix: /` route to the
- * Service's own first-port cluster. `services` resolves backendRefs (the config is validated: every one exists);
- * `faults` resolves rule filters (FaultInjection by name; see translate/fault.ts).
+ * Service's own cluster of `port` (default its first port; then the configuration is named `<service>:<port>`, for
+ * the per-port Listener, so `http://payments:9090` and `weft:///payments:9090` reach port 9090). `services` resolves
+ * backendRefs (the config is validated: every one exists); `faults` resolves rule filters (FaultInjection by name;
+ * see translate/fault.ts).
  */
 export function buildRouteConfiguration(
   service: ServiceResource,
   attached: readonly RouteResource[],
   services: ReadonlyMap<string, ServiceResource>,
   faults: ReadonlyMap<string, FaultInjectionResource> = new Map(),
+  port?: number,
 ): XdsResource {
-  const name = service.metadata.name;
+  const name = port === undefined ? service.metadata.name : `${service.metadata.name}:${port}`;
   let routes: ProtoObject[];
   if (attached.length === 0) {
-    const firstPort = service.spec.ports[0]!.port;
+    const firstPort = port ?? service.spec.ports[0]!.port;
     routes = [
       {
-        name: defaultRouteName(name),
+        name: defaultRouteName(service.metadata.name),
         match: { prefix: '/' },
-        route: { weighted_clusters: { clusters: [{ name: clusterName(name, firstPort), weight: { value: 1 } }] } },
+        route: { weighted_clusters: { clusters: [{ name: clusterName(service.metadata.name, firstPort), weight: { value: 1 } }] } },
       },
     ];
   } else {

@@ -97,6 +97,21 @@ describe('translate', () => {
     });
   });
 
+  it('gives each port of a Service without routes its own default route, so the port a caller addresses is the one it reaches', () => {
+    const yaml = serviceYaml('billing', ['http:8080', 'grpc:9090:GRPC']);
+    const out = translate(meshConfig(yaml), []);
+    const rds = (listener: string) => ((out[TYPE_URL.listener].get(listener)!['api_listener'] as ProtoObject)['api_listener'] as { rds: { route_config_name: string } }).rds.route_config_name;
+    assert.deepEqual([rds('billing'), rds('billing:8080'), rds('billing:9090')], ['billing', 'billing', 'billing:9090']);
+    const cluster = (rc: string) =>
+      ((out[TYPE_URL.routeConfiguration].get(rc)!['virtual_hosts'] as { routes: { route: { weighted_clusters: { clusters: { name: string }[] } } }[] }[])[0]!.routes[0]!.route
+        .weighted_clusters.clusters[0]!.name);
+    assert.equal(cluster('billing'), 'billing:8080', 'no port: the first port');
+    assert.equal(cluster('billing:9090'), 'billing:9090');
+    // With a route attached, its rules choose the ports: one shared configuration.
+    const withRoutes = translate(meshConfig(REALISTIC), [])[TYPE_URL.listener].get('payments:9090')!;
+    assert.equal(((withRoutes['api_listener'] as ProtoObject)['api_listener'] as { rds: { route_config_name: string } }).rds.route_config_name, 'payments');
+  });
+
   it('builds EDS Clusters with round robin and a 5 s connect timeout', () => {
     assert.deepEqual(translate(meshConfig(REALISTIC), [])[TYPE_URL.cluster].get('web:80'), {
       '@type': TYPE_URL.cluster,

@@ -46,8 +46,17 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
     const name = svc.metadata.name;
     const routesOfSvc = attached.get(name) ?? [];
     const fault = usesFault(routesOfSvc);
-    for (const listener of listenerNames(name, svc.spec)) listeners.push(buildListener(listener, name, fault));
+    // With routes attached, every Listener of the Service shares its RouteConfiguration (the rules name the ports);
+    // without, a per-port Listener gets a default route to its own port (the port the caller addressed).
+    const perPort = routesOfSvc.length === 0 && svc.spec.ports.length > 1;
+    for (const listener of listenerNames(name, svc.spec)) {
+      const port = perPort && listener !== name ? Number(listener.slice(name.length + 1)) : undefined;
+      listeners.push(buildListener(listener, port === undefined || port === svc.spec.ports[0]!.port ? name : listener, fault));
+    }
     routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, routesOfSvc, byName, faults), hashByCluster));
+    if (perPort) {
+      for (const p of svc.spec.ports.slice(1)) routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, [], byName, faults, p.port), hashByCluster));
+    }
     svc.spec.ports.forEach((port, i) => {
       clusters.push(buildCluster(clusterName(name, port.port), policies.get(name)));
       assignments.push(buildLoadAssignment(svc, i, registered.get(name) ?? []));
@@ -62,10 +71,11 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
 }
 
 /**
- * The Listener `name` of Service `service`: an api_listener whose HCM fetches RouteConfiguration `service` over ADS.
+ * The Listener `name`: an api_listener whose HCM fetches RouteConfiguration `routeConfig` over ADS (the Service's
+ * name, or `<service>:<port>` for a per-port default route).
  * With `fault`, the HCM runs the fault filter (disabled at this level; routes override it) before the router.
  */
-export function buildListener(name: string, service: string, fault = false): XdsResource {
+export function buildListener(name: string, routeConfig: string, fault = false): XdsResource {
   const router = routerHttpFilter();
   return {
     '@type': TYPE_URL.listener,
@@ -74,7 +84,7 @@ export function buildListener(name: string, service: string, fault = false): Xds
       api_listener: {
         '@type': TYPE_URL.httpConnectionManager,
         stat_prefix: name,
-        rds: { route_config_name: service, config_source: { ads: {}, resource_api_version: 'V3' } },
+        rds: { route_config_name: routeConfig, config_source: { ads: {}, resource_api_version: 'V3' } },
         http_filters: fault ? [faultHttpFilter(), router] : [router],
       },
     },

@@ -42,7 +42,10 @@ export interface MeshGrpc {
    * to any grpc-js client: `new PaymentsClient('weft:///payments', mesh.grpc.credentials(), mesh.grpc.channelOptions())`.
    */
   channelOptions(extra?: grpcTypes.ClientOptions): grpcTypes.ClientOptions;
-  /** A meshed client of `service`: `new Ctor(target(service), credentials(), channelOptions(options))`. */
+  /**
+   * A meshed client of `service`: `new Ctor(target(service), credentials(), channelOptions(options))`, closed by
+   * mesh.close() after the drain (clients made with `new` are yours to close).
+   */
   client<C>(Ctor: GrpcClientConstructor<C>, service: string, options?: grpcTypes.ClientOptions): C;
   /** A grpc-js Server with Weft's inbound path (deadline context, grpc.health.v1, reflection if asked). */
   server(options?: MeshGrpcServerOptions): grpcTypes.Server;
@@ -71,6 +74,8 @@ export class MeshGrpcImpl implements MeshGrpc {
   readonly #grpc: GrpcJs;
   readonly #runtime: GrpcRuntime | undefined;
   readonly #require = createRequire(import.meta.url);
+  /** Clients made by client(), closed with the mesh (weakly held: a client the app dropped is not kept alive). */
+  #clients: WeakRef<{ close(): void }>[] = [];
 
   constructor(deps: MeshGrpcDeps) {
     this.#deps = deps;
@@ -100,7 +105,10 @@ export class MeshGrpcImpl implements MeshGrpc {
 
   client<C>(Ctor: GrpcClientConstructor<C>, service: string, options?: grpcTypes.ClientOptions): C {
     if (typeof Ctor !== 'function') invalidArg('mesh.grpc.client: expected a grpc-js client class (e.g. from loadPackageDefinition)');
-    return new Ctor(this.target(service), this.credentials(), this.channelOptions(options));
+    const client = new Ctor(this.target(service), this.credentials(), this.channelOptions(options));
+    this.#clients = this.#clients.filter((r) => r.deref() !== undefined);
+    if (typeof (client as { close?: unknown }).close === 'function') this.#clients.push(new WeakRef(client as { close(): void }));
+    return client;
   }
 
   server(options?: MeshGrpcServerOptions): grpcTypes.Server {
@@ -114,8 +122,13 @@ export class MeshGrpcImpl implements MeshGrpc {
     return served;
   }
 
-  /** Unregisters this mesh's runtime (its channels fail with UNAVAILABLE on their next resolution). */
+  /**
+   * Closes the clients client() made (calls in flight end with CANCELLED) and unregisters this mesh's runtime (other
+   * channels of it fail with WEFT_ERR_CLOSED on their next resolution). The mesh calls it after its drain.
+   */
   close(): void {
+    for (const ref of this.#clients) ref.deref()?.close();
+    this.#clients = [];
     this.#runtime?.close();
   }
 }
