@@ -9,6 +9,7 @@ import type { Logger } from '../../src/core/logger.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
 import { SERVER_LISTENER_NAME_PREFIX } from '../../control-plane/src/index.js';
 import { spawnFixture, startTestControlPlane, waitFor, type TestControlPlane, type TestProcess } from './helpers.js';
+import { EchoClient, say } from '../../src/testing/index.js';
 
 const FIXTURE = 'test/integration/fixtures/grpc-xds-server.mjs';
 const TEMPLATE = `${SERVER_LISTENER_NAME_PREFIX}%s`;
@@ -34,21 +35,6 @@ spec:
       extensionRef: { group: weft.dev, kind: FaultInjection, name: echo-never }
 `;
 
-const json = {
-  serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer) => JSON.parse(bytes.toString()) as unknown,
-};
-const ECHO: grpc.ServiceDefinition = {
-  Say: {
-    path: '/weft.test.Echo/Say',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-};
 
 interface TypeView {
   typeUrl: string;
@@ -73,17 +59,9 @@ async function freeLoopbackPort(): Promise<number> {
 
 /** One call with a fresh plain grpc-js channel (so a fresh TCP connection meets the server's current config). */
 async function callDirect(port: number): Promise<unknown> {
-  const Echo = grpc.makeGenericClientConstructor(ECHO, 'Echo');
-  const client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   try {
-    return await new Promise((resolve, reject) =>
-      (client as unknown as Record<string, (req: unknown, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: unknown) => void) => void>)['Say']!.call(
-        client,
-        { hello: true },
-        { deadline: Date.now() + 5_000 },
-        (e, r) => (e ? reject(e) : resolve(r)),
-      ),
-    );
+    return await say(client, {}, { deadlineMs: 5_000 });
   } finally {
     client.close();
   }

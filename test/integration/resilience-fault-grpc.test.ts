@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { RegistryClient } from '../../src/experimental.js';
 import { createMesh, type Mesh } from '../../src/index.js';
-import { EchoClient, say } from '../../src/testing/index.js';
+import { addEchoService, EchoClient, say, type EchoStats } from '../../src/testing/index.js';
 import { runXdsClient, serviceYaml, startTestControlPlane, type TestControlPlane } from './helpers.js';
 
 const ROUTE = (fault: string) => `apiVersion: gateway.networking.k8s.io/v1
@@ -34,16 +34,13 @@ spec:
   abort: { grpcStatus: 14, percentage: 100 }
 `;
 
-const json = {
-  serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer) => JSON.parse(bytes.toString()) as unknown,
-};
 
 describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000 }, () => {
   let tcp: TestControlPlane;
   let server: grpc.Server;
   let registry: RegistryClient;
-  let served = 0;
+  let stats: EchoStats;
+  const served = (): number => stats.calls['Say'] ?? 0;
   let mesh: Mesh;
 
   before(async () => {
@@ -53,25 +50,7 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
       'route.yaml': ROUTE('rpc-unavailable'),
     });
     server = new grpc.Server();
-    server.addService(
-      {
-        Say: {
-          path: '/weft.test.Echo/Say',
-          requestStream: false,
-          responseStream: false,
-          requestSerialize: json.serialize,
-          requestDeserialize: json.deserialize,
-          responseSerialize: json.serialize,
-          responseDeserialize: json.deserialize,
-        },
-      },
-      {
-        Say: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
-          served++;
-          cb(null, { server: 'fault-rpc' });
-        },
-      },
-    );
+    stats = addEchoService(server, 'fault-rpc');
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -91,7 +70,7 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
     const result = await runXdsClient(tcp.cp.xdsAddress, 20, 'xds:///fault-rpc');
     assert.equal(result.failures, 20, JSON.stringify(result));
     assert.match(result.lastError, /^14 UNAVAILABLE: Fault injected/);
-    assert.equal(served, 0);
+    assert.equal(served(), 0);
   });
 
   it('fails every call of a Weft-meshed grpc-js client the same way, naming the route, before anything is sent', async () => {
@@ -108,7 +87,7 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
     } finally {
       client.close();
     }
-    assert.equal(served, 0);
+    assert.equal(served(), 0);
   });
 
   it('calls go through once the filter is removed from the rule', async () => {
@@ -116,13 +95,13 @@ describe('grpc-js-xds obeys Weft fault injection (gRFC A33)', { timeout: 120_000
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const result = await runXdsClient(tcp.cp.xdsAddress, 10, 'xds:///fault-rpc');
     assert.deepEqual(result, { counts: { 'fault-rpc': 10 }, failures: 0, lastError: '' });
-    assert.equal(served, 10);
+    assert.equal(served(), 10);
     const client = mesh.grpc.client(EchoClient, 'fault-rpc');
     try {
       for (let i = 0; i < 5; i++) assert.equal((await say(client, {})).server, 'fault-rpc');
     } finally {
       client.close();
     }
-    assert.equal(served, 15);
+    assert.equal(served(), 15);
   });
 });

@@ -6,7 +6,7 @@ import { NOOP_LOGGER } from '../../core/logger.js';
 import type { GrpcJs } from '../../client/grpc/grpc-js.js';
 import { currentDeadline, runWithDeadline, startDeadline } from '../../policy/deadline/index.js';
 import type { Registration } from '../../discovery/registration.js';
-import { advertisable, DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS, type ServeDeps, type ServeOptions } from '../http/serve.js';
+import { advertisable, delay, drainTimes, registerServed, type ServeDeps, type ServeOptions } from '../http/serve.js';
 
 /** A listening, registered gRPC endpoint. */
 export interface ServedGrpcEndpoint {
@@ -112,27 +112,15 @@ export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options:
     health?.setStatus(deps.service, status);
   };
   setHealth('SERVING');
-  const registration = deps.register(
-    {
-      service: deps.service,
-      address,
-      port,
-      portName: options.portName ?? '',
-      nodeId: deps.nodeId,
-      ...(options.weight !== undefined ? { weight: options.weight } : {}),
-      ...(options.labels !== undefined ? { labels: options.labels } : {}),
-    },
-    options.leaseTtlMs,
-  );
+  const registration = registerServed(deps, options, address, port);
   const logger = deps.logger ?? NOOP_LOGGER;
-  const drainDelayMs = deps.drain?.drainDelayMs ?? DEFAULT_DRAIN_DELAY_MS;
-  const drainTimeoutMs = deps.drain?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  const { drainDelayMs, drainTimeoutMs } = drainTimes(deps);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await registration?.close();
       setHealth('NOT_SERVING');
-      if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
+      if (drainDelayMs > 0) await delay(drainDelayMs);
       const graceful = new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true)));
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainTimeoutMs)));

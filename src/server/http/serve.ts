@@ -84,21 +84,9 @@ export async function serveHttp(
   if (!server.listening) await listen(server, options.port, options.host ?? '127.0.0.1');
   const bound = server.address() as AddressInfo;
   const address = options.advertiseAddress ?? advertisable(bound.address);
-  const registration = deps.register(
-    {
-      service: deps.service,
-      address,
-      port: bound.port,
-      portName: options.portName ?? '',
-      nodeId: deps.nodeId,
-      ...(options.weight !== undefined ? { weight: options.weight } : {}),
-      ...(options.labels !== undefined ? { labels: options.labels } : {}),
-    },
-    options.leaseTtlMs,
-  );
+  const registration = registerServed(deps, options, address, bound.port);
   const logger = deps.logger ?? NOOP_LOGGER;
-  const drainDelayMs = deps.drain?.drainDelayMs ?? DEFAULT_DRAIN_DELAY_MS;
-  const drainTimeoutMs = deps.drain?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  const { drainDelayMs, drainTimeoutMs } = drainTimes(deps);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -109,6 +97,27 @@ export async function serveHttp(
       if (forced > 0) logger.warn('weft: drain timeout; closed connections with requests in flight', { port: bound.port, forced });
     })());
   return Object.freeze({ address, port: bound.port, server, registration, close });
+}
+
+/** Registers a served endpoint of `deps.service` at `address:port` under a lease (HTTP and gRPC serve alike). */
+export function registerServed(deps: ServeDeps, options: ServeOptions, address: string, port: number): Registration | undefined {
+  return deps.register(
+    {
+      service: deps.service,
+      address,
+      port,
+      portName: options.portName ?? '',
+      nodeId: deps.nodeId,
+      ...(options.weight !== undefined ? { weight: options.weight } : {}),
+      ...(options.labels !== undefined ? { labels: options.labels } : {}),
+    },
+    options.leaseTtlMs,
+  );
+}
+
+/** The drain delay and timeout of `deps`, with the defaults filled in. */
+export function drainTimes(deps: ServeDeps): { readonly drainDelayMs: number; readonly drainTimeoutMs: number } {
+  return { drainDelayMs: deps.drain?.drainDelayMs ?? DEFAULT_DRAIN_DELAY_MS, drainTimeoutMs: deps.drain?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS };
 }
 
 /** Tracks in-flight requests, marks responses `connection: close` while draining, and closes the server in order. */
@@ -178,6 +187,7 @@ export function advertisable(bound: string): string {
   return '127.0.0.1';
 }
 
-function delay(ms: number): Promise<void> {
+/** Resolves after `ms`. */
+export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
