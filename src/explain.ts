@@ -115,13 +115,25 @@ function lowerHeaders(init: ExplainInit | undefined): Record<string, string> {
   return out;
 }
 
-/** Explains `url` against the dispatcher's compiled state. Resolves an unknown host first (bounded). Never rejects. */
+/**
+ * Explains `url` against the dispatcher's compiled state. Resolves an unknown host first (bounded). Never rejects.
+ * A gRPC call is explained as `weft:///<service>/<package.Service>/<Method>` (metadata in `init.headers`): gRPC and
+ * HTTP calls to a service read the same routes, a gRPC call as `POST /<package.Service>/<Method>`.
+ */
 export async function explainRequest(
   dispatcher: MeshDispatcher | undefined,
   discovery: Discovery | undefined,
   url: string | URL,
   init?: ExplainInit,
 ): Promise<Explanation> {
+  const grpcCall = /^weft:\/\/\/([^/]+)(\/.*)?$/.exec(String(url));
+  if (grpcCall !== null) {
+    const explained = await explainRequest(dispatcher, discovery, `http://${grpcCall[1]}${grpcCall[2] ?? '/'}`, { ...init, method: 'POST' });
+    const grpcView = { ...explained, url: String(url) };
+    if (explained.decision !== 'pass-through' || dispatcher === undefined) return grpcView;
+    const message = `'${grpcCall[1]}' is not a mesh service: a weft:/// channel to it fails with WEFT_ERR_UNKNOWN_SERVICE (${explained.reason})`;
+    return { ...grpcView, mesh: true, decision: 'fail', reason: message, error: { code: ERROR_CODES.UNKNOWN_SERVICE, message } };
+  }
   const method = (init?.method ?? 'GET').toUpperCase();
   const nacks = (discovery?.status().types ?? [])
     .filter((t) => t.lastNack !== undefined)

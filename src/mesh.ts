@@ -82,7 +82,10 @@ export interface Mesh {
    * name to open it. Safe to call more than once; each call waits afresh.
    */
   ready(): Promise<void>;
-  /** What the mesh would do with this request, and why. Resolves an unknown host first (bounded). Never rejects. */
+  /**
+   * What the mesh would do with this request, and why. Resolves an unknown host first (bounded). Never rejects.
+   * For a gRPC call, `weft:///<service>/<package.Service>/<Method>` with its metadata in `init.headers`.
+   */
   explain(url: string | URL, init?: ExplainInit): Promise<Explanation>;
   status(): MeshStatus;
   configDump(): MeshConfigDump;

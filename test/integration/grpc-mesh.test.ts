@@ -154,4 +154,19 @@ describe('meshed gRPC (mesh.grpc)', { timeout: 120_000 }, () => {
       stranger.close();
     }
   });
+
+  it('explains a gRPC call: which GRPCRoute rule matches and why the others did not, and an unknown service', async () => {
+    const canary = await mesh.explain('weft:///echo/weft.test.Echo/Say', { headers: { 'x-canary': 'yes' } });
+    assert.equal(canary.decision, 'forward');
+    assert.equal(canary.route?.name, 'GRPCRoute/echo/rules/0/matches/0');
+    const plain = await mesh.explain('weft:///echo/weft.test.Echo/Say');
+    assert.equal(plain.route?.source?.rule, 2, 'the split rule');
+    assert.match(plain.routes[0]!.reason ?? '', /x-canary/);
+    assert.deepEqual(plain.route?.clusters.map((c) => c.name).sort(), ['echo-v1:50051', 'echo-v2:50051']);
+    const none = await mesh.explain('weft:///echo/weft.other.Svc/Do');
+    assert.equal(none.decision, 'fail');
+    assert.equal(none.error?.code, 'WEFT_ERR_NO_ROUTE');
+    const stranger = await mesh.explain('weft:///no-such-service/x.Y/Z');
+    assert.equal(stranger.error?.code, 'WEFT_ERR_UNKNOWN_SERVICE');
+  });
 });
