@@ -10,6 +10,7 @@ import { grpcStatusOf } from './status-map.js';
 import type { Disposable } from '../../core/watch.js';
 import type { Endpoint as MeshEndpoint } from '../../discovery/mesh-state.js';
 import type { EndpointHealth } from '../../policy/outlier/index.js';
+import type { ClusterBreaker } from '../../policy/circuit-breaker/index.js';
 import { httpStatusForGrpc } from '../../policy/fault/index.js';
 import { buildPicker, loadOf, tracksLoad, type EndpointLoad, type Picker as MeshPicker } from '../balance/picker.js';
 import { mostPreferred } from '../balance/priority.js';
@@ -178,64 +179,103 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
         }
         return result;
       }
-      return { ...result, ...observe(view, item, retrySlot) };
+      // Nothing observes calls of a cluster without a breaker, outlier detection or a load-reading balancer: the
+      // leaf's result goes back as it is (no allocation per call).
+      if (breaker === undefined && item.load === undefined && item.health === undefined) return result;
+      return new TrackedCall(result.subchannel, view, item, retrySlot, breaker).result();
     }
   }
 
   /**
-   * The onCallStarted/onCallEnded pair of one picked call. grpc-js calls onCallEnded only for a call it started, and a
-   * call can end before it starts (cancelled while waiting for call credentials, or re-picked because the subchannel
-   * left READY): the breaker admission taken at pick time is then given back on the next turn of the event loop.
+   * One picked call of a cluster with policies that observe it: its breaker admission, in-flight count and latency,
+   * and its status for outlier detection. grpc-js calls onCallEnded only for a call it started, and a call can end
+   * before it starts (cancelled while waiting for call credentials, or re-picked because the subchannel left READY):
+   * the breaker admission taken at pick time is then given back on the next turn of the event loop (one sweep for
+   * all such calls of that turn).
    */
-  function observe(view: ClusterView, item: Item, retrySlot: boolean): Pick<PickResult, 'onCallStarted' | 'onCallEnded'> {
-    const { breaker } = view.policies;
-    const load = item.load;
-    const health = item.health;
-    let started = false;
-    let released = false;
-    let startMs = 0;
-    const release = (): void => {
-      if (released) return;
-      released = true;
+  class TrackedCall {
+    readonly #subchannel: PickResult['subchannel'];
+    readonly #view: ClusterView;
+    readonly #item: Item;
+    readonly #retrySlot: boolean;
+    readonly #breaker: ClusterBreaker | undefined;
+    #started = false;
+    #released = false;
+    #startMs = 0;
+
+    constructor(subchannel: PickResult['subchannel'], view: ClusterView, item: Item, retrySlot: boolean, breaker: ClusterBreaker | undefined) {
+      this.#subchannel = subchannel;
+      this.#view = view;
+      this.#item = item;
+      this.#retrySlot = retrySlot;
+      this.#breaker = breaker;
       if (breaker !== undefined) {
-        breaker.ended(undefined, started);
-        if (retrySlot) breaker.releaseRetry();
+        unstarted.push(this);
+        if (unstarted.length === 1) setImmediate(sweepUnstarted);
+      }
+    }
+
+    /** The pick result, in the one shape grpc-js sees from this picker. */
+    result(): PickResult {
+      return {
+        pickResultType: PickResultType.COMPLETE,
+        subchannel: this.#subchannel,
+        status: null,
+        onCallStarted: this.#onStarted,
+        onCallEnded: this.#onEnded,
+      };
+    }
+
+    /** Gives back an admission whose call never started (called by the sweep). */
+    expire(): void {
+      if (!this.#started) this.#release();
+    }
+
+    #release(): void {
+      if (this.#released) return;
+      this.#released = true;
+      const breaker = this.#breaker;
+      if (breaker !== undefined) {
+        breaker.ended(undefined, this.#started);
+        if (this.#retrySlot) breaker.releaseRetry();
+      }
+    }
+
+    readonly #onStarted = (): void => {
+      this.#started = true;
+      const breaker = this.#breaker;
+      if (this.#released) {
+        // Started after its admission was given back: count it again, without refusing (it is already on the wire).
+        this.#released = false;
+        if (breaker !== undefined && breaker.admit() !== undefined) this.#released = true;
+      }
+      breaker?.started();
+      const load = this.#item.load;
+      if (load !== undefined) {
+        load.inflight++;
+        this.#startMs = performance.now();
       }
     };
-    if (breaker !== undefined) unstarted.push(() => (started ? undefined : release()));
-    if (breaker !== undefined && unstarted.length === 1) setImmediate(sweepUnstarted);
-    return {
-      onCallStarted: () => {
-        started = true;
-        if (released) {
-          // Started after its admission was given back: count it again, without refusing (it is already on the wire).
-          released = false;
-          if (breaker !== undefined && breaker.admit() !== undefined) released = true;
-        }
-        breaker?.started();
-        if (load !== undefined) {
-          load.inflight++;
-          startMs = performance.now();
-        }
-      },
-      onCallEnded: (code: number) => {
-        release();
-        if (load !== undefined && startMs > 0) {
-          load.inflight--;
-          const now = performance.now();
-          const latency = now - startMs;
-          load.observe(code === GRPC_STATUS.OK ? latency : Math.max(latency, load.ewmaMs), now, view.decayMs);
-        }
-        // A call the caller cancelled says nothing about the endpoint.
-        if (health !== undefined && code !== GRPC_STATUS.CANCELLED) health.responded(httpStatusForGrpc(code));
-      },
+
+    readonly #onEnded = (code: number): void => {
+      this.#release();
+      const load = this.#item.load;
+      if (load !== undefined && this.#startMs > 0) {
+        load.inflight--;
+        const now = performance.now();
+        const latency = now - this.#startMs;
+        load.observe(code === GRPC_STATUS.OK ? latency : Math.max(latency, load.ewmaMs), now, this.#view.decayMs);
+      }
+      // A call the caller cancelled says nothing about the endpoint.
+      const health = this.#item.health;
+      if (health !== undefined && code !== GRPC_STATUS.CANCELLED) health.responded(code === GRPC_STATUS.OK ? 200 : httpStatusForGrpc(code));
     };
   }
 
-  const unstarted: (() => void)[] = [];
+  const unstarted: TrackedCall[] = [];
   function sweepUnstarted(): void {
     const due = unstarted.splice(0);
-    for (const f of due) f();
+    for (const call of due) call.expire();
   }
 
   interface LeafEntry {
