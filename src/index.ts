@@ -9,9 +9,10 @@ export type { MeshOptions, ReadyOnTimeout } from './mesh/options.js';
 /** Defaults of createMesh() (control plane URL, ready() bound). */
 export { DEFAULT_CONTROL_PLANE, DEFAULT_READY_TIMEOUT_MS } from './mesh/options.js';
 
-/** The gRPC side of a mesh (mesh.grpc), its client constructor type, and the deadline-inheriting client interceptor. */
+/** The gRPC side of a mesh (mesh.grpc) and its client constructor type. */
 export type { MeshGrpc, GrpcClientConstructor } from './client/grpc/mesh-grpc.js';
-export { inheritDeadline, GRPC_RETRY_BUFFER_BYTES } from './client/grpc/mesh-grpc.js';
+/** The cap on a gRPC call's messages buffered for retries. */
+export { GRPC_RETRY_BUFFER_BYTES } from './client/grpc/mesh-grpc.js';
 /** Options of mesh.grpc.server() and the result of mesh.grpc.serve(). */
 export type { MeshGrpcServerOptions, ServedGrpcEndpoint } from './server/grpc/serve.js';
 /** The `weft:` URI scheme and the channel option naming a channel's mesh. */

@@ -2,7 +2,6 @@
 import { createRequire } from 'node:module';
 import type * as grpcTypes from '@grpc/grpc-js';
 import { invalidArg } from '../../core/errors.js';
-import { currentDeadline } from '../../policy/deadline/index.js';
 import { createMeshGrpcServer, serveGrpc, type MeshGrpcServerOptions, type ServedGrpcEndpoint } from '../../server/grpc/serve.js';
 import type { ServeDeps, ServeOptions } from '../../server/http/serve.js';
 import { grpcJs, type GrpcJs } from './grpc-js.js';
@@ -10,23 +9,6 @@ import { GrpcRuntime, MESH_OPTION, WEFT_SCHEME, type GrpcRuntimeOptions } from '
 
 /** Largest message total grpc-js buffers per call so it can retry it (the same 64 KiB cap as HTTP request bodies). */
 export const GRPC_RETRY_BUFFER_BYTES = 64 * 1024;
-
-/**
- * The client interceptor that gives a call made while handling a meshed request (HTTP or gRPC) what is left of that
- * request's deadline, when it has none sooner: deadlines propagate hop by hop without the caller passing them. Costs
- * one boolean test until some server has handled a request with a deadline (see policy/deadline). grpc-js replaces
- * client interceptors with call-level ones when a call passes its own `interceptors`; include this one there too.
- */
-export const inheritDeadline: grpcTypes.Interceptor = (options, nextCall) => {
-  const inherited = currentDeadline();
-  if (inherited !== undefined) {
-    const at = Date.now() + Math.max(0, inherited.remainingMs());
-    const own = options.deadline;
-    const ownMs = own === undefined ? Infinity : own instanceof Date ? own.getTime() : own;
-    if (at < ownMs) return nextCall({ ...options, deadline: at }) as grpcTypes.InterceptingCall;
-  }
-  return nextCall(options) as grpcTypes.InterceptingCall;
-};
 
 /** A generated grpc-js client class (from makeGenericClientConstructor, proto-loader or grpc-tools). */
 export type GrpcClientConstructor<C> = new (address: string, credentials: grpcTypes.ChannelCredentials, options?: grpcTypes.ClientOptions) => C;
@@ -43,8 +25,9 @@ export interface MeshGrpc {
    */
   channelOptions(extra?: grpcTypes.ClientOptions): grpcTypes.ClientOptions;
   /**
-   * A meshed client of `service`: `new Ctor(target(service), credentials(), channelOptions(options))`, closed by
-   * mesh.close() after the drain (clients made with `new` are yours to close).
+   * A meshed client of `service`: `new Ctor(target(service), credentials(), channelOptions(options))` that starts
+   * resolving at once, closed by mesh.close() after the drain (clients made with `new` are yours to close). Calls made
+   * while handling a meshed request (HTTP or gRPC) get what is left of that request's deadline when theirs is later.
    */
   client<C>(Ctor: GrpcClientConstructor<C>, service: string, options?: grpcTypes.ClientOptions): C;
   /** A grpc-js Server with Weft's inbound path (deadline context, grpc.health.v1, reflection if asked). */
@@ -97,7 +80,6 @@ export class MeshGrpcImpl implements MeshGrpc {
     const options: grpcTypes.ClientOptions = {
       'grpc.per_rpc_retry_buffer_size': GRPC_RETRY_BUFFER_BYTES,
       ...extra,
-      interceptors: [inheritDeadline, ...(extra.interceptors ?? [])],
     };
     if (this.#runtime !== undefined) options[MESH_OPTION] = this.#runtime.id;
     return options;
@@ -106,6 +88,9 @@ export class MeshGrpcImpl implements MeshGrpc {
   client<C>(Ctor: GrpcClientConstructor<C>, service: string, options?: grpcTypes.ClientOptions): C {
     if (typeof Ctor !== 'function') invalidArg('mesh.grpc.client: expected a grpc-js client class (e.g. from loadPackageDefinition)');
     const client = new Ctor(this.target(service), this.credentials(), this.channelOptions(options));
+    // Resolve now rather than on the first call: a call made before the channel's first resolution waits for it
+    // outside the caller's async context, and so does not inherit the deadline of the request it is made for.
+    (client as { getChannel?: () => { getConnectivityState(tryToConnect: boolean): unknown } }).getChannel?.().getConnectivityState(true);
     this.#clients = this.#clients.filter((r) => r.deref() !== undefined);
     if (typeof (client as { close?: unknown }).close === 'function') this.#clients.push(new WeakRef(client as { close(): void }));
     return client;

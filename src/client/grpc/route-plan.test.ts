@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { FaultPolicy, Route, TargetRoutes } from '../../discovery/mesh-state.js';
+import { runWithDeadline, startDeadline } from '../../policy/deadline/index.js';
 import { route } from '../http/test-kit.js';
 import { compileGrpcTarget, methodConfigFor, PICK, type CallConfig } from './route-plan.js';
 
@@ -89,5 +90,21 @@ describe('gRPC ConfigSelector (route-plan)', () => {
     });
     const none = compileGrpcTarget('pay', routes([split]), grpc, () => 0).configSelector.invoke('/pay.v1.Payments/X', md(), 0);
     assert.equal(none.dynamicFilterFactories.length, 0, 'no fault configured: no filter at all');
+  });
+
+  it('gives a call made inside a request with a deadline what is left of it, unless the route timeout is sooner', () => {
+    const plan = compileGrpcTarget('pay', routes([split]), grpc, () => 0);
+    const invoke = () => plan.configSelector.invoke('/pay.v1.Payments/X', md(), 0).methodConfig.timeout;
+    const short = startDeadline(300);
+    const long = startDeadline(60_000);
+    try {
+      const inherited = runWithDeadline(short, invoke)!;
+      assert.ok(inherited.seconds === 0 && inherited.nanos > 250e6 && inherited.nanos <= 300e6, JSON.stringify(inherited));
+      assert.deepEqual(runWithDeadline(long, invoke), { seconds: 1, nanos: 500_000_000 }, 'the 1.5 s route timeout is sooner');
+      assert.deepEqual(invoke(), { seconds: 1, nanos: 500_000_000 }, 'outside a request: the route timeout');
+    } finally {
+      short.dispose();
+      long.dispose();
+    }
   });
 });

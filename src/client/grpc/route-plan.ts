@@ -7,6 +7,7 @@ import { GRPC_STATUS } from '../../core/classify.js';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
 import { grpcStatusOf } from './status-map.js';
 import type { FaultPolicy, HashPolicy, Route, RetryPolicy, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
+import { currentDeadline } from '../../policy/deadline/index.js';
 import { effectiveFaults, FaultInjector, grpcStatusForHttp } from '../../policy/fault/index.js';
 import { requestHash } from '../balance/ring-hash.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from '../http/route-match.js';
@@ -146,6 +147,14 @@ function faultFactories(policies: readonly FaultPolicy[], grpc: GrpcJs, describe
   return [{ createFilter: () => new FaultFilter(injectors, grpc, describe) }];
 }
 
+/** `config` with a deadline of at most `remainingMs` (the route's own timeout stays when it is sooner). */
+function withInheritedDeadline(config: CallConfig, remainingMs: number): CallConfig {
+  const ms = Math.max(0, Math.floor(remainingMs));
+  const own = config.methodConfig.timeout;
+  if (own !== undefined && own.seconds * 1000 + own.nanos / 1e6 <= ms) return config;
+  return { ...config, methodConfig: { ...config.methodConfig, timeout: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 } } };
+}
+
 /** One route of a compiled plan. */
 interface PlannedRoute {
   readonly route: Route;
@@ -240,7 +249,7 @@ export function compileGrpcTarget(authority: string, routes: TargetRoutes, grpc:
   const noHeaders: Record<string, string> = {};
   const n = planned.length;
   const first = planned[0];
-  const invoke = (methodName: string, metadata: Metadata): CallConfig => {
+  const route = (methodName: string, metadata: Metadata): CallConfig => {
     if (first !== undefined && first.matchesAll) return first.select(metadata);
     const facts: RequestFacts = { method: 'POST', path: methodName, query: '', headers: readsHeaders ? headersOf(metadata) : noHeaders, authority, scheme: 'http' };
     for (let i = 0; i < n; i++) {
@@ -256,6 +265,14 @@ export function compileGrpcTarget(authority: string, routes: TargetRoutes, grpc:
         { rejected: true, nonRetryable: true, details: { authority, routeConfig: routes.routeConfig, method: methodName } },
       ),
     );
+  };
+  // grpc-js invokes the selector synchronously inside the call's start (once the channel has its first resolution),
+  // so the async context is the caller's: a call made while handling a meshed request gets what is left of that
+  // request's deadline when its route has none sooner. Costs one boolean test until a server has seen a deadline.
+  const invoke = (methodName: string, metadata: Metadata): CallConfig => {
+    const config = route(methodName, metadata);
+    const inherited = currentDeadline();
+    return inherited === undefined ? config : withInheritedDeadline(config, inherited.remainingMs());
   };
   return Object.freeze({
     authority,

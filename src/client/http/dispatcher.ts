@@ -7,6 +7,7 @@ import type { Disposable } from '../../core/watch.js';
 import type { Discovery } from '../../discovery/discovery.js';
 import type { MeshState, TargetState } from '../../discovery/mesh-state.js';
 import type { DispatchFn } from '../stack.js';
+import { currentDeadline, runWithDeadline, type Deadline } from '../../policy/deadline/index.js';
 import { ClusterPolicyRegistry } from '../cluster-policies.js';
 import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget } from './compile.js';
 import { failHandler } from './handlers.js';
@@ -68,6 +69,8 @@ export interface OriginView {
 interface Pending {
   readonly opts: Dispatcher.DispatchOptions;
   readonly handler: Dispatcher.DispatchHandler;
+  /** The deadline of the request the call was made for: it is dispatched later, outside that async context. */
+  readonly deadline: Deadline | undefined;
 }
 
 /** Per-origin routing entry; `dispatch` is swapped when the state changes. */
@@ -308,7 +311,12 @@ export class MeshDispatcher extends Dispatcher {
           }),
         );
     }
-    if (queue !== undefined) for (const p of queue) entry.dispatch(p.opts, p.handler);
+    if (queue !== undefined) {
+      for (const p of queue) {
+        if (p.deadline === undefined) entry.dispatch(p.opts, p.handler);
+        else runWithDeadline(p.deadline, () => entry.dispatch(p.opts, p.handler));
+      }
+    }
   }
 
   #startResolve(entry: Entry): void {
@@ -329,7 +337,7 @@ export class MeshDispatcher extends Dispatcher {
           }),
         );
       }
-      queue.push({ opts, handler });
+      queue.push({ opts, handler, deadline: currentDeadline() });
       return true;
     };
     const settle = (answer: TargetState): void => {
