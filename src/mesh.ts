@@ -117,7 +117,7 @@ class MeshImpl implements Mesh {
   readonly #discovery: Discovery | undefined;
   readonly #mesh: MeshDispatcher | undefined;
   readonly #served: (ServedEndpoint | ServedGrpcEndpoint)[] = [];
-  readonly #policies = new ClusterPolicyRegistry();
+  readonly #policies: ClusterPolicyRegistry;
   #grpc: MeshGrpcImpl | undefined;
   #registry: RegistryClient | undefined;
   #closing: Promise<void> | undefined;
@@ -127,6 +127,7 @@ class MeshImpl implements Mesh {
     this.service = options.service;
     this.nodeId = options.nodeId;
     this.enabled = options.enabled;
+    this.#policies = new ClusterPolicyRegistry({ localZone: options.locality.zone ?? '' });
     const pool = {
       ...(options.pool.connections !== undefined ? { connections: options.pool.connections } : {}),
       ...(options.pool.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: options.pool.keepAliveTimeoutMs } : {}),

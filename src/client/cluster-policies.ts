@@ -20,6 +20,14 @@ export interface ClusterPolicies {
   readonly outlier: OutlierDetector | undefined;
   /** In-flight calls and latency per endpoint key (read by least-request and peak-EWMA). */
   readonly loads: LoadTable;
+  /** The zone to prefer (the caller's, when the cluster is zone-aware and large enough); undefined = none. */
+  readonly preferZone: string | undefined;
+}
+
+/** Options of a ClusterPolicyRegistry. */
+export interface ClusterPolicyOptions extends OutlierOptions {
+  /** This process's zone (its node locality): zone-aware clusters prefer endpoints in it. '' or absent = none. */
+  readonly localZone?: string;
 }
 
 /** The key of an endpoint in every per-endpoint table: `http://ip:port` (IPv6 literals in brackets). */
@@ -33,12 +41,12 @@ export function endpointKey(address: string, port: number): string {
  * every transport compiling against the same state shares one set. Clusters that leave are closed.
  */
 export class ClusterPolicyRegistry {
-  readonly #options: OutlierOptions;
+  readonly #options: ClusterPolicyOptions;
   #state: MeshState | undefined;
   #current: ReadonlyMap<string, ClusterPolicies> = new Map();
   #closed = false;
 
-  constructor(options: OutlierOptions = {}) {
+  constructor(options: ClusterPolicyOptions = {}) {
     this.#options = options;
   }
 
@@ -64,7 +72,9 @@ export class ClusterPolicyRegistry {
   }
 }
 
-function policiesFor(cluster: ClusterState, previous: ClusterPolicies | undefined, options: OutlierOptions): ClusterPolicies {
+function policiesFor(cluster: ClusterState, previous: ClusterPolicies | undefined, options: ClusterPolicyOptions): ClusterPolicies {
+  const zone = options.localZone ?? '';
+  const preferZone = cluster.zoneAware !== undefined && zone !== '' && cluster.endpoints.length >= cluster.zoneAware.minClusterSize ? zone : undefined;
   const endpointKeys = cluster.endpoints.map((e) => endpointKey(e.address, e.port));
   const loads: LoadTable = previous?.loads ?? new Map();
   if (previous !== undefined) {
@@ -78,5 +88,6 @@ function policiesFor(cluster: ClusterState, previous: ClusterPolicies | undefine
     retryBudget: retryBudgetFor(cluster, previous?.retryBudget),
     outlier: outlierDetectorFor(cluster, endpointKeys, previous?.outlier, options),
     loads,
+    preferZone,
   });
 }

@@ -204,6 +204,17 @@ export interface OutlierDetectionPolicy {
     | undefined;
 }
 
+/**
+ * Envoy `common_lb_config.zone_aware_lb_config`: prefer endpoints in the caller's own zone (its node locality).
+ * Weft's clients send every call to the caller's zone while it has an available endpoint and the cluster has at
+ * least `minClusterSize` endpoints, and fail over to the other zones otherwise (Envoy instead spills in proportion
+ * to each zone's share of endpoints).
+ */
+export interface ZoneAwarePolicy {
+  /** Below this many endpoints the preference is off (Envoy `min_cluster_size`, default 6). */
+  readonly minClusterSize: number;
+}
+
 /** A cluster: its policy and its current endpoints. */
 export interface ClusterState {
   readonly name: string;
@@ -219,6 +230,8 @@ export interface ClusterState {
   readonly retryBudget?: RetryBudgetPolicy;
   /** Outlier detection; absent = off (Envoy: no outlier_detection field, no ejection). */
   readonly outlierDetection?: OutlierDetectionPolicy;
+  /** Zone preference; absent = none (every zone alike). */
+  readonly zoneAware?: ZoneAwarePolicy;
   readonly connectTimeoutMs: number;
   /** Routable endpoints; empty while the CLA is missing or has none (calls then fail with WEFT_ERR_NO_ENDPOINTS). */
   readonly endpoints: readonly Endpoint[];

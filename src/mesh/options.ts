@@ -42,7 +42,10 @@ export interface MeshOptions {
   readonly pool?: { readonly connections?: number; readonly keepAliveTimeoutMs?: number };
   /** How serve()d endpoints drain on close: `drainDelayMs` (default 500) then up to `drainTimeoutMs` (default 10000). */
   readonly drain?: { readonly drainDelayMs?: number; readonly drainTimeoutMs?: number };
-  /** Where this process runs; sent to the control plane with the xDS node. */
+  /**
+   * Where this process runs: sent to the control plane with the xDS node and with registered endpoints, and the zone
+   * zone-aware Services (`trafficDistribution: PreferClose`) prefer. Default env WEFT_REGION, WEFT_ZONE, WEFT_SUBZONE.
+   */
   readonly locality?: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
   /**
    * Advanced: use this Discovery instead of connecting the built-in xDS client to `controlPlane` (tests, other
@@ -77,6 +80,15 @@ const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 function nonNegative(name: string, v: number | undefined): void {
   if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) invalidArg(`createMesh: ${name} must be a number ≥ 0, got ${String(v)}`);
+}
+
+/** The locality in env WEFT_REGION / WEFT_ZONE / WEFT_SUBZONE (e.g. set from the node's topology labels). */
+function localityFromEnv(env: Readonly<Record<string, string | undefined>>): { region?: string; zone?: string; subZone?: string } {
+  return {
+    ...(env['WEFT_REGION'] ? { region: env['WEFT_REGION'] } : {}),
+    ...(env['WEFT_ZONE'] ? { zone: env['WEFT_ZONE'] } : {}),
+    ...(env['WEFT_SUBZONE'] ? { subZone: env['WEFT_SUBZONE'] } : {}),
+  };
 }
 
 /** Validates `options` and applies defaults and env (`env` defaults to process.env). Throws WEFT_ERR_INVALID_ARG. */
@@ -131,7 +143,7 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     meshDomains: Object.freeze([...meshDomains]),
     pool: { ...options.pool },
     drain: { ...options.drain },
-    locality: { ...options.locality },
+    locality: options.locality !== undefined ? { ...options.locality } : localityFromEnv(env),
     discovery: options.discovery,
   });
 }

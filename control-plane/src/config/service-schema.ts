@@ -41,6 +41,11 @@ export interface ServiceSpec {
   readonly ports: readonly ServicePort[];
   /** Static endpoints, added to the registered ones. Default none. */
   readonly endpoints: readonly StaticEndpoint[];
+  /**
+   * Kubernetes `Service.spec.trafficDistribution`: `PreferClose` makes callers send to endpoints in their own zone
+   * while it has an available one, and to other zones otherwise. Absent = every zone alike.
+   */
+  readonly trafficDistribution?: 'PreferClose';
 }
 
 const localitySchema = z.strictObject({
@@ -71,6 +76,7 @@ export const serviceSpecSchema: z.ZodType<ServiceSpec> = z.strictObject({
       }),
     )
     .default([]),
+  trafficDistribution: z.enum(['PreferClose']).optional(),
 });
 
 /** A Service's name is a DNS-1123 label: it is the host callers use (`http://payments/`). */

@@ -8,6 +8,7 @@ import { createMeshConfig } from '../config/mesh-config.js';
 import type { XdsResources } from '../model.js';
 import { meshConfig, registered, routeYaml, serviceYaml } from './testdata/fixtures.js';
 import { translate } from './translate.js';
+import { decodeCluster } from '../../../src/discovery/xds/resources/cluster.js';
 
 const REALISTIC =
   serviceYaml('payments', ['http:8080', 'grpc:9090:GRPC'], `  endpoints:
@@ -110,6 +111,16 @@ describe('translate', () => {
     // With a route attached, its rules choose the ports: one shared configuration.
     const withRoutes = translate(meshConfig(REALISTIC), [])[TYPE_URL.listener].get('payments:9090')!;
     assert.equal(((withRoutes['api_listener'] as ProtoObject)['api_listener'] as { rds: { route_config_name: string } }).rds.route_config_name, 'payments');
+  });
+
+  it('makes the Clusters of a PreferClose Service zone-aware, which the SDK decodes', () => {
+    const out = translate(meshConfig(serviceYaml('near', ['http:8080'], '  trafficDistribution: PreferClose\n') + serviceYaml('far', ['http:8080'])), []);
+    const near = out[TYPE_URL.cluster].get('near:8080')!;
+    assert.deepEqual(near['common_lb_config'], { zone_aware_lb_config: { min_cluster_size: { value: '1' } } });
+    assert.equal(out[TYPE_URL.cluster].get('far:8080')!['common_lb_config'], undefined);
+    const decoded = decodeCluster(protos().fromAny(protos().toAny(near as ProtoObject & { '@type': string })));
+    assert.ok(decoded.ok);
+    assert.deepEqual(decoded.value.zoneAware, { minClusterSize: 1 });
   });
 
   it('builds EDS Clusters with round robin and a 5 s connect timeout', () => {

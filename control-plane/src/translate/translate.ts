@@ -58,7 +58,7 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
       for (const p of svc.spec.ports.slice(1)) routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, [], byName, faults, p.port), hashByCluster));
     }
     svc.spec.ports.forEach((port, i) => {
-      clusters.push(buildCluster(clusterName(name, port.port), policies.get(name)));
+      clusters.push(buildCluster(clusterName(name, port.port), policies.get(name), svc.spec.trafficDistribution === 'PreferClose'));
       assignments.push(buildLoadAssignment(svc, i, registered.get(name) ?? []));
     });
   }
@@ -95,7 +95,7 @@ export function buildListener(name: string, routeConfig: string, fault = false):
  * The EDS Cluster `name` (its endpoints come from the ClusterLoadAssignment of the same name, over ADS), with the
  * balancer, circuit breakers and outlier detection of the Service's DestinationPolicy (cluster-policy.ts).
  */
-export function buildCluster(name: string, policy?: DestinationPolicySpec): XdsResource {
+export function buildCluster(name: string, policy?: DestinationPolicySpec, preferClose = false): XdsResource {
   return {
     '@type': TYPE_URL.cluster,
     name,
@@ -103,6 +103,9 @@ export function buildCluster(name: string, policy?: DestinationPolicySpec): XdsR
     eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name },
     connect_timeout: durationFromMs(CONNECT_TIMEOUT_MS),
     ...clusterPolicyFields(policy),
+    // trafficDistribution: PreferClose. min_cluster_size 1: prefer the caller's zone however few endpoints there are
+    // (Envoy's default 6 would turn it off for small Services); grpc-js-xds ignores common_lb_config.
+    ...(preferClose && { common_lb_config: { zone_aware_lb_config: { min_cluster_size: { value: '1' } } } }),
   };
 }
 

@@ -47,6 +47,7 @@ interface Item {
   readonly origin: string;
   readonly weight: number;
   readonly priority: number;
+  readonly zone: string;
   readonly leaf: Picker;
   readonly load: EndpointLoad | undefined;
   readonly health: EndpointHealth | undefined;
@@ -380,12 +381,13 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
             origin: key,
             weight: e.weight,
             priority: e.priority ?? 0,
+            zone: e.locality.zone,
             leaf: entry.leaf.getPicker(),
             load: track ? loadOf(loads, key, now) : undefined,
             health: outlier?.health(key),
           });
         }
-        const picker = buildPicker(cluster.lb, mostPreferred(items), this.#pickers.get(name), loads);
+        const picker = buildPicker(cluster.lb, mostPreferred(items, policies.preferZone), this.#pickers.get(name), loads);
         pickers.set(name, picker);
         ready ||= picker.size > 0;
         connecting ||= clusterConnecting;

@@ -29,6 +29,8 @@ export interface CompiledEndpoint {
   readonly origin: string;
   /** EDS priority (0 = most preferred); the picker uses the best priority with an available endpoint. */
   readonly priority: number;
+  /** The endpoint's locality zone (for zone-aware clusters). */
+  readonly zone: string;
   readonly dispatch: DispatchFn;
 }
 
@@ -118,9 +120,10 @@ function compileBackend(
     const observed = outlier ? outlierDispatch(outlier.health(origin), base) : base;
     // least-request / peak-EWMA only: count calls in flight and their latency (one handler wrapper per call).
     const dispatch = track ? trackLoad(observed, loadOf(loads, origin, nowMs()), decayMs, nowMs) : observed;
-    return { address: e.address, port: e.port, weight: e.weight, origin, priority: e.priority ?? 0, dispatch };
+    return { address: e.address, port: e.port, weight: e.weight, origin, priority: e.priority ?? 0, zone: e.locality.zone, dispatch };
   });
-  const available = (): readonly CompiledEndpoint[] => mostPreferred(outlier ? endpoints.filter((e) => !outlier.isEjected(e.origin)) : endpoints);
+  const preferZone = policies.preferZone;
+  const available = (): readonly CompiledEndpoint[] => mostPreferred(outlier ? endpoints.filter((e) => !outlier.isEjected(e.origin)) : endpoints, preferZone);
   // The rebuild seam: the picker is rebuilt from the available endpoints whenever the outlier detector changes them.
   let picker: Picker<CompiledEndpoint> = buildPicker(lb, available(), previous?.picker, loads);
   const subscription: Disposable | undefined = outlier?.onChange(() => {

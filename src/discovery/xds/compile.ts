@@ -157,6 +157,7 @@ function compileCluster(name: string, view: ResourceView, before: ClusterState |
     ...(policy.circuitBreaker !== undefined && { circuitBreaker: policy.circuitBreaker }),
     ...(policy.retryBudget !== undefined && { retryBudget: policy.retryBudget }),
     ...(policy.outlierDetection !== undefined && { outlierDetection: policy.outlierDetection }),
+    ...(policy.zoneAware !== undefined && { zoneAware: policy.zoneAware }),
     connectTimeoutMs: cluster.connectTimeoutMs,
     endpoints: cla?.endpoints ?? Object.freeze([]),
     endpointsKnown: cla !== undefined,
@@ -179,6 +180,7 @@ function reuse(before: ClusterState | undefined, next: ClusterState): ClusterSta
     before.circuitBreaker === next.circuitBreaker &&
     before.retryBudget === next.retryBudget &&
     before.outlierDetection === next.outlierDetection &&
+    before.zoneAware === next.zoneAware &&
     before.connectTimeoutMs === next.connectTimeoutMs &&
     before.endpointsKnown === next.endpointsKnown &&
     (before.endpoints === next.endpoints || (before.endpoints.length === 0 && next.endpoints.length === 0))

@@ -5,6 +5,7 @@ import type {
   LoadBalancerPolicy,
   OutlierDetectionPolicy,
   RetryBudgetPolicy,
+  ZoneAwarePolicy,
 } from '../../mesh-state.js';
 import { anyTypeUrl, bool, durationMs, isError, list, num, obj, str, wrapped } from './common.js';
 
@@ -40,7 +41,11 @@ export interface ClusterPolicy {
   readonly circuitBreaker: CircuitBreakerThresholds | undefined;
   readonly retryBudget: RetryBudgetPolicy | undefined;
   readonly outlierDetection: OutlierDetectionPolicy | undefined;
+  readonly zoneAware: ZoneAwarePolicy | undefined;
 }
+
+/** Envoy's default `zone_aware_lb_config.min_cluster_size`. */
+export const DEFAULT_ZONE_AWARE_MIN_CLUSTER_SIZE = 6;
 
 /** Decodes the policy fields of a Cluster; pushes problems onto `errors`. Never throws. */
 export function decodeClusterPolicy(cluster: ProtoObject, errors: string[]): ClusterPolicy {
@@ -48,7 +53,20 @@ export function decodeClusterPolicy(cluster: ProtoObject, errors: string[]): Clu
     lb: decodeLb(cluster, errors),
     ...decodeCircuitBreakers(cluster, errors),
     outlierDetection: decodeOutlierDetection(obj(cluster, 'outlier_detection'), errors),
+    zoneAware: decodeZoneAware(obj(obj(cluster, 'common_lb_config'), 'zone_aware_lb_config')),
   };
+}
+
+/**
+ * `common_lb_config.zone_aware_lb_config` → ZoneAwarePolicy (min_cluster_size, default 6). `routing_enabled` below
+ * 100 % turns the preference off (Weft does not split it by percentage); `fail_traffic_on_panic` is ignored.
+ */
+function decodeZoneAware(cfg: ProtoObject | undefined): ZoneAwarePolicy | undefined {
+  if (cfg === undefined) return undefined;
+  const enabled = obj(cfg, 'routing_enabled');
+  if (enabled !== undefined && (Number(enabled['value']) || 0) < 100) return undefined;
+  const min = wrapped<number>(cfg, 'min_cluster_size');
+  return Object.freeze({ minClusterSize: min === undefined ? DEFAULT_ZONE_AWARE_MIN_CLUSTER_SIZE : min });
 }
 
 function ringSizes(cfg: ProtoObject | undefined, field: string, errors: string[]): LoadBalancerPolicy {
@@ -213,5 +231,5 @@ function decodeOutlierDetection(od: ProtoObject | undefined, errors: string[]): 
 
 /** A stable string of a decoded policy, to tell whether a Cluster update changed it (config time only). */
 export function policyKey(p: ClusterPolicy): string {
-  return JSON.stringify([p.lb, p.circuitBreaker ?? null, p.retryBudget ?? null, p.outlierDetection ?? null]);
+  return JSON.stringify([p.lb, p.circuitBreaker ?? null, p.retryBudget ?? null, p.outlierDetection ?? null, p.zoneAware ?? null]);
 }

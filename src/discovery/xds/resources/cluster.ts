@@ -1,6 +1,6 @@
 // Decodes and validates an Envoy Cluster (type EDS over ADS) into the policy Weft applies to its endpoints.
 import type { ProtoObject } from '../protos.js';
-import type { CircuitBreakerThresholds, LoadBalancerKind, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../../mesh-state.js';
+import type { CircuitBreakerThresholds, LoadBalancerKind, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy, ZoneAwarePolicy } from '../../mesh-state.js';
 import { durationMs, fail, isError, obj, ok, str, type Result } from './common.js';
 import { decodeClusterPolicy, policyKey } from './cluster-policy.js';
 
@@ -18,6 +18,7 @@ export interface ClusterResource {
   readonly circuitBreaker: CircuitBreakerThresholds | undefined;
   readonly retryBudget: RetryBudgetPolicy | undefined;
   readonly outlierDetection: OutlierDetectionPolicy | undefined;
+  readonly zoneAware: ZoneAwarePolicy | undefined;
   /** A stable string of the four policy fields above, to compare updates cheaply. */
   readonly policyKey: string;
   readonly connectTimeoutMs: number;
@@ -66,6 +67,7 @@ export function decodeCluster(cluster: ProtoObject): Result<ClusterResource> {
       circuitBreaker: policy.circuitBreaker,
       retryBudget: policy.retryBudget,
       outlierDetection: policy.outlierDetection,
+      zoneAware: policy.zoneAware,
       policyKey: policyKey(policy),
       connectTimeoutMs: typeof timeout === 'number' ? timeout : DEFAULT_CONNECT_TIMEOUT_MS,
     }),
