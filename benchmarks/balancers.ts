@@ -45,8 +45,7 @@ if (args.backend) {
 }
 
 async function main(): Promise<void> {
-  const { startControlPlane } = await import('../control-plane/src/index.js');
-  const { createMesh } = await import('../src/index.js');
+  const { startControlPlane, createMesh } = await import('./lib.js');
   const concurrency = Number(args.concurrency);
   const seconds = Number(args.seconds);
   const rounds = Number(args.rounds);

@@ -1,6 +1,6 @@
 // One process of the convergence benchmark: runs MESHES independent meshes (each its own ADS stream) and reports,
 // per mesh, the wall-clock time at which the route for http://conv/ starts sending traffic to a different cluster.
-import { createMesh, type Mesh } from '../src/index.js';
+import { createMesh, type Mesh } from './lib.js';
 
 const count = Number(process.env.MESHES ?? '25');
 const controlPlane = process.env.WEFT_CONTROL_PLANE!;

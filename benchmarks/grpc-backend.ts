@@ -1,6 +1,6 @@
 // The gRPC benchmark's backend: a plain grpc-js server (no Weft code) with the echo service; tells its parent its port.
 import * as grpc from '@grpc/grpc-js';
-import { addEchoService } from '../src/testing/index.js';
+import { addEchoService } from './lib.js';
 
 const server = new grpc.Server();
 addEchoService(server, 'echo-bench');

@@ -2,8 +2,8 @@
 // sure its first call succeeds, then runs closed-loop unary load whenever its parent (benchmarks/grpc.ts) asks.
 // Environment (the same for every kind): CLIENT_KIND, BACKEND_PORT, WEFT_CONTROL_PLANE, GRPC_XDS_BOOTSTRAP_CONFIG.
 import * as grpc from '@grpc/grpc-js';
-import { createMesh, type Mesh } from '../src/index.js';
-import { EchoClient, say, type EchoClientInstance } from '../src/testing/index.js';
+import { createMesh, type Mesh } from './lib.js';
+import { EchoClient, say, type EchoClientInstance } from './lib.js';
 import { runLoad } from './load.js';
 
 /** What the parent asks: a run of `durationMs` at `concurrency`, or to close. */

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startControlPlane } from '../control-plane/src/index.js';
+import { startControlPlane } from './lib.js';
 import type { ClientCommand } from './grpc-client.js';
 import { median, type LoadResult as Result } from './load.js';
 

@@ -10,9 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request, type Dispatcher } from 'undici';
-import { startControlPlane } from '../control-plane/src/index.js';
+import { startControlPlane } from './lib.js';
 import { median, runLoad, type Call, type LoadResult as Result } from './load.js';
-import { createMesh } from '../src/index.js';
+import { createMesh } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
