@@ -127,6 +127,9 @@ class RetryCall {
   #slotHeld = false;
   #tried: string[] | undefined;
 
+  /** The route timeout's timer (this layer enforces the route timeout itself: one timer, no handler wrapper). */
+  #routeTimer: unknown;
+
   constructor(t: RetryTarget, next: DispatchFn, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, methodOk: boolean, replayable: boolean, deadlineAt: number | undefined) {
     this.#t = t;
     this.#next = next;
@@ -138,8 +141,17 @@ class RetryCall {
     this.#deadlineAt = deadlineAt;
   }
 
-  /** Hands the caller its abort function, then sends the first attempt. */
-  start(): void {
+  /**
+   * Hands the caller its abort function, starts the route timeout (`routeTimeoutMs`, from when the call entered the
+   * layer) and sends the first attempt.
+   */
+  start(routeTimeoutMs?: number): void {
+    if (routeTimeoutMs !== undefined) {
+      this.#routeTimer = this.#clock.setTimeout(() => {
+        this.#routeTimer = undefined;
+        this.#userAbort(routeTimeoutError(this.#t, this.#t.timeoutMs ?? routeTimeoutMs));
+      }, Math.max(0, routeTimeoutMs));
+    }
     try {
       this.inner.onConnect(this.#userAbort);
     } catch (e: unknown) {
@@ -232,6 +244,7 @@ class RetryCall {
     if (a.stale || this.#done) return;
     if (a.dumping) return this.#scheduleRetry(a);
     this.#done = true;
+    this.#stopRouteTimer();
     this.inner.onComplete(trailers);
   }
 
@@ -260,6 +273,7 @@ class RetryCall {
     this.#endAttempt(a);
     if (a.stale || this.#done) return void socket.destroy();
     this.#done = true;
+    this.#stopRouteTimer();
     this.inner.onUpgrade?.(status, raw, socket);
   }
 
@@ -343,9 +357,17 @@ class RetryCall {
     });
   }
 
+  #stopRouteTimer(): void {
+    if (this.#routeTimer !== undefined) {
+      this.#clock.clearTimeout(this.#routeTimer);
+      this.#routeTimer = undefined;
+    }
+  }
+
   #fail(err: Error): void {
     if (this.#done) return;
     this.#done = true;
+    this.#stopRouteTimer();
     if (this.#backoff !== undefined) this.#clock.clearTimeout(this.#backoff);
     if (this.#slotHeld) {
       this.#slotHeld = false;
@@ -386,21 +408,33 @@ export function retry(target: RetryTarget): Layer<DispatchFn> {
     const kind = compiled.maxAttempts > 1 ? bodyKind(opts.body, compiled.maxRequestBytes) : 'opaque';
     if (kind === 'stream' && compiled.configured && methodOk) {
       const body = opts.body as unknown as AsyncIterable<unknown>;
+      const entered = clock.now();
       void bufferBody(body, compiled.maxRequestBytes).then((b) => {
         const o = { ...opts, body: b.body as unknown as Dispatcher.DispatchOptions['body'] };
-        new RetryCall(target, next, o, handler, methodOk, b.replayable, deadlineAt).start();
+        new RetryCall(target, next, o, handler, methodOk, b.replayable, deadlineAt).start(
+          routeTimeoutMs === undefined ? undefined : routeTimeoutMs - (clock.now() - entered),
+        );
       });
       return true;
     }
     const replayable = kind === 'replayable';
     if (!replayable && !compiled.configured && deadlineAt === undefined) return next(opts, handler);
     try {
-      new RetryCall(target, next, opts, handler, methodOk, replayable, deadlineAt).start();
+      new RetryCall(target, next, opts, handler, methodOk, replayable, deadlineAt).start(routeTimeoutMs);
     } catch (e: unknown) {
       return failHandler(handler, new MeshError(ERROR_CODES.INTERNAL, `weft: retry layer failed: ${String(e)}`, { cause: e }));
     }
     return true;
   };
+}
+
+/** WEFT_ERR_TIMEOUT (504) for a call that outlasted its route's timeout: what the route timeout fails a call with. */
+export function routeTimeoutError(t: { readonly authority: string; readonly route: string; readonly cluster: string }, timeoutMs: number): MeshError {
+  return new MeshError(
+    ERROR_CODES.TIMEOUT,
+    `request to ${t.authority} took longer than the ${timeoutMs} ms timeout of route '${t.route}' (cluster '${t.cluster}')`,
+    { interrupted: true, details: { authority: t.authority, route: t.route, cluster: t.cluster, timeoutMs, status: 504 } },
+  );
 }
 
 /**
