@@ -179,6 +179,8 @@ class MeshImpl implements Mesh {
           if (this.#closing) throw new MeshError(ERROR_CODES.CLOSED, `${what} after mesh.close()`, { nonRetryable: true });
         },
       });
+      // First used after close(): its channels must not resolve through a mesh that is gone.
+      if (this.#closing) this.#grpc.close();
     }
     return this.#grpc;
   }

@@ -68,7 +68,19 @@ export class GrpcRuntime {
     let lastTarget: TargetState | undefined;
     let lastClusters: readonly (ClusterState | undefined)[] = [];
     let plan: GrpcTargetPlan | undefined;
+    // Never throws into discovery's watch or the resolve() promise: a bug compiling one target fails that target's
+    // calls with WEFT_ERR_INTERNAL (and is logged) instead of leaving the channel waiting or the process crashing.
     const evaluate = (state: MeshState): boolean => {
+      try {
+        return evaluateUnsafe(state);
+      } catch (e: unknown) {
+        this.#options.logger.error('weft: compiling a gRPC target failed', { authority, error: String(e) });
+        lastTarget = undefined;
+        fn({ kind: 'error', error: new MeshError(ERROR_CODES.INTERNAL, `weft: compiling the routes of ${authority} failed: ${String(e)}`, { cause: e }) });
+        return true;
+      }
+    };
+    const evaluateUnsafe = (state: MeshState): boolean => {
       if (disposed || this.#closed) return true;
       const ts = state.targets.get(authority);
       if (ts === undefined || ts.status === 'pending') return false;
@@ -175,6 +187,14 @@ export function registerWeftResolver(grpc: GrpcJs): void {
     }
 
     #report(r: TargetResolution): void {
+      try {
+        this.#deliver(r);
+      } catch {
+        // grpc-js's listener threw (its channel is shutting down): nothing to tell it any more.
+      }
+    }
+
+    #deliver(r: TargetResolution): void {
       if (r.kind === 'error') {
         const status = grpcStatusOf(r.error);
         this.#listener(x.statusOrFromError(status), {}, null, status.details);
