@@ -4,3 +4,5 @@ export type { FakeControlPlaneOptions, FakeResource, RecordedRequest, RecordedRe
 /** A scriptable gRPC echo service (all four call types; failures, delays and deadlines driven by the request). */
 export { ECHO_SERVICE, EchoClient, echoService, echoHandlers, addEchoService, say } from './grpc-echo.js';
 export type { EchoRequest, EchoReply, EchoStats, EchoClientInstance } from './grpc-echo.js';
+/** A seeded random source (Mulberry32) for the `random` options of the mesh, dispatcher and policies. */
+export { seededRandom } from './seeded-random.js';

@@ -6,18 +6,8 @@ import type { Dispatcher } from 'undici';
 import { buildPicker, EndpointLoad, loadOf, type LoadTable, type Picker } from './picker.js';
 import { hash32, requestHash, RingHashPicker } from './ring-hash.js';
 import { trackLoad } from './track-load.js';
+import { seededRandom as seeded } from '../../testing/seeded-random.js';
 
-/** Mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const ep = (name: string, weight = 1) => ({ origin: `http://${name}`, weight });
 function counts<T extends { origin: string; weight: number }>(picker: Picker<T>, n: number, hash?: () => number): Map<string, number> {
   const out = new Map<string, number>();

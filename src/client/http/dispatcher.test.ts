@@ -5,18 +5,7 @@ import { Agent, Dispatcher, fetch, getGlobalDispatcher, request, setGlobalDispat
 import { findCause, isMeshError, ERROR_CODES } from '../../core/errors.js';
 import { MeshDispatcher } from './dispatcher.js';
 import { FakeDiscovery, cluster, resolvedTarget, route, startEcho, type EchoServer } from './test-kit.js';
-
-/** Deterministic PRNG (mulberry32) for the weighted split. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as seeded } from '../../testing/seeded-random.js';
 
 async function get(d: Dispatcher, url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ id: string; host: string; url: string }> {
   const res = await request(url, { dispatcher: d, headers, method: method as 'GET' });

@@ -4,18 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FaultPolicy, Route, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
 import { describeFault, effectiveFaults, FaultInjector, grpcStatusForHttp, httpStatusForGrpc, type ActiveFaults } from './index.js';
+import { seededRandom as seeded } from '../../testing/seeded-random.js';
 
-/** Mulberry32: a small seeded PRNG in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Headers = Record<string, string>;
 const get = (h: Headers, name: string): string | undefined => h[name];
