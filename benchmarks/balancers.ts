@@ -4,8 +4,6 @@
 // Usage: node --import tsx benchmarks/balancers.ts [--concurrency 16] [--seconds 2] [--rounds 5] [--slow-ms 50] [--decay 10s]
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -45,7 +43,7 @@ if (args.backend) {
 }
 
 async function main(): Promise<void> {
-  const { startControlPlane, createMesh } = await import('./lib.js');
+  const { startBenchControlPlane, createMesh } = await import('./lib.js');
   const concurrency = Number(args.concurrency);
   const seconds = Number(args.seconds);
   const rounds = Number(args.rounds);
@@ -77,9 +75,7 @@ spec:
 `,
     )
     .join('---\n');
-  const configDir = await mkdtemp(path.join(tmpdir(), 'weft-bench-lb-'));
-  await writeFile(path.join(configDir, 'pools.yaml'), yaml);
-  const controlPlane = await startControlPlane({ configDir, xdsPort: 0, adminPort: 0 });
+  const { controlPlane, close: closeControlPlane } = await startBenchControlPlane({ 'pools.yaml': yaml });
   const mesh = await createMesh({ service: 'bench', controlPlane: controlPlane.xdsUrl, dependsOn: policies.map((p) => p.service) });
   await mesh.ready();
 
@@ -128,7 +124,6 @@ spec:
   console.log(`\nGoal: peak-EWMA p99 ≤ 0.5 × round-robin p99 → ${ewmaP99 <= 0.5 * rrP99 ? 'met' : 'NOT met'} (${(ewmaP99 / rrP99).toFixed(2)}×)`);
 
   await mesh.close();
-  await controlPlane.close();
+  await closeControlPlane();
   backend.kill();
-  await rm(configDir, { recursive: true, force: true });
 }

@@ -2,13 +2,11 @@
 // N meshes run in P processes (each mesh has its own ADS stream); the control plane runs in this process.
 // Usage: node --import tsx benchmarks/convergence.ts [--clients 100] [--processes 4] [--edits 10]
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startControlPlane } from './lib.js';
+import { startBenchControlPlane } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -38,10 +36,10 @@ spec:
     - backendRefs: [{ name: ${backend}, port: 80 }]
 `;
 
-const configDir = await mkdtemp(path.join(tmpdir(), 'weft-conv-'));
-await writeFile(path.join(configDir, 'services.yaml'), [service('conv', 9), service('conv-a', 10), service('conv-b', 11)].join('---\n'));
-await writeFile(path.join(configDir, 'route.yaml'), route('conv-a'));
-const controlPlane = await startControlPlane({ configDir, xdsPort: 0, adminPort: 0 });
+const { controlPlane, close: closeControlPlane } = await startBenchControlPlane({
+  'services.yaml': [service('conv', 9), service('conv-a', 10), service('conv-b', 11)].join('---\n'),
+  'route.yaml': route('conv-a'),
+});
 
 const changes = new Map<number, number>(); // client id -> atMs of the latest change
 let ready = 0;
@@ -93,5 +91,4 @@ console.log(`| per edit (apply → last client converged) | ${pct(perEdit, 0.5)}
 
 for (const child of children) child.kill('SIGTERM');
 await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
-await controlPlane.close();
-await rm(configDir, { recursive: true, force: true });
+await closeControlPlane();

@@ -12,12 +12,11 @@
 // ~20 MB of protos on the heap (GC work that the other clients would pay for), grpc-js's global subchannel pool could
 // let two clients share one HTTP/2 connection, and process.cpuUsage() could not tell whose CPU a call used.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startControlPlane } from './lib.js';
+import { forkWithMessage, startBenchControlPlane } from './lib.js';
 import type { ClientCommand } from './grpc-client.js';
 import { median, type LoadResult as Result } from './load.js';
 
@@ -36,15 +35,12 @@ const rounds = Number(args.rounds);
 const EXEC_ARGV = ['--import', 'tsx'];
 const PROFILE_DIR = path.join(tmpdir(), 'weft-grpc-profiles');
 
-const backend: ChildProcess = fork(path.join(here, 'grpc-backend.ts'), [], { execArgv: EXEC_ARGV, stdio: 'inherit' });
-const port = await new Promise<number>((resolve) => backend.once('message', (m) => resolve((m as { port: number }).port)));
+const { child: backend, message: { port } } = await forkWithMessage<{ port: number }>(path.join(here, 'grpc-backend.ts'));
 
 // Service `echo` with the backend as its static endpoint, and one GRPCRoute for the echo service that all three
 // clients follow (Weft and grpc-js-xds read it from the control plane; plain grpc-js dials the same endpoint).
-const configDir = await mkdtemp(path.join(tmpdir(), 'weft-bench-grpc-'));
-await writeFile(
-  path.join(configDir, 'echo.yaml'),
-  `apiVersion: weft.dev/v1alpha1
+const { controlPlane, close: closeControlPlane } = await startBenchControlPlane({
+  'echo.yaml': `apiVersion: weft.dev/v1alpha1
 kind: Service
 metadata: { name: echo }
 spec:
@@ -60,8 +56,7 @@ spec:
     - matches: [{ method: { service: weft.test.Echo } }]
       backendRefs: [{ name: echo, port: 50051 }]
 `,
-);
-const controlPlane = await startControlPlane({ configDir, xdsPort: 0, adminPort: 0 });
+});
 
 // The same environment for every client process (each kind reads only what it needs); node.locality {} is required
 // by grpc-js-xds.
@@ -167,11 +162,10 @@ for (const c of clients.values()) {
   c.child.send({ type: 'close' } satisfies ClientCommand);
   await exited;
 }
-await controlPlane.close();
+await closeControlPlane();
 backend.kill();
 if (args['cpu-prof'] !== undefined) {
   // To turn profile time into time per call: about how many calls each process made after its start-up.
   const calls = KINDS.map(({ kind }) => `${kind} ${Math.round(warmUps.get(kind)!.rps + results.get(kind)!.reduce((n, r) => n + r.rps * seconds, 0))}`);
   console.log(`\nCPU profiles (${args['cpu-prof']}): ${PROFILE_DIR}; successful calls after start-up: ${calls.join(', ')}`);
 }
-await rm(configDir, { recursive: true, force: true });

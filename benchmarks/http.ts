@@ -1,14 +1,11 @@
 // Benchmark: a meshed HTTP call against a raw undici call to the same loopback server, same concurrency.
 // Prints requests/s, p50/p99 latency, client CPU per request and the meshed/raw ratio; rounds alternate so
 // both sides see the same machine state. Usage: node --import tsx benchmarks/http.ts [--concurrency 64] [--seconds 2] [--rounds 10]
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, fetch, request, type Dispatcher } from 'undici';
-import { startControlPlane } from './lib.js';
+import { forkWithMessage, startBenchControlPlane } from './lib.js';
 import { median, runLoad, type Call, type LoadResult as Result } from './load.js';
 import { createMesh } from './lib.js';
 
@@ -25,21 +22,17 @@ const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
 
 // The backend runs in its own process so the client's CPU figures are the client's alone.
-const backend: ChildProcess = fork(path.join(here, 'backend.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-const port = await new Promise<number>((resolve) => backend.once('message', (m) => resolve((m as { port: number }).port)));
+const { child: backend, message: { port } } = await forkWithMessage<{ port: number }>(path.join(here, 'backend.ts'));
 
-const configDir = await mkdtemp(path.join(tmpdir(), 'weft-bench-'));
-await writeFile(
-  path.join(configDir, 'backend.yaml'),
-  `apiVersion: weft.dev/v1alpha1
+const { controlPlane, close: closeControlPlane } = await startBenchControlPlane({
+  'backend.yaml': `apiVersion: weft.dev/v1alpha1
 kind: Service
 metadata: { name: backend }
 spec:
   ports: [{ name: http, port: 80, protocol: HTTP }]
   endpoints: [{ address: 127.0.0.1, port: ${port} }]
 `,
-);
-const controlPlane = await startControlPlane({ configDir, xdsPort: 0, adminPort: 0 });
+});
 const mesh = await createMesh({
   service: 'bench',
   controlPlane: controlPlane.xdsUrl,
@@ -126,6 +119,5 @@ for (const row of rowsOut) console.log(line(row));
 
 await mesh.close();
 await rawAgent.close();
-await controlPlane.close();
+await closeControlPlane();
 backend.kill();
-await rm(configDir, { recursive: true, force: true });

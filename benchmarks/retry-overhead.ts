@@ -3,14 +3,11 @@
 // retry codes/attempts/backoff and a request timeout, so every call carries x-weft-attempt and x-weft-timeout-ms),
 // next to a raw undici Agent. Rounds are paired and alternate their order.
 // Usage: node --import tsx benchmarks/retry-overhead.ts [--concurrency 64] [--seconds 2] [--rounds 10]
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request, type Dispatcher } from 'undici';
-import { startControlPlane } from './lib.js';
+import { forkWithMessage, startBenchControlPlane } from './lib.js';
 import { median, runLoad, type Call, type LoadResult as Result } from './load.js';
 import { createMesh } from './lib.js';
 
@@ -26,8 +23,7 @@ const concurrency = Number(args.concurrency);
 const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
 
-const backend: ChildProcess = fork(path.join(here, 'backend.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-const port = await new Promise<number>((resolve) => backend.once('message', (m) => resolve((m as { port: number }).port)));
+const { child: backend, message: { port } } = await forkWithMessage<{ port: number }>(path.join(here, 'backend.ts'));
 
 const service = (name: string) => `apiVersion: weft.dev/v1alpha1
 kind: Service
@@ -37,10 +33,8 @@ spec:
   endpoints: [{ address: 127.0.0.1, port: ${port} }]
 ---
 `;
-const configDir = await mkdtemp(path.join(tmpdir(), 'weft-bench-retry-'));
-await writeFile(
-  path.join(configDir, 'mesh.yaml'),
-  `${service('plain')}${service('retried')}apiVersion: gateway.networking.k8s.io/v1
+const { controlPlane, close: closeControlPlane } = await startBenchControlPlane({
+  'mesh.yaml': `${service('plain')}${service('retried')}apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: retried }
 spec:
@@ -50,8 +44,7 @@ spec:
     retry: { codes: [502, 503, 504], attempts: 2, backoff: 25ms }
     timeouts: { request: 5s, backendRequest: 2s }
 `,
-);
-const controlPlane = await startControlPlane({ configDir, xdsPort: 0, adminPort: 0 });
+});
 const mesh = await createMesh({ service: 'bench', controlPlane: controlPlane.xdsUrl, dependsOn: ['plain', 'retried'] });
 await mesh.ready();
 const rawAgent = new Agent({ keepAliveTimeout: 10_000 });
@@ -102,6 +95,5 @@ for (const row of rows) console.log(line(row));
 
 await mesh.close();
 await rawAgent.close();
-await controlPlane.close();
+await closeControlPlane();
 backend.kill();
-await rm(configDir, { recursive: true, force: true });
