@@ -143,11 +143,24 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
           ),
         );
       }
+      // The endpoint first: a pick grpc-js will make again (the leaf is not ready) must not count against the
+      // budget or the breaker twice, and a leaf pick takes nothing, so a refusal below has nothing to give back.
+      const hash = info[PICK.hash];
+      const item = hash === undefined ? view.picker.pick() : view.picker.pick(Number(hash));
+      const result = item.leaf.pick(args);
+      if (result.pickResultType !== PickResultType.COMPLETE) return result;
       const { retryBudget, breaker } = view.policies;
       const isRetry = args.metadata.get(PREVIOUS_ATTEMPTS).length > 0;
       let retrySlot = false;
       if (isRetry) {
+        // As the HTTP retry layer does: the breaker's max_retries slot first, then the budget (a refused slot
+        // spends no budget).
+        if (breaker !== undefined) {
+          if (!breaker.tryAcquireRetry()) return drop(breaker.overflowError('max_retries', authority, route));
+          retrySlot = true;
+        }
         if (!retryBudget.tryRetry()) {
+          if (retrySlot) breaker!.releaseRetry();
           return drop(
             new MeshError(
               ERROR_CODES.OVERLOADED,
@@ -155,10 +168,6 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
               { rejected: true, details: { authority, route, cluster: name, reason: 'retry_budget', status: 503 } },
             ),
           );
-        }
-        if (breaker !== undefined) {
-          if (!breaker.tryAcquireRetry()) return drop(breaker.overflowError('max_retries', authority, route));
-          retrySlot = true;
         }
       } else {
         retryBudget.onRequest();
@@ -169,16 +178,6 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
           if (retrySlot) breaker.releaseRetry();
           return drop(breaker.overflowError(refused, authority, route));
         }
-      }
-      const hash = info[PICK.hash];
-      const item = hash === undefined ? view.picker.pick() : view.picker.pick(Number(hash));
-      const result = item.leaf.pick(args);
-      if (result.pickResultType !== PickResultType.COMPLETE) {
-        if (breaker !== undefined) {
-          breaker.ended(undefined, false);
-          if (retrySlot) breaker.releaseRetry();
-        }
-        return result;
       }
       // Nothing observes calls of a cluster without a breaker, outlier detection or a load-reading balancer: the
       // leaf's result goes back as it is (no allocation per call).
