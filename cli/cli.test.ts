@@ -118,7 +118,7 @@ describe('weft CLI against a running control plane', { timeout: 60_000 }, () => 
     cp.registry.register({ service: 'payments', address: '10.9.0.1', port: 8080, nodeId: 'pay-1' }, 120_000); // outlive a slow suite
     cp.registry.register({ service: 'ghost', address: '10.9.0.2', port: 80 }, 120_000);
     const eps = await weft(['get', 'endpoints'], env);
-    assert.match(eps.stdout, /^payments\s+\(first\)\s+10\.9\.0\.1:8080\s+pay-1\s+1\s+-\s+\d+[sm]\s+yes$/m);
+    assert.match(eps.stdout, /^payments\s+\(first\)\s+10\.9\.0\.1:8080\s+pay-1\s+1\s+-\s+(?:\d+m)?\d+[sm]\s+yes$/m);
     assert.match(eps.stdout, /^ghost\s.*no \(Service 'ghost' is not configured\)$/m);
     const json = await weft(['get', 'endpoints', 'payments', '-o', 'json'], env);
     assert.deepEqual((JSON.parse(json.stdout) as { address: string }[]).map((e) => e.address), ['10.9.0.1']);
