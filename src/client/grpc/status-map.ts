@@ -22,6 +22,12 @@ export const GRPC_STATUS_FOR_ERROR: Readonly<Record<ErrorCode, number>> = Object
   [ERROR_CODES.OVERLOADED]: GRPC_STATUS.UNAVAILABLE,
   // Not NOT_FOUND: gRFC A54 forbids control-plane-derived NOT_FOUND (grpc-js turns it into INTERNAL).
   [ERROR_CODES.UNKNOWN_SERVICE]: GRPC_STATUS.UNAVAILABLE,
+  // Inbound policy (a Weft server's answers): a bad or missing credential, a denial, a rate limit.
+  [ERROR_CODES.UNAUTHENTICATED]: GRPC_STATUS.UNAUTHENTICATED,
+  [ERROR_CODES.PERMISSION_DENIED]: GRPC_STATUS.PERMISSION_DENIED,
+  [ERROR_CODES.RATE_LIMITED]: GRPC_STATUS.RESOURCE_EXHAUSTED,
+  // No usable workload certificate (not enrolled yet, expired, or the peer's identity is not the expected one).
+  [ERROR_CODES.IDENTITY]: GRPC_STATUS.UNAVAILABLE,
   [ERROR_CODES.INTERNAL]: GRPC_STATUS.INTERNAL,
 });
 
