@@ -24,13 +24,14 @@ ${retry}---
 const RETRY_UNAVAILABLE = '      retry: { codes: [UNAVAILABLE], attempts: 2, backoff: 5ms }\n';
 
 const CONFIG = {
-  'services.yaml': ['streams', 'steady', 'flaky', 'narrow', 'down'].map((s) => serviceYaml(s, 'GRPC', 50051)).join('---\n'),
+  'services.yaml': ['streams', 'steady', 'flaky', 'narrow', 'down', 'avoid'].map((s) => serviceYaml(s, 'GRPC', 50051)).join('---\n'),
   'routes.yaml':
     route('streams', '') +
     route('steady', RETRY_UNAVAILABLE) +
     route('flaky', '') +
     route('narrow', '') +
-    route('down', '      retry: { codes: [UNAVAILABLE], attempts: 4, backoff: 1ms }\n'),
+    route('down', '      retry: { codes: [UNAVAILABLE], attempts: 4, backoff: 1ms }\n') +
+    route('avoid', RETRY_UNAVAILABLE),
   'policies.yaml': `apiVersion: weft.dev/v1alpha1
 kind: DestinationPolicy
 metadata: { name: flaky }
@@ -51,6 +52,14 @@ metadata: { name: down }
 spec:
   targetRef: { kind: Service, name: down }
   retryBudget: { percent: 20, minRetriesPerSecond: 5 }
+---
+apiVersion: weft.dev/v1alpha1
+kind: DestinationPolicy
+metadata: { name: avoid }
+spec:
+  targetRef: { kind: Service, name: avoid }
+  loadBalancer: { type: Random }
+  retryBudget: { percent: 100, minRetriesPerSecond: 100 }
 `,
 };
 
@@ -148,6 +157,19 @@ describe('meshed gRPC resilience', { timeout: 180_000 }, () => {
     );
     assert.ok(ok > 500, `only ${ok} calls completed`);
     assert.ok(failed / (ok + failed) <= 0.001, `${failed} of ${ok + failed} failed; last: ${lastError}`);
+  });
+
+  it('sends a retry to another endpoint than the attempt that failed (previous hosts avoided)', async () => {
+    const good = backend('avoid', 'v-good');
+    const bad = backend('avoid', 'v-bad', { FAIL_CODE: String(UNAVAILABLE) });
+    await Promise.all([good, bad].map((p) => p.waitForLine((l) => l['type'] === 'ready')));
+    const c = client('avoid');
+    await endpointsKnown('avoid', 2);
+    // Random balancing: without avoidance a retry would land on the failing instance again half the time.
+    const results = await Promise.allSettled(Array.from({ length: 60 }, () => say(c, {})));
+    const failed = results.filter((r) => r.status === 'rejected');
+    assert.equal(failed.length, 0, `${failed.length} of 60 calls failed: ${failed.map((r) => (r as PromiseRejectedResult).reason?.details).slice(0, 2).join('; ')}`);
+    assert.ok(results.every((r) => r.status === 'fulfilled' && r.value.server === 'v-good'));
   });
 
   it('ejects an instance whose calls fail (outlier detection on gRPC statuses) and routes around it', async () => {

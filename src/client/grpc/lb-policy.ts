@@ -63,6 +63,17 @@ interface ClusterView {
   readonly decayMs: number;
 }
 
+/**
+ * A pick that avoids the endpoints a call's earlier attempts used (`tried`: comma-separated keys): re-picks up to
+ * size − 1 times, then takes what it has (the only endpoints left may be the tried ones).
+ */
+function pickAvoiding(picker: MeshPicker<Item>, tried: string): Item {
+  const list = `,${tried},`;
+  let item = picker.pick();
+  for (let k = 1; k < picker.size && list.includes(`,${item.origin},`); k++) item = picker.pick();
+  return item;
+}
+
 let registered = false;
 
 /** Registers `weft_mesh` with grpc-js once per process. */
@@ -146,9 +157,11 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
       // The endpoint first: a pick grpc-js will make again (the leaf is not ready) must not count against the
       // budget or the breaker twice, and a leaf pick takes nothing, so a refusal below has nothing to give back.
       const hash = info[PICK.hash];
-      const item = hash === undefined ? view.picker.pick() : view.picker.pick(Number(hash));
+      const tried = info[PICK.tried];
+      const item = hash !== undefined ? view.picker.pick(Number(hash)) : tried ? pickAvoiding(view.picker, tried) : view.picker.pick();
       const result = item.leaf.pick(args);
       if (result.pickResultType !== PickResultType.COMPLETE) return result;
+      if (tried !== undefined) info[PICK.tried] = tried === '' ? item.origin : `${tried},${item.origin}`;
       const { retryBudget, breaker } = view.policies;
       const isRetry = args.metadata.get(PREVIOUS_ATTEMPTS).length > 0;
       let retrySlot = false;

@@ -58,6 +58,18 @@ describe('gRPC ConfigSelector (route-plan)', () => {
     assert.deepEqual(methodConfigFor(undefined, undefined), { name: [] });
   });
 
+  it('gives each call of a route with a retry policy its own pickInformation, where attempts record their endpoints', () => {
+    const retry = { conditions: ['unavailable' as const], retriableStatusCodes: [], numRetries: 2, perTryTimeoutMs: undefined, baseIntervalMs: 25, maxIntervalMs: 250, retryNonIdempotent: false };
+    const retried: Route = { ...split, action: { ...(split.action as Extract<Route['action'], { kind: 'forward' }>), retry } };
+    const plan = compileGrpcTarget('pay', routes([retried]), grpc, () => 0);
+    const a = plan.configSelector.invoke('/pay.v1.Payments/X', md(), 0);
+    const b = plan.configSelector.invoke('/pay.v1.Payments/X', md(), 0);
+    assert.notEqual(a.pickInformation, b.pickInformation, 'one object per call: grpc-js shares it between that call\'s attempts only');
+    assert.equal(a.pickInformation[PICK.tried], '', 'nothing tried before the first pick');
+    assert.equal(a.pickInformation[PICK.cluster], 'v1');
+    assert.ok(a.methodConfig.retryPolicy !== undefined);
+  });
+
   it('fails a call no route matches with WEFT_ERR_NO_ROUTE as UNIMPLEMENTED, via the picker', () => {
     const plan = compileGrpcTarget('pay', routes([charge]), grpc);
     const config: CallConfig = plan.configSelector.invoke('/other.Svc/Do', md(), 0);

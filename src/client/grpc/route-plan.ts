@@ -32,6 +32,13 @@ export const PICK = Object.freeze({
   failCode: 'weft.fail_code',
   /** The failure's message. */
   failDetails: 'weft.fail_details',
+  /**
+   * On calls grpc-js may retry (the route has a retry policy): the endpoints earlier attempts of the call went to
+   * (`ip:port` keys, comma-separated; '' before the first pick). grpc-js hands every attempt of a call the same
+   * pickInformation object, so the picker records each pick here and a retry avoids those endpoints (Envoy's
+   * previous_hosts predicate, as the HTTP retry layer does).
+   */
+  tried: 'weft.tried',
 });
 
 /** The gRPC status codes grpc-js retries under each Envoy `retry_on` gRPC name (gRFC A44). */
@@ -217,9 +224,14 @@ function planRoute(authority: string, routes: TargetRoutes, vh: VirtualHost | un
     const hash = requestHash(hashPolicy!, md, metadataValue, 'self');
     return hash === undefined ? config : { ...config, pickInformation: { ...config.pickInformation, [PICK.hash]: String(hash) } };
   };
+  // A call that may be retried gets its own pickInformation (one object per call), where the picker records the
+  // endpoints its attempts used; other calls share the route's frozen config (no allocation per call).
+  const retried = methodConfig.retryPolicy !== undefined;
+  const perCall = (config: CallConfig): CallConfig => ({ ...config, pickInformation: { ...config.pickInformation, [PICK.tried]: '' } });
+  const finish = (select: (md: Metadata) => CallConfig): ((md: Metadata) => CallConfig) => (retried ? (md) => perCall(select(md)) : select);
   if (configs.length === 1) {
     const only = configs[0]!;
-    return { ...base, select: hashPolicy === undefined ? () => only : (md) => withHash(only, md) };
+    return { ...base, select: finish(hashPolicy === undefined ? () => only : (md) => withHash(only, md)) };
   }
   const cumulative = new Float64Array(configs.length);
   let sum = 0;
@@ -232,7 +244,7 @@ function planRoute(authority: string, routes: TargetRoutes, vh: VirtualHost | un
     while (i < last && r >= cumulative[i]!) i++;
     return configs[i]!;
   };
-  return { ...base, select: hashPolicy === undefined ? pick : (md) => withHash(pick(), md) };
+  return { ...base, select: finish(hashPolicy === undefined ? pick : (md) => withHash(pick(), md)) };
 }
 
 /**
