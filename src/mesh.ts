@@ -4,6 +4,7 @@ import { Agent, fetch as undiciFetch, type Dispatcher, type RequestInfo, type Re
 import { ClusterPolicyRegistry } from './client/cluster-policies.js';
 import { MeshGrpcImpl, type MeshGrpc } from './client/grpc/mesh-grpc.js';
 import { DEFAULT_RESOLVE_TIMEOUT_MS, MeshDispatcher } from './client/http/dispatcher.js';
+import { keepAliveOptions } from './client/http/pools.js';
 import type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
 import { ERROR_CODES, MeshError } from './core/errors.js';
 import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
@@ -135,7 +136,7 @@ class MeshImpl implements Mesh {
     if (!options.enabled) {
       options.logger.info('weft: mesh disabled; calls go straight to their hosts', { by: options.disabledBy });
       this.dispatcher = new Agent({
-        keepAliveTimeout: pool.keepAliveTimeoutMs ?? 4_000,
+        ...keepAliveOptions(pool.keepAliveTimeoutMs),
         ...(pool.connections !== undefined ? { connections: pool.connections } : {}),
       });
       return;

@@ -11,7 +11,7 @@ import { currentDeadline, runWithDeadline, type Deadline } from '../../policy/de
 import { ClusterPolicyRegistry } from '../cluster-policies.js';
 import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget } from './compile.js';
 import { failHandler } from './handlers.js';
-import { PoolRegistry, type PoolSettings } from './pools.js';
+import { keepAliveOptions, PoolRegistry, type PoolSettings } from './pools.js';
 import { resilienceStatus, type ClusterResilienceStatus } from './policy-dispatch.js';
 
 /** Default bound on how long a first call to an unknown authority waits for discovery (ms). */
@@ -129,7 +129,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#ownsPolicies = options.policies === undefined;
     this.#policies = options.policies ?? new ClusterPolicyRegistry();
     this.#ownsPassThrough = options.passThrough === undefined;
-    this.#passThrough = options.passThrough ?? new Agent({ keepAliveTimeout: options.pool?.keepAliveTimeoutMs ?? 4_000 });
+    this.#passThrough = options.passThrough ?? new Agent(keepAliveOptions(options.pool?.keepAliveTimeoutMs));
     const pass = this.#passThrough;
     this.#passDispatch = (opts, handler) => pass.dispatch(opts, handler);
     this.#state = this.#discovery.state.get();

@@ -1,11 +1,38 @@
 // Owns one keep-alive undici Pool per endpoint origin: created on first use, closed when the endpoint leaves every cluster.
 import { Pool } from 'undici';
 
+/**
+ * How long a client keeps an idle keep-alive connection when the server says nothing (ms): undici's default, below
+ * Node's server default (5 s) and far below a Weft server's (DEFAULT_SERVER_KEEP_ALIVE_TIMEOUT_MS).
+ */
+export const DEFAULT_CLIENT_IDLE_TIMEOUT_MS = 4_000;
+/**
+ * The margin kept below a server's advertised keep-alive (`Keep-Alive: timeout=N`), in ms: the client stops reusing
+ * an idle connection this long before the server would close it, so a request is never written to a connection the
+ * server is closing (the keep-alive race). A server advertising no more than this gets no reuse at all.
+ */
+export const KEEP_ALIVE_MARGIN_MS = 2_000;
+/** Most a client keeps an idle connection, whatever the server advertises (ms). */
+export const MAX_CLIENT_IDLE_TIMEOUT_MS = 60_000;
+
+/**
+ * The keep-alive options of every undici Pool and Agent Weft makes (endpoint pools, pass-through, the disabled
+ * mesh): the rule that a client's idle timeout stays below the server's. Idle sockets are also checked for a
+ * pending close before reuse (undici ≥ 7.2 does this itself).
+ */
+export function keepAliveOptions(idleTimeoutMs: number | undefined): { keepAliveTimeout: number; keepAliveMaxTimeout: number; keepAliveTimeoutThreshold: number } {
+  return {
+    keepAliveTimeout: idleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
+    keepAliveMaxTimeout: MAX_CLIENT_IDLE_TIMEOUT_MS,
+    keepAliveTimeoutThreshold: KEEP_ALIVE_MARGIN_MS,
+  };
+}
+
 /** Connection settings for endpoint pools. */
 export interface PoolSettings {
   /** Most connections per endpoint; undefined = undici's default (no limit). */
   readonly connections?: number;
-  /** How long an idle keep-alive connection is kept (ms); default 4000 (undici's). */
+  /** How long an idle keep-alive connection is kept when the server advertises no timeout (ms); default 4000. */
   readonly keepAliveTimeoutMs?: number;
   /** TCP connect timeout (ms); default 10000 (undici's). */
   readonly connectTimeoutMs?: number;
@@ -43,7 +70,7 @@ export class PoolRegistry {
     if (pool === undefined || pool.closed || pool.destroyed) {
       pool = new Pool(origin, {
         connections: limit,
-        keepAliveTimeout: this.#settings.keepAliveTimeoutMs ?? 4_000,
+        ...keepAliveOptions(this.#settings.keepAliveTimeoutMs),
         connectTimeout: this.#settings.connectTimeoutMs ?? 10_000,
       });
       this.#limits.set(pool, limit);

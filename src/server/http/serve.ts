@@ -11,6 +11,14 @@ import { enforceDeadlines, withDeadline } from './deadline-listener.js';
 export const DEFAULT_DRAIN_DELAY_MS = 500;
 /** Default bound on waiting for in-flight requests once the listener is closed (ms); then they are cut. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * How long a server Weft creates keeps an idle keep-alive connection (ms). The caller must be the one to close an idle
+ * connection, or a request can be written to a connection the server is closing (the keep-alive race): this is longer
+ * than any Weft client keeps one (MAX_CLIENT_IDLE_TIMEOUT_MS, and they leave a margin below the `Keep-Alive: timeout`
+ * the server advertises) and than the 60 s idle timeout of common load balancers and proxies. Node's own default, 5 s,
+ * is shorter than many callers' and is the classic cause of ECONNRESET behind a proxy.
+ */
+export const DEFAULT_SERVER_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /** Where and how to serve. */
 export interface ServeOptions {
@@ -27,6 +35,11 @@ export interface ServeOptions {
   readonly labels?: Readonly<Record<string, string>>;
   /** Lease TTL asked of the control plane (ms); default 10000. */
   readonly leaseTtlMs?: number;
+  /**
+   * Idle keep-alive timeout of the HTTP server (ms), advertised to callers as `Keep-Alive: timeout`. Default 65000 for
+   * a server serve() creates; a server passed in keeps its own unless this is given. Ignored by gRPC serve.
+   */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 /** How close() drains. */
@@ -76,8 +89,18 @@ export async function serveHttp(
   if (options.advertiseAddress !== undefined && isIP(options.advertiseAddress) === 0) {
     invalidArg(`serve: advertiseAddress must be an IP literal, got '${options.advertiseAddress}'`);
   }
+  if (options.keepAliveTimeoutMs !== undefined && !(Number.isInteger(options.keepAliveTimeoutMs) && options.keepAliveTimeoutMs > 0)) {
+    invalidArg(`serve: keepAliveTimeoutMs must be a positive integer, got ${options.keepAliveTimeoutMs}`);
+  }
   const server = typeof handlerOrServer === 'function' ? http.createServer(withDeadline(handlerOrServer)) : handlerOrServer;
   if (!(server instanceof http.Server)) invalidArg('serve: expected a request handler (req, res) => void or an http.Server');
+  const keepAliveMs = options.keepAliveTimeoutMs ?? (server === handlerOrServer ? undefined : DEFAULT_SERVER_KEEP_ALIVE_TIMEOUT_MS);
+  if (keepAliveMs !== undefined) {
+    server.keepAliveTimeout = keepAliveMs;
+    // Node closes a connection whose next request's headers are not in within headersTimeout of it starting; keep
+    // that above the idle timeout so the two never race on a keep-alive connection.
+    if (server.headersTimeout <= keepAliveMs) server.headersTimeout = keepAliveMs + 1_000;
+  }
   // The caller's deadline (x-weft-timeout-ms): a handler is wrapped above; a server's own listeners, as they are now.
   if (server === handlerOrServer) enforceDeadlines(server);
   const drainer = new Drainer(server);
