@@ -14,6 +14,10 @@ export interface AttemptObserver {
   /**
    * The attempt ended: `failure` undefined when it completed, else how it failed (the adapter maps its transport's
    * errors; a caller's abort or a mesh-local refusal is `other`); `started` / `responded` say how far it got.
+   * `latencyMs`, only for observers with a `clock`: from the attempt's dispatch to its response headers, or to its end
+   * when there were none.
    */
-  ended(failure: ErrorKind | undefined, started: boolean, responded: boolean): void;
+  ended(failure: ErrorKind | undefined, started: boolean, responded: boolean, latencyMs?: number): void;
+  /** Set to have attempts timed (ms, monotonic): the adapter reads it at dispatch and at the response headers. */
+  readonly clock?: () => number;
 }

@@ -1,6 +1,7 @@
 // Delivers mesh outcomes to undici dispatch handlers of either API generation (legacy onError/onConnect, v7 onResponse*).
 import type { Dispatcher } from 'undici';
 import type { MeshError } from '../../core/errors.js';
+import { asLegacyHandler, type LegacyHandler } from './legacy-handler.js';
 
 /** An undici dispatch handler (legacy or v7 form). */
 export type DispatchHandler = Dispatcher.DispatchHandler;
@@ -83,22 +84,24 @@ export function respondDirect(handler: DispatchHandler, status: number, body: st
 }
 
 /**
- * Wraps a legacy handler with a route timeout. If the timer fires before a connection is assigned the caller gets
- * the error at once and the later connection is aborted; after that, the in-flight request is aborted with the error.
- * One instance and one timer per request, only on routes that have a timeout.
+ * A handler with a route timeout, over the caller's handler in legacy form (asLegacyHandler: v7 handlers through one
+ * adapter, so there is one timeout class, not a twin per handler API). If the timer fires before a connection is
+ * assigned the caller gets the error at once and the later connection is aborted; after that, the in-flight request
+ * is aborted with the error. One instance and one timer per request, only where a timeout applies without a retry
+ * layer (fault delays, routes to a cluster not known yet).
  */
-export class LegacyTimeoutHandler implements DispatchHandler {
-  readonly #inner: DispatchHandler;
+class TimeoutHandler implements LegacyHandler {
+  readonly #inner: LegacyHandler;
   readonly #error: () => MeshError;
   #abort: ((err?: Error) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #done = false;
   #timedOut: MeshError | undefined;
 
-  constructor(inner: DispatchHandler, timeoutMs: number, error: () => MeshError) {
+  constructor(inner: LegacyHandler, timeoutMs: number, error: () => MeshError) {
     this.#inner = inner;
     this.#error = error;
-    this.#timer = setTimeout(onLegacyTimeout, timeoutMs, this);
+    this.#timer = setTimeout(onTimeout, timeoutMs, this);
     this.#timer.unref?.();
   }
 
@@ -112,7 +115,7 @@ export class LegacyTimeoutHandler implements DispatchHandler {
       this.#abort(err);
     } else {
       this.#done = true;
-      failHandler(this.#inner, err);
+      failHandler(this.#inner as unknown as DispatchHandler, err);
     }
   }
 
@@ -127,29 +130,28 @@ export class LegacyTimeoutHandler implements DispatchHandler {
   onConnect(abort: (err?: Error) => void, context?: unknown): void {
     this.#abort = abort;
     if (this.#timedOut !== undefined) return abort(this.#timedOut);
-    (this.#inner.onConnect as ((a: (err?: Error) => void, c?: unknown) => void) | undefined)?.(abort, context);
+    this.#inner.onConnect(abort, context);
   }
   onResponseStarted(): void {
     if (!this.#done) this.#inner.onResponseStarted?.();
   }
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.#done) return true;
-    return this.#inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
+    return this.#inner.onHeaders(statusCode, headers, resume, statusText);
   }
   onData(chunk: Buffer): boolean {
     if (this.#done) return true;
-    return this.#inner.onData?.(chunk) ?? true;
+    return this.#inner.onData(chunk);
   }
-  onComplete(trailers: string[] | null): void {
+  onComplete(trailers: Buffer[] | string[] | null): void {
     if (this.#done) return;
     this.#finish();
-    this.#inner.onComplete?.(trailers);
+    this.#inner.onComplete(trailers);
   }
   onError(err: Error): void {
     if (this.#done) return;
     this.#finish();
-    if (this.#inner.onError) this.#inner.onError(err);
-    else failHandler(this.#inner, err);
+    this.#inner.onError(err);
   }
   onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void {
     if (this.#done) return;
@@ -161,93 +163,11 @@ export class LegacyTimeoutHandler implements DispatchHandler {
   }
 }
 
-function onLegacyTimeout(h: LegacyTimeoutHandler): void {
-  h.fire();
-}
-
-/** The v7-handler twin of LegacyTimeoutHandler (same behaviour; the controller replaces the abort callback). */
-export class TimeoutHandler implements DispatchHandler {
-  readonly #inner: DispatchHandler;
-  readonly #error: () => MeshError;
-  #controller: Dispatcher.DispatchController | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #done = false;
-  #timedOut: MeshError | undefined;
-
-  constructor(inner: DispatchHandler, timeoutMs: number, error: () => MeshError) {
-    this.#inner = inner;
-    this.#error = error;
-    this.#timer = setTimeout(onTimeout, timeoutMs, this);
-    this.#timer.unref?.();
-  }
-
-  /** Called by the timer. */
-  fire(): void {
-    this.#timer = undefined;
-    if (this.#done) return;
-    const err = this.#error();
-    this.#timedOut = err;
-    if (this.#controller !== undefined) {
-      this.#controller.abort(err);
-    } else {
-      this.#done = true;
-      failHandler(this.#inner, err);
-    }
-  }
-
-  #finish(): void {
-    this.#done = true;
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
-    this.#controller = controller;
-    if (this.#timedOut !== undefined) return controller.abort(this.#timedOut);
-    this.#inner.onRequestStart?.(controller, context);
-  }
-  onRequestUpgrade(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: import('node:http').IncomingHttpHeaders,
-    socket: import('node:stream').Duplex,
-  ): void {
-    if (this.#done) return;
-    this.#finish();
-    this.#inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
-  }
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: import('node:http').IncomingHttpHeaders,
-    statusMessage?: string,
-  ): void {
-    if (!this.#done) this.#inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
-  }
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.#done) this.#inner.onResponseData?.(controller, chunk);
-  }
-  onResponseEnd(controller: Dispatcher.DispatchController, trailers: import('node:http').IncomingHttpHeaders): void {
-    if (this.#done) return;
-    this.#finish();
-    this.#inner.onResponseEnd?.(controller, trailers);
-  }
-  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
-    if (this.#done) return;
-    this.#finish();
-    this.#inner.onResponseError?.(controller, err);
-  }
-}
-
 function onTimeout(h: TimeoutHandler): void {
   h.fire();
 }
 
-/** Wraps `handler` (either form) with a route timeout; see LegacyTimeoutHandler. */
+/** Wraps `handler` (either form) with a route timeout; see TimeoutHandler. */
 export function withTimeout(handler: DispatchHandler, timeoutMs: number, error: () => MeshError): DispatchHandler {
-  return typeof handler.onRequestStart === 'function'
-    ? new TimeoutHandler(handler, timeoutMs, error)
-    : new LegacyTimeoutHandler(handler, timeoutMs, error);
+  return new TimeoutHandler(asLegacyHandler(handler), timeoutMs, error) as unknown as DispatchHandler;
 }

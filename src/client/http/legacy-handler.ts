@@ -13,6 +13,7 @@ export interface LegacyHandler {
   onComplete(rawTrailers: Buffer[] | string[] | null): void;
   onError(err: Error): void;
   onUpgrade?(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void;
+  onBodySent?(chunkSize: number, totalBytesSent: number): void;
 }
 
 /** Parses undici raw headers (name, value, name, value...) into a Node-style object (lower-case names). */

@@ -17,16 +17,30 @@ class LegacyObservedHandler implements DispatchHandler {
   #started = false;
   #responded = false;
   #ended = false;
+  /** Dispatch time, and then response-headers time, on the observer's clock (timed observers only). */
+  #startMs = 0;
+  #respondedMs = -1;
 
   constructor(inner: DispatchHandler, observer: AttemptObserver) {
     this.#inner = inner;
     this.#observer = observer;
+    if (observer.clock !== undefined) this.#startMs = observer.clock();
   }
 
   #end(err: Error | undefined): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#observer.ended(err === undefined ? undefined : errorKind(err), this.#started, this.#responded);
+    const o = this.#observer;
+    const failure = err === undefined ? undefined : errorKind(err);
+    if (o.clock === undefined) return o.ended(failure, this.#started, this.#responded);
+    o.ended(failure, this.#started, this.#responded, (this.#respondedMs >= 0 ? this.#respondedMs : o.clock()) - this.#startMs);
+  }
+
+  #markResponded(status: number): void {
+    this.#responded = true;
+    const o = this.#observer;
+    if (o.clock !== undefined) this.#respondedMs = o.clock();
+    o.responded?.(status);
   }
 
   onConnect(abort: (err?: Error) => void, context?: unknown): void {
@@ -40,10 +54,7 @@ class LegacyObservedHandler implements DispatchHandler {
     this.#inner.onResponseStarted?.();
   }
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
-    if (!this.#responded && statusCode >= 200) {
-      this.#responded = true;
-      this.#observer.responded?.(statusCode);
-    }
+    if (!this.#responded && statusCode >= 200) this.#markResponded(statusCode);
     return this.#inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
   }
   onData(chunk: Buffer): boolean {
@@ -73,16 +84,30 @@ class ObservedHandler implements DispatchHandler {
   #started = false;
   #responded = false;
   #ended = false;
+  /** Dispatch time, and then response-headers time, on the observer's clock (timed observers only). */
+  #startMs = 0;
+  #respondedMs = -1;
 
   constructor(inner: DispatchHandler, observer: AttemptObserver) {
     this.#inner = inner;
     this.#observer = observer;
+    if (observer.clock !== undefined) this.#startMs = observer.clock();
   }
 
   #end(err: Error | undefined): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#observer.ended(err === undefined ? undefined : errorKind(err), this.#started, this.#responded);
+    const o = this.#observer;
+    const failure = err === undefined ? undefined : errorKind(err);
+    if (o.clock === undefined) return o.ended(failure, this.#started, this.#responded);
+    o.ended(failure, this.#started, this.#responded, (this.#respondedMs >= 0 ? this.#respondedMs : o.clock()) - this.#startMs);
+  }
+
+  #markResponded(status: number): void {
+    this.#responded = true;
+    const o = this.#observer;
+    if (o.clock !== undefined) this.#respondedMs = o.clock();
+    o.responded?.(status);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
@@ -97,10 +122,7 @@ class ObservedHandler implements DispatchHandler {
     this.#inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
-    if (!this.#responded && statusCode >= 200) {
-      this.#responded = true;
-      this.#observer.responded?.(statusCode);
-    }
+    if (!this.#responded && statusCode >= 200) this.#markResponded(statusCode);
     this.#inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
