@@ -51,6 +51,7 @@ export type {
   StringMatcher,
   ClusterState,
   Endpoint,
+  ConcurrencyLimitPolicy,
 } from './discovery/mesh-state.js';
 
 /** Core building blocks: named stacks and settable watches. */

@@ -85,6 +85,8 @@ export interface Explanation {
     readonly source: RouteSource | undefined;
     readonly timeoutMs: number | undefined;
     readonly clusters: readonly ExplainedCluster[];
+    /** The route rule's concurrency limit, one line (`fixed 10 (HTTPRoute/x/rules/0)`); absent when it has none. */
+    readonly concurrencyLimit?: string;
   };
   readonly directResponse?: { readonly status: number; readonly body: string };
   /** The matched route's injected faults (Envoy fault filter), one line each; absent when it has none. */
@@ -194,7 +196,19 @@ export async function explainRequest(
         ...(breaker ? { circuitBreaker: { ...breaker.thresholds, activeRequests: breaker.activeRequests, pendingRequests: breaker.pendingRequests, activeRetries: breaker.activeRetries } } : {}),
       };
     });
-    const explainedRoute = { name: route.name, source: parseRouteName(route.name), timeoutMs: route.action.timeoutMs, clusters };
+    const limit = route.concurrencyLimit;
+    const explainedRoute = {
+      name: route.name,
+      source: parseRouteName(route.name),
+      timeoutMs: route.action.timeoutMs,
+      clusters,
+      ...(limit !== undefined && {
+        concurrencyLimit:
+          limit.kind === 'fixed'
+            ? `fixed ${limit.maxConcurrency} calls in flight (${limit.scope})`
+            : `adaptive, at most ${limit.maxConcurrency} calls in flight, by latency against the no-load latency + ${limit.bufferPercent} % (${limit.scope})`,
+      }),
+    };
     const empty = clusters.filter((c) => c.endpoints.length === 0);
     if (empty.length === clusters.length) {
       const message = `cluster${empty.length > 1 ? 's' : ''} ${empty.map((c) => `'${c.name}'`).join(', ')} of route '${route.name}' ${empty.length > 1 ? 'have' : 'has'} no endpoints${empty.some((c) => !c.endpointsKnown) ? ' (assignment not received yet)' : ''}`;
@@ -225,6 +239,7 @@ export function formatExplanation(e: Explanation): string {
   for (const f of e.faults ?? []) lines.push(`  fault: ${f}`);
   if (e.route) {
     if (e.route.timeoutMs !== undefined) lines.push(`  timeout ${e.route.timeoutMs} ms`);
+    if (e.route.concurrencyLimit !== undefined) lines.push(`  concurrency limit: ${e.route.concurrencyLimit}`);
     for (const c of e.route.clusters) {
       const eps =
         c.endpoints

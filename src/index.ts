@@ -42,6 +42,7 @@ export type { Explanation, ExplainInit, ExplainedBreaker, ExplainedCluster, Expl
 /** Circuit-breaker counters and outlier ejections per cluster, as in mesh.status().resilience. */
 export type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
 export type { BreakerSnapshot, OverflowReason } from './policy/circuit-breaker/index.js';
+export type { ConcurrencyLimitSnapshot } from './policy/concurrency/index.js';
 export type { Ejection, EjectionReason } from './policy/outlier/index.js';
 
 /** The error type, its codes (docs/errors.md) and helpers to test for them. */

@@ -6,6 +6,7 @@ import { MeshGrpcImpl, type MeshGrpc } from './client/grpc/mesh-grpc.js';
 import { DEFAULT_RESOLVE_TIMEOUT_MS, MeshDispatcher } from './client/http/dispatcher.js';
 import { keepAliveOptions } from './client/http/pools.js';
 import type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
+import type { ConcurrencyLimitSnapshot } from './policy/concurrency/index.js';
 import { ERROR_CODES, MeshError } from './core/errors.js';
 import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
 import type { Disposable } from './core/watch.js';
@@ -32,6 +33,8 @@ export interface MeshStatus {
   readonly closed: boolean;
   /** Per cluster with a circuit breaker or outlier detection: its counters, overflows and ejected endpoints now. */
   readonly resilience: Readonly<Record<string, ClusterResilienceStatus>>;
+  /** Every route rule's concurrency limit in use now: its limit, calls in flight and calls refused. */
+  readonly concurrencyLimits: readonly ConcurrencyLimitSnapshot[];
 }
 
 /** Everything this process knows about the mesh: status, compiled targets and clusters, and raw xDS resources. */
@@ -250,6 +253,7 @@ class MeshImpl implements Mesh {
       served: this.#served.map((s) => ({ address: s.address, port: s.port })),
       closed: this.#closing !== undefined,
       resilience: this.#mesh?.resilience() ?? {},
+      concurrencyLimits: this.#policies.concurrencyLimits(),
     });
   }
 

@@ -5,6 +5,7 @@ import type { ClusterState, MeshState } from '../discovery/mesh-state.js';
 import { clusterBreakerFor, type ClusterBreaker } from '../policy/circuit-breaker/index.js';
 import { outlierDetectorFor, type OutlierDetector, type OutlierOptions } from '../policy/outlier/index.js';
 import { retryBudgetFor, type RetryBudget } from '../policy/retry/retry-budget.js';
+import { ConcurrencyLimiter, type ConcurrencyLimitPolicy, type ConcurrencyLimitSnapshot } from '../policy/concurrency/index.js';
 import type { LoadTable } from './balance/picker.js';
 
 /** The policy objects of one cluster. The objects live across MeshState swaps; `cluster` is the state they apply. */
@@ -44,6 +45,8 @@ export class ClusterPolicyRegistry {
   readonly #options: ClusterPolicyOptions;
   #state: MeshState | undefined;
   #current: ReadonlyMap<string, ClusterPolicies> = new Map();
+  /** Route concurrency limiters by scope (the route rule), kept while a route of the current state names the scope. */
+  readonly #limiters = new Map<string, ConcurrencyLimiter>();
   #closed = false;
 
   constructor(options: ClusterPolicyOptions = {}) {
@@ -60,9 +63,30 @@ export class ClusterPolicyRegistry {
       next.set(name, old !== undefined && old.cluster === cluster ? old : policiesFor(cluster, old, this.#options));
     }
     for (const [name, old] of previous) if (!state.clusters.has(name)) old.outlier?.close();
+    if (this.#limiters.size > 0) {
+      const scopes = limitScopes(state);
+      for (const scope of this.#limiters.keys()) if (!scopes.has(scope)) this.#limiters.delete(scope);
+    }
     this.#state = state;
     this.#current = next;
     return next;
+  }
+
+  /**
+   * The limiter of a route rule's concurrency limit: one per `policy.scope` for the process (HTTP and gRPC calls of the
+   * rule share it), kept across MeshState swaps with `policy` applied (an edit applies live; calls in flight stay
+   * counted), dropped once no route of the current state names the scope.
+   */
+  concurrencyLimiter(policy: ConcurrencyLimitPolicy): ConcurrencyLimiter {
+    let limiter = this.#limiters.get(policy.scope);
+    if (limiter === undefined) this.#limiters.set(policy.scope, (limiter = new ConcurrencyLimiter(policy)));
+    else limiter.configure(policy);
+    return limiter;
+  }
+
+  /** Every route concurrency limiter's state now (for mesh.status()). */
+  concurrencyLimits(): readonly ConcurrencyLimitSnapshot[] {
+    return [...this.#limiters.values()].map((l) => l.snapshot());
   }
 
   /** Stops every outlier detector's timer. Later forState() calls return the last policies unchanged. */
@@ -90,4 +114,14 @@ function policiesFor(cluster: ClusterState, previous: ClusterPolicies | undefine
     loads,
     preferZone,
   });
+}
+
+/** The concurrency-limit scopes the resolved routes of `state` name. */
+function limitScopes(state: MeshState): Set<string> {
+  const out = new Set<string>();
+  for (const target of state.targets.values()) {
+    if (target.status !== 'resolved') continue;
+    for (const vh of target.routes.virtualHosts) for (const r of vh.routes) if (r.concurrencyLimit !== undefined) out.add(r.concurrencyLimit.scope);
+  }
+  return out;
 }

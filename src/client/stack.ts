@@ -16,6 +16,11 @@
 //     and answers a share locally (abort). Just below route-match, above everything else of the route, so an abort
 //     never reaches split, retry, breaker or the network (nothing to retry, nothing counted against a backend), and a
 //     delay is inside the route timeout's clock (the layer starts it itself; see client/http/fault-layer.ts).
+//   - `concurrency-limit` (http/policy-dispatch.ts, policy/concurrency/): only on routes whose rule has a
+//     ConcurrencyLimit: admits the call while fewer than the limit's calls of the rule are in flight (a fixed number, or
+//     Envoy's gradient controller over the calls' latency), else fails it at once with WEFT_ERR_OVERLOADED. Below
+//     `fault` (an aborted call takes no slot) and above `split` and `retry`, so one logical call holds one slot
+//     whatever its retries do, and the latency it learns from is what the caller waits.
 //   - `split` (router): picks one weighted cluster of the route (one Math.random only when there are several). It
 //     sits above `timeout` because Envoy picks the cluster once per request; timeout and a future retry act inside it.
 // - logical tier, one per (route, cluster):
@@ -86,6 +91,7 @@ export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role:
   Object.freeze([
     { tier: 'target', role: 'route-match', description: 'first matching route of the virtual host, or WEFT_ERR_NO_ROUTE (404)' },
     { tier: 'target', role: 'fault', description: 'Envoy fault filter: delay and/or local abort for a share of calls (routes with a fault only)' },
+    { tier: 'target', role: 'concurrency-limit', description: 'route rule concurrency limit (fixed or adaptive), or WEFT_ERR_OVERLOADED (503) (routes with one only)' },
     { tier: 'target', role: 'split', description: 'weighted cluster pick, once per request' },
     { tier: 'logical', role: 'timeout', description: 'route timeout, or WEFT_ERR_TIMEOUT (504) (enforced by the retry layer when present)' },
     { tier: 'logical', role: 'retry', description: 'retries by the route classifier, budget and deadline; attempt and deadline headers' },

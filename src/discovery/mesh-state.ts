@@ -83,6 +83,35 @@ export interface RetryPolicy {
   readonly retryNonIdempotent: boolean;
 }
 
+/**
+ * The concurrency limit of a route rule, as the control plane sends it (route metadata, docs/xds-mapping.md
+ * "Concurrency limits"). `scope` names the rule whose calls share one limiter (`HTTPRoute/<name>/rules/<i>`).
+ * The adaptive limit is Envoy's gradient controller (envoy.filters.http.adaptive_concurrency, GradientControllerConfig),
+ * field for field, applied by the caller per route instead of by the server.
+ */
+export type ConcurrencyLimitPolicy =
+  | { readonly kind: 'fixed'; readonly scope: string; readonly maxConcurrency: number }
+  | {
+      readonly kind: 'adaptive';
+      readonly scope: string;
+      /** Latency percentile of a window taken as its sample (Envoy sample_aggregate_percentile, default 50). */
+      readonly percentile: number;
+      /** How often the limit is recomputed from the latencies seen (concurrency_update_interval, default 100 ms). */
+      readonly updateIntervalMs: number;
+      /** The limit's ceiling (max_concurrency_limit, default 1000). */
+      readonly maxConcurrency: number;
+      /** How often the no-load latency (minRTT) is measured again (min_rtt_calc_params.interval, default 60 s). */
+      readonly minRttIntervalMs: number;
+      /** Calls measured per minRTT measurement (request_count, default 50). */
+      readonly minRttRequests: number;
+      /** The limit while minRTT is measured (min_concurrency, default 3). */
+      readonly minConcurrency: number;
+      /** Share of minRTT a call may add before the limit shrinks, 0..100 (buffer, default 25). */
+      readonly bufferPercent: number;
+      /** Random spread of the minRTT interval, 0..100 (jitter, default 10). */
+      readonly jitterPercent: number;
+    };
+
 /** One route of a virtual host, evaluated in order: the first whose conditions all hold wins. */
 export interface Route {
   /** Envoy Route.name; Weft's control plane sets `<Kind>/<name>/rules/<i>/matches/<j>` so explain() can say where it came from. */
@@ -93,6 +122,8 @@ export interface Route {
   readonly action: RouteAction;
   /** Per-route fault filter configs by HCM filter name (Route.typed_per_filter_config); absent = none. */
   readonly faultOverrides?: ReadonlyMap<string, FaultPolicy>;
+  /** The route's concurrency limit (Weft route metadata `concurrencyLimit`); absent = none. */
+  readonly concurrencyLimit?: ConcurrencyLimitPolicy;
 }
 
 /** A virtual host: the routes for a set of authorities (`*` matches any). */

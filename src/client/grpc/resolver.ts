@@ -102,7 +102,7 @@ export class GrpcRuntime {
         });
         return true;
       }
-      if (ts !== lastTarget || plan === undefined) plan = compileGrpcTarget(authority, ts.routes, this.#options.grpc, this.#options.random);
+      if (ts !== lastTarget || plan === undefined) plan = compileGrpcTarget(authority, ts.routes, this.#options.grpc, this.#options.random, (p) => this.#options.policies.concurrencyLimiter(p));
       const clusters = [...plan.clusters].map((c) => state.clusters.get(c));
       if (ts === lastTarget && clusters.length === lastClusters.length && clusters.every((c, i) => c === lastClusters[i])) return true;
       lastTarget = ts;

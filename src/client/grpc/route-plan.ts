@@ -9,6 +9,7 @@ import { grpcStatusOf } from './status-map.js';
 import type { FaultPolicy, HashPolicy, Route, RetryPolicy, TargetRoutes, VirtualHost } from '../../discovery/mesh-state.js';
 import { currentDeadline } from '../../policy/deadline/index.js';
 import { effectiveFaults, FaultInjector, grpcStatusForHttp } from '../../policy/fault/index.js';
+import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/concurrency/index.js';
 import { requestHash } from '../balance/ring-hash.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from '../http/route-match.js';
 import type { GrpcJs } from './grpc-js.js';
@@ -148,6 +149,62 @@ class FaultFilter implements Filter {
   }
 }
 
+/**
+ * The grpc-js dynamic filter of a route rule's concurrency limit: takes a slot before the call is sent (or fails it at
+ * once with WEFT_ERR_OVERLOADED as UNAVAILABLE; grpc-js does not retry a status a filter ends the call with) and gives
+ * it back with the call's latency (to its response headers) when the call ends, whatever ends it. One filter object
+ * per call, only on routes with a limit. The same limiter counts the rule's HTTP calls.
+ */
+class ConcurrencyLimitFilter implements Filter {
+  readonly #limiter: ConcurrencyLimiter;
+  readonly #refuse: () => StatusObject;
+  #acquired = false;
+  #startMs = 0;
+  #respondedMs = -1;
+
+  constructor(limiter: ConcurrencyLimiter, refuse: () => StatusObject) {
+    this.#limiter = limiter;
+    this.#refuse = refuse;
+  }
+
+  async sendMetadata(metadata: Promise<Metadata>): Promise<Metadata> {
+    const md = await metadata;
+    if (!this.#limiter.tryAcquire()) throw this.#refuse();
+    this.#acquired = true;
+    this.#startMs = this.#limiter.clock();
+    return md;
+  }
+  receiveMetadata(metadata: Metadata): Metadata {
+    if (this.#respondedMs < 0) this.#respondedMs = this.#limiter.clock();
+    return metadata;
+  }
+  sendMessage<T>(message: Promise<T>): Promise<T> {
+    return message;
+  }
+  receiveMessage(message: Promise<Buffer>): Promise<Buffer> {
+    return message;
+  }
+  receiveTrailers(status: StatusObject): StatusObject {
+    if (this.#acquired) {
+      this.#acquired = false;
+      const limiter = this.#limiter;
+      const responded = this.#respondedMs >= 0;
+      const latency = (responded ? this.#respondedMs : limiter.clock()) - this.#startMs;
+      // A call its caller cancelled says nothing about the route's latency (`other`); any status is an answer.
+      limiter.ended(status.code === GRPC_STATUS.CANCELLED ? 'other' : undefined, true, responded, latency);
+    }
+    return status;
+  }
+}
+
+function limitFactory(limiter: ConcurrencyLimiter, grpc: GrpcJs, authority: string, route: string): FilterFactory<Filter> {
+  const refuse = (): StatusObject => {
+    const { code, details } = grpcStatusOf(limiter.overflowError(authority, route));
+    return { code, details, metadata: new grpc.Metadata() };
+  };
+  return { createFilter: () => new ConcurrencyLimitFilter(limiter, refuse) };
+}
+
 function faultFactories(policies: readonly FaultPolicy[], grpc: GrpcJs, describe: string, random: () => number): FilterFactory<Filter>[] {
   if (policies.length === 0) return [];
   const injectors = policies.map((p) => new FaultInjector<Metadata>(p, metadataValue, { random }));
@@ -196,7 +253,15 @@ function failConfig(code: number, details: string): CallConfig {
   };
 }
 
-function planRoute(authority: string, routes: TargetRoutes, vh: VirtualHost | undefined, route: Route, grpc: GrpcJs, random: () => number): PlannedRoute {
+function planRoute(
+  authority: string,
+  routes: TargetRoutes,
+  vh: VirtualHost | undefined,
+  route: Route,
+  grpc: GrpcJs,
+  random: () => number,
+  limiterFor: ((policy: ConcurrencyLimitPolicy) => ConcurrencyLimiter) | undefined,
+): PlannedRoute {
   const matchesAll =
     route.headers.length === 0 &&
     route.queryParams.length === 0 &&
@@ -209,7 +274,12 @@ function planRoute(authority: string, routes: TargetRoutes, vh: VirtualHost | un
     return { ...base, select: () => config };
   }
   const methodConfig = methodConfigFor(action.timeoutMs, action.retry);
-  const filters = faultFactories(effectiveFaults(routes, vh, route), grpc, `route '${route.name}' of ${authority}`, random);
+  const faults = faultFactories(effectiveFaults(routes, vh, route), grpc, `route '${route.name}' of ${authority}`, random);
+  // Fault first: a call the fault filter aborts takes no slot of the concurrency limit.
+  const filters =
+    route.concurrencyLimit !== undefined && limiterFor !== undefined
+      ? [...faults, limitFactory(limiterFor(route.concurrencyLimit), grpc, authority, route.name)]
+      : faults;
   const configs = action.clusters.map(
     (wc): CallConfig =>
       Object.freeze({
@@ -252,9 +322,15 @@ function planRoute(authority: string, routes: TargetRoutes, vh: VirtualHost | un
  * config that makes the picker fail it with WEFT_ERR_NO_ROUTE as UNIMPLEMENTED (Gateway API GRPCRoute: no matching
  * rule is UNIMPLEMENTED), naming the method and the route config.
  */
-export function compileGrpcTarget(authority: string, routes: TargetRoutes, grpc: GrpcJs, random: () => number = Math.random): GrpcTargetPlan {
+export function compileGrpcTarget(
+  authority: string,
+  routes: TargetRoutes,
+  grpc: GrpcJs,
+  random: () => number = Math.random,
+  limiterFor?: (policy: ConcurrencyLimitPolicy) => ConcurrencyLimiter,
+): GrpcTargetPlan {
   const vh = selectVirtualHost(routes.virtualHosts, authority);
-  const planned = (vh?.routes ?? []).map((r) => planRoute(authority, routes, vh, r, grpc, random));
+  const planned = (vh?.routes ?? []).map((r) => planRoute(authority, routes, vh, r, grpc, random, limiterFor));
   const clusters = new Set<string>();
   for (const r of vh?.routes ?? []) if (r.action.kind === 'forward') for (const wc of r.action.clusters) clusters.add(wc.cluster);
   const readsHeaders = planned.some((p) => !p.matchesAll && p.route.headers.length > 0);

@@ -15,7 +15,8 @@ import { effectiveFaults } from '../../policy/fault/index.js';
 import { withFaults } from './fault-layer.js';
 import { failHandler, respondDirect } from './handlers.js';
 import { pickAvoiding } from './retry-handler.js';
-import { breakerDispatch, outlierDispatch } from './policy-dispatch.js';
+import { breakerDispatch, concurrencyDispatch, outlierDispatch } from './policy-dispatch.js';
+import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/concurrency/index.js';
 import { getHeader, withHost } from './headers.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
 import type { Dispatcher } from 'undici';
@@ -242,6 +243,7 @@ export function compileTarget(
   routes: TargetRoutes,
   backends: ReadonlyMap<string, CompiledBackend>,
   random: () => number,
+  limiterFor?: (policy: ConcurrencyLimitPolicy) => ConcurrencyLimiter,
 ): CompiledTarget {
   const virtualHost = selectVirtualHost(routes.virtualHosts, authority);
   const compiledRoutes: CompiledRoute[] = (virtualHost?.routes ?? []).map((route) => ({
@@ -253,11 +255,14 @@ export function compileTarget(
       ((route.path.kind === 'prefix' && (route.path.value === '/' || route.path.value === '')) ||
         (route.path.kind === 'separated-prefix' && route.path.value === '/')),
     // `fault` (Envoy fault filter) is outermost per route: an abort never reaches split, retry or the network, and a
-    // delay counts against the route timeout (fault-layer.ts). No layer at all on routes without a fault.
+    // delay counts against the route timeout (fault-layer.ts). No layer at all on routes without a fault. Then the
+    // route rule's `concurrency-limit`, on routes that have one: a faulted-away call takes no slot.
     dispatch: withFaults(
       effectiveFaults(routes, virtualHost, route),
       { authority, route: route.name, timeoutMs: route.action.kind === 'forward' ? route.action.timeoutMs : undefined, random },
-      compileSplit(authority, route, backends, random),
+      route.concurrencyLimit !== undefined && limiterFor !== undefined
+        ? concurrencyDispatch(limiterFor(route.concurrencyLimit), authority, route.name, compileSplit(authority, route, backends, random))
+        : compileSplit(authority, route, backends, random),
     ),
   }));
   const noRoute = (method: string, path: string): MeshError =>

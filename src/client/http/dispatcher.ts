@@ -12,6 +12,7 @@ import { ClusterPolicyRegistry } from '../cluster-policies.js';
 import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget } from './compile.js';
 import { failHandler } from './handlers.js';
 import { keepAliveOptions, PoolRegistry, type PoolSettings } from './pools.js';
+import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/concurrency/index.js';
 import { resilienceStatus, type ClusterResilienceStatus } from './policy-dispatch.js';
 
 /** Default bound on how long a first call to an unknown authority waits for discovery (ms). */
@@ -105,6 +106,8 @@ export class MeshDispatcher extends Dispatcher {
   readonly #logger: Logger;
   readonly #pools: PoolRegistry;
   readonly #policies: ClusterPolicyRegistry;
+  /** Route concurrency limiters come from the policy registry (shared with gRPC, kept across states). */
+  readonly #limiterFor = (policy: ConcurrencyLimitPolicy): ConcurrencyLimiter => this.#policies.concurrencyLimiter(policy);
   readonly #ownsPolicies: boolean;
   readonly #ownsPassThrough: boolean;
   readonly #passThrough: Dispatcher;
@@ -289,7 +292,7 @@ export class MeshDispatcher extends Dispatcher {
     if (ts.status === 'resolved') {
       entry.kind = 'mesh';
       entry.reason = `listener '${ts.routes.listener}'`;
-      entry.target = compileTarget(entry.authority, ts.routes, this.#backends, this.#random);
+      entry.target = compileTarget(entry.authority, ts.routes, this.#backends, this.#random, this.#limiterFor);
       entry.dispatch = entry.target.dispatch;
     } else if (ts.status === 'absent') {
       entry.kind = 'pass-through';

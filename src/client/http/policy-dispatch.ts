@@ -1,5 +1,7 @@
-// The circuit-breaker (backend tier) and outlier-observation (endpoint tier) steps of the HTTP client's dispatch path.
+// The concurrency-limit (target tier), circuit-breaker (backend tier) and outlier-observation (endpoint tier) steps of
+// the HTTP client's dispatch path.
 import type { BreakerSnapshot, ClusterBreaker } from '../../policy/circuit-breaker/index.js';
+import type { ConcurrencyLimiter } from '../../policy/concurrency/index.js';
 import type { Ejection, EndpointHealth } from '../../policy/outlier/index.js';
 import type { DispatchFn } from '../stack.js';
 import type { CompiledBackend } from './compile.js';
@@ -20,6 +22,24 @@ export function breakerDispatch(breaker: ClusterBreaker, authority: string, rout
       return next(opts, observed);
     } catch (e: unknown) {
       // A transport that throws instead of failing the handler must not leak the admitted slot.
+      return failHandler(observed, e instanceof Error ? e : new Error(String(e)));
+    }
+  };
+}
+
+/**
+ * `concurrency-limit`: admits the call against its route rule's limit (fixed, or adaptive from the calls' latency)
+ * until the call ends, or fails it at once with WEFT_ERR_OVERLOADED (`details.reason` `concurrency_limit`). Above
+ * `split`, so a logical call holds one slot whatever its retries do; one handler wrapper per admitted call, only on
+ * routes with a limit.
+ */
+export function concurrencyDispatch(limiter: ConcurrencyLimiter, authority: string, route: string, next: DispatchFn): DispatchFn {
+  return (opts, handler) => {
+    if (!limiter.tryAcquire()) return failHandler(handler, limiter.overflowError(authority, route));
+    const observed = observeAttempt(handler, limiter);
+    try {
+      return next(opts, observed);
+    } catch (e: unknown) {
       return failHandler(observed, e instanceof Error ? e : new Error(String(e)));
     }
   };

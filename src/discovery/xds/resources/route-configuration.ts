@@ -28,6 +28,7 @@ import {
   type Result,
 } from './common.js';
 import { decodeFaultOverrides } from './fault.js';
+import { decodeConcurrencyLimit } from './concurrency-limit.js';
 import { decodeRetryPolicy } from './retry-policy.js';
 import { decodeHashPolicies } from './hash-policy.js';
 
@@ -116,6 +117,7 @@ function decodeRoute(r: ProtoObject, field: string, errors: string[]): Route | u
 
   const action = decodeAction(r, field, errors);
   const faultOverrides = decodeFaultOverrides(r, field, errors);
+  const concurrencyLimit = decodeConcurrencyLimit(r, field, errors);
   if (errors.length > before || path === undefined || action === undefined) return undefined;
   if (action === 'skip') return undefined;
   return Object.freeze({
@@ -125,6 +127,7 @@ function decodeRoute(r: ProtoObject, field: string, errors: string[]): Route | u
     queryParams: Object.freeze(queryParams),
     action,
     ...(faultOverrides && { faultOverrides }),
+    ...(concurrencyLimit && { concurrencyLimit }),
   });
 }
 
