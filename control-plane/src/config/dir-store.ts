@@ -8,6 +8,7 @@ import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import { formatConfigError, type ConfigChange, type ConfigError, type ConfigResource, type ConfigStore, type MeshConfig } from '../model.js';
 import { describeKnownKinds, resolveKind, resourceFileName, resourceKey } from './kinds.js';
+import type { FilterKind } from './rule-filters-schema.js';
 import { createMeshConfig, keyOf, resourceFingerprint, routes } from './mesh-config.js';
 import { planApply } from './plan.js';
 import { validateConfig } from './validate.js';
@@ -220,7 +221,7 @@ class DirStore implements ConfigStore {
     const target = this.#current.resources.find((r) => keyOf(r) === key);
     if (!target) return { ok: false, errors: [{ resource: key, message: 'not found' }] };
     const remaining = this.#current.resources.filter((r) => r !== target);
-    const errors = kind === 'Service' ? referencesTo(name, remaining) : kind === 'FaultInjection' ? faultReferencesTo(name, remaining) : [];
+    const errors = kind === 'Service' ? referencesTo(name, remaining) : kind === 'FaultInjection' || kind === 'ConcurrencyLimit' ? filterReferencesTo(kind, name, remaining) : [];
     if (errors.length === 0) errors.push(...validateConfig(remaining));
     if (errors.length > 0) return { ok: false, errors };
 
@@ -275,18 +276,18 @@ function referencesTo(name: string, resources: readonly ConfigResource[]): Confi
   return errors;
 }
 
-/** One error per rule filter that still names FaultInjection `name`. */
-function faultReferencesTo(name: string, resources: readonly ConfigResource[]): ConfigError[] {
+/** One error per rule filter that still names `kind` `name` (a FaultInjection or a ConcurrencyLimit). */
+function filterReferencesTo(kind: FilterKind, name: string, resources: readonly ConfigResource[]): ConfigError[] {
   const errors: ConfigError[] = [];
   for (const route of routes(resources)) {
     route.spec.rules.forEach((rule, i) =>
       (rule.filters ?? []).forEach((f, k) => {
-        if (f.extensionRef.name !== name) return;
+        if (f.extensionRef.kind !== kind || f.extensionRef.name !== name) return;
         errors.push({
           file: route.source,
           resource: keyOf(route),
           field: `spec.rules[${i}].filters[${k}]`,
-          message: `still references FaultInjection "${name}"; remove the filter from ${keyOf(route)} first`,
+          message: `still references ${kind} "${name}"; remove the filter from ${keyOf(route)} first`,
         });
       }),
     );

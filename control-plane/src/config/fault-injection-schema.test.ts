@@ -98,7 +98,7 @@ describe('rules[].filters (ExtensionRef)', () => {
       const group = check(SVC, ROUTE(kind, '[{ type: ExtensionRef, extensionRef: { group: example.com, kind: FaultInjection, name: x } }]'));
       assert.match(group.join('\n'), /extensionRef\.group: must be weft\.dev\. Weft supports only/);
       const two = check(SVC, FAULT('a', '  abort: { httpStatus: 503 }\n'), ROUTE(kind, `[${REF('a').slice(1, -1)}, ${REF('a').slice(1, -1)}]`));
-      assert.match(two.join('\n'), /spec\.rules\[0\]\.filters: at most one FaultInjection filter per rule/);
+      assert.match(two.join('\n'), /spec\.rules\[0\]\.filters\[1\]: at most one FaultInjection filter per rule/);
     });
   }
 });

@@ -1,10 +1,7 @@
-// Schema and types of Weft's `FaultInjection` kind (weft.dev/v1alpha1) and of the Gateway API `ExtensionRef` rule
-// filter that attaches one to an HTTPRoute or GRPCRoute rule. Translated to the Envoy HTTP fault filter.
+// Schema and types of Weft's `FaultInjection` kind (weft.dev/v1alpha1), attached to an HTTPRoute or GRPCRoute rule by
+// an ExtensionRef filter (rule-filters-schema.ts). Translated to the Envoy HTTP fault filter.
 import { z } from 'zod';
 import { gatewayDuration, headerMatchSchema, type HeaderMatch } from './schema.js';
-
-/** The API group of Weft's own kinds, as an ExtensionRef names it. */
-export const WEFT_GROUP = 'weft.dev';
 
 /** A share of requests, 0..100 with at most 4 decimals (Envoy's finest denominator is a million). */
 export const percentageSchema = z
@@ -73,44 +70,3 @@ export const faultInjectionSpecSchema: z.ZodType<FaultInjectionSpec> = z
       ctx.addIssue({ code: 'custom', message: 'needs a delay, an abort, or both (a FaultInjection with neither does nothing)' });
     }
   });
-
-/** A rule filter: Gateway API `ExtensionRef` to a Weft FaultInjection (the only filter Weft supports). */
-export interface RouteRuleFilter {
-  readonly type: 'ExtensionRef';
-  readonly extensionRef: { readonly group: typeof WEFT_GROUP; readonly kind: 'FaultInjection'; readonly name: string };
-}
-
-const SUPPORTED =
-  'Weft supports only filters of type ExtensionRef naming a FaultInjection: { type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultInjection, name: <name> } }';
-
-const extensionRefFilterSchema = z.strictObject({
-  type: z.literal('ExtensionRef'),
-  extensionRef: z.strictObject({
-    group: z.literal(WEFT_GROUP, { error: `must be ${WEFT_GROUP}. ${SUPPORTED}` }),
-    kind: z.literal('FaultInjection', { error: `must be FaultInjection. ${SUPPORTED}` }),
-    name: z.string().min(1).max(253),
-  }),
-});
-
-/**
- * `rules[].filters[]` entry of HTTPRoute and GRPCRoute. Any `type` other than ExtensionRef gets one error saying what
- * Weft supports (not a list of the other type's fields).
- */
-export const ruleFilterSchema = z
-  .looseObject({ type: z.string() })
-  .superRefine((f, ctx) => {
-    if (f.type !== 'ExtensionRef') {
-      ctx.addIssue({ code: 'custom', path: ['type'], message: `${JSON.stringify(f.type)} is not supported. ${SUPPORTED}` });
-      return;
-    }
-    const checked = extensionRefFilterSchema.safeParse(f);
-    if (!checked.success) for (const issue of checked.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-  })
-  .transform((f): RouteRuleFilter => f as unknown as RouteRuleFilter);
-
-/** `rules[].filters` of HTTPRoute and GRPCRoute: at most one FaultInjection per rule (Envoy has one per route). */
-export const ruleFiltersSchema = z
-  .array(ruleFilterSchema)
-  .max(1, { error: 'at most one FaultInjection filter per rule (combine delay and abort in one FaultInjection)' })
-  .optional();
-

@@ -11,7 +11,7 @@ import {
   type ParentRef,
   type RouteTimeouts,
 } from './schema.js';
-import { ruleFiltersSchema, type RouteRuleFilter } from './fault-injection-schema.js';
+import { ruleFiltersSchema, type RouteRuleFilter } from './rule-filters-schema.js';
 import { grpcRouteRetrySchema, type GRPCRouteRetry } from './retry-schema.js';
 
 /** Gateway API's pattern for an exact gRPC service name (`pkg.Service`), case-insensitive. */
@@ -43,7 +43,7 @@ export interface GRPCRouteRule {
   readonly timeouts?: RouteTimeouts;
   /** Weft extension (Gateway API's GRPCRoute has no retries): retry calls that ended with one of `codes`. */
   readonly retry?: GRPCRouteRetry;
-  /** Gateway API ExtensionRef filters; Weft supports one FaultInjection per rule. */
+  /** Gateway API ExtensionRef filters: at most one FaultInjection and one ConcurrencyLimit per rule. */
   readonly filters?: readonly RouteRuleFilter[];
 }
 

@@ -10,7 +10,7 @@ import {
   type HeaderMatch,
   type ParentRef,
 } from './schema.js';
-import { ruleFiltersSchema, type RouteRuleFilter } from './fault-injection-schema.js';
+import { ruleFiltersSchema, type RouteRuleFilter } from './rule-filters-schema.js';
 import { httpRouteRetrySchema, httpTimeoutsSchema, type HTTPRouteRetry, type HTTPRouteTimeouts } from './retry-schema.js';
 
 /** How a path is compared. `PathPrefix` matches whole path elements: `/a` matches `/a` and `/a/b`, not `/ab`. */
@@ -47,7 +47,7 @@ export interface HTTPRouteRule {
   readonly timeouts?: HTTPRouteTimeouts;
   /** GEP-1731 retries; absent = Weft's safe default (only calls that never reached a server, once). */
   readonly retry?: HTTPRouteRetry;
-  /** Gateway API ExtensionRef filters; Weft supports one FaultInjection per rule. */
+  /** Gateway API ExtensionRef filters: at most one FaultInjection and one ConcurrencyLimit per rule. */
   readonly filters?: readonly RouteRuleFilter[];
 }
 

@@ -1,7 +1,7 @@
 // The configuration kinds Weft knows: their apiVersion, the names a user may type for them, and their file names.
 
 /** A kind Weft accepts in its configuration. */
-export type ConfigKind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'FaultInjection' | 'DestinationPolicy';
+export type ConfigKind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'FaultInjection' | 'ConcurrencyLimit' | 'DestinationPolicy';
 
 /** What Weft knows about one kind. */
 export interface KindInfo {
@@ -18,6 +18,7 @@ export const KINDS: readonly KindInfo[] = Object.freeze([
   { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', aliases: ['httproute', 'httproutes'] },
   { kind: 'GRPCRoute', apiVersion: 'gateway.networking.k8s.io/v1', aliases: ['grpcroute', 'grpcroutes'] },
   { kind: 'FaultInjection', apiVersion: 'weft.dev/v1alpha1', aliases: ['faultinjection', 'faultinjections', 'fault', 'faults'] },
+  { kind: 'ConcurrencyLimit', apiVersion: 'weft.dev/v1alpha1', aliases: ['concurrencylimit', 'concurrencylimits', 'limit', 'limits'] },
   { kind: 'DestinationPolicy', apiVersion: 'weft.dev/v1alpha1', aliases: ['destinationpolicy', 'destinationpolicies', 'dp'] },
 ] as const);
 

@@ -1,5 +1,6 @@
 // Typed views of a validated configuration: resource types per kind, accessors, and building a MeshConfig value.
 import type { ConfigResource, MeshConfig } from '../model.js';
+import type { ConcurrencyLimitSpec } from './concurrency-limit-schema.js';
 import type { DestinationPolicySpec } from './destination-policy-schema.js';
 import type { FaultInjectionSpec } from './fault-injection-schema.js';
 import type { GRPCRouteSpec } from './grpc-route-schema.js';
@@ -15,6 +16,8 @@ export type HTTPRouteResource = ConfigResource<'HTTPRoute', HTTPRouteSpec>;
 export type GRPCRouteResource = ConfigResource<'GRPCRoute', GRPCRouteSpec>;
 /** A validated FaultInjection. */
 export type FaultInjectionResource = ConfigResource<'FaultInjection', FaultInjectionSpec>;
+/** A validated ConcurrencyLimit. */
+export type ConcurrencyLimitResource = ConfigResource<'ConcurrencyLimit', ConcurrencyLimitSpec>;
 /** A validated DestinationPolicy. */
 export type DestinationPolicyResource = ConfigResource<'DestinationPolicy', DestinationPolicySpec>;
 /** A validated route of either kind. */
@@ -50,6 +53,11 @@ export function routes(config: ResourceSet): readonly RouteResource[] {
 /** Every FaultInjection, in the set's order. */
 export function faultInjections(config: ResourceSet): readonly FaultInjectionResource[] {
   return list(config).filter((r): r is FaultInjectionResource => r.kind === 'FaultInjection');
+}
+
+/** Every ConcurrencyLimit, in the set's order. */
+export function concurrencyLimits(config: ResourceSet): readonly ConcurrencyLimitResource[] {
+  return list(config).filter((r): r is ConcurrencyLimitResource => r.kind === 'ConcurrencyLimit');
 }
 
 /** Every DestinationPolicy, in the set's order. */

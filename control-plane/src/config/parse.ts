@@ -2,6 +2,7 @@
 import { parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ConfigError, ConfigResource } from '../model.js';
+import { concurrencyLimitSpecSchema } from './concurrency-limit-schema.js';
 import { destinationPolicySpecSchema } from './destination-policy-schema.js';
 import { faultInjectionSpecSchema } from './fault-injection-schema.js';
 import { grpcRouteSpecSchema } from './grpc-route-schema.js';
@@ -16,6 +17,7 @@ const SCHEMAS: Readonly<Record<ConfigKind, z.ZodType>> = {
   HTTPRoute: resourceSchema(dnsSubdomain, httpRouteSpecSchema),
   GRPCRoute: resourceSchema(dnsSubdomain, grpcRouteSpecSchema),
   FaultInjection: resourceSchema(dnsSubdomain, faultInjectionSpecSchema),
+  ConcurrencyLimit: resourceSchema(dnsSubdomain, concurrencyLimitSpecSchema),
   DestinationPolicy: resourceSchema(dnsSubdomain, destinationPolicySpecSchema),
 };
 

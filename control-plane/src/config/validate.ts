@@ -4,6 +4,7 @@ import type { ConfigError, ConfigResource } from '../model.js';
 import { closest, formatFieldPath, type FieldPath } from './issues.js';
 import {
   destinationPolicies,
+  concurrencyLimits,
   faultInjections,
   keyOf,
   routes,
@@ -14,6 +15,7 @@ import {
   type ServiceResource,
 } from './mesh-config.js';
 import { checkRegex } from './regex.js';
+import type { FilterKind } from './rule-filters-schema.js';
 import { nonIdempotentRules, RETRY_NON_IDEMPOTENT_ANNOTATION } from './retry-schema.js';
 import type { BackendRef, HeaderMatch, ParentRef } from './schema.js';
 
@@ -40,7 +42,11 @@ export function validateConfig(resources: readonly ConfigResource[]): ConfigErro
   const byName = new Map(services(unique).map((s) => [s.metadata.name, s]));
   for (const svc of byName.values()) errors.push(...checkService(svc));
   const faults = new Map(faultInjections(unique).map((f) => [f.metadata.name, f]));
-  for (const route of routes(unique)) errors.push(...checkRoute(route, byName), ...checkFilters(route, faults));
+  const filterTargets = new Map<FilterKind, ReadonlySet<string>>([
+    ['FaultInjection', new Set(faults.keys())],
+    ['ConcurrencyLimit', new Set(concurrencyLimits(unique).map((l) => l.metadata.name))],
+  ]);
+  for (const route of routes(unique)) errors.push(...checkRoute(route, byName), ...checkFilters(route, filterTargets));
   for (const fault of faults.values()) errors.push(...checkHeaders(fault, fault.spec.headers, ['spec', 'headers'], true));
   errors.push(...checkDestinationPolicies(destinationPolicies(unique), byName));
   return errors;
@@ -146,18 +152,19 @@ function checkRoute(route: RouteResource, svcs: ReadonlyMap<string, ServiceResou
   return errors;
 }
 
-/** Every rule filter must name a FaultInjection that exists (ExtensionRef). */
-function checkFilters(route: RouteResource, faults: ReadonlyMap<string, FaultInjectionResource>): ConfigError[] {
+/** Every rule filter must name a resource of its kind that exists (ExtensionRef: FaultInjection, ConcurrencyLimit). */
+function checkFilters(route: RouteResource, known: ReadonlyMap<FilterKind, ReadonlySet<string>>): ConfigError[] {
   const errors: ConfigError[] = [];
   route.spec.rules.forEach((rule, i) => {
     (rule.filters ?? []).forEach((f, k) => {
-      const name = f.extensionRef.name;
-      if (faults.has(name)) return;
-      const guess = closest(name, [...faults.keys()]);
+      const { kind, name } = f.extensionRef;
+      const names = known.get(kind) ?? new Set<string>();
+      if (names.has(name)) return;
+      const guess = closest(name, [...names]);
       const hint = guess ? ` (did you mean "${guess}"?)` : '';
       errors.push({
         ...place(route, ['spec', 'rules', i, 'filters', k, 'extensionRef', 'name']),
-        message: `no FaultInjection named "${name}" in the configuration${hint}`,
+        message: `no ${kind} named "${name}" in the configuration${hint}`,
       });
     });
   });

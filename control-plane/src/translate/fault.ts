@@ -7,6 +7,7 @@ import type { HeaderMatch } from '../config/schema.js';
 import type { ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import { durationFromMs } from './names.js';
+import { filterRef } from '../config/rule-filters-schema.js';
 
 /** The HCM filter name of the fault filter; per-route overrides are keyed by it (`typed_per_filter_config`). */
 export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
@@ -59,11 +60,11 @@ export function ruleFault(
   filters: RouteResource['spec']['rules'][number]['filters'],
   faults: ReadonlyMap<string, FaultInjectionResource>,
 ): FaultInjectionResource | undefined {
-  const ref = filters?.[0];
-  return ref === undefined ? undefined : faults.get(ref.extensionRef.name);
+  const name = filterRef(filters, 'FaultInjection');
+  return name === undefined ? undefined : faults.get(name);
 }
 
 /** True when any rule of `attached` names a FaultInjection (its Listeners then carry the fault filter). */
 export function usesFault(attached: readonly RouteResource[]): boolean {
-  return attached.some((r) => r.spec.rules.some((rule) => (rule.filters?.length ?? 0) > 0));
+  return attached.some((r) => r.spec.rules.some((rule) => filterRef(rule.filters, 'FaultInjection') !== undefined));
 }

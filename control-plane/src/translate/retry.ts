@@ -18,11 +18,6 @@ const IDEMPOTENT_METHOD_MATCHER: ProtoObject = Object.freeze({
   string_match: { safe_regex: { regex: 'GET|HEAD|OPTIONS|PUT|DELETE|TRACE' } },
 });
 
-/** Route metadata that opts a route into retrying non-idempotent methods (read by the SDK's retry-policy decoder). */
-export const RETRY_NON_IDEMPOTENT_METADATA: ProtoObject = Object.freeze({
-  filter_metadata: { weft: { fields: { retryNonIdempotent: { boolValue: true } } } },
-});
-
 /** Indices of the rules of `route` that opted into retrying non-idempotent methods (validated config: never an error). */
 export function nonIdempotentRuleSet(route: RouteResource): ReadonlySet<number> {
   if (route.kind !== 'HTTPRoute') return new Set();

@@ -3,13 +3,15 @@
 import type { GRPCRouteMatch, GRPCRouteRule } from '../config/grpc-route-schema.js';
 import type { HTTPRouteMatch, HTTPRouteRule } from '../config/http-route-schema.js';
 import { parseGatewayDurationMs } from '../config/duration.js';
-import type { FaultInjectionResource, RouteResource, ServiceResource } from '../config/mesh-config.js';
+import type { ConcurrencyLimitResource, FaultInjectionResource, RouteResource, ServiceResource } from '../config/mesh-config.js';
 import type { BackendRef, HeaderMatch } from '../config/schema.js';
 import type { XdsResource } from '../model.js';
 import type { ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import { FAULT_FILTER_NAME, faultHeaderMatchers, httpFaultConfig, ruleFault } from './fault.js';
-import { grpcRetryPolicyFor, nonIdempotentRuleSet, RETRY_NON_IDEMPOTENT_METADATA, retryPolicyFor } from './retry.js';
+import { grpcRetryPolicyFor, nonIdempotentRuleSet, retryPolicyFor } from './retry.js';
+import { concurrencyLimitStruct } from './concurrency-limit.js';
+import { filterRef } from '../config/rule-filters-schema.js';
 import { clusterName, compareStrings, defaultRouteName, durationFromMs, routeName } from './names.js';
 
 /** How specific a match is, in the order Gateway API ranks matches (earlier fields weigh more). */
@@ -62,14 +64,14 @@ export function comparePrecedence(
  * of every rule of `attached`, in precedence order; or, with nothing attached, one `prefix: /` route to the
  * Service's own cluster of `port` (default its first port; then the configuration is named `<service>:<port>`, for
  * the per-port Listener, so `http://payments:9090` and `weft:///payments:9090` reach port 9090). `services` resolves
- * backendRefs (the config is validated: every one exists); `faults` resolves rule filters (FaultInjection by name;
- * see translate/fault.ts).
+ * backendRefs (the config is validated: every one exists); `extensions` resolves rule filters by name
+ * (FaultInjection, see translate/fault.ts; ConcurrencyLimit, see translate/concurrency-limit.ts).
  */
 export function buildRouteConfiguration(
   service: ServiceResource,
   attached: readonly RouteResource[],
   services: ReadonlyMap<string, ServiceResource>,
-  faults: ReadonlyMap<string, FaultInjectionResource> = new Map(),
+  extensions: RuleExtensions = {},
   port?: number,
 ): XdsResource {
   const name = port === undefined ? service.metadata.name : `${service.metadata.name}:${port}`;
@@ -84,7 +86,7 @@ export function buildRouteConfiguration(
       },
     ];
   } else {
-    const candidates = attached.flatMap((r) => candidatesOf(r, services, faults));
+    const candidates = attached.flatMap((r) => candidatesOf(r, services, extensions));
     candidates.sort(comparePrecedence);
     routes = candidates.flatMap((c) => c.routes);
   }
@@ -95,11 +97,14 @@ export function buildRouteConfiguration(
   };
 }
 
-function candidatesOf(
-  route: RouteResource,
-  services: ReadonlyMap<string, ServiceResource>,
-  faults: ReadonlyMap<string, FaultInjectionResource>,
-): Candidate[] {
+/** The resources rule filters may name, by name: what ExtensionRef filters resolve to. */
+export interface RuleExtensions {
+  readonly faults?: ReadonlyMap<string, FaultInjectionResource>;
+  readonly limits?: ReadonlyMap<string, ConcurrencyLimitResource>;
+}
+
+function candidatesOf(route: RouteResource, services: ReadonlyMap<string, ServiceResource>, extensions: RuleExtensions): Candidate[] {
+  const faults = extensions.faults ?? new Map<string, FaultInjectionResource>();
   const out: Candidate[] = [];
   const optIn = nonIdempotentRuleSet(route);
   route.spec.rules.forEach((rule, i) => {
@@ -107,6 +112,13 @@ function candidatesOf(
     const retryPolicy = route.kind === 'HTTPRoute' ? retryPolicyFor(rule as HTTPRouteRule, optIn.has(i)) : grpcRetryPolicyFor(rule as GRPCRouteRule);
     if (retryPolicy !== undefined) action['retry_policy'] = retryPolicy;
     const fault = ruleFault(rule.filters, faults)?.spec;
+    // Weft's route metadata (docs/xds-mapping.md): the non-idempotent retry opt-in and the rule's concurrency limit.
+    const limitName = filterRef(rule.filters, 'ConcurrencyLimit');
+    const limit = limitName === undefined ? undefined : extensions.limits?.get(limitName);
+    const fields: Record<string, ProtoObject> = {};
+    if (optIn.has(i)) fields['retryNonIdempotent'] = { boolValue: true };
+    if (limit !== undefined) fields['concurrencyLimit'] = concurrencyLimitStruct(limit.spec, `${route.kind}/${route.metadata.name}/rules/${i}`);
+    const metadata = Object.keys(fields).length > 0 ? { filter_metadata: { weft: { fields } } } : undefined;
     const perFilter = fault === undefined ? undefined : { [FAULT_FILTER_NAME]: httpFaultConfig(fault) };
     rule.matches.forEach((m, j) => {
       const name = routeName(route.kind, route.metadata.name, i, j);
@@ -123,7 +135,7 @@ function candidatesOf(
         const gated = { ...match, headers: [...headers, ...faultHeaderMatchers(fault.headers)] };
         return [{ name, match: gated, route: action, typed_per_filter_config: perFilter }, { name, match, route: action }];
       });
-      if (optIn.has(i)) for (const r of routes) r['metadata'] = RETRY_NON_IDEMPOTENT_METADATA;
+      if (metadata !== undefined) for (const r of routes) r['metadata'] = metadata;
       out.push({ precedence, kind: route.kind, routeName: route.metadata.name, rule: i, match: j, routes });
     });
   });

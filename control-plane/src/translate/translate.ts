@@ -1,6 +1,6 @@
 // Translates a validated MeshConfig plus the live endpoint registry into Envoy xDS v3 resources, exactly as
 // docs/xds-mapping.md specifies. Pure and deterministic: same input, deep-equal output in a stable order.
-import { destinationPolicies, faultInjections, routes, services, type RouteResource } from '../config/mesh-config.js';
+import { concurrencyLimits, destinationPolicies, faultInjections, routes, services, type RouteResource } from '../config/mesh-config.js';
 import type { DestinationPolicySpec } from '../config/destination-policy-schema.js';
 import type { MeshConfig, RegisteredEndpoint, XdsResource, XdsResources } from '../model.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
@@ -31,6 +31,7 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
   const attached = attachments(routes(config));
   const registered = groupByService(endpoints);
   const faults = new Map(faultInjections(config).map((f) => [f.metadata.name, f]));
+  const extensions = { faults, limits: new Map(concurrencyLimits(config).map((l) => [l.metadata.name, l])) };
   const policies = new Map(destinationPolicies(config).map((p) => [p.spec.targetRef.name, p.spec]));
   const hashByCluster = new Map<string, Record<string, unknown>>();
   for (const svc of svcs) {
@@ -53,9 +54,9 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
       const port = perPort && listener !== name ? Number(listener.slice(name.length + 1)) : undefined;
       listeners.push(buildListener(listener, port === undefined || port === svc.spec.ports[0]!.port ? name : listener, fault));
     }
-    routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, routesOfSvc, byName, faults), hashByCluster));
+    routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, routesOfSvc, byName, extensions), hashByCluster));
     if (perPort) {
-      for (const p of svc.spec.ports.slice(1)) routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, [], byName, faults, p.port), hashByCluster));
+      for (const p of svc.spec.ports.slice(1)) routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, [], byName, extensions, p.port), hashByCluster));
     }
     svc.spec.ports.forEach((port, i) => {
       clusters.push(buildCluster(clusterName(name, port.port), policies.get(name), svc.spec.trafficDistribution === 'PreferClose'));
