@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { translate } from '../translate/translate.js';
 import { createMeshConfig } from './mesh-config.js';
+import { KINDS } from './kinds.js';
 import { parseConfigText } from './parse.js';
 import { validateConfig } from './validate.js';
 
@@ -20,9 +21,11 @@ describe('docs/configuration.md examples', () => {
       assert.deepEqual(errors, []);
       return parsed;
     });
-    assert.deepEqual([...new Set(resources.map((r) => r.kind))].sort(), ['DestinationPolicy', 'FaultInjection', 'GRPCRoute', 'HTTPRoute', 'Service']);
-    // The HTTPRoute example sends a canary share to payments-v2, which the examples do not define.
-    const canary = parseConfigText('apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: payments-v2 }\nspec: { ports: [{ name: http, port: 8080 }] }\n', 'extra');
+    assert.deepEqual([...new Set(resources.map((r) => r.kind))].sort(), KINDS.map((k) => k.kind).sort(), 'an example of every kind');
+    // The HTTPRoute example sends a canary share to payments-v2, and the ConcurrencyLimit example limits a route of
+    // search: Services the examples do not define.
+    const svc = (name: string) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec: { ports: [{ name: http, port: 8080 }] }\n---\n`;
+    const canary = parseConfigText(svc('payments-v2') + svc('search'), 'extra');
     const all = [...resources, ...canary.resources];
     assert.deepEqual(validateConfig(all), []);
     assert.ok(translate(createMeshConfig(all, 1), []));
