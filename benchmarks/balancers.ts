@@ -1,7 +1,8 @@
 // Benchmark: one slow endpoint among three loopback servers; p50/p99 latency and requests/s through the mesh with
 // round robin, least request (P2C) and peak-EWMA at fixed concurrency. Rounds are paired (every policy runs in each
 // round, in rotating order) so all see the same machine state; the table shows medians over rounds.
-// Usage: node --import tsx benchmarks/balancers.ts [--concurrency 16] [--seconds 2] [--rounds 5] [--slow-ms 50] [--decay 10s]
+// Usage: node --import tsx benchmarks/balancers.ts [--concurrency 16] [--seconds 2] [--rounds 5] [--slow-ms 50] [--fast-ms 0] [--decay 10s]
+// --fast-ms gives the two fast endpoints a service time of their own (a timer, no CPU), as real services have.
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import path from 'node:path';
@@ -17,15 +18,17 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '5' },
     'slow-ms': { type: 'string', default: '50' },
+    'fast-ms': { type: 'string', default: '0' },
     decay: { type: 'string', default: '10s' },
   },
 });
 
 if (args.backend) {
-  // Child: three servers, the third answers after --slow-ms; sends their ports to the parent.
+  // Child: three servers, the third answers after --slow-ms, the others after --fast-ms; sends their ports to the parent.
   const slowMs = Number(args['slow-ms']);
+  const fastMs = Number(args['fast-ms']);
   const ports = await Promise.all(
-    [0, 0, slowMs].map(
+    [fastMs, fastMs, slowMs].map(
       (delayMs) =>
         new Promise<number>((resolve) => {
           const server = createServer((_req, res) => {
@@ -48,7 +51,7 @@ async function main(): Promise<void> {
   const seconds = Number(args.seconds);
   const rounds = Number(args.rounds);
 
-  const backend = fork(here, ['--backend', '--slow-ms', String(args['slow-ms'])], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const backend = fork(here, ['--backend', '--slow-ms', String(args['slow-ms']), '--fast-ms', String(args['fast-ms'])], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   const ports = await new Promise<number[]>((resolve) => backend.once('message', (m) => resolve((m as { ports: number[] }).ports)));
 
   const policies = [
@@ -112,7 +115,7 @@ spec:
   }
 
   const rrP99 = median(results.get('round robin')!.p99);
-  console.log(`\nOne endpoint ${args['slow-ms']} ms slow among three; concurrency ${concurrency}, EWMA decay ${args.decay}, ${rounds} paired rounds of ${seconds} s (medians)\n`);
+  console.log(`\nOne endpoint ${args['slow-ms']} ms slow among three (the others ${args['fast-ms']} ms); concurrency ${concurrency}, EWMA decay ${args.decay}, ${rounds} paired rounds of ${seconds} s (medians)\n`);
   console.log('| balancer | p50 ms | p99 ms | requests/s | p99 vs round robin |');
   console.log('|---|---|---|---|---|');
   for (const p of policies) {
