@@ -156,7 +156,7 @@ class RetryCall {
   /**
    * Hands the caller its abort function and sends the first attempt. The deadline (route timeout or the inbound one)
    * needs no timer of its own: each attempt's one timer fires at the per-try timeout or the deadline, whichever is
-   * first, and a retry is never scheduled past the deadline (measured: a second timer per call cost ~1 % of req/s).
+   * first, and a retry is never scheduled past the deadline (one timer and one clearTimeout per call, not two).
    */
   start(): void {
     try {
