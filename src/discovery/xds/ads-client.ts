@@ -4,6 +4,7 @@ import { invalidArg } from '../../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
 import { WatchCell, type Disposable, type Watch } from '../../core/watch.js';
 import type { Discovery, DiscoveryStatus, NackEvent, TypeStatus } from '../discovery.js';
+import type { InboundState } from '../inbound-policy.js';
 import { EMPTY_MESH_STATE, type MeshState, type TargetState } from '../mesh-state.js';
 import { ADS_METHOD, deserializeResponse, nodeProto, serializeRequest, type RawResponse } from './ads-wire.js';
 import { Backoff } from './backoff.js';
@@ -77,6 +78,14 @@ interface Waiter {
   readonly timer: NodeJS.Timeout;
 }
 
+interface InboundWaiter {
+  readonly service: string;
+  readonly resolve: (state: InboundState) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+const INBOUND_PENDING: InboundState = Object.freeze({ status: 'pending' });
+
 /**
  * Creates an xDS client. It opens its ADS stream on the first `resolve()`, subscribes only to the Listeners asked for
  * and what they reference, and reconnects with jittered exponential backoff while keeping its last good MeshState.
@@ -98,6 +107,9 @@ class AdsClient implements XdsClient {
   readonly #types = new Map<ResourceTypeUrl, TypeState>();
   readonly #targets: string[] = [];
   readonly #waiters = new Set<Waiter>();
+  /** Services whose inbound policy is subscribed, in subscription order. */
+  readonly #inbound: string[] = [];
+  readonly #inboundWaiters = new Set<InboundWaiter>();
   readonly #nackListeners = new Set<(event: NackEvent) => void>();
   readonly #backoff: Backoff;
   readonly #node: ProtoObject;
@@ -149,6 +161,28 @@ class AdsClient implements XdsClient {
     });
   }
 
+  resolveInbound(service: string, timeoutMs: number): Promise<InboundState> {
+    const current = (): InboundState => this.#state.get().inbound?.get(service) ?? INBOUND_PENDING;
+    if (this.#closed) return Promise.resolve(current());
+    if (!this.#inbound.includes(service)) {
+      this.#trace('subscribe inbound policy', { service });
+      this.#inbound.push(service);
+      this.#recompute();
+      if (this.#call === undefined && this.#retryTimer === undefined) this.#startStream();
+      else this.#flushSubscriptions();
+    }
+    const state = current();
+    if (state.status !== 'pending') return Promise.resolve(state);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#inboundWaiters.delete(waiter);
+        resolve(current());
+      }, Math.max(0, timeoutMs));
+      const waiter: InboundWaiter = { service, resolve, timer };
+      this.#inboundWaiters.add(waiter);
+    });
+  }
+
   status(): DiscoveryStatus {
     return Object.freeze({
       connected: this.#connected,
@@ -193,6 +227,11 @@ class AdsClient implements XdsClient {
       w.resolve(this.#state.get().targets.get(w.target) ?? { status: 'pending' });
     }
     this.#waiters.clear();
+    for (const w of this.#inboundWaiters) {
+      clearTimeout(w.timer);
+      w.resolve(this.#state.get().inbound?.get(w.service) ?? INBOUND_PENDING);
+    }
+    this.#inboundWaiters.clear();
     this.#nackListeners.clear();
     this.#logger.info('xDS client closed', { server: this.#options.server });
   }
@@ -286,7 +325,7 @@ class AdsClient implements XdsClient {
 
   /** Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response. */
   #recompute(): void {
-    const input = { targets: this.#targets, resources: this.#cache };
+    const input = { targets: this.#targets, resources: this.#cache, inbound: this.#inbound };
     const next = compileMeshState(input, this.#state.get());
     const required = requiredResourceNames(input, next);
     for (const type of this.#types.values()) {
@@ -309,6 +348,14 @@ class AdsClient implements XdsClient {
       if (state !== undefined && state.status !== 'pending') {
         clearTimeout(w.timer);
         this.#waiters.delete(w);
+        w.resolve(state);
+      }
+    }
+    for (const w of this.#inboundWaiters) {
+      const state = published.inbound?.get(w.service);
+      if (state !== undefined && state.status !== 'pending') {
+        clearTimeout(w.timer);
+        this.#inboundWaiters.delete(w);
         w.resolve(state);
       }
     }
