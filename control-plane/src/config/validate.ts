@@ -14,6 +14,7 @@ import {
   type ServiceResource,
 } from './mesh-config.js';
 import { checkRegex } from './regex.js';
+import { checkInboundPolicies } from './validate-inbound.js';
 import { nonIdempotentRules, RETRY_NON_IDEMPOTENT_ANNOTATION } from './retry-schema.js';
 import type { BackendRef, HeaderMatch, ParentRef } from './schema.js';
 
@@ -43,6 +44,7 @@ export function validateConfig(resources: readonly ConfigResource[]): ConfigErro
   for (const route of routes(unique)) errors.push(...checkRoute(route, byName), ...checkFilters(route, faults));
   for (const fault of faults.values()) errors.push(...checkHeaders(fault, fault.spec.headers, ['spec', 'headers'], true));
   errors.push(...checkDestinationPolicies(destinationPolicies(unique), byName));
+  errors.push(...checkInboundPolicies(unique, byName));
   return errors;
 }
 
