@@ -30,7 +30,8 @@ export function isInboundListener(value: DecodedResource): value is InboundListe
 
 /** Client Listeners are api_listeners; `weft/inbound/<service>` names a server's inbound Listener. */
 function decodeAnyListener(resource: ProtoObject): Result<DecodedResource> {
-  return nameField(resource).startsWith(INBOUND_LISTENER_PREFIX) ? decodeInboundListener(resource) : decodeListener(resource);
+  const name = nameField(resource);
+  return name.startsWith(INBOUND_LISTENER_PREFIX) || `${name}/` === INBOUND_LISTENER_PREFIX ? decodeInboundListener(resource) : decodeListener(resource);
 }
 
 /** What the ADS client needs to know about one resource type. */
