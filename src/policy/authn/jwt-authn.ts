@@ -79,7 +79,15 @@ type Eval = { readonly ok: true } | { readonly ok: false; readonly reason: JwtFa
 export function compileJwtAuthn(filter: JwtAuthnFilter, pool: ProviderPool): CompiledJwtAuthn {
   const providers = new Map<string, CompiledProvider>();
   for (const [name, spec] of filter.providers) providers.set(name, pool.get(spec));
-  const rules = filter.rules.map((r) => ({ match: compilePathMatcher(r.match), requires: r.requires, needed: r.requires ? neededBy(r.requires) : [] }));
+  const rules = filter.rules.map((r) => ({
+    match: compilePathMatcher(r.match),
+    requires: r.requires,
+    needed: new Set(r.requires ? neededBy(r.requires) : []),
+    // The result for a request with no token, and, per provider, for its one cached verified token: most requests
+    // repeat one of these, so they cost no allocation once seen.
+    none: [undefined, undefined] as (AuthnResult | undefined)[],
+    single: new Map<string, WeakMap<VerifyOutcome, AuthnResult>>(),
+  }));
   const all = [...providers.values()];
 
   return Object.freeze({
@@ -87,26 +95,55 @@ export function compileJwtAuthn(filter: JwtAuthnFilter, pool: ProviderPool): Com
     check(req: AuthnRequest): AuthnResult | Promise<AuthnResult> {
       const rule = rules.find((r) => r.match(req.path));
       if (rule === undefined || rule.requires === undefined) return NOTHING;
-      const tokens = new Map<string, string>();
+      const requires = rule.requires;
+      // One token is the common case: keep it in locals and make a Map only for a second one.
+      let firstName: string | undefined;
+      let firstToken = '';
+      let tokens: Map<string, string> | undefined;
       let anyToken = false;
       for (const p of all) {
         const token = extract(p.spec, req);
-        if (token !== undefined) anyToken = true;
-        if (token !== undefined && rule.needed.includes(p.spec.name)) tokens.set(p.spec.name, token);
+        if (token === undefined) continue;
+        anyToken = true;
+        if (!rule.needed.has(p.spec.name)) continue;
+        if (firstName === undefined) {
+          firstName = p.spec.name;
+          firstToken = token;
+        } else (tokens ??= new Map([[firstName, firstToken]])).set(p.spec.name, token);
       }
+      if (firstName === undefined) {
+        // A token may sit where only providers this rule does not need look (then allow_missing does not hold).
+        const i = anyToken ? 1 : 0;
+        return (rule.none[i] ??= result(requires, EMPTY_TOKENS, EMPTY_OUTCOMES, anyToken, providers));
+      }
+      if (tokens === undefined) {
+        const hit = providers.get(firstName)!.cached(firstToken);
+        if (hit !== undefined) {
+          let memo = rule.single.get(firstName);
+          if (memo === undefined) rule.single.set(firstName, (memo = new WeakMap()));
+          let r = memo.get(hit);
+          if (r === undefined) memo.set(hit, (r = result(requires, new Map([[firstName, firstToken]]), new Map([[firstName, hit]]), true, providers)));
+          return r;
+        }
+        tokens = new Map([[firstName, firstToken]]);
+      }
+      const found = tokens;
       const outcomes = new Map<string, VerifyOutcome>();
       const pending: Promise<void>[] = [];
-      for (const [name, token] of tokens) {
+      for (const [name, token] of found) {
         const p = providers.get(name)!;
         const hit = p.cached(token);
         if (hit !== undefined) outcomes.set(name, hit);
         else pending.push(p.verify(token).then((o) => void outcomes.set(name, o)));
       }
-      const finish = (): AuthnResult => result(rule.requires!, tokens, outcomes, anyToken, providers);
+      const finish = (): AuthnResult => result(requires, found, outcomes, anyToken, providers);
       return pending.length === 0 ? finish() : Promise.all(pending).then(finish);
     },
   });
 }
+
+const EMPTY_TOKENS: ReadonlyMap<string, string> = new Map();
+const EMPTY_OUTCOMES: ReadonlyMap<string, VerifyOutcome> = new Map();
 
 /** The token of `spec` in `req`: the first of its header locations present, its value prefix stripped. */
 function extract(spec: JwtProvider, req: AuthnRequest): string | undefined {

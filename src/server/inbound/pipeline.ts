@@ -76,7 +76,13 @@ type Stage = (req: InboundRequest, state: RequestState) => StageResult;
 interface RequestState {
   claims: JwtClaims | undefined;
   strip: readonly string[];
+  /** The one authn result that set claims and strip, when only one did (its decision is then memoized). */
+  authn: AuthnResult | undefined;
+  authnCount: number;
 }
+
+/** The allow decision of a request whose only authn result is the key (results are shared for cached tokens). */
+const decisions = new WeakMap<AuthnResult, Decision>();
 
 const NO_HEADERS: readonly string[] = Object.freeze([]);
 const ALLOWED: Decision = Object.freeze({ ok: true, claims: undefined, strip: NO_HEADERS });
@@ -109,7 +115,7 @@ export function compileInboundPolicy(policy: InboundPolicy, deps: PipelineDeps):
         return refused('WEFT_ERR_PERMISSION_DENIED', 'no_filter_chain', req.tls ? 'no filter chain takes TLS connections' : 'no filter chain takes plaintext connections (mTLS is required)');
       }
       if (stages.length === 0) return ALLOWED;
-      return run(stages, 0, req, { claims: undefined, strip: NO_HEADERS });
+      return run(stages, 0, req, { claims: undefined, strip: NO_HEADERS, authn: undefined, authnCount: 0 });
     },
   });
 }
@@ -121,7 +127,13 @@ function run(stages: readonly Stage[], from: number, req: InboundRequest, state:
     if (out instanceof Promise) return out.then((r) => (r === NEXT ? run(stages, i + 1, req, state) : r));
     return out;
   }
-  return state.claims === undefined && state.strip.length === 0 ? ALLOWED : Object.freeze({ ok: true, claims: state.claims, strip: state.strip });
+  if (state.claims === undefined && state.strip.length === 0) return ALLOWED;
+  if (state.authnCount === 1 && state.authn !== undefined) {
+    let d = decisions.get(state.authn);
+    if (d === undefined) decisions.set(state.authn, (d = Object.freeze({ ok: true, claims: state.claims, strip: state.strip })));
+    return d;
+  }
+  return Object.freeze({ ok: true, claims: state.claims, strip: state.strip });
 }
 
 function refused(code: Refusal['code'], reason: string, detail: string, extra: Partial<Refusal> = {}): Decision {
@@ -137,6 +149,8 @@ function compileChain(chain: InboundChain, chainKey: string, deps: PipelineDeps)
         const apply = (r: AuthnResult, req: InboundRequest, state: RequestState): typeof NEXT | Decision => {
           if (!r.ok) return refused('WEFT_ERR_UNAUTHENTICATED', r.reason, r.detail);
           req.jwt = r.metadata;
+          state.authn = r;
+          state.authnCount++;
           state.claims ??= r.claims;
           if (r.strip.length > 0) state.strip = [...state.strip, ...r.strip];
           return NEXT;
