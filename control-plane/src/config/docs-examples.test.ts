@@ -20,7 +20,7 @@ describe('docs/configuration.md examples', () => {
       assert.deepEqual(errors, []);
       return parsed;
     });
-    assert.deepEqual([...new Set(resources.map((r) => r.kind))].sort(), ['DestinationPolicy', 'FaultInjection', 'GRPCRoute', 'HTTPRoute', 'Service']);
+    assert.deepEqual([...new Set(resources.map((r) => r.kind))].sort(), ['AuthorizationPolicy', 'DestinationPolicy', 'FaultInjection', 'GRPCRoute', 'HTTPRoute', 'LocalRateLimit', 'RequestAuthentication', 'Service']);
     // The HTTPRoute example sends a canary share to payments-v2, which the examples do not define.
     const canary = parseConfigText('apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: payments-v2 }\nspec: { ports: [{ name: http, port: 8080 }] }\n', 'extra');
     const all = [...resources, ...canary.resources];
