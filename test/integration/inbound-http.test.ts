@@ -2,6 +2,7 @@
 // and its reason, DENY over ALLOW, default deny, 429 + retry-after and refill, live edits within a second, counters, logs.
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createMesh, jwtClaims, peerIdentity, type Mesh } from '../../src/index.js';
 import type { Logger } from '../../src/core/logger.js';
@@ -31,6 +32,15 @@ describe('inbound policy on an HTTP server (real control plane)', { timeout: 120
     assert.equal(res.status, 200, await res.text());
   };
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  /** The status line of a request written by hand, e.g. with an absolute-form target fetch never sends. */
+  const rawStatus = (target: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(`GET ${target} HTTP/1.1\r\nhost: payments\r\nconnection: close\r\n\r\n`));
+      let data = '';
+      socket.on('data', (d: Buffer) => (data += d.toString()));
+      socket.on('end', () => resolve(data.split('\r\n')[0]!));
+      socket.on('error', reject);
+    });
 
   before(async () => {
     issuer = await createTestIssuer({ issuer: 'https://issuer.test' });
@@ -107,7 +117,9 @@ describe('inbound policy on an HTTP server (real control plane)', { timeout: 120
     assert.deepEqual([fallback.status, fallback.text], [403, 'WEFT_ERR_PERMISSION_DENIED: rbac_denied: no ALLOW policy matched\n']);
     const traversal = await get('/shop/x/../admin/users');
     assert.equal(traversal.status, 403, 'dot segments are resolved before matching');
-    assert.equal(mesh.status().inbound!.deniedBy['deny-admin'], 2);
+    assert.equal(await rawStatus('http://payments/shop/admin/users'), 'HTTP/1.1 403 Forbidden', 'an absolute-form target is matched by its path');
+    assert.equal(await rawStatus('/shop/%61dmin/users'), 'HTTP/1.1 403 Forbidden', 'percent-encoded letters are decoded before matching');
+    assert.equal(mesh.status().inbound!.deniedBy['deny-admin'], 4);
     assert.equal(mesh.status().inbound!.deniedBy['default-deny'], 2);
     await remove('AuthorizationPolicy', 'allow-reads');
     await remove('AuthorizationPolicy', 'deny-admin');

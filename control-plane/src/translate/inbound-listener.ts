@@ -22,8 +22,9 @@ import { compareStrings, routerHttpFilter } from './names.js';
 export const MESH_INBOUND_LISTENER = 'weft/inbound';
 /** Name of the plaintext filter chain, the inbound route config and its virtual host. */
 export const INBOUND_NAME = 'weft-inbound';
-/** HCM filter names of the two RBAC filters (grpc-js-xds refuses duplicate names). */
+/** HCM filter name of the RBAC filter of DENY policies (the two RBAC filters differ: grpc-js-xds refuses duplicates). */
 export const RBAC_DENY_FILTER = 'envoy.filters.http.rbac/deny';
+/** HCM filter name of the RBAC filter of ALLOW policies. */
 export const RBAC_ALLOW_FILTER = 'envoy.filters.http.rbac/allow';
 /** HCM filter name of jwt_authn. */
 export const JWT_AUTHN_FILTER_NAME = 'envoy.filters.http.jwt_authn';

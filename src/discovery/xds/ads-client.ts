@@ -72,19 +72,13 @@ interface TypeState {
   readonly sentOnStream: Set<string>;
 }
 
+/** A bounded wait for a target's or an inbound policy's state; `settle` resolves it when decisive (or when `final`). */
 interface Waiter {
-  readonly target: string;
-  readonly resolve: (state: TargetState) => void;
+  readonly settle: (state: MeshState, final: boolean) => boolean;
   readonly timer: NodeJS.Timeout;
 }
 
-interface InboundWaiter {
-  readonly service: string;
-  readonly resolve: (state: InboundState) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
-const INBOUND_PENDING: InboundState = Object.freeze({ status: 'pending' });
+const PENDING = Object.freeze({ status: 'pending' as const });
 
 /**
  * Creates an xDS client. It opens its ADS stream on the first `resolve()`, subscribes only to the Listeners asked for
@@ -109,7 +103,6 @@ class AdsClient implements XdsClient {
   readonly #waiters = new Set<Waiter>();
   /** Services whose inbound policy is subscribed, in subscription order. */
   readonly #inbound: string[] = [];
-  readonly #inboundWaiters = new Set<InboundWaiter>();
   readonly #nackListeners = new Set<(event: NackEvent) => void>();
   readonly #backoff: Backoff;
   readonly #node: ProtoObject;
@@ -139,11 +132,20 @@ class AdsClient implements XdsClient {
   }
 
   resolve(target: string, timeoutMs: number): Promise<TargetState> {
-    const current = (): TargetState => this.#state.get().targets.get(target) ?? { status: 'pending' };
+    return this.#subscribeAndWait(this.#targets, target, timeoutMs, (s) => s.targets.get(target));
+  }
+
+  resolveInbound(service: string, timeoutMs: number): Promise<InboundState> {
+    return this.#subscribeAndWait(this.#inbound, service, timeoutMs, (s) => s.inbound?.get(service));
+  }
+
+  /** Adds `name` to `list` (once), then waits (bounded) until `read` gives a decisive state. */
+  #subscribeAndWait<T extends { readonly status: string }>(list: string[], name: string, timeoutMs: number, read: (s: MeshState) => T | undefined): Promise<T> {
+    const current = (): T => read(this.#state.get()) ?? (PENDING as unknown as T);
     if (this.#closed) return Promise.resolve(current());
-    if (!this.#targets.includes(target)) {
-      this.#trace('subscribe target', { target });
-      this.#targets.push(target);
+    if (!list.includes(name)) {
+      this.#trace(list === this.#targets ? 'subscribe target' : 'subscribe inbound policy', { name });
+      list.push(name);
       this.#recompute();
       if (this.#call === undefined && this.#retryTimer === undefined) this.#startStream();
       else this.#flushSubscriptions();
@@ -156,30 +158,16 @@ class AdsClient implements XdsClient {
         this.#waiters.delete(waiter);
         resolve(current());
       }, Math.max(0, timeoutMs));
-      const waiter: Waiter = { target, resolve, timer };
+      const waiter: Waiter = {
+        timer,
+        settle: (s, final) => {
+          const v = read(s);
+          if (!final && (v === undefined || v.status === 'pending')) return false;
+          resolve(v ?? (PENDING as unknown as T));
+          return true;
+        },
+      };
       this.#waiters.add(waiter);
-    });
-  }
-
-  resolveInbound(service: string, timeoutMs: number): Promise<InboundState> {
-    const current = (): InboundState => this.#state.get().inbound?.get(service) ?? INBOUND_PENDING;
-    if (this.#closed) return Promise.resolve(current());
-    if (!this.#inbound.includes(service)) {
-      this.#trace('subscribe inbound policy', { service });
-      this.#inbound.push(service);
-      this.#recompute();
-      if (this.#call === undefined && this.#retryTimer === undefined) this.#startStream();
-      else this.#flushSubscriptions();
-    }
-    const state = current();
-    if (state.status !== 'pending') return Promise.resolve(state);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#inboundWaiters.delete(waiter);
-        resolve(current());
-      }, Math.max(0, timeoutMs));
-      const waiter: InboundWaiter = { service, resolve, timer };
-      this.#inboundWaiters.add(waiter);
     });
   }
 
@@ -224,14 +212,9 @@ class AdsClient implements XdsClient {
     this.#client = undefined;
     for (const w of this.#waiters) {
       clearTimeout(w.timer);
-      w.resolve(this.#state.get().targets.get(w.target) ?? { status: 'pending' });
+      w.settle(this.#state.get(), true);
     }
     this.#waiters.clear();
-    for (const w of this.#inboundWaiters) {
-      clearTimeout(w.timer);
-      w.resolve(this.#state.get().inbound?.get(w.service) ?? INBOUND_PENDING);
-    }
-    this.#inboundWaiters.clear();
     this.#nackListeners.clear();
     this.#logger.info('xDS client closed', { server: this.#options.server });
   }
@@ -344,20 +327,9 @@ class AdsClient implements XdsClient {
     }
     const published = this.#state.get(); // not `next`: a state listener may have re-entered and published a newer one
     for (const w of this.#waiters) {
-      const state = published.targets.get(w.target);
-      if (state !== undefined && state.status !== 'pending') {
-        clearTimeout(w.timer);
-        this.#waiters.delete(w);
-        w.resolve(state);
-      }
-    }
-    for (const w of this.#inboundWaiters) {
-      const state = published.inbound?.get(w.service);
-      if (state !== undefined && state.status !== 'pending') {
-        clearTimeout(w.timer);
-        this.#inboundWaiters.delete(w);
-        w.resolve(state);
-      }
+      if (!w.settle(published, false)) continue;
+      clearTimeout(w.timer);
+      this.#waiters.delete(w);
     }
   }
 

@@ -21,6 +21,9 @@ describe('normalizePath', () => {
       ['/a%2Fb', '/a%2Fb', '', false],
       ['/..', '/', '', true],
       ['/a\\..\\b', '/b', '', true],
+      ['http://payments/admin?x', '/admin', '?x', true],
+      ['HTTP://payments:8080', '/', '', true],
+      ['*', '/*', '', true],
     ];
     for (const [target, path, query, changed] of cases) assert.deepEqual(normalizePath(target), { path, query, changed }, target);
   });

@@ -245,18 +245,24 @@ function compileHeader(h: HeaderMatcher): (req: InboundRequest) => boolean {
 /**
  * The path authorization sees: the request target without query or fragment, with percent-encoded unreserved
  * characters decoded and `.`/`..` segments removed (RFC 3986 §5.2.4), as Envoy's `normalize_path` does, so
- * `/public/../admin` is checked as `/admin`. Encoded slashes (`%2F`) are kept as they are. Returns the path and
- * whether it differs from the target's path (the HTTP adapter then hands the handler the normalized one).
+ * `/public/../admin` is checked as `/admin`. An absolute-form target (`http://host/admin`, RFC 9112 §3.2.2) is
+ * reduced to its path, which frameworks route on too. Encoded slashes (`%2F`) are kept as they are. Returns the path
+ * and whether it differs from the target's (the HTTP adapter then hands the handler the normalized one).
  */
 export function normalizePath(target: string): { readonly path: string; readonly query: string; readonly changed: boolean } {
+  let start = 0;
+  if (target.charCodeAt(0) !== 47 /* '/' */) {
+    const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+    start = scheme ? scheme[0].length : 0;
+  }
   let end = target.length;
-  const q = target.indexOf('?');
+  const q = target.indexOf('?', start);
   if (q >= 0) end = q;
-  const h = target.indexOf('#');
+  const h = target.indexOf('#', start);
   if (h >= 0 && h < end) end = h;
-  const raw = target.slice(0, end);
+  const raw = target.slice(start, end);
   const query = q >= 0 ? target.slice(q) : '';
-  if (!/%|\/\.|\\/.test(raw)) return { path: raw, query, changed: false };
+  if (start === 0 && raw.charCodeAt(0) === 47 && !/%|\/\.|\\/.test(raw)) return { path: raw, query, changed: false };
   let path = raw.replace(/%([0-9A-Fa-f]{2})/g, (all, hex: string) => {
     const c = String.fromCharCode(parseInt(hex, 16));
     return /[A-Za-z0-9\-._~]/.test(c) ? c : all.toUpperCase();
@@ -276,5 +282,5 @@ export function normalizePath(target: string): { readonly path: string; readonly
   }
   path = out.join('/');
   if (!path.startsWith('/')) path = `/${path}`;
-  return { path, query, changed: path !== raw };
+  return { path, query, changed: path !== target.slice(0, end) };
 }
