@@ -1,7 +1,7 @@
 // Inbound policy on a real mesh.serve() HTTP server fed by the real control plane: every JWT attack refused with 401
 // and its reason, DENY over ALLOW, default deny, 429 + retry-after and refill, live edits within a second, counters, logs.
 import assert from 'node:assert/strict';
-import type http from 'node:http';
+import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createMesh, jwtClaims, peerIdentity, type Mesh } from '../../src/index.js';
@@ -101,6 +101,31 @@ describe('inbound policy on an HTTP server (real control plane)', { timeout: 120
     assert.ok(logs.some((l) => l['message'] === 'weft: inbound request refused' && l['reason'] === 'jwt_expired' && l['path'] === '/api/orders'), 'refusals are logged');
     await remove('AuthorizationPolicy', 'api-needs-jwt');
     await remove('RequestAuthentication', 'issuer');
+  });
+
+  it('fetches a remote JWK Set (jwksUri) once, and verifies tokens against it', async () => {
+    let fetches = 0;
+    const jwksServer = http.createServer((_req, res) => {
+      fetches++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(issuer.jwks));
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const uri = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks`;
+      await apply(policy('RequestAuthentication', 'remote', `  targetRef: { kind: Service, name: payments }\n  jwtRules: [{ issuer: "${issuer.issuer}", jwksUri: "${uri}" }]\n`));
+      const expired = await issuer.sign({ iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 });
+      await waitFor(async () => (await get('/x', bearer(expired))).status === 401, 'the remote RequestAuthentication to apply', 5_000);
+      for (const sub of ['a', 'b', 'c']) {
+        const ok = await get('/x', bearer(await issuer.sign({ subject: sub })));
+        assert.equal(JSON.parse(ok.text).sub, sub);
+      }
+      assert.equal((await get('/x', bearer(await issuer.forge({})))).status, 401);
+      assert.equal(fetches, 1, 'the keys were fetched once (when the policy arrived) and cached');
+      await remove('RequestAuthentication', 'remote');
+    } finally {
+      jwksServer.close();
+    }
   });
 
   it('lets DENY win over ALLOW, and denies by default what no ALLOW policy allows', async () => {
