@@ -13,6 +13,8 @@ describe('inbound policy on a gRPC server (real control plane)', { timeout: 120_
   let mesh: Mesh;
   let issuer: TestIssuer;
   let client: EchoClientInstance;
+  const warnings: string[] = [];
+  const logger = { debug() {}, info() {}, warn: (message: string) => void warnings.push(message), error() {} };
 
   const call = async (metadata?: Record<string, string>) => {
     const md = new grpc.Metadata();
@@ -33,7 +35,7 @@ describe('inbound policy on a gRPC server (real control plane)', { timeout: 120_
   before(async () => {
     issuer = await createTestIssuer();
     tcp = await startTestControlPlane({ 'services.yaml': serviceYaml('echo', 'GRPC', 50051) });
-    mesh = await createMesh({ service: 'echo', controlPlane: tcp.cp.xdsUrl, ready: { timeoutMs: 10_000 } });
+    mesh = await createMesh({ service: 'echo', controlPlane: tcp.cp.xdsUrl, ready: { timeoutMs: 10_000 }, logger });
     const server = mesh.grpc.server({ health: false });
     server.addService(echoService, {
       Say: (c: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
@@ -96,5 +98,12 @@ describe('inbound policy on a gRPC server (real control plane)', { timeout: 120_
     await waitFor(async () => (await call()).ok, 'a refill to admit calls again', 2_500);
     assert.ok((mesh.status().inbound!.refused['rate_limited'] ?? 0) >= 1);
     await remove('LocalRateLimit', 'echo');
+  });
+
+  it('warns that a gRPC server it did not make cannot enforce inbound policy', async () => {
+    const foreign = new grpc.Server();
+    foreign.addService(echoService, { Say: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}) });
+    await mesh.grpc.serve(foreign, { port: 0 });
+    assert.ok(warnings.some((w) => /not made by mesh\.grpc\.server\(\), so inbound policy .* is NOT enforced/.test(w)), warnings.join('\n'));
   });
 });
