@@ -17,7 +17,7 @@ export function withInbound(listener: http.RequestListener, runtime: InboundRunt
   return function inboundListener(this: unknown, req: http.IncomingMessage, res: http.ServerResponse): void {
     if (runtime.current?.passThrough === true) return void listener.call(this, req, res);
     const target = normalizePath(req.url ?? '/');
-    const inbound = requestOf(req, target.path);
+    const inbound = requestOf(req, target.path, target.changed ? `${target.path}${target.query}` : (req.url ?? '/'));
     const proceed = (d: Decision): void => {
       if (!d.ok) return refuse(res, req, d.refusal, runtime.service);
       if (req.destroyed) return; // the caller went away while its token was being verified
@@ -33,15 +33,15 @@ export function withInbound(listener: http.RequestListener, runtime: InboundRunt
   };
 }
 
-/** The InboundRequest of a node:http request (`path` already normalized). */
-function requestOf(req: http.IncomingMessage, path: string): InboundRequest {
+/** The InboundRequest of a node:http request (`path` normalized; `rawPath` the normalized target with its query). */
+function requestOf(req: http.IncomingMessage, path: string, rawPath: string): InboundRequest {
   const socket = req.socket;
   const principal = peerIdentityOfSocket(socket);
   const headers = req.headers;
   return {
     method: req.method ?? 'GET',
     path,
-    rawPath: req.url ?? '/',
+    rawPath,
     authority: headers.host ?? '',
     header(name: string): string | undefined {
       const v = headers[name];
