@@ -196,6 +196,32 @@ describe('inbound Listener translation', () => {
     assert.equal(compiled('weft/inbound/checkout').passThrough, false);
     assert.equal(compileInboundPolicy(decodeOk(translate(config(SERVICES), [])[TYPE_URL.listener].get('weft/inbound/checkout')!), deps).passThrough, true);
   });
+  it('evaluates wildcard principals, namespaces and request principals as Istio does', async () => {
+    const yaml = `${SERVICES}---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: wild }
+spec:
+  targetRef: { kind: Service, name: checkout }
+  rules:
+  - from: [{ source: { namespaces: ["prod-*"], notPrincipals: ["*/sa/intern"] } }]
+  - from: [{ source: { requestPrincipals: ["https://issuer.example/*"] } }]
+    when: [{ key: "request.auth.claims[scope]", values: ["write*"] }]
+`;
+    const out = translate(config(yaml), []);
+    const now = () => 0;
+    const compiled = compileInboundPolicy(decodeOk(out[TYPE_URL.listener].get('weft/inbound/checkout')!), { nowMs: now, providers: new ProviderPool({ nowMs: now }, () => {}), buckets: new BucketPool(now) });
+    const allowed = async (over: Partial<InboundRequest>) => (await compiled.check(request(over))).ok;
+    assert.equal(await allowed({ principal: 'spiffe://weft.local/ns/prod-eu/sa/web' }), true);
+    assert.equal(await allowed({ principal: 'spiffe://weft.local/ns/prod-eu/sa/intern' }), false, 'notPrincipals suffix');
+    assert.equal(await allowed({ principal: 'spiffe://weft.local/ns/staging/sa/web' }), false);
+    assert.equal(await allowed({ principal: 'spiffe://other.td/ns/prod-eu/sa/web' }), false, 'namespaces are in the mesh trust domain');
+    const jwt = (claims: Record<string, unknown>) => new Map([['jwt_payload', claims]]);
+    assert.equal(await allowed({ jwt: jwt({ iss: 'https://issuer.example', sub: 'bob', scope: 'write:orders' }) }), true);
+    assert.equal(await allowed({ jwt: jwt({ iss: 'https://issuer.example', sub: 'bob', scope: ['read', 'write:all'] }) }), true, 'a list claim');
+    assert.equal(await allowed({ jwt: jwt({ iss: 'https://issuer.example', sub: 'bob', scope: 'read' }) }), false);
+    assert.equal(await allowed({ jwt: jwt({ iss: 'https://evil.example', sub: 'bob', scope: 'write' }) }), false);
+  });
 });
 
 function decodeOk(l: ProtoObject) {
