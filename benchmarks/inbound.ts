@@ -57,14 +57,16 @@ const serverCpuUs = () =>
   });
 
 const agent = new Agent({ keepAliveTimeout: 10_000 });
+// Every case sends the same token, so the servers parse the same request; only the guarded one checks it.
+const headers = { authorization: `Bearer ${token}` };
 const cases = [
-  { name: 'raw node:http (no mesh)', port: message.ports['raw']!, headers: {} },
-  { name: 'mesh.serve, no policy', port: message.ports['plain']!, headers: {} },
-  { name: 'mesh.serve, JWT + ALLOW + rate limit', port: message.ports['guarded']!, headers: { authorization: `Bearer ${token}` } },
+  { name: 'raw node:http (no mesh)', port: message.ports['raw']!, headers },
+  { name: 'mesh.serve, no policy', port: message.ports['plain']!, headers },
+  { name: 'mesh.serve, JWT + ALLOW + rate limit', port: message.ports['guarded']!, headers },
 ];
 // One check first: the policy must really be enforced, or the benchmark measures nothing.
 const probe = await request(`http://127.0.0.1:${cases[2]!.port}/items/1`, { dispatcher: agent });
-const refused = await request(`http://127.0.0.1:${cases[2]!.port}/other`, { dispatcher: agent, headers: cases[2]!.headers });
+const refused = await request(`http://127.0.0.1:${cases[2]!.port}/other`, { dispatcher: agent, headers });
 await Promise.all([probe.body.dump(), refused.body.dump()]);
 if (probe.statusCode !== 403 || refused.statusCode !== 403) throw new Error(`policy not enforced (${probe.statusCode}, ${refused.statusCode})`);
 
