@@ -1,7 +1,18 @@
 // Where a JWT provider's verification keys come from: an inline JWK Set, or a remote one fetched with jose's
 // createRemoteJWKSet, kept within a bounded stale window when the JWKS endpoint fails; and which algorithms they allow.
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, jwksCache, type CryptoKey, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from 'jose';
+import type { CryptoKey, FlattenedJWSInput, JSONWebKeySet, JWSHeaderParameters, RemoteJWKSet } from 'jose';
 import type { JwksSource } from '../../discovery/inbound-policy.js';
+
+/** The jose module (loaded on first use: a process without a JWT policy never pays its ~100 ms import). */
+export type Jose = typeof import('jose');
+
+let josePromise: Promise<Jose> | undefined;
+
+/** Loads jose once; every caller shares the promise. */
+export function loadJose(): Promise<Jose> {
+  josePromise ??= import('jose');
+  return josePromise;
+}
 
 /** A key resolver as jose's jwtVerify takes it. */
 export type GetKey = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
@@ -38,15 +49,15 @@ export interface KeySourceOptions {
   readonly fetch?: typeof globalThis.fetch;
 }
 
-/** Builds the key source of `jwks`. Never throws for a valid decoded source; bad keys fail verification later. */
-export function createKeySource(jwks: JwksSource, options: KeySourceOptions): KeySource {
+/** Builds the key source of `jwks` with `jose`. Never throws for a valid decoded source; bad keys fail verification later. */
+export function createKeySource(jwks: JwksSource, options: KeySourceOptions, jose: Jose): KeySource {
   if (jwks.kind === 'local') {
     const set = { keys: jwks.keys.map((k) => ({ ...k })) } as JSONWebKeySet;
-    const local = createLocalJWKSet(set);
+    const local = jose.createLocalJWKSet(set);
     const algs = algorithmsOf(set);
     return { getKey: (h, t) => local(h, t), algorithms: () => algs, prefetch() {} };
   }
-  return new RemoteKeys(jwks, options);
+  return new RemoteKeys(jwks, options, jose);
 }
 
 /**
@@ -57,23 +68,25 @@ export function createKeySource(jwks: JwksSource, options: KeySourceOptions): Ke
  * JwksUnavailableError.
  */
 class RemoteKeys implements KeySource {
-  readonly #remote: ReturnType<typeof createRemoteJWKSet>;
+  readonly #jose: Jose;
+  readonly #remote: RemoteJWKSet;
   readonly #cache: { jwks?: JSONWebKeySet; uat?: number } = {};
   readonly #nowMs: () => number;
   readonly #maxStaleMs: number;
   #last: { readonly uat: number; readonly atMs: number; readonly local: GetKey; readonly algs: ReadonlySet<string> } | undefined;
   #failedAtMs = -Infinity;
 
-  constructor(source: Extract<JwksSource, { kind: 'remote' }>, options: KeySourceOptions) {
+  constructor(source: Extract<JwksSource, { kind: 'remote' }>, options: KeySourceOptions, jose: Jose) {
+    this.#jose = jose;
     this.#nowMs = options.nowMs;
     this.#maxStaleMs = source.cacheDurationMs + JWKS_MAX_STALE_MS;
     const fetchImpl = options.fetch;
-    this.#remote = createRemoteJWKSet(new URL(source.uri), {
+    this.#remote = jose.createRemoteJWKSet(new URL(source.uri), {
       timeoutDuration: source.timeoutMs,
       cooldownDuration: JWKS_COOLDOWN_MS,
       cacheMaxAge: source.cacheDurationMs,
-      [jwksCache]: this.#cache as Record<string, never>,
-      ...(fetchImpl !== undefined && { [customFetch]: (url: string, init: RequestInit) => fetchImpl(url, init) }),
+      [jose.jwksCache]: this.#cache as Record<string, never>,
+      ...(fetchImpl !== undefined && { [jose.customFetch]: (url: string, init: RequestInit) => fetchImpl(url, init) }),
     });
   }
 
@@ -113,7 +126,7 @@ class RemoteKeys implements KeySource {
   #noteFetch(): void {
     const { jwks, uat } = this.#cache;
     if (jwks === undefined || uat === undefined || uat === this.#last?.uat) return;
-    const local = createLocalJWKSet(jwks);
+    const local = this.#jose.createLocalJWKSet(jwks);
     this.#last = { uat, atMs: this.#nowMs(), local: (h, t) => local(h, t), algs: algorithmsOf(jwks) };
   }
 }

@@ -1,8 +1,8 @@
 // Verifies tokens for one JWT provider with jose (issuer, audience, expiry, algorithms pinned to the keys), and caches
 // verified tokens until they expire so a repeated token costs one Map lookup.
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { JwtProvider } from '../../discovery/inbound-policy.js';
-import { createKeySource, JwksUnavailableError, type KeySource, type KeySourceOptions } from './jwks.js';
+import { createKeySource, JwksUnavailableError, loadJose, type KeySource, type KeySourceOptions } from './jwks.js';
 
 /** Why a token was refused: the reason codes a 401 carries (docs/errors.md WEFT_ERR_UNAUTHENTICATED). */
 export type JwtFailureReason =
@@ -42,9 +42,10 @@ export interface CompiledProvider {
   prefetch(onError: (e: unknown) => void): void;
 }
 
-/** Compiles `spec` with its own key source and verified-token cache. */
+/** Compiles `spec` with its own key source (made, and jose loaded, on first use) and verified-token cache. */
 export function compileProvider(spec: JwtProvider, options: KeySourceOptions): CompiledProvider {
-  const keys: KeySource = createKeySource(spec.jwks, options);
+  let keySource: Promise<KeySource> | undefined;
+  const keysOf = (): Promise<KeySource> => (keySource ??= loadJose().then((jose) => createKeySource(spec.jwks, options, jose)));
   const now = options.nowMs;
   const verified = new Map<string, { readonly outcome: VerifyOutcome; readonly untilMs: number }>();
   const checks = {
@@ -72,9 +73,11 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
       return undefined;
     },
     async verify(token) {
+      const jose = await loadJose();
+      const keys = await keysOf();
       let alg: string | undefined;
       try {
-        alg = decodeProtectedHeader(token).alg;
+        alg = jose.decodeProtectedHeader(token).alg;
       } catch (e: unknown) {
         return fail('jwt_malformed', message(e));
       }
@@ -86,14 +89,14 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
       if (spec.issuer !== '') {
         let iss: unknown;
         try {
-          iss = decodeJwt(token).iss;
+          iss = jose.decodeJwt(token).iss;
         } catch (e: unknown) {
           return fail('jwt_malformed', message(e));
         }
         if (iss !== spec.issuer) return fail('jwt_issuer_mismatch', `issuer '${String(iss)}' is not '${spec.issuer}'`);
       }
       try {
-        const { payload } = await jwtVerify(token, keys.getKey, {
+        const { payload } = await jose.jwtVerify(token, keys.getKey, {
           ...checks,
           ...(allowed !== undefined && { algorithms: [...allowed] }),
           currentDate: new Date(now()),
@@ -106,7 +109,7 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
       }
     },
     prefetch(onError) {
-      keys.prefetch(onError);
+      keysOf().then((keys) => keys.prefetch(onError), onError);
     },
   };
 }
