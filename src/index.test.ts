@@ -7,7 +7,7 @@ import * as experimental from './experimental.js';
 
 describe('public API', { timeout: 5_000 }, () => {
   it('exports the stable entry points', () => {
-    for (const name of ['createMesh', 'MeshError', 'isMeshError', 'findCause', 'ERROR_CODES', 'formatExplanation', 'consoleLogger', 'NOOP_LOGGER']) {
+    for (const name of ['createMesh', 'MeshError', 'isMeshError', 'findCause', 'ERROR_CODES', 'formatExplanation', 'consoleLogger', 'NOOP_LOGGER', 'peerIdentity', 'jwtClaims']) {
       assert.ok(name in weft, `index exports ${name}`);
     }
     assert.equal(typeof experimental.MeshDispatcher, 'function');

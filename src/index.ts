@@ -24,6 +24,10 @@ export { GRPC_STATUS_FOR_ERROR, grpcStatusOf } from './client/grpc/status-map.js
 export type { ServeOptions, ServedEndpoint, DrainOptions } from './server/http/serve.js';
 /** Defaults of the drain on close. */
 export { DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS } from './server/http/serve.js';
+/** Who is calling a served request or gRPC call: the SPIFFE ID of its verified certificate, and its verified JWT claims. */
+export { peerIdentity, jwtClaims, type GrpcCallLike } from './server/inbound/identity.js';
+/** The inbound section of mesh.status() (policy in force, refusals by reason). */
+export type { InboundStatus } from './server/inbound/runtime.js';
 /** Request deadlines: what a served request's caller allows (deadlineOf(req)), and the one calls made inside inherit. */
 export { deadlineOf, currentDeadline, TIMEOUT_HEADER } from './policy/deadline/index.js';
 /** A request's deadline as a server handler sees it (signal, remainingMs()). */

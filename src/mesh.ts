@@ -16,6 +16,7 @@ import { explainRequest, type ExplainInit, type Explanation } from './explain.js
 import { resolveMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './mesh/options.js';
 import { waitUntilReady } from './mesh/ready.js';
 import type { ServedGrpcEndpoint } from './server/grpc/serve.js';
+import { InboundRuntime, type InboundStatus } from './server/inbound/runtime.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, serveHttp, type ServeDeps, type ServedEndpoint, type ServeOptions } from './server/http/serve.js';
 
 /** The client-side view of the mesh (`weft status` for this process). Fresh plain data each call. */
@@ -35,6 +36,8 @@ export interface MeshStatus {
   readonly resilience: Readonly<Record<string, ClusterResilienceStatus>>;
   /** Every route rule's concurrency limit in use now: its limit, calls in flight and calls refused. */
   readonly concurrencyLimits: readonly ConcurrencyLimitSnapshot[];
+  /** This service's inbound policy and what it refused, by reason; undefined when the mesh is disabled. */
+  readonly inbound: InboundStatus | undefined;
 }
 
 /** Everything this process knows about the mesh: status, compiled targets and clusters, and raw xDS resources. */
@@ -79,8 +82,8 @@ export interface Mesh {
    */
   serve(handlerOrServer: http.RequestListener | http.Server, options: ServeOptions): Promise<ServedEndpoint>;
   /**
-   * Resolves when the xDS stream is up, every `dependsOn` service is resolved and every serve() registration is done,
-   * bounded by `ready.timeoutMs`. On timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
+   * Resolves when the xDS stream is up, every `dependsOn` service is resolved, every serve() registration is done and,
+   * once the process serves (serve(), grpc.server()), its inbound policy is known, bounded by `ready.timeoutMs`. On timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
    * ('fail-closed', default) or resolves anyway ('fail-open'; calls then wait for discovery per call).
    * The xDS stream opens on the first subscription; with no `dependsOn`, ready() subscribes to this service's own
    * name to open it. Safe to call more than once; each call waits afresh.
@@ -124,6 +127,7 @@ class MeshImpl implements Mesh {
   readonly #policies: ClusterPolicyRegistry;
   #grpc: MeshGrpcImpl | undefined;
   #registry: RegistryClient | undefined;
+  #inbound: InboundRuntime | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: ResolvedMeshOptions) {
@@ -189,8 +193,22 @@ class MeshImpl implements Mesh {
     return this.#grpc;
   }
 
+  /** The inbound runtime, made on first use when the mesh is enabled (it subscribes only once something serves). */
+  #inboundRuntime(): InboundRuntime | undefined {
+    if (this.#discovery === undefined) return undefined;
+    this.#inbound ??= new InboundRuntime({
+      service: this.service,
+      discovery: this.#discovery,
+      logger: this.#options.logger,
+      ...(this.#options.resolveTimeoutMs !== undefined && { policyWaitMs: this.#options.resolveTimeoutMs }),
+    });
+    return this.#inbound;
+  }
+
   #serveDeps(): ServeDeps {
+    const inbound = this.#inboundRuntime();
     return {
+      ...(inbound !== undefined && { inbound }),
       service: this.service,
       nodeId: this.nodeId,
       drain: this.#options.drain,
@@ -225,6 +243,7 @@ class MeshImpl implements Mesh {
       dependsOn,
       registrations: this.#served.flatMap((s) => (s.registration ? [s.registration] : [])),
       timeoutMs: readyTimeoutMs,
+      ...(this.#inbound?.started === true && { inboundService: this.service }),
     });
     if (missing.length === 0) return;
     if (readyOnTimeout === 'fail-open') {
@@ -254,6 +273,7 @@ class MeshImpl implements Mesh {
       closed: this.#closing !== undefined,
       resilience: this.#mesh?.resilience() ?? {},
       concurrencyLimits: this.#policies.concurrencyLimits(),
+      inbound: this.#inbound?.status(),
     });
   }
 
@@ -309,6 +329,7 @@ class MeshImpl implements Mesh {
     const drainTimeoutMs = this.#options.drain.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     await step('dispatcher', () => closeWithin(this.dispatcher, drainTimeoutMs));
     this.#grpc?.close();
+    this.#inbound?.close();
     this.#policies.close();
     // 3. Last, the xDS stream.
     await step('discovery', async () => this.#discovery?.close());

@@ -13,7 +13,17 @@ export type {
 } from './model.js';
 export { formatConfigError } from './model.js';
 export { openDirStore, type DirStoreOptions } from './config/dir-store.js';
-export { translate } from './translate/translate.js';
+export { translate, type TranslateOptions } from './translate/translate.js';
+export {
+  MESH_INBOUND_LISTENER,
+  PLAINTEXT_CHAINS,
+  buildInboundHcm,
+  buildInboundListener,
+  inboundListeners,
+  policiesFor,
+  type FilterChainSpec,
+  type InboundPolicySet,
+} from './translate/inbound-listener.js';
 export { SERVER_LISTENER_NAME_PREFIX, buildServerListener, parseServerListenerName, type ListeningAddress, type ServerListenerName } from './translate/server-listener.js';
 export {
   Registry,

@@ -1,5 +1,6 @@
 // The contract between discovery (xDS client) and the client/server wrappers: a Watch of MeshState plus on-demand targets.
 import type { Disposable, Watch } from '../core/watch.js';
+import type { InboundState } from './inbound-policy.js';
 import type { MeshState, TargetState } from './mesh-state.js';
 
 /** One type's stream status, as a CSDS-like client-side view. */
@@ -43,6 +44,12 @@ export interface Discovery {
    * or with `pending` after `timeoutMs`. Never rejects. Subscriptions are kept for the life of the client.
    */
   resolve(target: string, timeoutMs: number): Promise<TargetState>;
+  /**
+   * Subscribes to the inbound policy of `service` (its `weft/inbound/<service>` Listener; idempotent) and resolves with
+   * its state once it is `resolved`, `absent` or `error`, or `pending` after `timeoutMs`. Never rejects. The state is
+   * then kept current in `state.get().inbound`. Optional: a Discovery without it gives servers no inbound policy.
+   */
+  resolveInbound?(service: string, timeoutMs: number): Promise<InboundState>;
   /** Current stream status (a fresh frozen object each call). */
   status(): DiscoveryStatus;
   /** Called after a NACK is sent; returns a Disposable. Never called synchronously from here. */

@@ -1,6 +1,7 @@
 // The compiled, immutable view of the mesh that the request path reads: per target its routes, per cluster its endpoints.
 // Built by pure functions from validated xDS resources (see xds/compile.ts); never mutated after it is published.
 import type { RetryCondition } from '../core/classify.js';
+import type { InboundState } from './inbound-policy.js';
 
 /** How a string is compared. `regex` carries the compiled RegExp; matching is on the whole value (anchored). */
 export type StringMatcher =
@@ -276,6 +277,8 @@ export interface MeshState {
   readonly generation: number;
   readonly targets: ReadonlyMap<string, TargetState>;
   readonly clusters: ReadonlyMap<string, ClusterState>;
+  /** Inbound policy per served service (its `weft/inbound/<service>` Listener); absent until a server subscribes. */
+  readonly inbound?: ReadonlyMap<string, InboundState>;
 }
 
 /** A share of requests in parts per million (an Envoy FractionalPercent normalised), 0..1_000_000. */

@@ -1,5 +1,5 @@
-// Compiles an xDS StringMatcher (as decoded into mesh-state.ts) into a predicate, once per configuration.
-import type { StringMatcher } from './mesh-state.js';
+// Compiles xDS string and path matchers (as decoded into mesh-state.ts) into predicates, once per configuration.
+import type { PathMatcher, StringMatcher } from './mesh-state.js';
 
 /** Returns a predicate for `m` (exact/prefix/suffix/contains with ignore_case, or an anchored regex). Never throws. */
 export function compileStringMatcher(m: StringMatcher): (value: string) => boolean {
@@ -18,5 +18,32 @@ export function compileStringMatcher(m: StringMatcher): (value: string) => boole
       return (v) => norm(v).endsWith(want);
     case 'contains':
       return (v) => norm(v).includes(want);
+  }
+}
+
+/**
+ * Returns a predicate for a route PathMatcher applied to a path without its query: exact, prefix, separated-prefix
+ * (`/a` matches `/a` and `/a/b`, not `/ab`) or an anchored regex; `ignoreCase` as configured. Never throws.
+ */
+export function compilePathMatcher(m: PathMatcher): (path: string) => boolean {
+  if (m.kind === 'regex') {
+    const re = m.regex;
+    return (p) => re.test(p);
+  }
+  const value = m.ignoreCase ? m.value.toLowerCase() : m.value;
+  const norm = m.ignoreCase ? (p: string) => p.toLowerCase() : (p: string) => p;
+  switch (m.kind) {
+    case 'exact':
+      return (p) => norm(p) === value;
+    case 'prefix':
+      return (p) => norm(p).startsWith(value);
+    case 'separated-prefix': {
+      if (value === '' || value.endsWith('/')) return (p) => norm(p).startsWith(value);
+      const len = value.length;
+      return (p) => {
+        const s = norm(p);
+        return s.startsWith(value) && (s.length === len || s.charCodeAt(len) === 47 /* '/' */);
+      };
+    }
   }
 }

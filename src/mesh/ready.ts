@@ -11,6 +11,8 @@ export interface ReadyInputs {
   readonly dependsOn: readonly string[];
   readonly registrations: readonly Registration[];
   readonly timeoutMs: number;
+  /** The service whose inbound policy must be known (set once the process serves). */
+  readonly inboundService?: string;
 }
 
 /**
@@ -70,8 +72,21 @@ export async function waitUntilReady(inputs: ReadyInputs): Promise<string[]> {
     return `registration of ${s.service} at ${s.address}:${s.port}${s.lastError ? ` (${s.lastError})` : ''}`;
   };
 
+  const inbound = async (service: string): Promise<string | undefined> => {
+    if (discovery.resolveInbound === undefined) return undefined;
+    const state = await within(discovery.resolveInbound(service, remaining()));
+    if (state === 'timeout' || state.status === 'pending') return `inbound policy of '${service}' (not received yet)`;
+    if (state.status === 'error') return `inbound policy of '${service}' (refused: ${state.message})`;
+    return undefined;
+  };
+
   try {
-    const results = await Promise.all([stream(), ...inputs.dependsOn.map(dependency), ...inputs.registrations.map(registration)]);
+    const results = await Promise.all([
+      stream(),
+      ...inputs.dependsOn.map(dependency),
+      ...inputs.registrations.map(registration),
+      ...(inputs.inboundService !== undefined ? [inbound(inputs.inboundService)] : []),
+    ]);
     return results.filter((r): r is string => r !== undefined);
   } finally {
     clearTimeout(timer);

@@ -6,3 +6,6 @@ export { ECHO_SERVICE, EchoClient, echoService, echoHandlers, addEchoService, sa
 export type { EchoRequest, EchoReply, EchoStats, EchoClientInstance } from './grpc-echo.js';
 /** A seeded random source (Mulberry32) for the `random` options of the mesh, dispatcher and policies. */
 export { seededRandom } from './seeded-random.js';
+/** A test JWT issuer: key pair, JWK Set, signed and deliberately broken tokens. */
+export { createTestIssuer } from './jwt-issuer.js';
+export type { TestIssuer, TestIssuerOptions, TestTokenOptions } from './jwt-issuer.js';

@@ -6,6 +6,10 @@ export type { ServiceSpec, ServicePort, StaticEndpoint, EndpointLocality, PortPr
 export { HTTP_METHODS } from './http-route-schema.js';
 export type { HTTPRouteSpec, HTTPRouteRule, HTTPRouteMatch, HTTPPathMatch, PathMatchType, HTTPMethod } from './http-route-schema.js';
 export type { GRPCRouteSpec, GRPCRouteRule, GRPCRouteMatch, GRPCMethodMatch } from './grpc-route-schema.js';
+export type { AuthorizationPolicySpec, AuthorizationRule, AuthorizationSource, AuthorizationOperation, AuthorizationCondition } from './authorization-policy-schema.js';
+export type { RequestAuthenticationSpec, JwtRuleSpec, JwtHeaderLocation } from './request-authentication-schema.js';
+export type { LocalRateLimitSpec, RateLimitRoute, RateLimitRouteMatch, TokenBucketConfig } from './local-rate-limit-schema.js';
+export type { ServiceTargetRef } from './inbound-schema.js';
 export { parseConfigText, parseConfigDocuments, type ParsedDocument, type ParsedDocuments } from './parse.js';
 export { validateConfig } from './validate.js';
 export { planApply, previewApply, type ApplyPlan } from './plan.js';

@@ -1,7 +1,16 @@
 // The configuration kinds Weft knows: their apiVersion, the names a user may type for them, and their file names.
 
 /** A kind Weft accepts in its configuration. */
-export type ConfigKind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'FaultInjection' | 'ConcurrencyLimit' | 'DestinationPolicy';
+export type ConfigKind =
+  | 'Service'
+  | 'HTTPRoute'
+  | 'GRPCRoute'
+  | 'FaultInjection'
+  | 'ConcurrencyLimit'
+  | 'DestinationPolicy'
+  | 'AuthorizationPolicy'
+  | 'RequestAuthentication'
+  | 'LocalRateLimit';
 
 /** What Weft knows about one kind. */
 export interface KindInfo {
@@ -20,6 +29,9 @@ export const KINDS: readonly KindInfo[] = Object.freeze([
   { kind: 'FaultInjection', apiVersion: 'weft.dev/v1alpha1', aliases: ['faultinjection', 'faultinjections', 'fault', 'faults'] },
   { kind: 'ConcurrencyLimit', apiVersion: 'weft.dev/v1alpha1', aliases: ['concurrencylimit', 'concurrencylimits', 'limit', 'limits'] },
   { kind: 'DestinationPolicy', apiVersion: 'weft.dev/v1alpha1', aliases: ['destinationpolicy', 'destinationpolicies', 'dp'] },
+  { kind: 'AuthorizationPolicy', apiVersion: 'weft.dev/v1alpha1', aliases: ['authorizationpolicy', 'authorizationpolicies', 'authz', 'ap'] },
+  { kind: 'RequestAuthentication', apiVersion: 'weft.dev/v1alpha1', aliases: ['requestauthentication', 'requestauthentications', 'ra'] },
+  { kind: 'LocalRateLimit', apiVersion: 'weft.dev/v1alpha1', aliases: ['localratelimit', 'localratelimits', 'ratelimit', 'rl'] },
 ] as const);
 
 /** Returns the info of `kind` spelled exactly (`HTTPRoute`), or undefined. */

@@ -1,11 +1,14 @@
 // Typed views of a validated configuration: resource types per kind, accessors, and building a MeshConfig value.
 import type { ConfigResource, MeshConfig } from '../model.js';
 import type { ConcurrencyLimitSpec } from './concurrency-limit-schema.js';
+import type { AuthorizationPolicySpec } from './authorization-policy-schema.js';
 import type { DestinationPolicySpec } from './destination-policy-schema.js';
 import type { FaultInjectionSpec } from './fault-injection-schema.js';
 import type { GRPCRouteSpec } from './grpc-route-schema.js';
 import type { HTTPRouteSpec } from './http-route-schema.js';
 import { resourceKey } from './kinds.js';
+import type { LocalRateLimitSpec } from './local-rate-limit-schema.js';
+import type { RequestAuthenticationSpec } from './request-authentication-schema.js';
 import type { ServiceSpec } from './service-schema.js';
 
 /** A validated Service. */
@@ -20,6 +23,12 @@ export type FaultInjectionResource = ConfigResource<'FaultInjection', FaultInjec
 export type ConcurrencyLimitResource = ConfigResource<'ConcurrencyLimit', ConcurrencyLimitSpec>;
 /** A validated DestinationPolicy. */
 export type DestinationPolicyResource = ConfigResource<'DestinationPolicy', DestinationPolicySpec>;
+/** A validated AuthorizationPolicy. */
+export type AuthorizationPolicyResource = ConfigResource<'AuthorizationPolicy', AuthorizationPolicySpec>;
+/** A validated RequestAuthentication. */
+export type RequestAuthenticationResource = ConfigResource<'RequestAuthentication', RequestAuthenticationSpec>;
+/** A validated LocalRateLimit. */
+export type LocalRateLimitResource = ConfigResource<'LocalRateLimit', LocalRateLimitSpec>;
 /** A validated route of either kind. */
 export type RouteResource = HTTPRouteResource | GRPCRouteResource;
 
@@ -63,6 +72,21 @@ export function concurrencyLimits(config: ResourceSet): readonly ConcurrencyLimi
 /** Every DestinationPolicy, in the set's order. */
 export function destinationPolicies(config: ResourceSet): readonly DestinationPolicyResource[] {
   return list(config).filter((r): r is DestinationPolicyResource => r.kind === 'DestinationPolicy');
+}
+
+/** Every AuthorizationPolicy, in the set's order. */
+export function authorizationPolicies(config: ResourceSet): readonly AuthorizationPolicyResource[] {
+  return list(config).filter((r): r is AuthorizationPolicyResource => r.kind === 'AuthorizationPolicy');
+}
+
+/** Every RequestAuthentication, in the set's order. */
+export function requestAuthentications(config: ResourceSet): readonly RequestAuthenticationResource[] {
+  return list(config).filter((r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication');
+}
+
+/** Every LocalRateLimit, in the set's order. */
+export function localRateLimits(config: ResourceSet): readonly LocalRateLimitResource[] {
+  return list(config).filter((r): r is LocalRateLimitResource => r.kind === 'LocalRateLimit');
 }
 
 /** The resource `kind/name`, or undefined. */

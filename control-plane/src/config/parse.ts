@@ -3,12 +3,15 @@ import { parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ConfigError, ConfigResource } from '../model.js';
 import { concurrencyLimitSpecSchema } from './concurrency-limit-schema.js';
+import { authorizationPolicySpecSchema } from './authorization-policy-schema.js';
 import { destinationPolicySpecSchema } from './destination-policy-schema.js';
 import { faultInjectionSpecSchema } from './fault-injection-schema.js';
 import { grpcRouteSpecSchema } from './grpc-route-schema.js';
 import { httpRouteSpecSchema } from './http-route-schema.js';
 import { issuesToErrors } from './issues.js';
 import { describeKnownKinds, kindInfo, resourceKey, type ConfigKind } from './kinds.js';
+import { localRateLimitSpecSchema } from './local-rate-limit-schema.js';
+import { requestAuthenticationSpecSchema } from './request-authentication-schema.js';
 import { dnsSubdomain, resourceSchema } from './schema.js';
 import { serviceNameSchema, serviceSpecSchema } from './service-schema.js';
 
@@ -19,6 +22,9 @@ const SCHEMAS: Readonly<Record<ConfigKind, z.ZodType>> = {
   FaultInjection: resourceSchema(dnsSubdomain, faultInjectionSpecSchema),
   ConcurrencyLimit: resourceSchema(dnsSubdomain, concurrencyLimitSpecSchema),
   DestinationPolicy: resourceSchema(dnsSubdomain, destinationPolicySpecSchema),
+  AuthorizationPolicy: resourceSchema(dnsSubdomain, authorizationPolicySpecSchema),
+  RequestAuthentication: resourceSchema(dnsSubdomain, requestAuthenticationSpecSchema),
+  LocalRateLimit: resourceSchema(dnsSubdomain, localRateLimitSpecSchema),
 };
 
 /** A parsed resource with the YAML document it came from (the store writes documents back as written). */

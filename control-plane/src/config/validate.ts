@@ -16,6 +16,7 @@ import {
 } from './mesh-config.js';
 import { checkRegex } from './regex.js';
 import type { FilterKind } from './rule-filters-schema.js';
+import { checkInboundPolicies } from './validate-inbound.js';
 import { nonIdempotentRules, RETRY_NON_IDEMPOTENT_ANNOTATION } from './retry-schema.js';
 import type { BackendRef, HeaderMatch, ParentRef } from './schema.js';
 
@@ -49,6 +50,7 @@ export function validateConfig(resources: readonly ConfigResource[]): ConfigErro
   for (const route of routes(unique)) errors.push(...checkRoute(route, byName), ...checkFilters(route, filterTargets));
   for (const fault of faults.values()) errors.push(...checkHeaders(fault, fault.spec.headers, ['spec', 'headers'], true));
   errors.push(...checkDestinationPolicies(destinationPolicies(unique), byName));
+  errors.push(...checkInboundPolicies(unique, byName));
   return errors;
 }
 

@@ -230,7 +230,7 @@ export class AdsStream {
     // Every named subscription is resolved here, the one place that decides what a name gets: a snapshot resource
     // (client Listeners, per Service) or a server Listener derived from its name (gRFC A36), side by side in LDS.
     for (const name of ts.sub.names) {
-      const r = current.has(name) ? undefined : cache.resolve(ts.typeUrl, name);
+      const r = current.has(name) ? undefined : cache.resolve(ts.typeUrl, name, this.#node);
       if (r) current.set(name, r);
     }
     if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;

@@ -6,6 +6,7 @@ import type { Logger } from '../../../src/core/logger.js';
 import { TYPE_URL, protos, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource, XdsResources } from '../model.js';
 import { SERVER_LISTENER_NAME_PREFIX } from '../translate/server-listener.js';
+import { buildInboundListener } from '../translate/inbound-listener.js';
 import { MAX_DERIVED_RESOURCES, SnapshotCache } from './snapshot-cache.js';
 
 const cluster = (name: string, seconds: number): XdsResource => ({ '@type': TYPE_URL.cluster, name, type: 'EDS', connect_timeout: { seconds } });
@@ -144,5 +145,31 @@ describe('SnapshotCache', () => {
     assert.ok(again);
     assert.notEqual(again, first, 'the memo started over');
     assert.equal(again.hash, first?.hash, 'same content, same hash: no spurious push');
+  });
+
+  it('serves an A36 server its node\'s service inbound Listener at its address, and undeclared services the mesh-wide one', () => {
+    const cache = new SnapshotCache();
+    const hcm = (tag: string) => ({ '@type': TYPE_URL.httpConnectionManager, stat_prefix: tag, route_config: { name: tag, virtual_hosts: [] }, http_filters: [] });
+    const mesh = buildInboundListener('weft/inbound', hcm('mesh'));
+    const payments = buildInboundListener('weft/inbound/payments', hcm('payments'));
+    cache.set(resources([], [mesh, payments]));
+    const server = `${SERVER_LISTENER_NAME_PREFIX}127.0.0.1:7000`;
+    const statPrefix = (e: ReturnType<SnapshotCache['resolve']>) => {
+      const l = protos().fromAny(e!.any) as unknown as { filter_chains: { filters: { typed_config: { stat_prefix: string } }[] }[] };
+      return l.filter_chains[0]!.filters[0]!.typed_config.stat_prefix;
+    };
+    const forPayments = cache.resolve(TYPE_URL.listener, server, { cluster: 'payments' });
+    assert.equal(statPrefix(forPayments), 'payments');
+    assert.deepEqual((forPayments!.resource['address'] as { socket_address: unknown }).socket_address, { address: '127.0.0.1', port_value: 7000 });
+    assert.equal(statPrefix(cache.resolve(TYPE_URL.listener, server, { cluster: 'ghost' })), 'mesh', 'a service without a Listener: mesh-wide policy');
+    assert.equal(statPrefix(cache.resolve(TYPE_URL.listener, server, {})), 'mesh', 'no node.cluster: mesh-wide policy');
+    const undeclared = cache.resolve(TYPE_URL.listener, 'weft/inbound/ghost');
+    assert.equal(undeclared?.name, 'weft/inbound/ghost');
+    assert.equal(statPrefix(undeclared), 'mesh');
+    assert.equal(cache.resolve(TYPE_URL.listener, 'weft/inbound/payments'), cache.get(TYPE_URL.listener).resources.get('weft/inbound/payments'));
+    // A policy change reaches derived Listeners: they are rebuilt from the new source.
+    cache.set(resources([], [mesh, buildInboundListener('weft/inbound/payments', hcm('payments-v2'))]));
+    assert.equal(statPrefix(cache.resolve(TYPE_URL.listener, server, { cluster: 'payments' })), 'payments-v2');
+    assert.equal(cache.resolve(TYPE_URL.listener, 'weft/inbound/ghost'), undeclared, 'its source did not change: same entry');
   });
 });

@@ -1,11 +1,14 @@
 // Holds the xDS resources the control plane currently serves, each encoded once, with a version per type, and
-// answers which resource a subscribed name stands for (the snapshot's, or a server Listener derived from its name).
+// answers which resource a subscribed name stands for (the snapshot's, or an inbound Listener derived from the name
+// and the subscribing node: gRFC A36 server Listeners, and `weft/inbound/<service>` of Services not in the config).
 import { createHash } from 'node:crypto';
 import type { Disposable } from '../../../src/core/watch.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
-import { RESOURCE_TYPE_URLS, TYPE_URL, protos, type AnyMessage, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
+import { RESOURCE_TYPE_URLS, TYPE_URL, protos, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
+import { INBOUND_LISTENER_PREFIX, inboundListenerName } from '../../../src/discovery/inbound-policy.js';
 import type { XdsResource, XdsResources } from '../model.js';
-import { serverListenerFor } from '../translate/server-listener.js';
+import { MESH_INBOUND_LISTENER, renameInboundListener, type ListeningAddress } from '../translate/inbound-listener.js';
+import { buildServerListener, parseServerListenerName } from '../translate/server-listener.js';
 import { deepFreeze } from '../translate/names.js';
 
 /** One resource as served: its Any (encoded once, shared by every stream), a content hash and its JSON form. */
@@ -37,7 +40,7 @@ export interface SetResult {
 }
 
 /**
- * How many resources derived from names (server Listeners) are kept encoded. Past it the memo starts over, so names
+ * How many resources derived from names (inbound and server Listeners) are kept encoded. Past it the memo starts over, so names
  * a client makes up cannot grow memory without bound; the next lookup of a dropped name encodes it again.
  */
 export const MAX_DERIVED_RESOURCES = 1024;
@@ -57,8 +60,10 @@ export class SnapshotCache {
   readonly #types = new Map<ResourceTypeUrl, TypeSnapshot>();
   readonly #listeners = new Set<(changedTypes: ReadonlySet<ResourceTypeUrl>) => void>();
   readonly #logger: Logger;
-  /** Listeners derived from their names (gRFC A36 server Listeners) by name; null = malformed (warned once). */
-  readonly #derived = new Map<string, CachedResource | null>();
+  /** Listeners derived from names, by name and source Listener, with the source's hash when derived. */
+  readonly #derived = new Map<string, { readonly sourceHash: string; readonly entry: CachedResource | null }>();
+  /** Server Listener names whose address is not IP:port (warned once each). */
+  readonly #malformed = new Set<string>();
   #ready = false;
   #counter = 0;
 
@@ -82,30 +87,50 @@ export class SnapshotCache {
   }
 
   /**
-   * The resource a client subscribed to `name` of `typeUrl` gets: the snapshot's; else, for LDS, the server Listener
-   * a name `grpc/server?xds.resource.listening_address=<IP:port>` stands for (translate/server-listener.ts; it depends
-   * on the name only, so it is built and encoded once per name and served to every node that subscribes to it).
+   * The resource a client subscribed to `name` of `typeUrl` gets: the snapshot's; else, for LDS, an inbound Listener
+   * derived from the name (docs/xds-mapping.md "Inbound Listener"):
+   * - `grpc/server?xds.resource.listening_address=<IP:port>` (gRFC A36): the inbound Listener of the node's service
+   *   (`node.cluster`; the mesh-wide `weft/inbound` when it has none or it is not a Service) at that address;
+   * - `weft/inbound/<service>` of a Service not in the config: the mesh-wide `weft/inbound` under that name.
+   * Derived Listeners are encoded once per name and source version and shared by every node that gets them.
    * undefined means "does not exist", also for a server Listener name whose address is not IP:port, which is logged
    * once as a warning. Never throws; the result is frozen and shared.
    */
-  resolve(typeUrl: ResourceTypeUrl, name: string): CachedResource | undefined {
+  resolve(typeUrl: ResourceTypeUrl, name: string, node?: ProtoObject): CachedResource | undefined {
     const own = this.get(typeUrl).resources.get(name);
     if (own || typeUrl !== TYPE_URL.listener) return own;
-    const memo = this.#derived.get(name);
-    if (memo !== undefined) return memo ?? undefined;
-    const derived = serverListenerFor(name);
-    if (derived === undefined) return undefined; // an ordinary name the snapshot lacks: not memoized, it may come later
-    if (this.#derived.size >= MAX_DERIVED_RESOURCES) this.#derived.clear();
-    let entry: CachedResource | null = null;
-    if (!derived.ok) {
-      this.#logger.warn('snapshot-cache: no Listener for a server listener name that is not IP:port', { name, error: derived.error });
-    } else {
-      const resource = deepFreeze(derived.resource);
-      const encoded = encode(typeUrl, name, resource);
-      if ('error' in encoded) this.#logger.error('snapshot-cache: server Listener left out', { error: encoded.error });
-      else entry = Object.freeze({ name, typeUrl, any: encoded.any, hash: encoded.hash, resource });
+    let address: ListeningAddress | undefined;
+    let sourceName = MESH_INBOUND_LISTENER;
+    if (!name.startsWith(INBOUND_LISTENER_PREFIX)) {
+      const parsed = parseServerListenerName(name);
+      if (parsed.kind === 'not-server') return undefined; // an ordinary name the snapshot lacks: it may come later
+      if (parsed.kind === 'malformed') {
+        if (!this.#malformed.has(name)) {
+          if (this.#malformed.size >= MAX_DERIVED_RESOURCES) this.#malformed.clear();
+          this.#malformed.add(name);
+          this.#logger.warn('snapshot-cache: no Listener for a server listener name that is not IP:port', { name, error: parsed.error });
+        }
+        return undefined;
+      }
+      address = parsed.address;
+      const cluster = node?.['cluster'];
+      const own = typeof cluster === 'string' && cluster !== '' ? inboundListenerName(cluster) : undefined;
+      if (own !== undefined && this.get(typeUrl).resources.has(own)) sourceName = own;
     }
-    this.#derived.set(name, entry);
+    const source = this.get(typeUrl).resources.get(sourceName);
+    if (source === undefined && address === undefined) return undefined;
+    const key = `${name}\n${sourceName}`;
+    const sourceHash = source?.hash ?? '';
+    const memo = this.#derived.get(key);
+    if (memo !== undefined && memo.sourceHash === sourceHash) return memo.entry ?? undefined;
+    if (this.#derived.size >= MAX_DERIVED_RESOURCES) this.#derived.clear();
+    // Before any translate (or with a hand-made snapshot) a server still gets the policy-free inbound Listener.
+    const resource = deepFreeze(source !== undefined ? renameInboundListener(source.resource, name, address) : buildServerListener(name, address!));
+    const encoded = encode(typeUrl, name, resource);
+    let entry: CachedResource | null = null;
+    if ('error' in encoded) this.#logger.error('snapshot-cache: derived Listener left out', { error: encoded.error });
+    else entry = Object.freeze({ name, typeUrl, any: encoded.any, hash: encoded.hash, resource });
+    this.#derived.set(key, { sourceHash, entry });
     return entry ?? undefined;
   }
 

@@ -1,9 +1,12 @@
 // The server-side Listener of gRFC A36: what an xDS-enabled gRPC server (grpc-js-xds `XdsServer`) bound to IP:port
-// gets for the name `grpc/server?xds.resource.listening_address=<IP:port>` (docs/xds-mapping.md "Server Listener").
+// gets for the name `grpc/server?xds.resource.listening_address=<IP:port>` (docs/xds-mapping.md "Server Listener"):
+// the inbound Listener of its service (inbound-listener.ts) at its bound address.
 import { isIP } from 'node:net';
-import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource } from '../model.js';
-import { routerHttpFilter } from './names.js';
+import { buildInboundHcm, buildInboundListener, INBOUND_NAME, PLAINTEXT_CHAINS, type ListeningAddress } from './inbound-listener.js';
+import { DEFAULT_TRUST_DOMAIN } from '../../../src/identity/spiffe.js';
+
+export type { ListeningAddress } from './inbound-listener.js';
 
 /**
  * What a server Listener name starts with: the bootstrap's `server_listener_resource_name_template`
@@ -12,15 +15,7 @@ import { routerHttpFilter } from './names.js';
 export const SERVER_LISTENER_NAME_PREFIX = 'grpc/server?xds.resource.listening_address=';
 
 /** Name of the one filter chain, its route config and virtual host (clients never see it; it shows in dumps). */
-export const SERVER_INBOUND_NAME = 'weft-inbound';
-
-/** The IP and port an xDS-enabled server bound, as its Listener's `address.socket_address` must repeat them. */
-export interface ListeningAddress {
-  /** An IPv4 or IPv6 literal, as written in the name (IPv6 without brackets; not normalized). */
-  readonly ip: string;
-  /** 1..65535. */
-  readonly port: number;
-}
+export const SERVER_INBOUND_NAME = INBOUND_NAME;
 
 /** Outcome of reading a name: not a server Listener name at all, its address, or why the address is unusable. */
 export type ServerListenerName =
@@ -66,7 +61,8 @@ export function parseServerListenerName(name: string): ServerListenerName {
 }
 
 /**
- * The server Listener `name` for a server bound to `address` (gRFC A36), as grpc-js-xds accepts and serves it
+ * The server Listener `name` for a server bound to `address` (gRFC A36) when no policy applies: the inbound Listener
+ * with no policy filters (inbound-listener.ts buildInboundListener), as grpc-js-xds accepts and serves it
  * (listener-resource-type.js validateResource, server.js BoundPortEntry / FilterChainEntry):
  * - `address.socket_address` = `address` exactly (the server compares it with the address it bound; a mismatch
  *   keeps it from serving);
@@ -75,40 +71,11 @@ export function parseServerListenerName(name: string): ServerListenerName {
  *   whose one virtual host `*` has one route `prefix: /` with `non_forwarding_action` (any other action makes the
  *   server fail those calls with UNAVAILABLE), and the router as the last (only) HTTP filter;
  * - no `listener_filters`, no `use_original_dst` (each a NACK), no HCM `common_http_protocol_options`.
- * This is the one seam for server policy: mTLS (gRFC A29) would add the chain's `transport_socket` here, RBAC
- * (gRFC A41) an RBAC HTTP filter before the router. Pure; the result is a fresh object.
+ * With policy, the snapshot cache serves the service's inbound Listener at the address instead. Pure; a fresh object.
  */
 export function buildServerListener(name: string, address: ListeningAddress): XdsResource {
-  return {
-    '@type': TYPE_URL.listener,
-    name,
-    address: { socket_address: { address: address.ip, port_value: address.port } },
-    filter_chains: [
-      {
-        name: SERVER_INBOUND_NAME,
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': TYPE_URL.httpConnectionManager,
-              stat_prefix: SERVER_INBOUND_NAME,
-              route_config: {
-                name: SERVER_INBOUND_NAME,
-                virtual_hosts: [
-                  {
-                    name: SERVER_INBOUND_NAME,
-                    domains: ['*'],
-                    routes: [{ name: `${SERVER_INBOUND_NAME}/all`, match: { prefix: '/' }, non_forwarding_action: {} }],
-                  },
-                ],
-              },
-              http_filters: [routerHttpFilter()],
-            },
-          },
-        ],
-      },
-    ],
-  };
+  const hcm = buildInboundHcm({ authorization: [], authentication: [], rateLimit: undefined }, { trustDomain: DEFAULT_TRUST_DOMAIN, issuers: [] });
+  return buildInboundListener(name, hcm, PLAINTEXT_CHAINS, address);
 }
 
 /**

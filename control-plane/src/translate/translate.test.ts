@@ -69,13 +69,25 @@ function names(resources: XdsResources): Record<string, string[]> {
 describe('translate', () => {
   it('derives every resource name from the config (docs/xds-mapping.md "Names")', () => {
     assert.deepEqual(names(translate(meshConfig(REALISTIC), ENDPOINTS)), {
-      Listener: ['ledger', 'ledger:80', 'payments', 'payments:8080', 'payments:9090', 'web', 'web:80'],
+      Listener: [
+        'ledger',
+        'ledger:80',
+        'payments',
+        'payments:8080',
+        'payments:9090',
+        'web',
+        'web:80',
+        'weft/inbound',
+        'weft/inbound/ledger',
+        'weft/inbound/payments',
+        'weft/inbound/web',
+      ],
       RouteConfiguration: ['ledger', 'payments', 'web'],
       Cluster: ['ledger:80', 'payments:8080', 'payments:9090', 'web:80'],
       ClusterLoadAssignment: ['ledger:80', 'payments:8080', 'payments:9090', 'web:80'],
     });
     assert.deepEqual(names(translate(createMeshConfig([], 1), ENDPOINTS)), {
-      Listener: [],
+      Listener: ['weft/inbound'],
       RouteConfiguration: [],
       Cluster: [],
       ClusterLoadAssignment: [],
@@ -210,7 +222,7 @@ describe('translate', () => {
         count++;
       }
     }
-    assert.equal(count, 7 + 3 + 4 + 4);
+    assert.equal(count, 7 + 4 + 3 + 4 + 4, "client Listeners + inbound Listeners, route configs, clusters, assignments");
     // Spot-check fields survive the trip exactly as written.
     const rc = p.fromAny(p.toAny(out[TYPE_URL.routeConfiguration].get('payments')!));
     const routes = (rc['virtual_hosts'] as Array<{ routes: Array<Record<string, any>> }>)[0]!.routes;

@@ -7,11 +7,19 @@ import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import { addHashPolicies, clusterPolicyFields, hashPolicyOf } from './cluster-policy.js';
 import { buildLoadAssignment } from './endpoints.js';
 import { faultHttpFilter, usesFault } from './fault.js';
+import { inboundListeners } from './inbound-listener.js';
+import { DEFAULT_TRUST_DOMAIN } from '../../../src/identity/spiffe.js';
 import { clusterName, compareStrings, deepFreeze, durationFromMs, listenerNames, routerHttpFilter } from './names.js';
 import { buildRouteConfiguration } from './routes.js';
 
 /** Connect timeout of every Cluster. */
 export const CONNECT_TIMEOUT_MS = 5000;
+
+/** Options of translate. */
+export interface TranslateOptions {
+  /** Trust domain of the mesh's SPIFFE IDs (AuthorizationPolicy namespaces); default DEFAULT_TRUST_DOMAIN. */
+  readonly trustDomain?: string;
+}
 
 /**
  * Translates `config` and `endpoints` into every resource the control plane serves:
@@ -20,12 +28,14 @@ export const CONNECT_TIMEOUT_MS = 5000;
  * - a RouteConfiguration per Service (see buildRouteConfiguration);
  * - a Cluster `<svc>:<port>` per declared port (EDS via ADS, 5 s connect timeout, the DestinationPolicy of the Service
  *   or ROUND_ROBIN; a RingHash key becomes the hash_policy of every route to it);
- * - a ClusterLoadAssignment per Cluster (see buildLoadAssignment), possibly with no endpoints.
+ * - a ClusterLoadAssignment per Cluster (see buildLoadAssignment), possibly with no endpoints;
+ * - the inbound Listeners: `weft/inbound` (mesh-wide policies) and `weft/inbound/<svc>` per Service, with its
+ *   AuthorizationPolicies, RequestAuthentications and LocalRateLimit (see inbound-listener.ts).
  * Registered endpoints of Services not in `config` (or naming a port it does not declare) are ignored.
  * Each map is sorted by resource name; every resource carries `'@type'` and is deeply frozen.
  * Expects a config that validateConfig accepted; does not throw for one.
  */
-export function translate(config: MeshConfig, endpoints: readonly RegisteredEndpoint[]): XdsResources {
+export function translate(config: MeshConfig, endpoints: readonly RegisteredEndpoint[], options: TranslateOptions = {}): XdsResources {
   const svcs = [...services(config)].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
   const byName = new Map(svcs.map((s) => [s.metadata.name, s]));
   const attached = attachments(routes(config));
@@ -63,6 +73,7 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
       assignments.push(buildLoadAssignment(svc, i, registered.get(name) ?? []));
     });
   }
+  listeners.push(...inboundListeners(config, { trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN }));
   return {
     [TYPE_URL.listener]: byResourceName(listeners, (r) => r['name']),
     [TYPE_URL.routeConfiguration]: byResourceName(routeConfigs, (r) => r['name']),

@@ -30,7 +30,10 @@ export interface MeshGrpc {
    * while handling a meshed request (HTTP or gRPC) get what is left of that request's deadline when theirs is later.
    */
   client<C>(Ctor: GrpcClientConstructor<C>, service: string, options?: grpcTypes.ClientOptions): C;
-  /** A grpc-js Server with Weft's inbound path (deadline context, grpc.health.v1, reflection if asked). */
+  /**
+   * A grpc-js Server with Weft's inbound path: inbound policy (authn → authz → rate limit), deadline context,
+   * grpc.health.v1, reflection if asked. Only servers made here enforce inbound policy.
+   */
   server(options?: MeshGrpcServerOptions): grpcTypes.Server;
   /**
    * Binds `server` (from server() or your own grpc-js Server) on `options.port`, registers it for this mesh's service
@@ -97,7 +100,7 @@ export class MeshGrpcImpl implements MeshGrpc {
   }
 
   server(options?: MeshGrpcServerOptions): grpcTypes.Server {
-    return createMeshGrpcServer(this.#grpc, options, this.#require);
+    return createMeshGrpcServer(this.#grpc, options, this.#require, this.#deps.serveDeps.inbound);
   }
 
   async serve(server: grpcTypes.Server, options: ServeOptions): Promise<ServedGrpcEndpoint> {

@@ -4,6 +4,7 @@ import { invalidArg } from '../../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
 import { WatchCell, type Disposable, type Watch } from '../../core/watch.js';
 import type { Discovery, DiscoveryStatus, NackEvent, TypeStatus } from '../discovery.js';
+import type { InboundState } from '../inbound-policy.js';
 import { EMPTY_MESH_STATE, type MeshState, type TargetState } from '../mesh-state.js';
 import { ADS_METHOD, deserializeResponse, nodeProto, serializeRequest, type RawResponse } from './ads-wire.js';
 import { Backoff } from './backoff.js';
@@ -71,11 +72,13 @@ interface TypeState {
   readonly sentOnStream: Set<string>;
 }
 
+/** A bounded wait for a target's or an inbound policy's state; `settle` resolves it when decisive (or when `final`). */
 interface Waiter {
-  readonly target: string;
-  readonly resolve: (state: TargetState) => void;
+  readonly settle: (state: MeshState, final: boolean) => boolean;
   readonly timer: NodeJS.Timeout;
 }
+
+const PENDING = Object.freeze({ status: 'pending' as const });
 
 /**
  * Creates an xDS client. It opens its ADS stream on the first `resolve()`, subscribes only to the Listeners asked for
@@ -98,6 +101,8 @@ class AdsClient implements XdsClient {
   readonly #types = new Map<ResourceTypeUrl, TypeState>();
   readonly #targets: string[] = [];
   readonly #waiters = new Set<Waiter>();
+  /** Services whose inbound policy is subscribed, in subscription order. */
+  readonly #inbound: string[] = [];
   readonly #nackListeners = new Set<(event: NackEvent) => void>();
   readonly #backoff: Backoff;
   readonly #node: ProtoObject;
@@ -127,11 +132,20 @@ class AdsClient implements XdsClient {
   }
 
   resolve(target: string, timeoutMs: number): Promise<TargetState> {
-    const current = (): TargetState => this.#state.get().targets.get(target) ?? { status: 'pending' };
+    return this.#subscribeAndWait(this.#targets, target, timeoutMs, (s) => s.targets.get(target));
+  }
+
+  resolveInbound(service: string, timeoutMs: number): Promise<InboundState> {
+    return this.#subscribeAndWait(this.#inbound, service, timeoutMs, (s) => s.inbound?.get(service));
+  }
+
+  /** Adds `name` to `list` (once), then waits (bounded) until `read` gives a decisive state. */
+  #subscribeAndWait<T extends { readonly status: string }>(list: string[], name: string, timeoutMs: number, read: (s: MeshState) => T | undefined): Promise<T> {
+    const current = (): T => read(this.#state.get()) ?? (PENDING as unknown as T);
     if (this.#closed) return Promise.resolve(current());
-    if (!this.#targets.includes(target)) {
-      this.#trace('subscribe target', { target });
-      this.#targets.push(target);
+    if (!list.includes(name)) {
+      this.#trace(list === this.#targets ? 'subscribe target' : 'subscribe inbound policy', { name });
+      list.push(name);
       this.#recompute();
       if (this.#call === undefined && this.#retryTimer === undefined) this.#startStream();
       else this.#flushSubscriptions();
@@ -144,7 +158,15 @@ class AdsClient implements XdsClient {
         this.#waiters.delete(waiter);
         resolve(current());
       }, Math.max(0, timeoutMs));
-      const waiter: Waiter = { target, resolve, timer };
+      const waiter: Waiter = {
+        timer,
+        settle: (s, final) => {
+          const v = read(s);
+          if (!final && (v === undefined || v.status === 'pending')) return false;
+          resolve(v ?? (PENDING as unknown as T));
+          return true;
+        },
+      };
       this.#waiters.add(waiter);
     });
   }
@@ -190,7 +212,7 @@ class AdsClient implements XdsClient {
     this.#client = undefined;
     for (const w of this.#waiters) {
       clearTimeout(w.timer);
-      w.resolve(this.#state.get().targets.get(w.target) ?? { status: 'pending' });
+      w.settle(this.#state.get(), true);
     }
     this.#waiters.clear();
     this.#nackListeners.clear();
@@ -286,7 +308,7 @@ class AdsClient implements XdsClient {
 
   /** Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response. */
   #recompute(): void {
-    const input = { targets: this.#targets, resources: this.#cache };
+    const input = { targets: this.#targets, resources: this.#cache, inbound: this.#inbound };
     const next = compileMeshState(input, this.#state.get());
     const required = requiredResourceNames(input, next);
     for (const type of this.#types.values()) {
@@ -305,12 +327,9 @@ class AdsClient implements XdsClient {
     }
     const published = this.#state.get(); // not `next`: a state listener may have re-entered and published a newer one
     for (const w of this.#waiters) {
-      const state = published.targets.get(w.target);
-      if (state !== undefined && state.status !== 'pending') {
-        clearTimeout(w.timer);
-        this.#waiters.delete(w);
-        w.resolve(state);
-      }
+      if (!w.settle(published, false)) continue;
+      clearTimeout(w.timer);
+      this.#waiters.delete(w);
     }
   }
 

@@ -1,5 +1,7 @@
 // Pure functions from accepted xDS resources to the immutable MeshState, and to the resource names still needed.
 import type { ClusterState, FaultFilter, MeshState, TargetRoutes, TargetState, VirtualHost } from '../mesh-state.js';
+import { inboundListenerName } from '../inbound-policy.js';
+import { compileInbound } from './compile-inbound.js';
 import { TYPE_URL, type ResourceTypeUrl } from './protos.js';
 import type { ResourceView } from './resource-cache.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteConfigResource } from './resources/index.js';
@@ -66,6 +68,8 @@ export function clustersOf(routes: TargetRoutes): readonly string[] {
 export interface CompileInput {
   readonly targets: readonly string[];
   readonly resources: ResourceView;
+  /** Services whose inbound policy (`weft/inbound/<service>`) this process serves by; default none. */
+  readonly inbound?: readonly string[];
 }
 
 /**
@@ -123,8 +127,9 @@ export function compileMeshState(input: CompileInput, previous: MeshState): Mesh
     }
   }
 
-  if (sameEntries(targets, previous.targets) && sameEntries(clusters, previous.clusters)) return previous;
-  return Object.freeze({ generation: previous.generation + 1, targets, clusters });
+  const inbound = compileInbound(input.inbound ?? [], view, previous.inbound);
+  if (sameEntries(targets, previous.targets) && sameEntries(clusters, previous.clusters) && inbound === previous.inbound) return previous;
+  return Object.freeze({ generation: previous.generation + 1, targets, clusters, ...(inbound !== undefined && { inbound }) });
 }
 
 function compileCluster(name: string, view: ResourceView, before: ClusterState | undefined): ClusterState {
@@ -215,6 +220,7 @@ function sameEntries<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): b
 export function requiredResourceNames(input: CompileInput, published: MeshState): ReadonlyMap<ResourceTypeUrl, ReadonlySet<string>> {
   const view = input.resources;
   const lds = new Set(input.targets);
+  for (const service of input.inbound ?? []) lds.add(inboundListenerName(service));
   const rds = new Set<string>();
   const cds = new Set<string>();
   for (const target of input.targets) {

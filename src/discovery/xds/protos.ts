@@ -20,6 +20,12 @@ export const TYPE_URL = {
   router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
   /** The Envoy HTTP fault filter (gRFC A33): HCM filter config and per-route override. */
   httpFault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+  /** Inbound policy filters of a server Listener (docs/xds-mapping.md "Inbound Listener"). */
+  rbac: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+  jwtAuthn: 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
+  localRateLimit: 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+  /** envoy.config.route.v3.FilterConfig: a per-route filter config marked optional. */
+  filterConfig: 'type.googleapis.com/envoy.config.route.v3.FilterConfig',
 } as const;
 
 /** The four resource type URLs carried on an ADS stream, in the order a client resolves them. */
@@ -67,6 +73,9 @@ const ENVOY_FILES = [
   'envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto',
   'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
   'xds/type/v3/typed_struct.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
+  'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
 ];
 
 /** Loaded protos: message codecs and grpc-js service definitions. Immutable once built. */

@@ -1,7 +1,9 @@
 // Holds the accepted (last good) xDS resources per type, applies State-of-the-World responses, and records refusals.
 import { protos, RESOURCE_TYPE_URLS, TYPE_URL, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from './protos.js';
 import {
+  isInboundListener,
   RESOURCE_TYPES,
+  type InboundListenerResource,
   type ClusterLoadAssignmentResource,
   type ClusterResource,
   type DecodedResource,
@@ -24,6 +26,8 @@ export interface CachedResource {
 /** What compile reads: the accepted resources, the names known not to exist, and refusals with no last good value. */
 export interface ResourceView {
   readonly listeners: ReadonlyMap<string, ListenerResource>;
+  /** Inbound (server) Listeners, `weft/inbound/<service>`, kept apart from the client Listeners above. */
+  readonly inboundListeners: ReadonlyMap<string, InboundListenerResource>;
   readonly routeConfigs: ReadonlyMap<string, RouteConfigResource>;
   readonly clusters: ReadonlyMap<string, ClusterResource>;
   readonly endpoints: ReadonlyMap<string, ClusterLoadAssignmentResource>;
@@ -48,9 +52,13 @@ export class ResourceCache implements ResourceView {
   readonly #values = new Map<ResourceTypeUrl, Map<string, DecodedResource>>(RESOURCE_TYPE_URLS.map((t) => [t, new Map()]));
   readonly #errors = new Map<ResourceTypeUrl, Map<string, string>>(RESOURCE_TYPE_URLS.map((t) => [t, new Map()]));
   readonly #absent = new Map<ResourceTypeUrl, Set<string>>(RESOURCE_TYPE_URLS.map((t) => [t, new Set()]));
+  readonly #inbound = new Map<string, InboundListenerResource>();
 
   get listeners(): ReadonlyMap<string, ListenerResource> {
     return this.#values.get(TYPE_URL.listener) as Map<string, ListenerResource>;
+  }
+  get inboundListeners(): ReadonlyMap<string, InboundListenerResource> {
+    return this.#inbound;
   }
   get routeConfigs(): ReadonlyMap<string, RouteConfigResource> {
     return this.#values.get(TYPE_URL.routeConfiguration) as Map<string, RouteConfigResource>;
@@ -127,7 +135,7 @@ export class ResourceCache implements ResourceView {
       changed = true;
       if (result.ok) {
         accepted.set(name, { name, value: result.value, version, raw: any.value, proto });
-        values.set(name, result.value);
+        this.#store(values, name, result.value);
         errorsByName.delete(name);
       } else {
         const lines = result.errors.map((e) => `resource '${name}': ${e}`);
@@ -140,6 +148,7 @@ export class ResourceCache implements ResourceView {
         if (seen.has(name) || !requested.has(name)) continue;
         if (accepted.delete(name) || !absent.has(name) || errorsByName.has(name)) changed = true;
         values.delete(name);
+        this.#inbound.delete(name);
         errorsByName.delete(name);
         absent.add(name);
       }
@@ -151,7 +160,14 @@ export class ResourceCache implements ResourceView {
   drop(typeUrl: ResourceTypeUrl, name: string): void {
     this.#accepted.get(typeUrl)!.delete(name);
     this.#values.get(typeUrl)!.delete(name);
+    if (typeUrl === TYPE_URL.listener) this.#inbound.delete(name);
     this.#errors.get(typeUrl)!.delete(name);
     this.#absent.get(typeUrl)!.delete(name);
+  }
+
+  /** Stores a decoded value: inbound Listeners in their own map, everything else by type. */
+  #store(values: Map<string, DecodedResource>, name: string, value: DecodedResource): void {
+    if (isInboundListener(value)) this.#inbound.set(name, value);
+    else values.set(name, value);
   }
 }

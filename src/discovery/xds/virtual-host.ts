@@ -42,9 +42,9 @@ function matches(rank: MatchRank, pattern: string, host: string): boolean {
  * `prefix.*`, then `*`; ties go to the earlier virtual host (Envoy/gRFC A28 "virtual host matching").
  * Pure; `virtualHosts` is not modified.
  */
-export function findVirtualHost(virtualHosts: readonly VirtualHost[], authority: string): VirtualHost | undefined {
+export function findVirtualHost<V extends Pick<VirtualHost, 'domains'> = VirtualHost>(virtualHosts: readonly V[], authority: string): V | undefined {
   const host = authority.toLowerCase();
-  let best: VirtualHost | undefined;
+  let best: V | undefined;
   let bestRank = MatchRank.Invalid;
   let bestLength = -1;
   for (const vh of virtualHosts) {

@@ -7,6 +7,8 @@ import type { GrpcJs } from '../../client/grpc/grpc-js.js';
 import { currentDeadline, runWithDeadline, startDeadline } from '../../policy/deadline/index.js';
 import type { Registration } from '../../discovery/registration.js';
 import { advertisable, delay, drainTimes, registerServed, type ServeDeps, type ServeOptions } from '../http/serve.js';
+import type { InboundRuntime } from '../inbound/runtime.js';
+import { inboundInterceptor } from './inbound-interceptor.js';
 
 /** A listening, registered gRPC endpoint. */
 export interface ServedGrpcEndpoint {
@@ -38,15 +40,29 @@ export interface MeshGrpcServerOptions extends grpcTypes.ServerOptions {
 }
 
 const healthOf = new WeakMap<grpcTypes.Server, HealthImplementation>();
+/** Servers made by createMeshGrpcServer with an inbound runtime (the only ones that enforce inbound policy). */
+const enforcing = new WeakSet<grpcTypes.Server>();
 
 /**
- * A grpc-js Server with Weft's inbound path: the caller's deadline (grpc-timeout) becomes the handler's
- * currentDeadline(), so HTTP calls it makes through the mesh inherit what is left; grpc.health.v1 unless
- * `health: false`; reflection if asked. Interceptors in `options.interceptors` run after Weft's.
+ * A grpc-js Server with Weft's inbound path: the service's inbound policy (authn → authz → rate limit, when `inbound`
+ * is given; subscribed now, so it is usually in hand before the first call), then the caller's deadline
+ * (grpc-timeout) as the handler's currentDeadline(), so HTTP calls it makes through the mesh inherit what is left;
+ * grpc.health.v1 unless `health: false`; reflection if asked. Interceptors in `options.interceptors` run after Weft's.
+ * The policy covers every service on the server, health and reflection included.
  */
-export function createMeshGrpcServer(grpc: GrpcJs, options: MeshGrpcServerOptions = {}, requireModule: (id: string) => unknown): grpcTypes.Server {
+export function createMeshGrpcServer(
+  grpc: GrpcJs,
+  options: MeshGrpcServerOptions = {},
+  requireModule: (id: string) => unknown,
+  inbound?: InboundRuntime,
+): grpcTypes.Server {
   const { health, reflection, interceptors, ...serverOptions } = options;
-  const server = new grpc.Server({ ...serverOptions, interceptors: [deadlineInterceptor(grpc), ...(interceptors ?? [])] });
+  const own = inbound === undefined ? [deadlineInterceptor(grpc)] : [inboundInterceptor(grpc, inbound), deadlineInterceptor(grpc)];
+  const server = new grpc.Server({ ...serverOptions, interceptors: [...own, ...(interceptors ?? [])] });
+  if (inbound !== undefined) {
+    enforcing.add(server);
+    void inbound.start();
+  }
   if (health !== false) {
     // Loaded here, not at import: HTTP-only services never pay for its proto parsing.
     const { HealthImplementation: Health } = requireModule('grpc-health-check') as typeof import('grpc-health-check');
@@ -100,6 +116,10 @@ function deadlineInterceptor(grpc: GrpcJs): grpcTypes.ServerInterceptor {
 export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options: ServeOptions, deps: ServeDeps): Promise<ServedGrpcEndpoint> {
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) invalidArg(`mesh.grpc.serve: port must be an integer in [0, 65535], got ${options.port}`);
   if (!(server instanceof grpc.Server)) invalidArg('mesh.grpc.serve: expected a grpc-js Server (from mesh.grpc.server() or new grpc.Server())');
+  if (deps.inbound !== undefined && !enforcing.has(server)) {
+    // grpc-js takes interceptors only at construction: a server made elsewhere cannot get the inbound policy.
+    (deps.logger ?? NOOP_LOGGER).warn('weft: this gRPC server was not made by mesh.grpc.server(), so inbound policy (AuthorizationPolicy, RequestAuthentication, LocalRateLimit) is NOT enforced on it', { service: deps.service });
+  }
   const host = options.host ?? '127.0.0.1';
   const hostPort = host.includes(':') ? `[${host}]:${options.port}` : `${host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) =>

@@ -1,11 +1,14 @@
 // Serves a node:http handler or server on behalf of the mesh: listen, register the endpoint, and drain on close.
 import http from 'node:http';
+import https from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { invalidArg } from '../../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
 import type { EndpointRegistration, Registration } from '../../discovery/registration.js';
+import type { InboundRuntime } from '../inbound/runtime.js';
 import { enforceDeadlines, withDeadline } from './deadline-listener.js';
+import { enforceInbound, withInbound } from './inbound-listener.js';
 
 /** Default time the server keeps serving after deregistering, so the removal reaches callers first (ms). */
 export const DEFAULT_DRAIN_DELAY_MS = 500;
@@ -56,8 +59,8 @@ export interface ServedEndpoint {
   readonly address: string;
   /** The port actually bound. */
   readonly port: number;
-  /** The node:http server (the caller's own, when one was passed). */
-  readonly server: http.Server;
+  /** The node:http server (the caller's own, when one was passed; an https.Server serves TLS). */
+  readonly server: http.Server | https.Server;
   /** The registration, or undefined when the mesh is disabled. */
   readonly registration: Registration | undefined;
   /** Deregisters, drains and closes the server; resolves when it is closed. Never rejects. Idempotent. */
@@ -72,16 +75,19 @@ export interface ServeDeps {
   readonly nodeId: string;
   readonly drain?: DrainOptions;
   readonly logger?: Logger;
+  /** The service's inbound policy (authn, authz, rate limit); undefined when the mesh is disabled. */
+  readonly inbound?: InboundRuntime;
 }
 
 /**
- * Listens with `handlerOrServer` (a request listener, or an http.Server, which may already be listening), registers
+ * Listens with `handlerOrServer` (a request listener, or an http.Server or https.Server, which may already be
+ * listening; the inbound policy and the caller's deadline wrap its request listeners as they are now), registers
  * `{ service, address, port, portName, nodeId }` under a lease and returns once listening (registration goes on in the
  * background; `registration.registered()` tells when it is done). Rejects only if listening fails (e.g. EADDRINUSE).
  * Throws WEFT_ERR_INVALID_ARG for bad options.
  */
 export async function serveHttp(
-  handlerOrServer: http.RequestListener | http.Server,
+  handlerOrServer: http.RequestListener | http.Server | https.Server,
   options: ServeOptions,
   deps: ServeDeps,
 ): Promise<ServedEndpoint> {
@@ -92,8 +98,10 @@ export async function serveHttp(
   if (options.keepAliveTimeoutMs !== undefined && !(Number.isInteger(options.keepAliveTimeoutMs) && options.keepAliveTimeoutMs > 0)) {
     invalidArg(`serve: keepAliveTimeoutMs must be a positive integer, got ${options.keepAliveTimeoutMs}`);
   }
-  const server = typeof handlerOrServer === 'function' ? http.createServer(withDeadline(handlerOrServer)) : handlerOrServer;
-  if (!(server instanceof http.Server)) invalidArg('serve: expected a request handler (req, res) => void or an http.Server');
+  const inbound = deps.inbound;
+  const wrap = (l: http.RequestListener): http.RequestListener => (inbound === undefined ? l : withInbound(l, inbound));
+  const server = typeof handlerOrServer === 'function' ? http.createServer(wrap(withDeadline(handlerOrServer))) : handlerOrServer;
+  if (!((server as object) instanceof http.Server || (server as object) instanceof https.Server)) invalidArg('serve: expected a request handler (req, res) => void, an http.Server or an https.Server');
   const keepAliveMs = options.keepAliveTimeoutMs ?? (server === handlerOrServer ? undefined : DEFAULT_SERVER_KEEP_ALIVE_TIMEOUT_MS);
   if (keepAliveMs !== undefined) {
     server.keepAliveTimeout = keepAliveMs;
@@ -101,8 +109,14 @@ export async function serveHttp(
     // that above the idle timeout so the two never race on a keep-alive connection.
     if (server.headersTimeout <= keepAliveMs) server.headersTimeout = keepAliveMs + 1_000;
   }
-  // The caller's deadline (x-weft-timeout-ms): a handler is wrapped above; a server's own listeners, as they are now.
-  if (server === handlerOrServer) enforceDeadlines(server);
+  // The caller's deadline (x-weft-timeout-ms) and then the inbound policy around it: a handler is wrapped above; a
+  // server's own listeners, as they are now.
+  if (server === handlerOrServer) {
+    enforceDeadlines(server as http.Server);
+    if (inbound !== undefined) enforceInbound(server as http.Server, inbound);
+  }
+  // Subscribe before listening so the policy is usually in hand for the first request (which waits for it otherwise).
+  void inbound?.start();
   const drainer = new Drainer(server);
   if (!server.listening) await listen(server, options.port, options.host ?? '127.0.0.1');
   const bound = server.address() as AddressInfo;
@@ -145,12 +159,12 @@ export function drainTimes(deps: ServeDeps): { readonly drainDelayMs: number; re
 
 /** Tracks in-flight requests, marks responses `connection: close` while draining, and closes the server in order. */
 class Drainer {
-  readonly #server: http.Server;
+  readonly #server: http.Server | https.Server;
   readonly #inFlight = new Set<http.ServerResponse>();
   #draining = false;
   #idle: (() => void) | undefined;
 
-  constructor(server: http.Server) {
+  constructor(server: http.Server | https.Server) {
     this.#server = server;
     // Prepended so the mark is set before the application's handler writes its headers.
     server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -190,7 +204,7 @@ class Drainer {
   }
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<void> {
+function listen(server: http.Server | https.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);

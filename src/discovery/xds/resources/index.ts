@@ -4,20 +4,35 @@ import type { Result } from './common.js';
 import { decodeCluster, type ClusterResource } from './cluster.js';
 import { decodeClusterLoadAssignment, type ClusterLoadAssignmentResource } from './cluster-load-assignment.js';
 import { decodeListener, type ListenerResource } from './listener.js';
+import { decodeInboundListener, type InboundListenerResource } from './inbound-listener.js';
+import { INBOUND_LISTENER_PREFIX } from '../../inbound-policy.js';
 import { decodeRouteConfiguration, type RouteConfigResource } from './route-configuration.js';
 
 export type { Result } from './common.js';
 export type { ClusterResource } from './cluster.js';
 export type { ClusterLoadAssignmentResource } from './cluster-load-assignment.js';
 export type { ListenerResource } from './listener.js';
+export type { InboundListenerResource } from './inbound-listener.js';
 export type { RouteConfigResource } from './route-configuration.js';
 export { decodeCluster, DEFAULT_CONNECT_TIMEOUT_MS } from './cluster.js';
 export { decodeClusterLoadAssignment } from './cluster-load-assignment.js';
 export { decodeListener, KNOWN_CLIENT_HTTP_FILTERS } from './listener.js';
+export { decodeInboundListener } from './inbound-listener.js';
 export { decodeRouteConfiguration } from './route-configuration.js';
 
 /** Any validated resource. */
-export type DecodedResource = ListenerResource | RouteConfigResource | ClusterResource | ClusterLoadAssignmentResource;
+export type DecodedResource = ListenerResource | InboundListenerResource | RouteConfigResource | ClusterResource | ClusterLoadAssignmentResource;
+
+/** True for the decoded inbound (server) Listeners of `weft/inbound/<service>`. */
+export function isInboundListener(value: DecodedResource): value is InboundListenerResource {
+  return (value as { kind?: unknown }).kind === 'inbound';
+}
+
+/** Client Listeners are api_listeners; `weft/inbound/<service>` names a server's inbound Listener. */
+function decodeAnyListener(resource: ProtoObject): Result<DecodedResource> {
+  const name = nameField(resource);
+  return name.startsWith(INBOUND_LISTENER_PREFIX) || `${name}/` === INBOUND_LISTENER_PREFIX ? decodeInboundListener(resource) : decodeListener(resource);
+}
 
 /** What the ADS client needs to know about one resource type. */
 export interface ResourceType {
@@ -39,7 +54,7 @@ const nameField = (resource: ProtoObject): string => (typeof resource['name'] ==
 
 /** The four resource types, by type URL. */
 export const RESOURCE_TYPES: { readonly [K in ResourceTypeUrl]: ResourceType } = Object.freeze({
-  [TYPE_URL.listener]: { typeUrl: TYPE_URL.listener, shortName: 'LDS', nameOf: nameField, decode: decodeListener, allRequiredInSotW: true },
+  [TYPE_URL.listener]: { typeUrl: TYPE_URL.listener, shortName: 'LDS', nameOf: nameField, decode: decodeAnyListener, allRequiredInSotW: true },
   [TYPE_URL.routeConfiguration]: {
     typeUrl: TYPE_URL.routeConfiguration,
     shortName: 'RDS',

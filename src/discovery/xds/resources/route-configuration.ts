@@ -132,7 +132,7 @@ function decodeRoute(r: ProtoObject, field: string, errors: string[]): Route | u
 }
 
 /** Decodes the path specifier of a RouteMatch (`case_sensitive` defaults to true and does not apply to regexes). */
-function decodePath(match: ProtoObject, field: string, errors: string[]): PathMatcher | undefined {
+export function decodePath(match: ProtoObject, field: string, errors: string[]): PathMatcher | undefined {
   const ignoreCase = wrapped<boolean>(match, 'case_sensitive') === false;
   const specifier = str(match, 'path_specifier');
   switch (specifier) {

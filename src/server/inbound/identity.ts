@@ -1,0 +1,60 @@
+// What a handler may know about its caller: the SPIFFE ID of its verified certificate (mTLS) and the claims of the
+// JWT authn verified, for HTTP requests (node:http) and gRPC calls (grpc-js) alike.
+import type http from 'node:http';
+import { TLSSocket } from 'node:tls';
+import { spiffeIdOfSans } from '../../identity/spiffe.js';
+import type { JwtClaims } from '../../policy/authn/index.js';
+
+/** A grpc-js server call as Weft reads it (every surface call and intercepting call has these). */
+export interface GrpcCallLike {
+  readonly metadata?: object;
+  getAuthContext(): { readonly transportSecurityType?: string; readonly sslPeerCertificate?: { readonly subjectaltname?: string } };
+}
+
+/** Where the verified claims ride on the request (or the call's Metadata): a property, cheaper than a WeakMap entry. */
+const CLAIMS = Symbol('weft.jwtClaims');
+const idBySocket = new WeakMap<object, string | null>();
+
+/** Records the verified claims of a request (HTTP IncomingMessage) or call (its Metadata object). */
+export function setJwtClaims(key: object, claims: JwtClaims): void {
+  (key as { [CLAIMS]?: JwtClaims })[CLAIMS] = claims;
+}
+
+/**
+ * The SPIFFE ID of the socket's peer: only from a TLS connection whose peer certificate the server verified
+ * (`authorized`), and only when that certificate is an X.509 SVID (exactly one URI SAN, spiffe://). Cached per socket
+ * (a connection's peer never changes). undefined on plaintext, without a client certificate, or for a non-SVID.
+ */
+export function peerIdentityOfSocket(socket: unknown): string | undefined {
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
+  const known = idBySocket.get(socket);
+  if (known !== undefined) return known ?? undefined;
+  const id = spiffeIdOfSans(socket.getPeerCertificate().subjectaltname);
+  idBySocket.set(socket, id ?? null);
+  return id;
+}
+
+/** The SPIFFE ID of a grpc-js call's verified peer certificate (grpc-js reports only authorized peers), or undefined. */
+export function peerIdentityOfCall(call: GrpcCallLike): string | undefined {
+  return spiffeIdOfSans(call.getAuthContext().sslPeerCertificate?.subjectaltname);
+}
+
+/**
+ * The caller's SPIFFE ID (`spiffe://<trust-domain>/ns/<namespace>/sa/<service>`) from its verified certificate, for a
+ * served HTTP request (`req`) or gRPC call (`call`, any handler's call object). undefined when the connection is
+ * plaintext or the peer presented no SVID. Cheap (cached per connection); never throws.
+ */
+export function peerIdentity(reqOrCall: http.IncomingMessage | GrpcCallLike): string | undefined {
+  if ('socket' in reqOrCall && reqOrCall.socket !== undefined) return peerIdentityOfSocket(reqOrCall.socket);
+  if (typeof (reqOrCall as GrpcCallLike).getAuthContext === 'function') return peerIdentityOfCall(reqOrCall as GrpcCallLike);
+  return undefined;
+}
+
+/**
+ * The claims of the JWT the inbound policy verified for this request or call (a frozen object), or undefined when no
+ * token was verified (no RequestAuthentication applies, or the request had no token and none was required).
+ */
+export function jwtClaims(reqOrCall: http.IncomingMessage | GrpcCallLike): JwtClaims | undefined {
+  const key = 'socket' in reqOrCall ? reqOrCall : (reqOrCall as GrpcCallLike).metadata;
+  return key === undefined ? undefined : (key as { [CLAIMS]?: JwtClaims })[CLAIMS];
+}
