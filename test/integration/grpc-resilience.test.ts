@@ -165,6 +165,8 @@ describe('meshed gRPC resilience', { timeout: 180_000 }, () => {
     await Promise.all([good, bad].map((p) => p.waitForLine((l) => l['type'] === 'ready')));
     const c = client('avoid');
     await endpointsKnown('avoid', 2);
+    // Connect to both first: a retry can only avoid the failing instance while another one is ready.
+    for (let i = 0; i < 10; i++) await say(c, {}).catch(() => undefined);
     // Random balancing: without avoidance a retry would land on the failing instance again half the time.
     const results = await Promise.allSettled(Array.from({ length: 60 }, () => say(c, {})));
     const failed = results.filter((r) => r.status === 'rejected');

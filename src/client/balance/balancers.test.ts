@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Dispatcher } from 'undici';
-import { buildPicker, EndpointLoad, loadOf, type LoadTable, type Picker } from './picker.js';
+import { buildPicker, EndpointLoad, loadOf, pickAvoiding, type LoadTable, type Picker } from './picker.js';
 import { hash32, requestHash, RingHashPicker } from './ring-hash.js';
 import { trackLoad } from './track-load.js';
 import { seededRandom as seeded } from '../../testing/seeded-random.js';
@@ -26,6 +26,17 @@ describe('random and round robin', () => {
     assert.ok(Math.abs(r.get('http://c')! / 10_000 - 0.7) < 0.02, `c: ${r.get('http://c')}`);
     const rr = counts(buildPicker(undefined, items, undefined, new Map()), 1000);
     assert.deepEqual([rr.get('http://a'), rr.get('http://b'), rr.get('http://c')], [100, 200, 700]);
+  });
+});
+
+describe('pickAvoiding (retries avoid endpoints already tried)', () => {
+  it('never returns a tried endpoint while an untried one is available, even when the balancer keeps choosing it', () => {
+    const items = [ep('a', 99), ep('b', 1)];
+    // A random picker over a 99:1 weighting picks `a` almost always: re-picking alone would not get away from it.
+    const picker = buildPicker({ kind: 'random' }, items, undefined, new Map(), { random: () => 0.1 });
+    for (let i = 0; i < 100; i++) assert.equal(pickAvoiding(picker, (e) => e.origin === 'http://a').origin, 'http://b');
+    assert.equal(pickAvoiding(picker, () => false).origin, 'http://a', 'nothing tried: the balancer\'s own choice');
+    assert.equal(pickAvoiding(picker, () => true).origin, 'http://a', 'everything tried: the balancer\'s choice again');
   });
 });
 

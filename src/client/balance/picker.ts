@@ -79,6 +79,22 @@ export interface PickerOptions {
   readonly nowMs?: () => number;
 }
 
+/**
+ * A pick that avoids endpoints a call's earlier attempts used (Envoy's previous_hosts retry predicate): the picker's
+ * own choice when it is not `tried`, else up to size − 1 more picks (keeping the balancer's preference), else the
+ * first untried endpoint in order, else (every endpoint tried) the picker's last choice. Only retries pay for it.
+ */
+export function pickAvoiding<T extends Pickable>(picker: Picker<T>, tried: (item: T) => boolean): T {
+  let item = picker.pick();
+  if (!tried(item)) return item;
+  for (let k = 1; k < picker.size; k++) {
+    item = picker.pick();
+    if (!tried(item)) return item;
+  }
+  for (const other of picker.items) if (!tried(other)) return other;
+  return item;
+}
+
 /** True when the policy's picker reads EndpointLoad, so endpoint dispatch must track in-flight calls and latency. */
 export function tracksLoad(lb: LoadBalancerPolicy | undefined): boolean {
   return lb?.kind === 'least-request' || lb?.kind === 'peak-ewma';

@@ -12,7 +12,7 @@ import type { Endpoint as MeshEndpoint } from '../../discovery/mesh-state.js';
 import type { EndpointHealth } from '../../policy/outlier/index.js';
 import type { ClusterBreaker } from '../../policy/circuit-breaker/index.js';
 import { httpStatusForGrpc } from '../../policy/fault/index.js';
-import { buildPicker, loadOf, tracksLoad, type EndpointLoad, type Picker as MeshPicker } from '../balance/picker.js';
+import { buildPicker, loadOf, pickAvoiding, tracksLoad, type EndpointLoad, type Picker as MeshPicker } from '../balance/picker.js';
 import { mostPreferred } from '../balance/priority.js';
 import { endpointKey, type ClusterPolicies } from '../cluster-policies.js';
 import type { GrpcJs } from './grpc-js.js';
@@ -61,17 +61,6 @@ interface ClusterView {
   /** True when some endpoint is connecting (or idle): an empty picker then queues instead of failing. */
   readonly connecting: boolean;
   readonly decayMs: number;
-}
-
-/**
- * A pick that avoids the endpoints a call's earlier attempts used (`tried`: comma-separated keys): re-picks up to
- * size − 1 times, then takes what it has (the only endpoints left may be the tried ones).
- */
-function pickAvoiding(picker: MeshPicker<Item>, tried: string): Item {
-  const list = `,${tried},`;
-  let item = picker.pick();
-  for (let k = 1; k < picker.size && list.includes(`,${item.origin},`); k++) item = picker.pick();
-  return item;
 }
 
 let registered = false;
@@ -158,7 +147,12 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
       // budget or the breaker twice, and a leaf pick takes nothing, so a refusal below has nothing to give back.
       const hash = info[PICK.hash];
       const tried = info[PICK.tried];
-      const item = hash !== undefined ? view.picker.pick(Number(hash)) : tried ? pickAvoiding(view.picker, tried) : view.picker.pick();
+      const item =
+        hash !== undefined
+          ? view.picker.pick(Number(hash))
+          : tried
+            ? pickAvoiding(view.picker, (e) => `,${tried},`.includes(`,${e.origin},`))
+            : view.picker.pick();
       const result = item.leaf.pick(args);
       if (result.pickResultType !== PickResultType.COMPLETE) return result;
       if (tried !== undefined) info[PICK.tried] = tried === '' ? item.origin : `${tried},${item.origin}`;

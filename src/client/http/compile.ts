@@ -4,7 +4,7 @@ import { ERROR_CODES, MeshError } from '../../core/errors.js';
 import type { Disposable } from '../../core/watch.js';
 import type { ClusterBreaker } from '../../policy/circuit-breaker/index.js';
 import type { OutlierDetector } from '../../policy/outlier/index.js';
-import { buildPicker, loadOf, tracksLoad, type LoadTable, type Picker } from '../balance/picker.js';
+import { buildPicker, loadOf, pickAvoiding, tracksLoad, type LoadTable, type Picker } from '../balance/picker.js';
 import { endpointKey, type ClusterPolicies, type ClusterPolicyRegistry } from '../cluster-policies.js';
 import { requestHash } from '../balance/ring-hash.js';
 import { mostPreferred } from '../balance/priority.js';
@@ -14,7 +14,7 @@ import type { RetryBudget } from '../../policy/retry/retry-budget.js';
 import { effectiveFaults } from '../../policy/fault/index.js';
 import { withFaults } from './fault-layer.js';
 import { failHandler, respondDirect } from './handlers.js';
-import { pickAvoiding } from './retry-handler.js';
+import { triedOrigins } from './retry-handler.js';
 import { breakerDispatch, concurrencyDispatch, outlierDispatch } from './policy-dispatch.js';
 import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/concurrency/index.js';
 import { getHeader, withHost } from './headers.js';
@@ -151,7 +151,11 @@ function compileBackend(
     if (lb?.kind === 'ring-hash' && hashPolicy !== undefined && hashPolicy.length > 0) {
       return (opts, handler) => picker.pick(requestHash(hashPolicy, opts.headers, getHeader, SOURCE_IP)).dispatch(opts, handler);
     }
-    return (opts, handler) => pickAvoiding(picker, opts).dispatch(opts, handler);
+    return (opts, handler) => {
+      const tried = triedOrigins(opts);
+      // One property read when the request is not a retry; a retry avoids the endpoints its earlier attempts used.
+      return (tried === undefined ? picker.pick() : pickAvoiding(picker, (e) => tried.includes(e.origin))).dispatch(opts, handler);
+    };
   };
   return {
     cluster,

@@ -458,15 +458,7 @@ export function routeTimeoutError(t: { readonly authority: string; readonly rout
   );
 }
 
-/**
- * Picks an endpoint for an attempt, avoiding the origins earlier attempts of the same request used (Envoy's
- * previous_hosts retry predicate, always on): re-picks up to size-1 times, then takes what it has. One property read
- * when the request is not a retry.
- */
-export function pickAvoiding<E extends { readonly origin: string }>(picker: { pick(): E; readonly size: number }, opts: object): E {
-  let e = picker.pick();
-  const tried = (opts as Record<symbol, readonly string[] | undefined>)[EXCLUDE_ORIGINS];
-  if (tried === undefined) return e;
-  for (let k = 1; k < picker.size && tried.includes(e.origin); k++) e = picker.pick();
-  return e;
+/** The origins earlier attempts of a request used (set by the retry layer on a retry's options), or undefined. */
+export function triedOrigins(opts: object): readonly string[] | undefined {
+  return (opts as Record<symbol, readonly string[] | undefined>)[EXCLUDE_ORIGINS];
 }
