@@ -1,29 +1,32 @@
-// The four xDS resource types as a table: how to name, decode and expire each, keyed by type URL.
+// The five xDS resource types as a table: how to name, decode and expire each, keyed by type URL.
 import { TYPE_URL, type ProtoObject, type ResourceTypeUrl } from '../protos.js';
 import type { Result } from './common.js';
 import { decodeCluster, type ClusterResource } from './cluster.js';
 import { decodeClusterLoadAssignment, type ClusterLoadAssignmentResource } from './cluster-load-assignment.js';
 import { decodeListener, type ListenerResource } from './listener.js';
 import { decodeRouteConfiguration, type RouteConfigResource } from './route-configuration.js';
+import { decodeSecret, type SecretResource } from './secret.js';
 
 export type { Result } from './common.js';
 export type { ClusterResource } from './cluster.js';
 export type { ClusterLoadAssignmentResource } from './cluster-load-assignment.js';
 export type { ListenerResource } from './listener.js';
 export type { RouteConfigResource } from './route-configuration.js';
+export type { SecretResource } from './secret.js';
 export { decodeCluster, DEFAULT_CONNECT_TIMEOUT_MS } from './cluster.js';
 export { decodeClusterLoadAssignment } from './cluster-load-assignment.js';
 export { decodeListener, KNOWN_CLIENT_HTTP_FILTERS } from './listener.js';
 export { decodeRouteConfiguration } from './route-configuration.js';
+export { decodeSecret, TRUST_BUNDLE_SECRET } from './secret.js';
 
 /** Any validated resource. */
-export type DecodedResource = ListenerResource | RouteConfigResource | ClusterResource | ClusterLoadAssignmentResource;
+export type DecodedResource = ListenerResource | RouteConfigResource | ClusterResource | ClusterLoadAssignmentResource | SecretResource;
 
 /** What the ADS client needs to know about one resource type. */
 export interface ResourceType {
   readonly typeUrl: ResourceTypeUrl;
-  /** Short name for logs: LDS, RDS, CDS, EDS. */
-  readonly shortName: 'LDS' | 'RDS' | 'CDS' | 'EDS';
+  /** Short name for logs: LDS, RDS, CDS, EDS, SDS. */
+  readonly shortName: 'LDS' | 'RDS' | 'CDS' | 'EDS' | 'SDS';
   /** The resource's name (`cluster_name` for a ClusterLoadAssignment). */
   nameOf(resource: ProtoObject): string;
   /** Validates a decoded resource; never throws. */
@@ -37,7 +40,7 @@ export interface ResourceType {
 
 const nameField = (resource: ProtoObject): string => (typeof resource['name'] === 'string' ? resource['name'] : '');
 
-/** The four resource types, by type URL. */
+/** The five resource types, by type URL. SDS is partial like RDS/EDS (Envoy's SDS subscribes by name). */
 export const RESOURCE_TYPES: { readonly [K in ResourceTypeUrl]: ResourceType } = Object.freeze({
   [TYPE_URL.listener]: { typeUrl: TYPE_URL.listener, shortName: 'LDS', nameOf: nameField, decode: decodeListener, allRequiredInSotW: true },
   [TYPE_URL.routeConfiguration]: {
@@ -55,4 +58,5 @@ export const RESOURCE_TYPES: { readonly [K in ResourceTypeUrl]: ResourceType } =
     decode: decodeClusterLoadAssignment,
     allRequiredInSotW: false,
   },
+  [TYPE_URL.secret]: { typeUrl: TYPE_URL.secret, shortName: 'SDS', nameOf: nameField, decode: decodeSecret, allRequiredInSotW: false },
 });
