@@ -6,3 +6,5 @@ export { ECHO_SERVICE, EchoClient, echoService, echoHandlers, addEchoService, sa
 export type { EchoRequest, EchoReply, EchoStats, EchoClientInstance } from './grpc-echo.js';
 /** A seeded random source (Mulberry32) for the `random` options of the mesh, dispatcher and policies. */
 export { seededRandom } from './seeded-random.js';
+/** A manual clock (nowMs, setTimer, advance) for the injectable clocks of the identity, CA and registry. */
+export { FakeClock, type FakeTimer } from './fake-clock.js';
