@@ -5,11 +5,13 @@ import { ClusterPolicyRegistry } from './client/cluster-policies.js';
 import { MeshGrpcImpl, type MeshGrpc } from './client/grpc/mesh-grpc.js';
 import { DEFAULT_RESOLVE_TIMEOUT_MS, MeshDispatcher } from './client/http/dispatcher.js';
 import type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
-import { ERROR_CODES, MeshError } from './core/errors.js';
+import { ERROR_CODES, MeshError, isMeshError } from './core/errors.js';
 import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
 import type { Disposable } from './core/watch.js';
 import { RegistryClient, type RegistrationStatus } from './discovery/registration.js';
-import { createXdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
+import { createXdsClient, type XdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
+import type { IdentityStatus, WorkloadIdentity } from './identity/workload-identity.js';
+import { startMeshIdentity, type MeshIdentity } from './mesh/identity.js';
 import { explainRequest, type ExplainInit, type Explanation } from './explain.js';
 import { resolveMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './mesh/options.js';
 import { waitUntilReady } from './mesh/ready.js';
@@ -31,6 +33,8 @@ export interface MeshStatus {
   readonly closed: boolean;
   /** Per cluster with a circuit breaker or outlier detection: its counters, overflows and ejected endpoints now. */
   readonly resilience: Readonly<Record<string, ClusterResilienceStatus>>;
+  /** The workload identity: SPIFFE ID, certificate expiry, last renewal and its error. Undefined without a token. */
+  readonly identity: IdentityStatus | undefined;
 }
 
 /** Everything this process knows about the mesh: status, compiled targets and clusters, and raw xDS resources. */
@@ -58,6 +62,11 @@ export interface Mesh {
   /** False when switched off (option `enabled: false` or env WEFT_DISABLED=1). */
   readonly enabled: boolean;
   /**
+   * This process's workload identity (certificate, key, trust bundle; renewed in the background), when a bootstrap token
+   * is configured (`identity` option, WEFT_TOKEN or WEFT_TOKEN_FILE); undefined otherwise.
+   */
+  readonly identity: WorkloadIdentity | undefined;
+  /**
    * An undici Dispatcher that routes mesh hosts (`http://payments/...`) and passes every other host through untouched.
    * Pass it as `{ dispatcher }` to undici's fetch/request, or install it with setGlobalDispatcher() (opt-in).
    */
@@ -75,8 +84,10 @@ export interface Mesh {
    */
   serve(handlerOrServer: http.RequestListener | http.Server, options: ServeOptions): Promise<ServedEndpoint>;
   /**
-   * Resolves when the xDS stream is up, every `dependsOn` service is resolved and every serve() registration is done,
-   * bounded by `ready.timeoutMs`. On timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
+   * Resolves when the xDS stream is up, every `dependsOn` service is resolved, every serve() registration is done and,
+   * with a bootstrap token, the first workload certificate is in hand, bounded by `ready.timeoutMs`. A token the control
+   * plane refuses (used, expired, for another service...) rejects at once with WEFT_ERR_IDENTITY saying why (warns
+   * instead in 'fail-open'). On timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
    * ('fail-closed', default) or resolves anyway ('fail-open'; calls then wait for discovery per call).
    * The xDS stream opens on the first subscription; with no `dependsOn`, ready() subscribes to this service's own
    * name to open it. Safe to call more than once; each call waits afresh.
@@ -105,7 +116,12 @@ export interface Mesh {
  * options; never fails for an unreachable control plane (calls then fail per call with a typed MeshError).
  */
 export async function createMesh(options: MeshOptions): Promise<Mesh> {
-  return new MeshImpl(resolveMeshOptions(options));
+  const resolved = resolveMeshOptions(options);
+  const identity =
+    resolved.enabled && resolved.identity !== undefined
+      ? await startMeshIdentity({ service: resolved.service, controlPlaneAddress: resolved.controlPlaneAddress, token: resolved.identity, logger: resolved.logger })
+      : undefined;
+  return new MeshImpl(resolved, identity);
 }
 
 class MeshImpl implements Mesh {
@@ -113,6 +129,8 @@ class MeshImpl implements Mesh {
   readonly nodeId: string;
   readonly enabled: boolean;
   readonly dispatcher: Dispatcher;
+  readonly identity: WorkloadIdentity | undefined;
+  readonly #meshIdentity: MeshIdentity | undefined;
   readonly #options: ResolvedMeshOptions;
   readonly #discovery: Discovery | undefined;
   readonly #mesh: MeshDispatcher | undefined;
@@ -122,8 +140,10 @@ class MeshImpl implements Mesh {
   #registry: RegistryClient | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(options: ResolvedMeshOptions) {
+  constructor(options: ResolvedMeshOptions, identity: MeshIdentity | undefined) {
     this.#options = options;
+    this.#meshIdentity = identity;
+    this.identity = identity?.identity;
     this.service = options.service;
     this.nodeId = options.nodeId;
     this.enabled = options.enabled;
@@ -140,9 +160,11 @@ class MeshImpl implements Mesh {
       });
       return;
     }
+    const credential = identity === undefined ? undefined : () => identity.identity.xdsCredential();
+    let xds: XdsClient | undefined;
     this.#discovery =
       options.discovery ??
-      createXdsClient({
+      (xds = createXdsClient({
         server: options.controlPlaneAddress,
         node: {
           id: options.nodeId,
@@ -150,7 +172,9 @@ class MeshImpl implements Mesh {
           locality: { ...options.locality },
         },
         logger: options.logger,
-      });
+        ...(credential ? { credential } : {}),
+      }));
+    if (xds !== undefined) identity?.watchTrustBundle(xds);
     this.#mesh = new MeshDispatcher({
       discovery: this.#discovery,
       pool,
@@ -193,7 +217,12 @@ class MeshImpl implements Mesh {
       logger: this.#options.logger,
       register: (endpoint, ttlMs) => {
         if (!this.enabled) return undefined;
-        this.#registry ??= new RegistryClient({ server: this.#options.controlPlaneAddress, logger: this.#options.logger });
+        const identity = this.identity;
+        this.#registry ??= new RegistryClient({
+          server: this.#options.controlPlaneAddress,
+          logger: this.#options.logger,
+          ...(identity ? { credential: () => identity.xdsCredential() } : {}),
+        });
         return this.#registry.register({ ...endpoint, locality: this.#options.locality }, ttlMs);
       },
     };
@@ -215,13 +244,30 @@ class MeshImpl implements Mesh {
     const discovery = this.#discovery;
     if (!this.enabled || discovery === undefined) return;
     const { readyTimeoutMs, readyOnTimeout, dependsOn, logger } = this.#options;
-    const missing = await waitUntilReady({
-      discovery,
-      probe: this.service,
-      dependsOn,
-      registrations: this.#served.flatMap((s) => (s.registration ? [s.registration] : [])),
-      timeoutMs: readyTimeoutMs,
-    });
+    const identity = this.identity;
+    // A refused token will not get better by waiting: fail at once with its reason, not at the timeout.
+    let refused: MeshError | undefined;
+    const never = new Promise<never>(() => {});
+    const identityRefused = identity?.whenReady().then(
+      () => never,
+      (e: unknown) => (isMeshError(e, ERROR_CODES.IDENTITY) ? (refused = e) : never),
+    );
+    const missing = await Promise.race([
+      waitUntilReady({
+        discovery,
+        probe: this.service,
+        dependsOn,
+        registrations: this.#served.flatMap((s) => (s.registration ? [s.registration] : [])),
+        timeoutMs: readyTimeoutMs,
+        ...(identity ? { identity } : {}),
+      }),
+      ...(identityRefused ? [identityRefused.then(() => [])] : []),
+    ]);
+    if (refused !== undefined) {
+      if (readyOnTimeout === 'fail-open') logger.warn('weft: no workload certificate; continuing (fail-open)', { error: refused.message });
+      else throw refused;
+      return;
+    }
     if (missing.length === 0) return;
     if (readyOnTimeout === 'fail-open') {
       logger.warn('weft: mesh not ready in time; continuing (fail-open)', { timeoutMs: readyTimeoutMs, missing });
@@ -249,6 +295,7 @@ class MeshImpl implements Mesh {
       served: this.#served.map((s) => ({ address: s.address, port: s.port })),
       closed: this.#closing !== undefined,
       resilience: this.#mesh?.resilience() ?? {},
+      identity: this.identity?.status(),
     });
   }
 
@@ -305,8 +352,9 @@ class MeshImpl implements Mesh {
     await step('dispatcher', () => closeWithin(this.dispatcher, drainTimeoutMs));
     this.#grpc?.close();
     this.#policies.close();
-    // 3. Last, the xDS stream.
+    // 3. Last, the xDS stream and the certificate renewal.
     await step('discovery', async () => this.#discovery?.close());
+    await step('identity', async () => this.#meshIdentity?.close());
   }
 }
 
