@@ -3,7 +3,9 @@
 /** `-----BEGIN <label>-----` PEM of `der`, 64 characters a line, ending with a newline. */
 export function derToPem(der: Uint8Array | ArrayBuffer, label: string): string {
   const b64 = Buffer.from(der instanceof ArrayBuffer ? new Uint8Array(der) : der).toString('base64');
-  return `-----BEGIN ${label}-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
+  let body = '';
+  for (let i = 0; i < b64.length; i += 64) body += `${b64.slice(i, i + 64)}\n`;
+  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
 }
 
 /** The DER bytes of every `label` block in `text`, in order ([] when there is none). Does not validate the content. */

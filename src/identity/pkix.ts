@@ -3,6 +3,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+/** PEM helpers, re-exported so PKI code needs one import. */
 export { derToPem, pemBlocks } from './pem.js';
 
 /** Object identifiers Weft writes or reads. */
@@ -50,21 +51,46 @@ export function signToBitString(tbs: ArrayBuffer, privateKey: KeyObject): asn1js
   return new asn1js.BitString({ valueHex: new Uint8Array(signature).buffer });
 }
 
+// OpenSSL 3's DER encoders and decoders cost ~200 µs a key here, JWK ~10 µs: P-256 keys, which are all a workload
+// has, go through JWK and this fixed SubjectPublicKeyInfo prefix (id-ecPublicKey, prime256v1, BIT STRING of 66 bytes).
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const PRIME256V1 = '1.2.840.10045.3.1.7';
+
+/** The uncompressed EC point (0x04 || x || y) of a P-256 public key, or undefined for other keys. */
+function p256Point(publicKey: KeyObject): Buffer | undefined {
+  if (publicKey.asymmetricKeyType !== 'ec' || publicKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return undefined;
+  const { x, y } = publicKey.export({ format: 'jwk' });
+  return Buffer.concat([Buffer.from([4]), Buffer.from(x!, 'base64url'), Buffer.from(y!, 'base64url')]);
+}
+
+/** The DER SubjectPublicKeyInfo of `publicKey`. */
+export function spkiDer(publicKey: KeyObject): Buffer {
+  const point = p256Point(publicKey);
+  return point ? Buffer.concat([P256_SPKI_PREFIX, point]) : publicKey.export({ type: 'spki', format: 'der' });
+}
+
 /** The SubjectPublicKeyInfo of `publicKey`, as pkijs holds it. */
 export function publicKeyInfo(publicKey: KeyObject): pkijs.PublicKeyInfo {
-  const der = publicKey.export({ type: 'spki', format: 'der' });
-  return new pkijs.PublicKeyInfo({ schema: asn1js.fromBER(new Uint8Array(der)).result });
+  return new pkijs.PublicKeyInfo({ schema: asn1js.fromBER(new Uint8Array(spkiDer(publicKey))).result });
 }
 
 /** A node:crypto public key from a pkijs SubjectPublicKeyInfo. Throws when the key cannot be read. */
 export function keyOfPublicKeyInfo(spki: pkijs.PublicKeyInfo): KeyObject {
+  const point = new Uint8Array(spki.subjectPublicKey.valueBlock.valueHexView);
+  const params: unknown = spki.algorithm.algorithmParams;
+  const curve = params instanceof asn1js.ObjectIdentifier ? params.valueBlock.toString() : undefined;
+  if (spki.algorithm.algorithmId === EC_PUBLIC_KEY && curve === PRIME256V1 && point.length === 65 && point[0] === 4) {
+    const b64 = (from: number) => Buffer.from(point.subarray(from, from + 32)).toString('base64url');
+    return crypto.createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64(1), y: b64(33) }, format: 'jwk' });
+  }
   return crypto.createPublicKey({ key: Buffer.from(spki.toSchema().toBER(false)), format: 'der', type: 'spki' });
 }
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits (used for SKI and AKI). */
 export function keyIdentifier(publicKey: KeyObject): Buffer {
-  const spki = publicKeyInfo(publicKey);
-  return crypto.createHash('sha1').update(new Uint8Array(spki.subjectPublicKey.valueBlock.valueHexView)).digest();
+  const bits = p256Point(publicKey) ?? new Uint8Array(publicKeyInfo(publicKey).subjectPublicKey.valueBlock.valueHexView);
+  return crypto.createHash('sha1').update(bits).digest();
 }
 
 /** A distinguished name from `[oid, value]` pairs, one RDN each (UTF8String values); [] gives the empty name. */

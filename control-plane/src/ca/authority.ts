@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import type { Disposable } from '../../../src/core/watch.js';
-import { oneLine, parseCertificates, serialOf, validityMs, verifyChain, type ChainFailure, type VerifiedChain } from '../../../src/identity/chain.js';
+import { oneLine, parseCertificates, validityMs, verifyChain, type ChainFailure, type VerifiedChain } from '../../../src/identity/chain.js';
 import { DEFAULT_TRUST_DOMAIN, isTrustDomain, parseSpiffeId } from '../../../src/identity/spiffe.js';
 import { SYSTEM_CLOCK, type ClockTimer, type RegistryClock } from '../registry/registry.js';
 import { loadCaState, rootId, saveCaState, type CaRoot, type CaStateData } from './ca-state.js';
@@ -203,12 +203,7 @@ export class CertificateAuthority {
     }
     const notAfterMs = Math.min(nowMs + this.certTtlMs, signerNotAfterMs);
     const leaf = buildLeafCertificate({ signer: this.#signer, publicKey, spiffeId, notBeforeMs: nowMs - BACKDATE_MS, notAfterMs });
-    return {
-      chainPem: [leaf.pem, ...(this.#operator?.chainPems ?? [])],
-      spiffeId,
-      serial: serialOf(leaf.x509),
-      notAfterMs: validityMs(leaf.x509).notAfterMs,
-    };
+    return { chainPem: [leaf.pem, ...(this.#operator?.chainPems ?? [])], spiffeId, serial: leaf.serial, notAfterMs: leaf.notAfterMs };
   }
 
   /**

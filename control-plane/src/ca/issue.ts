@@ -19,10 +19,14 @@ import {
   uriSanExtension,
 } from '../../../src/identity/pkix.js';
 
-/** A certificate Weft built: PEM, DER and the parsed form. */
+/** A certificate Weft built: PEM, DER, its serial and expiry, and (parsed on first use) the X509Certificate. */
 export interface BuiltCertificate {
   readonly pem: string;
   readonly der: Buffer;
+  /** Lower-case hex without leading zeros. */
+  readonly serial: string;
+  readonly notAfterMs: number;
+  /** Parsed lazily: OpenSSL's decoder costs about as much as building the certificate. */
   readonly x509: X509Certificate;
 }
 
@@ -32,13 +36,15 @@ export interface Signer {
   readonly key: KeyObject;
   /** The certificate's subject as pkijs holds it (the issuer name of what it signs). */
   readonly subject: pkijs.RelativeDistinguishedNames;
+  /** The authorityKeyIdentifier extension of what it signs (computed once). */
+  readonly authorityKeyId: pkijs.Extension;
 }
 
 /** Prepares `cert` + `key` to sign. Throws a TypeError when the key type is not one Weft signs with. */
 export function signerOf(cert: X509Certificate, key: KeyObject): Signer {
   signatureAlgorithmOf(key);
   const parsed = pkijs.Certificate.fromBER(new Uint8Array(cert.raw));
-  return { cert, key, subject: parsed.subject };
+  return { cert, key, subject: parsed.subject, authorityKeyId: authorityKeyIdExtension(cert.publicKey) };
 }
 
 /** What a self-signed root holds. */
@@ -104,7 +110,7 @@ export function buildLeafCertificate(params: LeafParams): BuiltCertificate {
         keyUsageExtension([KEY_USAGE.digitalSignature]),
         extKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
         subjectKeyIdExtension(params.publicKey),
-        authorityKeyIdExtension(params.signer.cert.publicKey),
+        params.signer.authorityKeyId,
         uriSanExtension([params.spiffeId], true),
       ],
     },
@@ -126,7 +132,8 @@ function sign(tbs: Tbs, signingKey: KeyObject): BuiltCertificate {
   const cert = new pkijs.Certificate();
   const algorithm = signatureAlgorithmOf(signingKey).oid;
   cert.version = 2;
-  cert.serialNumber = randomSerial();
+  const serial = randomSerial();
+  cert.serialNumber = serial;
   cert.signature = algorithmIdentifier(algorithm);
   cert.signatureAlgorithm = algorithmIdentifier(algorithm);
   cert.issuer = tbs.issuer;
@@ -139,7 +146,17 @@ function sign(tbs: Tbs, signingKey: KeyObject): BuiltCertificate {
   cert.tbsView = new Uint8Array(toBeSigned);
   cert.signatureValue = signToBitString(toBeSigned, signingKey);
   const der = Buffer.from(cert.toSchema(false).toBER(false));
-  return { pem: derToPem(der, 'CERTIFICATE'), der, x509: new X509Certificate(der) };
+  let x509: X509Certificate | undefined;
+  return {
+    pem: derToPem(der, 'CERTIFICATE'),
+    der,
+    serial: Buffer.from(serial.valueBlock.valueHexView).toString('hex').replace(/^0+(?=.)/, ''),
+    notAfterMs: Math.floor(tbs.notAfterMs / 1000) * 1000,
+    get x509() {
+      x509 ??= new X509Certificate(der);
+      return x509;
+    },
+  };
 }
 
 /** UTCTime up to 2049, GeneralizedTime after (RFC 5280 §4.1.2.5); whole seconds. */
