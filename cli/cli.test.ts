@@ -185,6 +185,21 @@ describe('weft CLI against a running control plane', { timeout: 60_000 }, () => 
     assert.equal((await weft(['get', 'routes', '--bogus'], env)).code, 2);
     assert.equal((await weft(['apply'], env)).code, 2);
   });
+});
+
+describe('weft CLI identity commands against a running control plane', { timeout: 90_000 }, () => {
+  let dir = '';
+  let cp: ControlPlane;
+  let env: NodeJS.ProcessEnv = {};
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'weft-cli-id-'));
+    cp = await startControlPlane({ configDir: path.join(dir, 'store'), xdsPort: 0, adminPort: 0 });
+    env = { WEFT_ADMIN: cp.adminUrl, WEFT_ADMIN_TOKEN: cp.adminToken };
+  });
+  after(async () => {
+    await cp.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('needs the operator token, read from --token, WEFT_ADMIN_TOKEN or WEFT_ADMIN_TOKEN_FILE, and says how when it is missing or wrong', async () => {
     // From a directory without ./mesh/.weft/admin-token (the file the CLI falls back to).
@@ -248,7 +263,7 @@ describe('weft CLI against a running control plane', { timeout: 60_000 }, () => 
   });
 });
 
-describe('weft control-plane', { timeout: 30_000 }, () => {
+describe('weft control-plane', { timeout: 60_000 }, () => {
   let child: ChildProcess | undefined;
   after(() => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
@@ -285,6 +300,25 @@ describe('weft control-plane', { timeout: 30_000 }, () => {
     proc.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.match(stdout, /Stopped\./);
+  });
+
+  it('refuses bad security flags before starting, naming the flag (exit 2) or the file (exit 1)', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'weft-cli-cp-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const run = (...flags: string[]) => weft(['control-plane', '--config-dir', dir, '--xds-port', '0', '--admin-port', '0', ...flags], {});
+    const cases: [string[], number, RegExp][] = [
+      [['--xds-auth', 'maybe'], 2, /--xds-auth must be loopback-plaintext or required, not 'maybe'/],
+      [['--cert-ttl', 'a while'], 2, /--cert-ttl must be a duration like 24h, 90m or 7d, not 'a while'/],
+      [['--ca-cert', 'x.pem'], 2, /--ca-cert and --ca-key go together/],
+      [['--csr-rate', 'lots'], 2, /--csr-rate must be a number ≥ 0 \(0 = no limit\), not 'lots'/],
+      [['--cert-ttl', '100d'], 1, /--cert-ttl must be between 1s and 90 days/],
+      [['--ca-cert', path.join(dir, 'none.pem'), '--ca-key', path.join(dir, 'none-key.pem')], 1, /--ca-cert .*none\.pem: cannot be read \(ENOENT\)/],
+    ];
+    for (const [flags, code, message] of cases) {
+      const r = await run(...flags);
+      assert.equal(r.code, code, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
   });
 
   it('exits 1 listing every error when the config dir is invalid', async (t) => {

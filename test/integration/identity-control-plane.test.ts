@@ -189,6 +189,26 @@ describe('identity on a running control plane', { timeout: 60_000 }, () => {
     }
   });
 
+  it('answers RESOURCE_EXHAUSTED with a retry time past --csr-rate', async () => {
+    const limited = await startTestControlPlane({}, { security: { csrRatePerSecond: 2 } });
+    const c = new IdentityClient({ server: limited.cp.xdsAddress });
+    try {
+      const { token: multi } = await limited.cp.tokens.create({ service: 'payments', uses: 10 });
+      const outcomes = await Promise.allSettled([1, 2, 3, 4].map(() => c.sign(createCsr(generateWorkloadKey(), PAYMENTS).pem, { kind: 'bootstrap-token', token: multi })));
+      const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as { message: string; details: Record<string, unknown> });
+      assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 2, 'a burst of one second\'s worth');
+      assert.equal(refused.length, 2);
+      for (const e of refused) {
+        assert.equal(e.details['grpcCode'], 'RESOURCE_EXHAUSTED');
+        assert.match(e.message, /CSR signing is limited to 2 per second on this control plane; retry in \d+ ms/);
+        assert.ok(Number(e.details['retryAfterMs']) > 0 && Number(e.details['retryAfterMs']) <= 500, 'grpc-retry-pushback-ms reached the client');
+      }
+    } finally {
+      c.close();
+      await limited.close();
+    }
+  });
+
   it('validates the identity endpoints of the admin API', async () => {
     assert.match(String((await tcp.admin('POST', '/v1/tokens', { service: 'Bad Name' })).body['error']), /service: 'Bad Name' is not a service name/);
     assert.match(String((await tcp.admin('POST', '/v1/tokens', { service: 'payments', ttl: 'soon' })).body['error']), /ttl: 'soon' is not a duration/);
