@@ -11,6 +11,7 @@ import { compileMeshState, requiredResourceNames } from './compile.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type ProtoObject, type ResourceTypeUrl } from './protos.js';
 import { ResourceCache } from './resource-cache.js';
 import { RESOURCE_TYPES, type SecretResource } from './resources/index.js';
+import { SecretWatchers } from './secret-watchers.js';
 
 const TRACER = 'xds-client';
 /** google.rpc.Code INVALID_ARGUMENT, sent in every NACK. */
@@ -109,8 +110,7 @@ class AdsClient implements XdsClient {
   readonly #targets: string[] = [];
   readonly #waiters = new Set<Waiter>();
   readonly #nackListeners = new Set<(event: NackEvent) => void>();
-  readonly #secretWatchers = new Map<string, Set<(secret: SecretResource) => void>>();
-  readonly #secretsSent = new Map<string, SecretResource>();
+  readonly #secrets: SecretWatchers;
   readonly #backoff: Backoff;
   readonly #node: ProtoObject;
   #client: grpc.Client | undefined;
@@ -132,6 +132,7 @@ class AdsClient implements XdsClient {
       });
     }
     this.#node = nodeProto(options.node);
+    this.#secrets = new SecretWatchers(this.#logger, () => this.#closed);
   }
 
   get state(): Watch<MeshState> {
@@ -181,26 +182,15 @@ class AdsClient implements XdsClient {
 
   watchSecret(name: string, fn: (secret: SecretResource) => void): Disposable {
     if (this.#closed) return { dispose() {} };
-    let fns = this.#secretWatchers.get(name);
-    if (fns === undefined) {
-      fns = new Set();
-      this.#secretWatchers.set(name, fns);
+    const watch = this.#secrets.add(name, fn, this.#cache.accepted(TYPE_URL.secret).get(name)?.value as SecretResource | undefined);
+    if (watch.first) {
       this.#recompute();
       if (this.#call === undefined && this.#retryTimer === undefined) this.#startStream();
       else this.#flushSubscriptions();
     }
-    fns.add(fn);
-    const held = this.#cache.accepted(TYPE_URL.secret).get(name)?.value as SecretResource | undefined;
-    if (held !== undefined) {
-      this.#secretsSent.set(name, held);
-      queueMicrotask(() => fns.has(fn) && !this.#closed && fn(held));
-    }
     return {
       dispose: () => {
-        fns.delete(fn);
-        if (fns.size > 0 || this.#secretWatchers.get(name) !== fns) return;
-        this.#secretWatchers.delete(name);
-        this.#secretsSent.delete(name);
+        if (!watch.remove() || this.#closed) return;
         this.#recompute();
         this.#flushSubscriptions();
       },
@@ -234,7 +224,7 @@ class AdsClient implements XdsClient {
     }
     this.#waiters.clear();
     this.#nackListeners.clear();
-    this.#secretWatchers.clear();
+    this.#secrets.clear();
     this.#logger.info('xDS client closed', { server: this.#options.server });
   }
 
@@ -331,7 +321,10 @@ class AdsClient implements XdsClient {
     this.#send(type); // ACK or NACK, with this type's current names
     this.#flushSubscriptions();
     if (nack !== undefined) this.#emitNack(nack);
-    if (result.changed && type.typeUrl === TYPE_URL.secret) this.#emitSecrets();
+    if (result.changed && type.typeUrl === TYPE_URL.secret) {
+      const accepted = this.#cache.accepted(TYPE_URL.secret);
+      this.#secrets.deliver((name) => accepted.get(name)?.value as SecretResource | undefined);
+    }
   }
 
   /** Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response. */
@@ -339,7 +332,7 @@ class AdsClient implements XdsClient {
     const input = { targets: this.#targets, resources: this.#cache };
     const next = compileMeshState(input, this.#state.get());
     const required = new Map(requiredResourceNames(input, next));
-    required.set(TYPE_URL.secret, new Set(this.#secretWatchers.keys()));
+    required.set(TYPE_URL.secret, new Set(this.#secrets.names()));
     for (const type of this.#types.values()) {
       const names = required.get(type.typeUrl) ?? new Set<string>();
       for (const name of type.subscribed) {
@@ -395,26 +388,6 @@ class AdsClient implements XdsClient {
       names, version: type.version, nonce: type.nonce, nack: type.error !== undefined,
     });
     call.write(request);
-  }
-
-  /** Hands each watched Secret whose accepted value changed to its watchers (in a microtask, like NACK events). */
-  #emitSecrets(): void {
-    const accepted = this.#cache.accepted(TYPE_URL.secret);
-    for (const [name, fns] of this.#secretWatchers) {
-      const value = accepted.get(name)?.value as SecretResource | undefined;
-      if (value === undefined || this.#secretsSent.get(name) === value) continue;
-      this.#secretsSent.set(name, value);
-      queueMicrotask(() => {
-        for (const fn of [...fns]) {
-          if (this.#closed) return;
-          try {
-            fn(value);
-          } catch (e: unknown) {
-            this.#logger.error('watchSecret listener threw', { secret: name, error: String(e) });
-          }
-        }
-      });
-    }
   }
 
   #emitNack(event: NackEvent): void {
