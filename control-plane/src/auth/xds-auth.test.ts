@@ -100,4 +100,17 @@ describe('XdsAuthenticator', { timeout: 20_000 }, () => {
     assert.ok(!r5.ok && /the certificate expired at/.test(r5.error));
     assert.equal(logger.find('warn', /workload assertion refused/).length, 5);
   });
+
+  it('remembers a verified assertion only while its iat window, its certificate and the trust bundle hold', async () => {
+    const { auth, md, clock, workload, ca } = await setup('required');
+    const { key, chain } = workload();
+    const jwt = `Bearer ${createWorkloadAssertion(PAYMENTS, key.privateKey, chain, clock.nowMs())}`;
+    for (let i = 0; i < 3; i++) assert.ok((await auth.authenticate(md(jwt), `10.0.0.${i}:1`, 'registry KeepAlive')).ok);
+    await ca.rotate({ activateAfterMs: 3_600_000 }); // the bundle changes: verified again (and still fine)
+    const again = await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive');
+    assert.ok(again.ok && again.caller.peer === '10.0.0.9:1');
+    clock.advance(61_000); // past the iat window: the remembered verdict lapses with it
+    const late = await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive');
+    assert.ok(!late.ok && /issued 61 s ago/.test(late.error), JSON.stringify(late));
+  });
 });

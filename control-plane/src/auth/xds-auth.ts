@@ -23,6 +23,9 @@ export type XdsCaller =
 /** The outcome of authenticating one call or stream. */
 export type XdsAuthResult = { readonly ok: true; readonly caller: XdsCaller } | { readonly ok: false; readonly error: string };
 
+/** Most verified workload assertions remembered (each is reused by its workload for up to a minute). */
+export const MAX_CACHED_ASSERTIONS = 1024;
+
 /** Options of XdsAuthenticator. */
 export interface XdsAuthOptions {
   readonly mode: XdsAuthMode;
@@ -43,6 +46,8 @@ export class XdsAuthenticator {
   readonly #tokens: BootstrapTokens;
   readonly #nowMs: () => number;
   readonly #logger: Logger;
+  /** Verified assertions: a registry keep-alive repeats the same one every few seconds; verifying costs ~1 ms. */
+  readonly #verified = new Map<string, { readonly caller: XdsCaller; readonly untilMs: number; readonly bundle: readonly unknown[] }>();
 
   constructor(options: XdsAuthOptions) {
     this.mode = options.mode;
@@ -83,6 +88,9 @@ export class XdsAuthenticator {
   }
 
   async #assertion(jwt: string, x5c: unknown[], peer: string, refuse: (error: string) => XdsAuthResult): Promise<XdsAuthResult> {
+    // A hit holds only while the assertion, its iat window and its certificate are valid and the bundle is unchanged.
+    const hit = this.#verified.get(jwt);
+    if (hit !== undefined && this.#nowMs() < hit.untilMs && hit.bundle === this.#ca.trustBundle()) return { ok: true, caller: { ...hit.caller, peer } };
     if (x5c.length === 0 || x5c.some((c) => typeof c !== 'string')) return refuse('the workload assertion x5c header must be a non-empty list of base64 certificates');
     const chain = (x5c as string[]).map((b64) => derToPem(Buffer.from(b64, 'base64'), 'CERTIFICATE'));
     const verified = this.#ca.verify(chain);
@@ -101,7 +109,11 @@ export class XdsAuthenticator {
     }
     if (payload['sub'] !== verified.value.spiffeId) return refuse(`workload assertion refused: sub '${String(payload['sub'])}' is not the certificate's identity ${verified.value.spiffeId}`);
     const id = parseSpiffeId(verified.value.spiffeId)!;
-    return { ok: true, caller: { authenticated: true, peer, spiffeId: verified.value.spiffeId, id, via: 'workload-assertion' } };
+    const caller: XdsCaller = { authenticated: true, peer, spiffeId: verified.value.spiffeId, id, via: 'workload-assertion' };
+    if (this.#verified.size >= MAX_CACHED_ASSERTIONS) this.#verified.clear();
+    const untilMs = Math.min(Number(payload['exp']) * 1000, iatMs + ASSERTION_MAX_SKEW_MS, Date.parse(verified.value.leaf.validTo));
+    this.#verified.set(jwt, { caller, untilMs, bundle: this.#ca.trustBundle() });
+    return { ok: true, caller };
   }
 }
 
