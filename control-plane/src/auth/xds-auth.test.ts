@@ -111,6 +111,6 @@ describe('XdsAuthenticator', { timeout: 20_000 }, () => {
     assert.ok(again.ok && again.caller.peer === '10.0.0.9:1');
     clock.advance(61_000); // past the iat window: the remembered verdict lapses with it
     const late = await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive');
-    assert.ok(!late.ok && /issued 61 s ago/.test(late.error), JSON.stringify(late));
+    assert.ok(!late.ok && /issued 6\d s ago/.test(late.error), JSON.stringify(late));
   });
 });
