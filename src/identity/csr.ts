@@ -13,6 +13,7 @@ import {
   sanNamesOf,
   signToBitString,
   signatureAlgorithmOf,
+  signedDer,
   uriSanExtension,
 } from './pkix.js';
 
@@ -40,9 +41,7 @@ export function createCsr(key: KeyPair, spiffeId: string): { readonly pem: strin
   csr.attributes = [new pkijs.Attribute({ type: OID.extensionRequest, values: [extensions.toSchema()] })];
   csr.signatureAlgorithm = algorithmIdentifier(signatureAlgorithmOf(key.privateKey).oid);
   const tbs = (csr.toSchema(true).valueBlock.value[0] as asn1js.Sequence).toBER(false);
-  csr.tbsView = new Uint8Array(tbs);
-  csr.signatureValue = signToBitString(tbs, key.privateKey);
-  const der = Buffer.from(csr.toSchema(false).toBER(false));
+  const der = signedDer(tbs, csr.signatureAlgorithm, signToBitString(tbs, key.privateKey));
   return { pem: derToPem(der, 'CERTIFICATE REQUEST'), der };
 }
 

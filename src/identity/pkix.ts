@@ -44,6 +44,22 @@ export function algorithmIdentifier(oid: string): pkijs.AlgorithmIdentifier {
   return new pkijs.AlgorithmIdentifier(oid === OID.sha256WithRsa ? { algorithmId: oid, algorithmParams: new asn1js.Null() } : { algorithmId: oid });
 }
 
+/**
+ * The DER of a signed object (certificate or CSR): SEQUENCE { tbs, signatureAlgorithm, signatureValue }, assembled
+ * from bytes. pkijs's toSchema() would parse the TBS it just encoded again, which costs more than building it.
+ */
+export function signedDer(tbs: ArrayBuffer, algorithm: pkijs.AlgorithmIdentifier, signature: asn1js.BitString): Buffer {
+  const content = Buffer.concat([new Uint8Array(tbs), new Uint8Array(algorithm.toSchema().toBER(false)), new Uint8Array(signature.toBER(false))]);
+  return Buffer.concat([Buffer.from([0x30]), derLength(content.length), content]);
+}
+
+function derLength(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v >>= 8) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
 /** Signs the DER `tbs` with `privateKey` (DER-encoded ECDSA signature, or PKCS#1 v1.5 for RSA) as a BIT STRING. */
 export function signToBitString(tbs: ArrayBuffer, privateKey: KeyObject): asn1js.BitString {
   const { hash } = signatureAlgorithmOf(privateKey);

@@ -15,6 +15,7 @@ import {
   randomSerial,
   signToBitString,
   signatureAlgorithmOf,
+  signedDer,
   subjectKeyIdExtension,
   uriSanExtension,
 } from '../../../src/identity/pkix.js';
@@ -143,9 +144,7 @@ function sign(tbs: Tbs, signingKey: KeyObject): BuiltCertificate {
   cert.subjectPublicKeyInfo = publicKeyInfo(tbs.publicKey);
   cert.extensions = tbs.extensions;
   const toBeSigned = cert.encodeTBS().toBER(false);
-  cert.tbsView = new Uint8Array(toBeSigned);
-  cert.signatureValue = signToBitString(toBeSigned, signingKey);
-  const der = Buffer.from(cert.toSchema(false).toBER(false));
+  const der = signedDer(toBeSigned, cert.signatureAlgorithm, signToBitString(toBeSigned, signingKey));
   let x509: X509Certificate | undefined;
   return {
     pem: derToPem(der, 'CERTIFICATE'),
