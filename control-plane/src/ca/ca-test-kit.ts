@@ -56,18 +56,29 @@ export function recordingLogger(): RecordingLogger {
  */
 export async function tlsHandshake(certPem: string, keyPem: string, caPem: string): Promise<string> {
   const server = tls.createServer({ cert: certPem, key: keyPem }, (socket) => socket.end());
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   server.on('tlsClientError', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  let socket: tls.TLSSocket | undefined;
+  let timer: NodeJS.Timeout | undefined;
   try {
     return await new Promise<string>((resolve, reject) => {
-      const socket = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ca: caPem, checkServerIdentity: () => undefined }, () => {
-        const serial = socket.getPeerCertificate().serialNumber;
-        socket.destroy();
-        resolve(serial.toLowerCase());
+      timer = setTimeout(() => reject(new Error('tlsHandshake: no outcome within 5 s')), 5_000);
+      const s = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ca: caPem, checkServerIdentity: () => undefined }, () => {
+        resolve(s.getPeerCertificate().serialNumber.toLowerCase());
       });
-      socket.on('error', reject);
+      socket = s;
+      s.on('error', reject);
     });
   } finally {
+    // Never wait on a half-closed connection: tear both ends down, then close the server.
+    clearTimeout(timer);
+    socket?.destroy();
+    for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
