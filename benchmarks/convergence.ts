@@ -72,7 +72,7 @@ for (let e = 0; e < edits; e++) {
   changes.clear();
   const backend = e % 2 === 0 ? 'conv-b' : 'conv-a';
   const t0 = Date.now();
-  const res = await fetch(`${controlPlane.adminUrl}/v1/apply`, { method: 'POST', body: route(backend) });
+  const res = await fetch(`${controlPlane.adminUrl}/v1/apply`, { method: 'POST', body: route(backend), headers: { authorization: `Bearer ${controlPlane.adminToken}` } });
   if (res.status !== 200) throw new Error(`apply failed: ${await res.text()}`);
   await until(() => changes.size === clients, 10_000, `all clients to see edit ${e}`);
   const times = [...changes.values()].map((t) => t - t0);

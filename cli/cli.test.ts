@@ -2,7 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -56,7 +56,7 @@ describe('weft CLI against a running control plane', { timeout: 60_000 }, () => 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'weft-cli-'));
     cp = await startControlPlane({ configDir: path.join(dir, 'store'), xdsPort: 0, adminPort: 0 });
-    env = { WEFT_ADMIN: cp.adminUrl };
+    env = { WEFT_ADMIN: cp.adminUrl, WEFT_ADMIN_TOKEN: cp.adminToken };
   });
   after(async () => {
     await cp.close();
@@ -209,7 +209,13 @@ describe('weft control-plane', { timeout: 30_000 }, () => {
       });
     });
     assert.match(stdout, /xDS \+ registry: 127\.0\.0\.1:\d+/);
-    const status = (await (await fetch(`${adminUrl}/v1/status`)).json()) as { generation: number };
+    // The operator token was created in the default state dir, owner-only, and the admin API requires it.
+    const tokenFile = /WEFT_ADMIN_TOKEN_FILE=(\S+)\)/.exec(stdout)?.[1];
+    assert.equal(tokenFile, path.join(dir, '.weft', 'admin-token'));
+    assert.equal((await stat(tokenFile!)).mode & 0o777, 0o600);
+    const token = (await readFile(tokenFile!, 'utf8')).trim();
+    assert.equal((await fetch(`${adminUrl}/v1/status`)).status, 401);
+    const status = (await (await fetch(`${adminUrl}/v1/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as { generation: number };
     assert.equal(status.generation, 1);
     proc.kill('SIGTERM');
     assert.equal(await exited, 0);

@@ -12,9 +12,14 @@ Commands:
   delete          delete a resource, or the resources declared in files
   status          connected clients, the version each ACKed, NACKs and config errors
   config-dump     what one client was last sent (JSON)
+  token create    a bootstrap token a new process enrols with (WEFT_TOKEN)
+  cert issue      a key, certificate and trust bundle as files (for file-based TLS users)
+  ca              the CA's roots (status) and a root rotation with overlap (rotate)
 
 Every command but control-plane talks to the admin API at --server <url>, or $WEFT_ADMIN,
-or http://127.0.0.1:15000. Run 'weft <command> --help' for a command's options.`;
+or http://127.0.0.1:15000, with the operator token from --token, $WEFT_ADMIN_TOKEN,
+the file $WEFT_ADMIN_TOKEN_FILE names, or ./mesh/.weft/admin-token.
+Run 'weft <command> --help' for a command's options.`;
 
 type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
@@ -26,6 +31,9 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   delete: async () => (await import('./commands/delete.js')).runDelete,
   status: async () => (await import('./commands/status.js')).runStatus,
   'config-dump': async () => (await import('./commands/status.js')).runConfigDump,
+  token: async () => (await import('./commands/token.js')).runToken,
+  cert: async () => (await import('./commands/cert.js')).runCert,
+  ca: async () => (await import('./commands/ca.js')).runCa,
 };
 
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. Never throws. */

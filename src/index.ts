@@ -9,6 +9,11 @@ export type { MeshOptions, ReadyOnTimeout } from './mesh/options.js';
 /** Defaults of createMesh() (control plane URL, ready() bound). */
 export { DEFAULT_CONTROL_PLANE, DEFAULT_READY_TIMEOUT_MS } from './mesh/options.js';
 
+/** The workload identity (mesh.identity): the certificate TLS presents, its status, and the SPIFFE ID helpers. */
+export type { WorkloadIdentity, WorkloadCertificate, IdentityStatus } from './identity/workload-identity.js';
+/** SPIFFE IDs: format, parse, and read from a certificate's subjectAltName. */
+export { formatSpiffeId, parseSpiffeId, spiffeIdOfSans, DEFAULT_TRUST_DOMAIN, DEFAULT_NAMESPACE, type WorkloadId } from './identity/spiffe.js';
+
 /** The gRPC side of a mesh (mesh.grpc) and its client constructor type. */
 export type { MeshGrpc, GrpcClientConstructor } from './client/grpc/mesh-grpc.js';
 /** The cap on a gRPC call's messages buffered for retries. */

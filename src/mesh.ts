@@ -7,11 +7,13 @@ import { DEFAULT_RESOLVE_TIMEOUT_MS, MeshDispatcher } from './client/http/dispat
 import { keepAliveOptions } from './client/http/pools.js';
 import type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
 import type { ConcurrencyLimitSnapshot } from './policy/concurrency/index.js';
-import { ERROR_CODES, MeshError } from './core/errors.js';
+import { ERROR_CODES, MeshError, isMeshError } from './core/errors.js';
 import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
 import type { Disposable } from './core/watch.js';
 import { RegistryClient, type RegistrationStatus } from './discovery/registration.js';
-import { createXdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
+import { createXdsClient, type XdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
+import type { IdentityStatus, WorkloadIdentity } from './identity/workload-identity.js';
+import { startMeshIdentity, type MeshIdentity } from './mesh/identity.js';
 import { explainRequest, type ExplainInit, type Explanation } from './explain.js';
 import { resolveMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './mesh/options.js';
 import { waitUntilReady } from './mesh/ready.js';
@@ -38,6 +40,8 @@ export interface MeshStatus {
   readonly concurrencyLimits: readonly ConcurrencyLimitSnapshot[];
   /** This service's inbound policy and what it refused, by reason; undefined when the mesh is disabled. */
   readonly inbound: InboundStatus | undefined;
+  /** The workload identity: SPIFFE ID, certificate expiry, last renewal and its error. Undefined without a token. */
+  readonly identity: IdentityStatus | undefined;
 }
 
 /** Everything this process knows about the mesh: status, compiled targets and clusters, and raw xDS resources. */
@@ -65,6 +69,11 @@ export interface Mesh {
   /** False when switched off (option `enabled: false` or env WEFT_DISABLED=1). */
   readonly enabled: boolean;
   /**
+   * This process's workload identity (certificate, key, trust bundle; renewed in the background), when a bootstrap token
+   * is configured (`identity` option, WEFT_TOKEN or WEFT_TOKEN_FILE); undefined otherwise.
+   */
+  readonly identity: WorkloadIdentity | undefined;
+  /**
    * An undici Dispatcher that routes mesh hosts (`http://payments/...`) and passes every other host through untouched.
    * Pass it as `{ dispatcher }` to undici's fetch/request, or install it with setGlobalDispatcher() (opt-in).
    */
@@ -83,7 +92,10 @@ export interface Mesh {
   serve(handlerOrServer: http.RequestListener | http.Server, options: ServeOptions): Promise<ServedEndpoint>;
   /**
    * Resolves when the xDS stream is up, every `dependsOn` service is resolved, every serve() registration is done and,
-   * once the process serves (serve(), grpc.server()), its inbound policy is known, bounded by `ready.timeoutMs`. On timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
+   * once the process serves (serve(), grpc.server()), its inbound policy is known, and with a bootstrap token the first
+   * workload certificate is in hand, bounded by `ready.timeoutMs`. A token the control plane refuses (used, expired,
+   * for another service...) rejects at once with WEFT_ERR_IDENTITY saying why (warns instead in 'fail-open'). On
+   * timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
    * ('fail-closed', default) or resolves anyway ('fail-open'; calls then wait for discovery per call).
    * The xDS stream opens on the first subscription; with no `dependsOn`, ready() subscribes to this service's own
    * name to open it. Safe to call more than once; each call waits afresh.
@@ -112,7 +124,12 @@ export interface Mesh {
  * options; never fails for an unreachable control plane (calls then fail per call with a typed MeshError).
  */
 export async function createMesh(options: MeshOptions): Promise<Mesh> {
-  return new MeshImpl(resolveMeshOptions(options));
+  const resolved = resolveMeshOptions(options);
+  const identity =
+    resolved.enabled && resolved.identity !== undefined
+      ? await startMeshIdentity({ service: resolved.service, controlPlaneAddress: resolved.controlPlaneAddress, token: resolved.identity, logger: resolved.logger })
+      : undefined;
+  return new MeshImpl(resolved, identity);
 }
 
 class MeshImpl implements Mesh {
@@ -120,6 +137,8 @@ class MeshImpl implements Mesh {
   readonly nodeId: string;
   readonly enabled: boolean;
   readonly dispatcher: Dispatcher;
+  readonly identity: WorkloadIdentity | undefined;
+  readonly #meshIdentity: MeshIdentity | undefined;
   readonly #options: ResolvedMeshOptions;
   readonly #discovery: Discovery | undefined;
   readonly #mesh: MeshDispatcher | undefined;
@@ -130,8 +149,10 @@ class MeshImpl implements Mesh {
   #inbound: InboundRuntime | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(options: ResolvedMeshOptions) {
+  constructor(options: ResolvedMeshOptions, identity: MeshIdentity | undefined) {
     this.#options = options;
+    this.#meshIdentity = identity;
+    this.identity = identity?.identity;
     this.service = options.service;
     this.nodeId = options.nodeId;
     this.enabled = options.enabled;
@@ -148,9 +169,11 @@ class MeshImpl implements Mesh {
       });
       return;
     }
+    const credential = identity === undefined ? undefined : () => identity.identity.xdsCredential();
+    let xds: XdsClient | undefined;
     this.#discovery =
       options.discovery ??
-      createXdsClient({
+      (xds = createXdsClient({
         server: options.controlPlaneAddress,
         node: {
           id: options.nodeId,
@@ -158,7 +181,9 @@ class MeshImpl implements Mesh {
           locality: { ...options.locality },
         },
         logger: options.logger,
-      });
+        ...(credential ? { credential } : {}),
+      }));
+    if (xds !== undefined) identity?.watchTrustBundle(xds);
     this.#mesh = new MeshDispatcher({
       discovery: this.#discovery,
       pool,
@@ -215,7 +240,12 @@ class MeshImpl implements Mesh {
       logger: this.#options.logger,
       register: (endpoint, ttlMs) => {
         if (!this.enabled) return undefined;
-        this.#registry ??= new RegistryClient({ server: this.#options.controlPlaneAddress, logger: this.#options.logger });
+        const identity = this.identity;
+        this.#registry ??= new RegistryClient({
+          server: this.#options.controlPlaneAddress,
+          logger: this.#options.logger,
+          ...(identity ? { credential: () => identity.xdsCredential() } : {}),
+        });
         return this.#registry.register({ ...endpoint, locality: this.#options.locality }, ttlMs);
       },
     };
@@ -237,14 +267,31 @@ class MeshImpl implements Mesh {
     const discovery = this.#discovery;
     if (!this.enabled || discovery === undefined) return;
     const { readyTimeoutMs, readyOnTimeout, dependsOn, logger } = this.#options;
-    const missing = await waitUntilReady({
-      discovery,
-      probe: this.service,
-      dependsOn,
-      registrations: this.#served.flatMap((s) => (s.registration ? [s.registration] : [])),
-      timeoutMs: readyTimeoutMs,
-      ...(this.#inbound?.started === true && { inboundService: this.service }),
-    });
+    const identity = this.identity;
+    // A refused token will not get better by waiting: fail at once with its reason, not at the timeout.
+    let refused: MeshError | undefined;
+    const never = new Promise<never>(() => {});
+    const identityRefused = identity?.whenReady().then(
+      () => never,
+      (e: unknown) => (isMeshError(e, ERROR_CODES.IDENTITY) ? (refused = e) : never),
+    );
+    const missing = await Promise.race([
+      waitUntilReady({
+        discovery,
+        probe: this.service,
+        dependsOn,
+        registrations: this.#served.flatMap((s) => (s.registration ? [s.registration] : [])),
+        timeoutMs: readyTimeoutMs,
+        ...(identity ? { identity } : {}),
+        ...(this.#inbound?.started === true && { inboundService: this.service }),
+      }),
+      ...(identityRefused ? [identityRefused.then(() => [])] : []),
+    ]);
+    if (refused !== undefined) {
+      if (readyOnTimeout === 'fail-open') logger.warn('weft: no workload certificate; continuing (fail-open)', { error: refused.message });
+      else throw refused;
+      return;
+    }
     if (missing.length === 0) return;
     if (readyOnTimeout === 'fail-open') {
       logger.warn('weft: mesh not ready in time; continuing (fail-open)', { timeoutMs: readyTimeoutMs, missing });
@@ -274,6 +321,7 @@ class MeshImpl implements Mesh {
       resilience: this.#mesh?.resilience() ?? {},
       concurrencyLimits: this.#policies.concurrencyLimits(),
       inbound: this.#inbound?.status(),
+      identity: this.identity?.status(),
     });
   }
 
@@ -331,8 +379,9 @@ class MeshImpl implements Mesh {
     this.#grpc?.close();
     this.#inbound?.close();
     this.#policies.close();
-    // 3. Last, the xDS stream.
+    // 3. Last, the xDS stream and the certificate renewal.
     await step('discovery', async () => this.#discovery?.close());
+    await step('identity', async () => this.#meshIdentity?.close());
   }
 }
 

@@ -1,12 +1,12 @@
 // `weft apply -f <file|dir|->`: sends configuration to the control plane as one whole-or-nothing change.
 import { parseArgs } from 'node:util';
 import { formatConfigError, type ConfigError } from '../../control-plane/src/model.js';
-import { AdminClient, CliError, adminUrl, errorMessage } from '../admin-client.js';
+import { CliError, adminClientFor, errorMessage } from '../admin-client.js';
 import { attributeErrors, joinDocuments, readInputs } from '../files.js';
 import type { CliIo } from '../output.js';
 
 /** Usage text of `weft apply`. */
-export const APPLY_USAGE = `Usage: weft apply -f <file|dir|-> [-f ...] [--dry-run] [--server <url>]
+export const APPLY_USAGE = `Usage: weft apply -f <file|dir|-> [-f ...] [--dry-run] [--server <url>] [--token <t>]
 
 Validates the resources in the given YAML files (a directory means its *.yaml/*.yml files; - reads stdin)
 against the whole configuration and stores them, or changes nothing and prints every error, one per line:
@@ -25,7 +25,7 @@ export async function runApply(argv: readonly string[], io: CliIo): Promise<numb
     options: {
       filename: { type: 'string', short: 'f', multiple: true },
       'dry-run': { type: 'boolean' },
-      server: { type: 'string' },
+      server: { type: 'string' }, token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -36,7 +36,7 @@ export async function runApply(argv: readonly string[], io: CliIo): Promise<numb
   }
   const inputs = values.filename ?? [];
   if (inputs.length === 0) throw new CliError(`weft apply needs -f <file|dir|->\n\n${APPLY_USAGE}`, 2);
-  const client = new AdminClient(adminUrl(values.server, io.env));
+  const client = await adminClientFor(values, io.env);
 
   const read = await readInputs(inputs, io);
   if (!read.ok) return printErrors(read.errors, io);

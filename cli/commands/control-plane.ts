@@ -5,17 +5,22 @@ import { formatConfigError, type ConfigError } from '../../control-plane/src/mod
 import { isMeshError } from '../../src/core/errors.js';
 import { DEFAULT_ADMIN_PORT, DEFAULT_XDS_PORT, startControlPlane } from '../../control-plane/src/control-plane.js';
 import { CliError } from '../admin-client.js';
-import type { CliIo } from '../output.js';
+import { shortDuration, type CliIo } from '../output.js';
+import { parseDurationMs } from '../../control-plane/src/admin/identity-routes.js';
+import { XDS_AUTH_MODES, type XdsAuthMode } from '../../control-plane/src/auth/xds-auth.js';
 
 /** Usage text of `weft control-plane`. */
 export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./mesh] [--host 127.0.0.1] [--xds-port ${DEFAULT_XDS_PORT}] [--admin-port ${DEFAULT_ADMIN_PORT}]
                          [--lease-ttl-ms 10000] [--state-dir <config-dir>/.weft | --no-state] [--log-level info]
+                         [--trust-domain weft.local] [--cert-ttl 24h] [--ca-cert <pem> --ca-key <pem> [--ca-chain <pem>]]
+                         [--xds-auth loopback-plaintext|required] [--csr-rate 50] [--admin-token-file <state-dir>/admin-token]
 
-Runs the Weft control plane: serves xDS (ADS) and the endpoint registry on --xds-port, the admin API used by
-the other weft commands on --admin-port, and keeps its configuration as YAML files in --config-dir (created
-if missing; hand edits are picked up live). Registered endpoints' leases are saved in --state-dir so a restart
-keeps routing to live servers (--no-state keeps them in memory only). Port 0 picks a free port. Stops cleanly on
-SIGINT/SIGTERM.`;
+Runs the Weft control plane: serves xDS (ADS), the endpoint registry and workload enrolment (the CA) on
+--xds-port, the admin API used by the other weft commands on --admin-port, and keeps its configuration as YAML
+files in --config-dir (created if missing; hand edits are picked up live). Registered endpoints' leases, the CA,
+the bootstrap-token key and used tokens are kept in --state-dir (--no-state keeps them in memory only). The
+admin API requires the operator token in --admin-token-file (created with a random token if missing). Port 0
+picks a free port. Stops cleanly on SIGINT/SIGTERM. See docs/cli.md for every flag.`;
 
 /** Runs `weft control-plane`; resolves with the exit code once stopped by a signal (or at once on a start-up failure). */
 export async function runControlPlane(argv: readonly string[], io: CliIo): Promise<number> {
@@ -30,6 +35,14 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       'state-dir': { type: 'string' },
       'no-state': { type: 'boolean' },
       'log-level': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'cert-ttl': { type: 'string' },
+      'ca-cert': { type: 'string' },
+      'ca-key': { type: 'string' },
+      'ca-chain': { type: 'string' },
+      'xds-auth': { type: 'string' },
+      'csr-rate': { type: 'string' },
+      'admin-token-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -42,6 +55,27 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
   const level = values['log-level'] ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new CliError(`--log-level must be debug, info, warn or error`, 2);
   const configDir = values['config-dir'] ?? './mesh';
+  if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined)) throw new CliError('--ca-cert and --ca-key go together: give both, or neither to let the control plane generate its own root', 2);
+  if (values['ca-chain'] !== undefined && values['ca-cert'] === undefined) throw new CliError('--ca-chain needs --ca-cert and --ca-key', 2);
+  const xdsAuth = values['xds-auth'];
+  if (xdsAuth !== undefined && !XDS_AUTH_MODES.includes(xdsAuth as XdsAuthMode)) throw new CliError(`--xds-auth must be ${XDS_AUTH_MODES.join(' or ')}, not '${xdsAuth}'`, 2);
+  let certTtlMs: number | undefined;
+  if (values['cert-ttl'] !== undefined) {
+    certTtlMs = parseDurationMs(values['cert-ttl']);
+    if (certTtlMs === undefined) throw new CliError(`--cert-ttl must be a duration like 24h, 90m or 7d, not '${values['cert-ttl']}'`, 2);
+  }
+  const csrRate = values['csr-rate'];
+  if (csrRate !== undefined && !(Number.isFinite(Number(csrRate)) && Number(csrRate) >= 0 && csrRate.trim() !== '')) throw new CliError(`--csr-rate must be a number ≥ 0 (0 = no limit), not '${csrRate}'`, 2);
+  const security = {
+    ...(values['trust-domain'] === undefined ? {} : { trustDomain: values['trust-domain'] }),
+    ...(certTtlMs === undefined ? {} : { certTtlMs }),
+    ...(values['ca-cert'] === undefined || values['ca-key'] === undefined
+      ? {}
+      : { caFiles: { certFile: values['ca-cert'], keyFile: values['ca-key'], ...(values['ca-chain'] === undefined ? {} : { chainFile: values['ca-chain'] }) } }),
+    ...(xdsAuth === undefined ? {} : { xdsAuth: xdsAuth as XdsAuthMode }),
+    ...(csrRate === undefined ? {} : { csrRatePerSecond: Number(csrRate) }),
+    ...(values['admin-token-file'] === undefined ? {} : { adminTokenFile: values['admin-token-file'] }),
+  };
   let plane;
   try {
     plane = await startControlPlane({
@@ -52,6 +86,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       ...(values['lease-ttl-ms'] === undefined ? {} : { leaseTtlMs: positiveInt(values['lease-ttl-ms'], '--lease-ttl-ms') }),
       ...(values['no-state'] ? { stateDir: false as const } : values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
       logger: consoleLogger('weft-control-plane', level as 'debug' | 'info' | 'warn' | 'error'),
+      security,
     });
   } catch (e: unknown) {
     if (isMeshError(e) && Array.isArray(e.details['errors'])) {
@@ -66,6 +101,10 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       'Weft control plane running',
       `  xDS + registry: ${plane.xdsAddress}   (SDK: controlPlane: '${plane.xdsUrl}')`,
       `  admin API:      ${plane.adminUrl}   (CLI: --server ${plane.adminUrl} or WEFT_ADMIN)`,
+      plane.adminTokenFile === undefined
+        ? `  admin token:    ${plane.adminToken}   (in memory only; CLI: WEFT_ADMIN_TOKEN)`
+        : `  admin token:    in ${plane.adminTokenFile}   (CLI: WEFT_ADMIN_TOKEN_FILE=${plane.adminTokenFile})`,
+      `  CA:             trust domain ${plane.ca.trustDomain}, certificates valid ${shortDuration(plane.ca.certTtlMs)} (${plane.ca.status().mode === 'operator' ? 'operator CA' : 'generated root'})`,
       `  config dir:     ${configDir} (generation ${plane.store.current().generation})`,
     ].join('\n'),
   );

@@ -1,13 +1,13 @@
 // `weft delete <kind> <name>` and `weft delete -f <file|dir|->`: removes configuration resources.
 import { parseArgs } from 'node:util';
 import { formatConfigError, type ConfigError } from '../../control-plane/src/model.js';
-import { AdminClient, CliError, adminUrl, errorMessage } from '../admin-client.js';
+import { CliError, adminClientFor, errorMessage } from '../admin-client.js';
 import { readInputs } from '../files.js';
 import type { CliIo } from '../output.js';
 
 /** Usage text of `weft delete`. */
-export const DELETE_USAGE = `Usage: weft delete <kind> <name> [--server <url>]
-       weft delete -f <file|dir|-> [--server <url>]
+export const DELETE_USAGE = `Usage: weft delete <kind> <name> [--server <url>] [--token <t>]
+       weft delete -f <file|dir|-> [--server <url>] [--token <t>]
 
 Deletes a resource, or every resource declared in the given files (routes before Services, so references
 go first). A delete that would leave the configuration invalid (a route still names the Service) is refused.`;
@@ -16,14 +16,14 @@ go first). A delete that would leave the configuration invalid (a route still na
 export async function runDelete(argv: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
-    options: { filename: { type: 'string', short: 'f', multiple: true }, server: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { filename: { type: 'string', short: 'f', multiple: true }, server: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (values.help) {
     io.out(DELETE_USAGE);
     return 0;
   }
-  const client = new AdminClient(adminUrl(values.server, io.env));
+  const client = await adminClientFor(values, io.env);
   let targets: [string, string][];
   if (values.filename && values.filename.length > 0) {
     if (positionals.length > 0) throw new CliError(`give either <kind> <name> or -f, not both\n\n${DELETE_USAGE}`, 2);

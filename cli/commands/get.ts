@@ -1,11 +1,11 @@
 // `weft get <kind> [name] [-o table|yaml|json]`: lists configuration resources or registered endpoints.
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { AdminClient, CliError, adminUrl } from '../admin-client.js';
+import { AdminClient, CliError, adminClientFor } from '../admin-client.js';
 import { json, parseFormat, resourcesYaml, shortDuration, table, type CliIo, type OutputFormat, type ResourceJson } from '../output.js';
 
 /** Usage text of `weft get`. */
-export const GET_USAGE = `Usage: weft get <routes|httproutes|grpcroutes|services|endpoints> [name] [-o table|yaml|json] [--server <url>]
+export const GET_USAGE = `Usage: weft get <routes|httproutes|grpcroutes|services|endpoints> [name] [-o table|yaml|json] [--server <url>] [--token <t>]
 
 Lists configuration resources (routes = HTTPRoutes and GRPCRoutes) or the endpoints registered with the
 control plane. With a name, shows that one resource (for endpoints: those of that service).
@@ -28,7 +28,7 @@ interface EndpointJson {
 export async function runGet(argv: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
-    options: { output: { type: 'string', short: 'o' }, server: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { output: { type: 'string', short: 'o' }, server: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (values.help) {
@@ -39,7 +39,7 @@ export async function runGet(argv: readonly string[], io: CliIo): Promise<number
   if (what === undefined || extra !== undefined) throw new CliError(GET_USAGE, 2);
   const format = parseFormat(values.output);
   if (!format) throw new CliError(`-o must be table, yaml or json, not '${values.output}'`, 2);
-  const client = new AdminClient(adminUrl(values.server, io.env));
+  const client = await adminClientFor(values, io.env);
   const lower = what.toLowerCase();
 
   if (lower === 'endpoints' || lower === 'endpoint' || lower === 'ep') {

@@ -4,18 +4,18 @@ import { formatConfigError, type ConfigError } from '../../control-plane/src/mod
 import type { StatusView } from '../../control-plane/src/admin/admin-api.js';
 import type { ClientTypeStatus } from '../../control-plane/src/server/ads-stream.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
-import { AdminClient, CliError, adminUrl, errorMessage } from '../admin-client.js';
+import { CliError, adminClientFor, errorMessage } from '../admin-client.js';
 import { json, shortDuration, table, type CliIo } from '../output.js';
 
 /** Usage text of `weft status`. */
-export const STATUS_USAGE = `Usage: weft status [-o table|json] [--server <url>]
+export const STATUS_USAGE = `Usage: weft status [-o table|json] [--server <url>] [--token <t>]
 
 Shows the config generation and any errors in the config directory, every connected xDS client with the
-version it ACKed per type (LDS RDS CDS EDS; "3 (sent 4)" = an answer is pending, "!" = NACKed), each NACK
+version it ACKed per type (LDS RDS CDS EDS, and SDS when used; "3 (sent 4)" = an answer is pending, "!" = NACKed), each NACK
 with the client's error, and endpoints registered for Services that are not configured.`;
 
 /** Usage text of `weft config-dump`. */
-export const CONFIG_DUMP_USAGE = `Usage: weft config-dump <node-id> [--server <url>]
+export const CONFIG_DUMP_USAGE = `Usage: weft config-dump <node-id> [--server <url>] [--token <t>]
 
 Prints, as JSON, what the control plane last sent the connected client <node-id> (or the only one whose id
 starts with it) per xDS type, with the version it ACKed and any NACK.`;
@@ -25,6 +25,7 @@ const SHORT: readonly [string, string][] = [
   [TYPE_URL.routeConfiguration, 'RDS'],
   [TYPE_URL.cluster, 'CDS'],
   [TYPE_URL.clusterLoadAssignment, 'EDS'],
+  [TYPE_URL.secret, 'SDS'],
 ];
 const shortType = (url: string) => SHORT.find(([u]) => u === url)?.[1] ?? url;
 
@@ -32,7 +33,7 @@ const shortType = (url: string) => SHORT.find(([u]) => u === url)?.[1] ?? url;
 export async function runStatus(argv: readonly string[], io: CliIo, nowMs = Date.now()): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
-    options: { output: { type: 'string', short: 'o' }, server: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { output: { type: 'string', short: 'o' }, server: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (values.help) {
@@ -40,7 +41,7 @@ export async function runStatus(argv: readonly string[], io: CliIo, nowMs = Date
     return 0;
   }
   if (positionals.length > 0) throw new CliError(STATUS_USAGE, 2);
-  const client = new AdminClient(adminUrl(values.server, io.env));
+  const client = await adminClientFor(values, io.env);
   const status = (await client.requestOk('GET', '/v1/status')) as unknown as StatusView;
   const nacks = status.clients.flatMap((c) => c.types.filter((t) => t.nack).map((t) => ({ client: c, type: t })));
   const unhealthy = status.configErrors.length > 0 || nacks.length > 0;
@@ -59,15 +60,17 @@ export async function runStatus(argv: readonly string[], io: CliIo, nowMs = Date
   lines.push('');
   if (status.clients.length === 0) lines.push('No xDS clients connected.');
   else {
+    // SDS (the trust bundle) gets a column only when some client subscribes to it.
+    const shown = SHORT.filter(([url, s]) => s !== 'SDS' || status.clients.some((c) => c.types.some((t) => t.typeUrl === url)));
     lines.push(
       table(
-        ['NODE ID', 'SERVICE', 'PEER', 'CONNECTED', ...SHORT.map(([, s]) => s)],
+        ['NODE ID', 'SERVICE', 'PEER', 'CONNECTED', ...shown.map(([, s]) => s)],
         status.clients.map((c) => [
           c.nodeId || '(no node id)',
           c.service || '-',
           c.peer,
           shortDuration(nowMs - c.connectedAtMs),
-          ...SHORT.map(([url]) => versionCell(c.types.find((t) => t.typeUrl === url))),
+          ...shown.map(([url]) => versionCell(c.types.find((t) => t.typeUrl === url))),
         ]),
       ),
     );
@@ -99,7 +102,7 @@ function versionCell(t: ClientTypeStatus | undefined): string {
 export async function runConfigDump(argv: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
-    options: { server: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { server: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (values.help) {
@@ -107,7 +110,7 @@ export async function runConfigDump(argv: readonly string[], io: CliIo): Promise
     return 0;
   }
   if (positionals.length !== 1) throw new CliError(CONFIG_DUMP_USAGE, 2);
-  const client = new AdminClient(adminUrl(values.server, io.env));
+  const client = await adminClientFor(values, io.env);
   const reply = await client.request('GET', `/v1/config-dump/${encodeURIComponent(positionals[0]!)}`);
   if (reply.status !== 200) {
     const candidates = Array.isArray(reply.body['candidates']) ? `\n  ${(reply.body['candidates'] as string[]).join('\n  ')}` : '';

@@ -72,7 +72,7 @@ describe('startControlPlane', { timeout: 20_000 }, () => {
     c.ack(rds1, ['payments']);
 
     const startedMs = Date.now();
-    const res = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: ROUTE('/charge') });
+    const res = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: ROUTE('/charge'), headers: { authorization: `Bearer ${cp.adminToken}` } });
     assert.equal(res.status, 200, await res.clone().text());
     const rds2 = await c.next(1_000);
     assert.ok(Date.now() - startedMs < 1_000);

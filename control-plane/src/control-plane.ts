@@ -1,4 +1,5 @@
-// Starts a whole control plane: config store + registry -> translate -> snapshot cache -> ADS, plus the admin API.
+// Starts a whole control plane: config store + registry -> translate -> snapshot cache -> ADS, plus the CA (enrolment,
+// trust bundle over SDS), xDS caller authentication and the admin API behind the operator token.
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ERROR_CODES, MeshError } from '../../src/core/errors.js';
@@ -12,6 +13,14 @@ import { loadRegistryState, REGISTRY_STATE_FILE, saveRegistryState } from './reg
 import { AdsServer } from './server/ads-server.js';
 import { SnapshotCache } from './server/snapshot-cache.js';
 import { startAdminServer } from './admin/admin-api.js';
+import { TYPE_URL } from '../../src/discovery/xds/protos.js';
+import { services } from './config/mesh-config.js';
+import { DEFAULT_NAMESPACE } from '../../src/identity/spiffe.js';
+import { openSecurity, type SecurityOptions } from './auth/security.js';
+import type { BootstrapTokens } from './auth/bootstrap-tokens.js';
+import type { CertificateAuthority } from './ca/authority.js';
+import { addIdentityService } from './ca/identity-service.js';
+import { trustBundleSecrets } from './ca/trust-bundle.js';
 
 /** Default port of the xDS (ADS + registry) gRPC server. */
 export const DEFAULT_XDS_PORT = 15010;
@@ -38,6 +47,8 @@ export interface ControlPlaneOptions {
    */
   readonly stateDir?: string | false;
   readonly logger?: Logger;
+  /** CA, enrolment, xDS auth and admin token options (docs/configuration.md "Control plane security"). */
+  readonly security?: Omit<SecurityOptions, 'stateDir' | 'logger'>;
 }
 
 /** A running control plane. */
@@ -52,6 +63,14 @@ export interface ControlPlane {
   readonly registry: Registry;
   /** The ADS server: connected clients and what they were sent. */
   readonly ads: AdsServer;
+  /** The certificate authority (trust bundle, issuance, root rotation). */
+  readonly ca: CertificateAuthority;
+  /** Bootstrap tokens (what `weft token create` calls). */
+  readonly tokens: BootstrapTokens;
+  /** The operator token the admin API requires (`Authorization: Bearer`). */
+  readonly adminToken: string;
+  /** The file holding it (`--admin-token-file`), or undefined when it lives in memory only. */
+  readonly adminTokenFile: string | undefined;
   /** Ends every ADS stream, stops both servers, the registry and the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -82,6 +101,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const registry = new Registry({ ...(options.leaseTtlMs === undefined ? {} : { defaultTtlMs: options.leaseTtlMs }), logger });
     undo.push(() => registry.close());
     const stateDir = options.stateDir ?? path.join(options.configDir, '.weft');
+    const security = await openSecurity({ ...options.security, stateDir, logger });
+    undo.push(() => security.close());
     if (stateDir !== false) {
       const file = path.join(stateDir, REGISTRY_STATE_FILE);
       for (const error of registry.restore(await loadRegistryState(file, logger))) {
@@ -99,7 +120,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const rebuild = () => {
       try {
         const config = store.current();
-        const result = cache.set(translate(config, registry.endpoints()));
+        const result = cache.set({ ...translate(config, registry.endpoints()), [TYPE_URL.secret]: trustBundleSecrets(security.ca.trustBundlePem()) });
         if (result.changedTypes.length > 0) logger.debug('control plane: snapshot updated', { generation: config.generation, changedTypes: result.changedTypes });
       } catch (e: unknown) {
         // translate is pure and total; if it ever throws, keep serving the last snapshot.
@@ -116,16 +137,29 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       });
     };
     rebuild();
-    const subscriptions = [store.onChange(schedule), registry.onChange(schedule)];
+    const subscriptions = [store.onChange(schedule), registry.onChange(schedule), security.ca.onChange(schedule)];
     undo.push(() => {
       closed = true;
       for (const s of subscriptions) s.dispose();
     });
 
-    const ads = new AdsServer({ cache, logger });
+    const auth = security.authenticator;
+    const ads = new AdsServer({
+      cache,
+      logger,
+      authorize: async (metadata, peer) => {
+        const r = await auth.authenticate(metadata, peer, 'ADS');
+        return r.ok ? { ok: true, identity: r.caller.authenticated ? r.caller.spiffeId : '' } : { ok: false, message: r.error };
+      },
+    });
     const server = new grpc.Server({ 'grpc.keepalive_time_ms': 60_000, 'grpc.keepalive_timeout_ms': 20_000 });
     ads.addTo(server);
-    addRegistryService(server, registry, logger);
+    const namespaceOf = (service: string) => {
+      const svc = services(store.current()).find((s) => s.metadata.name === service);
+      return svc === undefined ? undefined : (svc.metadata.namespace ?? DEFAULT_NAMESPACE);
+    };
+    addRegistryService(server, registry, logger, { authenticate: (md, peer, what) => auth.authenticate(md, peer, what), namespaceOf });
+    addIdentityService(server, security.signDeps);
     // Undo runs in reverse: ADS streams never end by themselves, so end them first, then the server can stop at once.
     undo.push(() => shutdown(server));
     undo.push(() => ads.close());
@@ -133,7 +167,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
     let admin;
     try {
-      admin = await startAdminServer({ store, registry, ads, logger, host, port: options.adminPort ?? DEFAULT_ADMIN_PORT });
+      admin = await startAdminServer({
+        store,
+        registry,
+        ads,
+        logger,
+        host,
+        port: options.adminPort ?? DEFAULT_ADMIN_PORT,
+        adminToken: security.adminToken,
+        identity: { ca: security.ca, tokens: security.tokens },
+      });
     } catch (e: unknown) {
       throw listenError('admin API', host, options.adminPort ?? DEFAULT_ADMIN_PORT, e);
     }
@@ -142,7 +185,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
     const hostPart = host.includes(':') ? `[${host}]` : host;
     const xdsAddress = `${hostPart}:${xdsPort}`;
-    logger.info('control plane started', { xdsAddress, adminUrl: admin.url, configDir: options.configDir, generation: store.current().generation });
+    logger.info('control plane started', {
+      xdsAddress,
+      adminUrl: admin.url,
+      configDir: options.configDir,
+      generation: store.current().generation,
+      trustDomain: security.ca.trustDomain,
+      xdsAuth: auth.mode,
+    });
     let closing: Promise<void> | undefined;
     return {
       xdsAddress,
@@ -151,6 +201,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       store,
       registry,
       ads,
+      ca: security.ca,
+      tokens: security.tokens,
+      adminToken: security.adminToken,
+      adminTokenFile: security.adminTokenFile,
       close() {
         closing ??= rollback().then(() => logger.info('control plane stopped'));
         return closing;

@@ -56,3 +56,10 @@ export {
   type EndpointView,
   type StatusView,
 } from './admin/admin-api.js';
+/** The CA, bootstrap tokens, enrolment and xDS caller authentication (docs/configuration.md "Control plane security"). */
+export { CertificateAuthority, DEFAULT_CERT_TTL_MS, DEFAULT_ACTIVATE_AFTER_MS, type CaOptions, type CaStatus, type CaRootStatus, type IssuedCertificate } from './ca/authority.js';
+export type { OperatorCaFiles } from './ca/operator-ca.js';
+export { BootstrapTokens, TOKEN_AUDIENCE, TOKEN_ISSUER, type IssuedToken, type TokenGrant, type TokenRequest } from './auth/bootstrap-tokens.js';
+export { XdsAuthenticator, isLoopbackPeer, type XdsAuthMode, type XdsCaller } from './auth/xds-auth.js';
+export { addIdentityService, identityHandlers } from './ca/identity-service.js';
+export type { SecurityOptions } from './auth/security.js';

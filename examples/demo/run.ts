@@ -34,8 +34,11 @@ const controlPlane = await startControlPlane({
   process.exit(1);
 });
 console.log(`Weft control plane: xDS ${controlPlane.xdsUrl}, admin ${controlPlane.adminUrl}, config ${configDir}`);
-console.log(`Try, in another terminal:  npm run weft -- get routes --server ${controlPlane.adminUrl}`);
-console.log(`                           npm run weft -- status --server ${controlPlane.adminUrl}\n`);
+// The admin API wants the operator token the control plane wrote to its state dir; the CLI reads it from this file.
+console.log('Try, in another terminal:');
+console.log(`  export WEFT_ADMIN=${controlPlane.adminUrl} WEFT_ADMIN_TOKEN_FILE=${controlPlane.adminTokenFile ?? ''}`);
+console.log('  npm run weft -- get routes');
+console.log('  npm run weft -- status\n');
 
 interface Row {
   service: string;
@@ -88,10 +91,14 @@ function stopChildren(which: { child: ChildProcess }[]): Promise<unknown> {
   );
 }
 
-/** Starts one demo process; resolves when it reports that it is ready (serving, registered, dependencies resolved). */
-function start(name: string, env: Record<string, string>, script = 'service.ts'): Promise<void> {
+/**
+ * Starts one demo process with a bootstrap token for its service (it enrols and gets a SPIFFE certificate, renewed in
+ * the background); resolves when it reports that it is ready (certificate, serving, registered, dependencies resolved).
+ */
+async function start(name: string, env: Record<string, string>, script = 'service.ts'): Promise<void> {
+  const { token } = await controlPlane.tokens.create({ service: env['SERVICE'] ?? name, ttlMs: 600_000 });
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, script)], {
-    env: { ...process.env, WEFT_CONTROL_PLANE: controlPlane.xdsUrl, ...env },
+    env: { ...process.env, WEFT_CONTROL_PLANE: controlPlane.xdsUrl, WEFT_TOKEN: token, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push({ name, child });

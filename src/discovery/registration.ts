@@ -44,6 +44,8 @@ export interface RegistryClientOptions {
   /** Retry delays; default 200 ms doubling to 5000 ms. */
   readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
+  /** The credential each call presents as `authorization: Bearer <credential>` (workload assertion or bootstrap token). */
+  readonly credential?: () => string | undefined;
 }
 
 /** Where one registration stands. */
@@ -87,6 +89,7 @@ export class RegistryClient {
   readonly #backoff: Required<BackoffOptions>;
   readonly #logger: Logger;
   readonly #registrations = new Set<RegistrationImpl>();
+  readonly #credential: (() => string | undefined) | undefined;
   #closed = false;
 
   constructor(options: RegistryClientOptions) {
@@ -94,6 +97,7 @@ export class RegistryClient {
     this.#rpcTimeoutMs = options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
     this.#backoff = { initialMs: options.backoff?.initialMs ?? 200, maxMs: options.backoff?.maxMs ?? 5_000 };
     this.#logger = options.logger ?? NOOP_LOGGER;
+    this.#credential = options.credential;
   }
 
   /** Registers `endpoint` under a lease of `ttlMs` (default 10 s) and keeps it alive until close(). */
@@ -124,12 +128,15 @@ export class RegistryClient {
   call(method: 'Register' | 'KeepAlive' | 'Deregister', request: ProtoObject, timeoutMs: number, callback: Callback): void {
     const def = protos().registryService[method]!;
     try {
+      const metadata = new grpc.Metadata();
+      const credential = this.#credential?.();
+      if (credential !== undefined && credential !== '') metadata.set('authorization', `Bearer ${credential}`);
       this.#client.makeUnaryRequest(
         def.path,
         def.requestSerialize,
         def.responseDeserialize as (b: Buffer) => ProtoObject,
         request,
-        new grpc.Metadata(),
+        metadata,
         { deadline: Date.now() + (timeoutMs > 0 ? timeoutMs : this.#rpcTimeoutMs) },
         callback,
       );

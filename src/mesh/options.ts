@@ -3,6 +3,7 @@ import os from 'node:os';
 import { invalidArg } from '../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
+import { tokenSourceOf, type TokenSource } from '../identity/token-source.js';
 
 /** Default control plane when neither the option nor WEFT_CONTROL_PLANE is set. */
 export const DEFAULT_CONTROL_PLANE = 'http://127.0.0.1:15010';
@@ -52,6 +53,12 @@ export interface MeshOptions {
    * sources). The mesh closes it on close(). Registration still goes to `controlPlane`.
    */
   readonly discovery?: Discovery;
+  /**
+   * Workload identity (mTLS certificates): a bootstrap token from `weft token create --service <service>`, or a file
+   * holding one (read again at every enrolment). Default env WEFT_TOKEN, else WEFT_TOKEN_FILE. With neither, the process
+   * has no identity and everything else works as without it.
+   */
+  readonly identity?: { readonly token?: string; readonly tokenFile?: string };
 }
 
 /** MeshOptions with every default applied. */
@@ -74,6 +81,8 @@ export interface ResolvedMeshOptions {
   readonly drain: { readonly drainDelayMs?: number; readonly drainTimeoutMs?: number };
   readonly locality: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
   readonly discovery: Discovery | undefined;
+  /** Where the bootstrap token comes from; undefined = no workload identity. */
+  readonly identity: TokenSource | undefined;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -126,6 +135,11 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   const onTimeout = options.ready?.onTimeout ?? 'fail-closed';
   if (onTimeout !== 'fail-closed' && onTimeout !== 'fail-open') invalidArg(`createMesh: ready.onTimeout must be 'fail-closed' or 'fail-open', got '${String(onTimeout)}'`);
   if (options.nodeId !== undefined && (typeof options.nodeId !== 'string' || options.nodeId === '')) invalidArg('createMesh: nodeId must be a non-empty string');
+  const id = options.identity;
+  if (id !== undefined && (typeof id !== 'object' || id === null)) invalidArg('createMesh: identity must be an object like { token } or { tokenFile }');
+  if (id?.token !== undefined && (typeof id.token !== 'string' || id.token.trim() === '')) invalidArg('createMesh: identity.token must be a non-empty string (a bootstrap token from `weft token create`)');
+  if (id?.tokenFile !== undefined && (typeof id.tokenFile !== 'string' || id.tokenFile === '')) invalidArg('createMesh: identity.tokenFile must be a file path');
+  if (id?.token !== undefined && id.tokenFile !== undefined) invalidArg('createMesh: give identity.token or identity.tokenFile, not both');
   const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
   const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
   return Object.freeze({
@@ -145,5 +159,6 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     drain: { ...options.drain },
     locality: options.locality !== undefined ? { ...options.locality } : localityFromEnv(env),
     discovery: options.discovery,
+    identity: tokenSourceOf(options.identity, env),
   });
 }

@@ -2,6 +2,7 @@
 import type { Discovery } from '../discovery/discovery.js';
 import type { TargetState } from '../discovery/mesh-state.js';
 import type { Registration } from '../discovery/registration.js';
+import type { IdentityStatus } from '../identity/workload-identity.js';
 
 /** What ready() waits for. */
 export interface ReadyInputs {
@@ -13,6 +14,8 @@ export interface ReadyInputs {
   readonly timeoutMs: number;
   /** The service whose inbound policy must be known (set once the process serves). */
   readonly inboundService?: string;
+  /** The workload identity, when a bootstrap token is configured: ready() waits for its first certificate. */
+  readonly identity?: { whenReady(): Promise<void>; status(): IdentityStatus };
 }
 
 /**
@@ -80,12 +83,19 @@ export async function waitUntilReady(inputs: ReadyInputs): Promise<string[]> {
     return undefined;
   };
 
+  const identity = async (id: NonNullable<ReadyInputs['identity']>): Promise<string | undefined> => {
+    const outcome = await within(id.whenReady().then(() => 'ok' as const, (e: unknown) => (e instanceof Error ? e.message : String(e))));
+    if (outcome === 'ok') return undefined;
+    return `workload certificate (${outcome === 'timeout' ? (id.status().lastError ?? 'not obtained yet') : outcome})`;
+  };
+
   try {
     const results = await Promise.all([
       stream(),
       ...inputs.dependsOn.map(dependency),
       ...inputs.registrations.map(registration),
       ...(inputs.inboundService !== undefined ? [inbound(inputs.inboundService)] : []),
+      ...(inputs.identity ? [identity(inputs.identity)] : []),
     ]);
     return results.filter((r): r is string => r !== undefined);
   } finally {

@@ -9,3 +9,5 @@ export { seededRandom } from './seeded-random.js';
 /** A test JWT issuer: key pair, JWK Set, signed and deliberately broken tokens. */
 export { createTestIssuer } from './jwt-issuer.js';
 export type { TestIssuer, TestIssuerOptions, TestTokenOptions } from './jwt-issuer.js';
+/** A manual clock (nowMs, setTimer, advance) for the injectable clocks of the identity, CA and registry. */
+export { FakeClock, type FakeTimer } from './fake-clock.js';

@@ -75,7 +75,7 @@ describe('control plane restart', { timeout: 90_000 }, () => {
     // The client reconnects and the server's endpoint returns to the new control plane's registry.
     await waitFor(() => mesh.status().discovery?.connected === true, 'the client to reconnect', 15_000);
     await waitFor(async () => {
-      const body = (await (await fetch(`${cp!.adminUrl}/v1/endpoints`)).json()) as unknown;
+      const body = (await (await fetch(`${cp!.adminUrl}/v1/endpoints`, { headers: { authorization: `Bearer ${cp!.adminToken}` } })).json()) as unknown;
       return JSON.stringify(body).includes('"echo"');
     }, 'the endpoint to be registered again', 15_000);
     // A server started now registers with the new control plane; the client routes to it too.

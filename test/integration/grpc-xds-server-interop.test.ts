@@ -97,7 +97,7 @@ describe('grpc-js-xds XdsServer interop (gRFC A36)', { timeout: 120_000 }, () =>
       server_listener_resource_name_template: template,
     });
   const admin = async <T>(path: string): Promise<T> => {
-    const res = await fetch(`${tcp.cp.adminUrl}${path}`);
+    const res = await fetch(`${tcp.cp.adminUrl}${path}`, { headers: { authorization: `Bearer ${tcp.cp.adminToken}` } });
     assert.equal(res.status, 200, `${path}: ${res.status}`);
     return (await res.json()) as T;
   };

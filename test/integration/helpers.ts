@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../src/core/logger.js';
-import { startControlPlane, type ControlPlane } from '../../control-plane/src/index.js';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/src/index.js';
 
 /** The repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,13 +17,15 @@ export interface TestControlPlane {
   readonly dir: string;
   /** Applies YAML through the admin API as `weft apply` does; returns the HTTP status and body. */
   apply(yaml: string): Promise<{ status: number; body: unknown }>;
+  /** Calls the admin API with the operator token (JSON body when `body` is an object); returns status and JSON body. */
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
 /** Starts a control plane whose config dir holds `files` (name → YAML), logging to `options.logger` (default none). */
 export async function startTestControlPlane(
   files: Record<string, string>,
-  options: { leaseTtlMs?: number; logger?: Logger } = {},
+  options: { leaseTtlMs?: number; logger?: Logger; security?: ControlPlaneOptions['security'] } = {},
 ): Promise<TestControlPlane> {
   const dir = await mkdtemp(path.join(tmpdir(), 'weft-it-'));
   for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
@@ -32,8 +34,16 @@ export async function startTestControlPlane(
     cp,
     dir,
     async apply(yaml) {
-      const res = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: yaml });
+      const res = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: yaml, headers: { authorization: `Bearer ${cp.adminToken}` } });
       return { status: res.status, body: (await res.json()) as unknown };
+    },
+    async admin(method, urlPath, body) {
+      const res = await fetch(`${cp.adminUrl}${urlPath}`, {
+        method,
+        headers: { authorization: `Bearer ${cp.adminToken}` },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     },
     async close() {
       await cp.close();

@@ -11,6 +11,7 @@ import { Registry } from '../registry/registry.js';
 import type { ClientStatus } from '../server/ads-stream.js';
 import type { ConfigDumpResult } from '../server/ads-server.js';
 import { MAX_ADMIN_BODY_BYTES, startAdminServer, type AdminServer } from './admin-api.js';
+import { recordingLogger } from '../ca/ca-test-kit.js';
 
 const SERVICE = (name: string) => `apiVersion: weft.dev/v1alpha1
 kind: Service
@@ -46,15 +47,16 @@ describe('admin API', { timeout: 15_000 }, () => {
     configDump: (id: string): ConfigDumpResult =>
       'checkout-7f9c'.startsWith(id) ? { ok: true, dump: { nodeId: 'checkout-7f9c', clients: [] } } : id === 'amb' ? { ok: false, reason: 'ambiguous', candidates: ['amb-1', 'amb-2'] } : { ok: false, reason: 'not-found' },
   };
+  const TOKEN = 'admin-api-test-operator-token';
   const call = async (method: string, p: string, body?: string) => {
-    const res = await fetch(`${admin.url}${p}`, { method, ...(body === undefined ? {} : { body }) });
+    const res = await fetch(`${admin.url}${p}`, { method, headers: { authorization: `Bearer ${TOKEN}` }, ...(body === undefined ? {} : { body }) });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   };
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'weft-admin-'));
     store = await openDirStore({ dir, watch: false });
-    admin = await startAdminServer({ store, registry, ads, host: '127.0.0.1', port: 0, nowMs: () => 1_000 });
+    admin = await startAdminServer({ store, registry, ads, host: '127.0.0.1', port: 0, nowMs: () => 1_000, adminToken: TOKEN });
   });
   after(async () => {
     await admin.close();
@@ -161,5 +163,57 @@ describe('admin API', { timeout: 15_000 }, () => {
     const big = await call('POST', '/v1/apply', 'x'.repeat(MAX_ADMIN_BODY_BYTES + 1));
     assert.equal(big.status, 413);
     assert.match(String(big.json['error']), /larger than/);
+  });
+});
+
+describe('admin API operator token', { timeout: 15_000 }, () => {
+  const TOKEN = 'the-right-operator-token-0123456789';
+  let dir = '';
+  let store: ConfigStore;
+  let admin: AdminServer;
+  const registry = new Registry();
+  const logger = recordingLogger();
+  const ads = { clients: () => [], configDump: (): ConfigDumpResult => ({ ok: false, reason: 'not-found' }) };
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'weft-admin-auth-'));
+    store = await openDirStore({ dir, watch: false });
+    admin = await startAdminServer({ store, registry, ads, host: '127.0.0.1', port: 0, adminToken: TOKEN, logger });
+  });
+  after(async () => {
+    await admin.close();
+    await store.close();
+    registry.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses every endpoint, known or not, without the token or with a wrong one (401, logged), and changes nothing', async () => {
+    const endpoints: [string, string][] = [
+      ['POST', '/v1/apply'], ['GET', '/v1/resources'], ['GET', '/v1/resources/Service/x'], ['DELETE', '/v1/resources/Service/x'],
+      ['GET', '/v1/endpoints'], ['GET', '/v1/status'], ['GET', '/v1/config-dump/x'], ['POST', '/v1/tokens'],
+      ['POST', '/v1/certificates'], ['GET', '/v1/ca'], ['POST', '/v1/ca/rotate'], ['GET', '/v1/nope'], ['GET', '/'],
+    ];
+    const headers: [string, Record<string, string>, RegExp][] = [
+      ['missing', {}, /requires the operator token/],
+      ['wrong', { authorization: 'Bearer the-wrong-operator-token-012345678' }, /operator token is wrong/],
+      ['wrong (prefix of the right one)', { authorization: `Bearer ${TOKEN.slice(0, -1)}` }, /operator token is wrong/],
+      ['malformed', { authorization: TOKEN }, /must be 'Bearer <operator token>'/],
+    ];
+    const generation = store.current().generation;
+    for (const [method, p] of endpoints) {
+      for (const [what, h, message] of headers) {
+        const res = await fetch(`${admin.url}${p}`, { method, headers: h, ...(method === 'GET' ? {} : { body: SERVICE('sneaky') }) });
+        assert.equal(res.status, 401, `${what} token on ${method} ${p}`);
+        assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="weft-admin"');
+        assert.match(((await res.json()) as { error: string }).error, message);
+      }
+    }
+    assert.equal(store.current().generation, generation, 'nothing was applied');
+    const refusals = logger.find('warn', /admin: request refused: operator token/);
+    assert.equal(refusals.length, endpoints.length * headers.length);
+    assert.equal(refusals[0]!.fields['peer'], '127.0.0.1');
+    assert.equal(logger.find('warn', /operator token wrong.*"url":"\/v1\/apply"/).length, 2);
+    const ok = await fetch(`${admin.url}/v1/status`, { headers: { authorization: `bearer ${TOKEN}` } });
+    assert.equal(ok.status, 200, 'the scheme is case-insensitive (RFC 7235)');
   });
 });

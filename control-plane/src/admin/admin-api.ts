@@ -1,4 +1,5 @@
-// The control plane's admin API: HTTP/1.1 + JSON for `weft apply/get/delete/status/config-dump` (see docs/cli.md).
+// The control plane's admin API: HTTP/1.1 + JSON for `weft apply/get/delete/status/config-dump`, `weft token`, `weft cert`
+// and `weft ca` (see docs/cli.md). Every endpoint requires the operator token (`Authorization: Bearer`).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
@@ -8,6 +9,8 @@ import { findResource, services } from '../config/mesh-config.js';
 import { previewApply } from '../config/plan.js';
 import type { ClientStatus } from '../server/ads-stream.js';
 import type { ConfigDumpResult } from '../server/ads-server.js';
+import { checkBearer } from '../auth/admin-token.js';
+import { identityRoute, type AdminIdentityDeps } from './identity-routes.js';
 
 /** Largest request body accepted (bytes); larger ones get 413. */
 export const MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024;
@@ -20,11 +23,15 @@ export interface AdminApiDeps {
   readonly logger?: Logger;
   /** Clock for `expiresInMs` (default Date.now). */
   readonly nowMs?: () => number;
+  /** The operator token every request must carry as `Authorization: Bearer <token>` (compared in constant time). */
+  readonly adminToken: string;
+  /** CA and bootstrap tokens for /v1/tokens, /v1/certificates and /v1/ca (absent: those answer 501). */
+  readonly identity?: AdminIdentityDeps;
 }
 
 /** Options of startAdminServer. */
 export interface AdminServerOptions extends AdminApiDeps {
-  /** Interface to listen on (default 127.0.0.1). The API has no authentication: keep it on a trusted network. */
+  /** Interface to listen on (default 127.0.0.1). Plain HTTP: off loopback, the operator token crosses the network in clear. */
   readonly host?: string;
   /** Port (default 15000; 0 = any free port). */
   readonly port?: number;
@@ -72,10 +79,35 @@ class HttpError extends Error {
 
 type Reply = { readonly status: number; readonly body: unknown };
 
+const HOW = 'give the operator token with --token, WEFT_ADMIN_TOKEN or WEFT_ADMIN_TOKEN_FILE (the control plane keeps it in <state-dir>/admin-token)';
+const UNAUTHORIZED = {
+  missing: `the admin API requires the operator token: ${HOW}`,
+  malformed: `the Authorization header must be 'Bearer <operator token>': ${HOW}`,
+  wrong: `the operator token is wrong: ${HOW}`,
+} as const;
+
 /** Returns the admin API as a node:http request listener. Never throws; every failure is a JSON `{error}` reply. */
 export function adminRequestListener(deps: AdminApiDeps): http.RequestListener {
   const logger = deps.logger ?? NOOP_LOGGER;
   return (req, res) => {
+    const refused = checkBearer(req.headers.authorization, deps.adminToken);
+    if (refused !== undefined) {
+      logger.warn(`admin: request refused: operator token ${refused}`, {
+        peer: req.socket.remoteAddress,
+        method: req.method,
+        url: req.url,
+      });
+      const text = `${JSON.stringify({ error: UNAUTHORIZED[refused] }, null, 2)}\n`;
+      req.resume();
+      res.writeHead(401, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+        'www-authenticate': 'Bearer realm="weft-admin"',
+        connection: 'close',
+      });
+      res.end(text);
+      return;
+    }
     handle(deps, req)
       .catch((e: unknown): Reply => {
         if (e instanceof HttpError) return { status: e.status, body: { error: e.message, ...e.extra } };
@@ -128,6 +160,8 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
   const allow = (...methods: string[]) => {
     if (!methods.includes(method)) throw new HttpError(405, `${method} not allowed on ${url.pathname}; use ${methods.join(' or ')}`);
   };
+  const identity = await identityRoute(deps.identity, method, route, async () => parseJson(await readBody(req)), deps.logger ?? NOOP_LOGGER);
+  if (identity !== undefined) return identity;
   switch (route[0]) {
     case 'apply': {
       if (route.length !== 1) break;
@@ -223,6 +257,14 @@ function decodeSegment(segment: string): string {
     return decodeURIComponent(segment);
   } catch {
     throw new HttpError(400, `bad percent-encoding in path segment '${segment}'`);
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e: unknown) {
+    throw new HttpError(400, `the body is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 

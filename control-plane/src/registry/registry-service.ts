@@ -2,36 +2,77 @@
 import * as grpc from '@grpc/grpc-js';
 import { protos, type ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
+import type { XdsAuthResult } from '../auth/xds-auth.js';
 import type { EndpointRegistration, Registry, RegistryError } from './registry.js';
 
-/** grpc-js handlers of weft.registry.v1.Registry for `registry`; add them with `server.addService(definition, handlers)`. */
-export function registryHandlers(registry: Registry, logger: Logger = NOOP_LOGGER): grpc.UntypedServiceImplementation {
+/** How registry calls are authenticated and what an authenticated caller may touch (docs/security-design.md). */
+export interface RegistryAuth {
+  /** Who is calling (xds-auth.ts); a refusal ends the call UNAUTHENTICATED. */
+  authenticate(metadata: grpc.Metadata, peer: string, what: string): Promise<XdsAuthResult>;
+  /** The namespace configured for `service` (metadata.namespace), when the Service is configured. */
+  namespaceOf?(service: string): string | undefined;
+}
+
+/**
+ * grpc-js handlers of weft.registry.v1.Registry for `registry`; add them with `server.addService(definition, handlers)`.
+ * With `auth`, each call is authenticated first, and an authenticated caller may register, keep alive and deregister
+ * only endpoints of its own service (its SPIFFE ID's `sa`, and `ns` when the Service names a namespace): anything else
+ * is PERMISSION_DENIED and logged. Anonymous loopback callers (allowed by `--xds-auth loopback-plaintext`) may do all.
+ */
+export function registryHandlers(registry: Registry, logger: Logger = NOOP_LOGGER, auth?: RegistryAuth): grpc.UntypedServiceImplementation {
   type Unary = grpc.handleUnaryCall<ProtoObject, ProtoObject>;
-  const Register: Unary = (call, callback) => {
+  /** Runs `body` once the caller is allowed; `service` names what the call touches (undefined = unknown lease). */
+  const guarded = (what: string, body: (call: grpc.ServerUnaryCall<ProtoObject, ProtoObject>, callback: grpc.sendUnaryData<ProtoObject>, allowed: (service: string) => boolean) => void): Unary =>
+    (call, callback) => {
+      if (auth === undefined) return body(call, callback, () => true);
+      auth.authenticate(call.metadata, call.getPeer(), `registry ${what}`).then(
+        (result) => {
+          if (!result.ok) return callback({ code: grpc.status.UNAUTHENTICATED, details: result.error });
+          const caller = result.caller;
+          body(call, callback, (service) => {
+            if (!caller.authenticated) return true;
+            const ns = auth.namespaceOf?.(service);
+            if (caller.id.service === service && (ns === undefined || ns === caller.id.namespace)) return true;
+            logger.warn('registry: caller may not touch another service', { peer: caller.peer, identity: caller.spiffeId, call: what, service });
+            callback({ code: grpc.status.PERMISSION_DENIED, details: `${caller.spiffeId} may register only endpoints of its own service, not of '${service}'${ns !== undefined && caller.id.service === service ? ` in namespace ${ns}` : ''}` });
+            return false;
+          });
+        },
+        (e: unknown) => callback({ code: grpc.status.INTERNAL, details: `authentication failed: ${String(e)}` }),
+      );
+    };
+  const Register = guarded('Register', (call, callback, allowed) => {
     const parsed = parseRegisterRequest(call.request);
     if ('error' in parsed) return callback(toServiceError(parsed.error));
+    if (!allowed(parsed.endpoint.service)) return;
     const result = registry.register(parsed.endpoint, parsed.ttlMs);
     if (!result.ok) {
       logger.warn('registry: registration refused', { peer: call.getPeer(), error: result.error.message });
       return callback(toServiceError(result.error));
     }
     callback(null, { lease_id: result.value.leaseId, ttl_ms: result.value.ttlMs });
-  };
-  const KeepAlive: Unary = (call, callback) => {
-    const result = registry.keepAlive(stringField(call.request, 'lease_id'));
+  });
+  const KeepAlive = guarded('KeepAlive', (call, callback, allowed) => {
+    const leaseId = stringField(call.request, 'lease_id');
+    const leased = registry.get(leaseId);
+    if (leased !== undefined && !allowed(leased.service)) return;
+    const result = registry.keepAlive(leaseId);
     if (!result.ok) return callback(toServiceError(result.error));
     callback(null, { lease_id: result.value.leaseId, ttl_ms: result.value.ttlMs });
-  };
-  const Deregister: Unary = (call, callback) => {
-    registry.deregister(stringField(call.request, 'lease_id'));
+  });
+  const Deregister = guarded('Deregister', (call, callback, allowed) => {
+    const leaseId = stringField(call.request, 'lease_id');
+    const leased = registry.get(leaseId);
+    if (leased !== undefined && !allowed(leased.service)) return;
+    registry.deregister(leaseId);
     callback(null, {});
-  };
+  });
   return { Register, KeepAlive, Deregister };
 }
 
-/** Adds the Registry service for `registry` to `server`. */
-export function addRegistryService(server: grpc.Server, registry: Registry, logger?: Logger): void {
-  server.addService(protos().registryService, registryHandlers(registry, logger));
+/** Adds the Registry service for `registry` to `server` (authenticated with `auth` when given). */
+export function addRegistryService(server: grpc.Server, registry: Registry, logger?: Logger, auth?: RegistryAuth): void {
+  server.addService(protos().registryService, registryHandlers(registry, logger, auth));
 }
 
 function toServiceError(error: RegistryError): Partial<grpc.StatusObject> {

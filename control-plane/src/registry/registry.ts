@@ -217,6 +217,11 @@ export class Registry {
     return true;
   }
 
+  /** The endpoint under lease `leaseId`, if it is live. */
+  get(leaseId: string): RegisteredEndpoint | undefined {
+    return this.#leases.get(leaseId)?.endpoint;
+  }
+
   /** Every live endpoint, sorted by service, port name, address, port. Frozen; a new array after each change. */
   endpoints(): readonly RegisteredEndpoint[] {
     return this.#snapshot;

@@ -62,6 +62,7 @@ function echoWorld(port: number, lbPolicy = 'ROUND_ROBIN'): XdsResources {
     [TYPE_URL.routeConfiguration]: new Map([['echo', route]]),
     [TYPE_URL.cluster]: new Map([['echo:80', cluster]]),
     [TYPE_URL.clusterLoadAssignment]: new Map([['echo:80', cla]]),
+    [TYPE_URL.secret]: new Map(),
   } as XdsResources;
 }
 

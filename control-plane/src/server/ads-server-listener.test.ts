@@ -27,6 +27,7 @@ function snapshot(faultOnEcho = false): XdsResources {
     [TYPE_URL.routeConfiguration]: new Map(),
     [TYPE_URL.cluster]: new Map(),
     [TYPE_URL.clusterLoadAssignment]: new Map(),
+    [TYPE_URL.secret]: new Map(),
   } as XdsResources;
 }
 

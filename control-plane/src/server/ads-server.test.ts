@@ -37,6 +37,7 @@ export function world(w: World): XdsResources {
       cluster_name: name,
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: port } } } }] }],
     }])),
+    [TYPE_URL.secret]: new Map(),
   } as XdsResources;
 }
 

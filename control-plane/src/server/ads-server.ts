@@ -12,7 +12,15 @@ export interface AdsServerOptions {
   readonly logger?: Logger;
   /** Clock for connection and NACK times (default Date.now). */
   readonly nowMs?: () => number;
+  /**
+   * Decides, before a stream is served, whether its caller may connect (docs/security-design.md "xDS clients
+   * authenticate"); `identity` is the caller's SPIFFE ID ('' = anonymous loopback). Default: everyone, anonymously.
+   */
+  readonly authorize?: (metadata: grpc.Metadata, peer: string) => Promise<StreamAuthorization>;
 }
+
+/** The answer of AdsServerOptions.authorize. */
+export type StreamAuthorization = { readonly ok: true; readonly identity: string } | { readonly ok: false; readonly message: string };
 
 /** A config dump for one node id: every live stream of that node (usually one). */
 export interface NodeConfigDump {
@@ -35,6 +43,7 @@ export class AdsServer {
   readonly #cache: SnapshotCache;
   readonly #logger: Logger;
   readonly #nowMs: () => number;
+  readonly #authorize: AdsServerOptions['authorize'];
   readonly #streams = new Map<AdsStream, grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>>();
   readonly #cacheWatch: Disposable;
   #nextStreamId = 0;
@@ -45,6 +54,7 @@ export class AdsServer {
     this.#cache = options.cache;
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.#nowMs = options.nowMs ?? Date.now;
+    this.#authorize = options.authorize;
     this.#cacheWatch = this.#cache.onChange((types) => {
       for (const stream of this.#streams.keys()) {
         try {
@@ -115,10 +125,36 @@ export class AdsServer {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
       return;
     }
+    if (this.#authorize === undefined) return this.#open(call, '');
+    // Requests wait in the stream's buffer until the caller is known: no 'data' listener before then.
+    let gone = false;
+    const onGone = () => (gone = true);
+    call.on('cancelled', onGone);
+    call.on('error', onGone);
+    this.#authorize(call.metadata, call.getPeer()).then(
+      (decision) => {
+        call.off('cancelled', onGone);
+        call.off('error', onGone);
+        if (gone) return;
+        if (this.#closed) decision = { ok: false, message: 'control plane shutting down' };
+        if (decision.ok) return this.#open(call, decision.identity);
+        call.on('error', () => {});
+        call.emit('error', { code: this.#closed ? grpc.status.UNAVAILABLE : grpc.status.UNAUTHENTICATED, details: decision.message });
+      },
+      (e: unknown) => {
+        this.#logger.error('ads: authorization failed', { error: String(e) });
+        call.on('error', () => {});
+        call.emit('error', { code: grpc.status.INTERNAL, details: 'authorization failed' });
+      },
+    );
+  }
+
+  #open(call: grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>, identity: string): void {
     let open = true;
     const stream = new AdsStream({
       id: ++this.#nextStreamId,
       peer: call.getPeer(),
+      identity,
       cache: this.#cache,
       nowMs: this.#nowMs,
       logger: this.#logger,
@@ -144,7 +180,7 @@ export class AdsServer {
         this.#logger.error('ads: request handling failed', { stream: stream.id, error: String(e) });
       }
       if (firstNode === '' && stream.nodeId !== '') {
-        this.#logger.info('ads: client connected', { stream: stream.id, node: stream.nodeId, peer: stream.peer });
+        this.#logger.info('ads: client connected', { stream: stream.id, node: stream.nodeId, peer: stream.peer, identity: identity || '(anonymous loopback)' });
       }
     });
     call.on('end', () => {

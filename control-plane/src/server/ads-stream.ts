@@ -45,6 +45,8 @@ export interface ClientStatus {
   /** `node.cluster`: the service the process runs. */
   readonly service: string;
   readonly peer: string;
+  /** The caller's authenticated SPIFFE ID; '' for an anonymous loopback caller (always set by AdsStream). */
+  readonly identity?: string;
   readonly connectedAtMs: number;
   /** `user_agent_name user_agent_version` from the node, if sent. */
   readonly userAgent: string;
@@ -62,6 +64,8 @@ export interface ClientConfigDump extends Omit<ClientStatus, 'types'> {
 export interface AdsStreamOptions {
   readonly id: number;
   readonly peer: string;
+  /** The caller's SPIFFE ID ('' = anonymous; default ''). */
+  readonly identity?: string;
   readonly cache: SnapshotCache;
   /** Writes a response to the wire. */
   readonly send: (response: DiscoveryResponse) => void;
@@ -202,7 +206,7 @@ export class AdsStream {
 
   #identity(): Omit<ClientStatus, 'types'> {
     const agent = [str(this.#node?.['user_agent_name']), str(this.#node?.['user_agent_version'])].filter(Boolean).join(' ');
-    return { streamId: this.id, nodeId: this.nodeId, service: str(this.#node?.['cluster']), peer: this.peer, connectedAtMs: this.connectedAtMs, userAgent: agent };
+    return { streamId: this.id, nodeId: this.nodeId, service: str(this.#node?.['cluster']), peer: this.peer, identity: this.#opts.identity ?? '', connectedAtMs: this.connectedAtMs, userAgent: agent };
   }
 
   /**

@@ -36,12 +36,13 @@ export class AdsTestClient {
   #status: grpc.StatusObject | undefined;
   #ended: Promise<grpc.StatusObject>;
 
-  constructor(address: string) {
+  /** Opens the stream; `metadata` (e.g. `authorization`) is sent with it. */
+  constructor(address: string, metadata: grpc.Metadata = new grpc.Metadata()) {
     const Ctor = grpc.makeGenericClientConstructor(protos().adsService, 'AggregatedDiscoveryService');
     this.#client = new Ctor(address, grpc.credentials.createInsecure());
-    const method = (this.#client as unknown as Record<string, () => grpc.ClientDuplexStream<ProtoObject, ProtoObject>>)['StreamAggregatedResources'];
+    const method = (this.#client as unknown as Record<string, (md: grpc.Metadata) => grpc.ClientDuplexStream<ProtoObject, ProtoObject>>)['StreamAggregatedResources'];
     if (!method) throw new Error('ads-test-client: no StreamAggregatedResources method');
-    this.#call = method.call(this.#client);
+    this.#call = method.call(this.#client, metadata);
     this.#call.on('data', (res: ProtoObject) => {
       const r = res as unknown as ReceivedResponse;
       this.#check(r);

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Logger } from '../../../src/core/logger.js';
-import { TYPE_URL, protos, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
+import { RESOURCE_TYPE_URLS, TYPE_URL, protos, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource, XdsResources } from '../model.js';
 import { SERVER_LISTENER_NAME_PREFIX } from '../translate/server-listener.js';
 import { buildInboundListener } from '../translate/inbound-listener.js';
@@ -17,6 +17,7 @@ function resources(clusters: XdsResource[], listeners: XdsResource[] = []): XdsR
     [TYPE_URL.routeConfiguration]: new Map(),
     [TYPE_URL.cluster]: new Map(clusters.map((c) => [String(c['name']), c])),
     [TYPE_URL.clusterLoadAssignment]: new Map(),
+    [TYPE_URL.secret]: new Map(),
   } as XdsResources;
 }
 
@@ -30,7 +31,7 @@ describe('SnapshotCache', () => {
     cache.set(resources([cluster('a', 1)]));
     assert.equal(cache.ready, true);
     assert.equal(seen.length, 1);
-    assert.equal(seen[0]?.size, 4);
+    assert.equal(seen[0]?.size, RESOURCE_TYPE_URLS.length);
     assert.notEqual(cache.get(TYPE_URL.cluster).version, '');
   });
 

@@ -85,12 +85,14 @@ describe('translate', () => {
       RouteConfiguration: ['ledger', 'payments', 'web'],
       Cluster: ['ledger:80', 'payments:8080', 'payments:9090', 'web:80'],
       ClusterLoadAssignment: ['ledger:80', 'payments:8080', 'payments:9090', 'web:80'],
+      Secret: [],
     });
     assert.deepEqual(names(translate(createMeshConfig([], 1), ENDPOINTS)), {
       Listener: ['weft/inbound'],
       RouteConfiguration: [],
       Cluster: [],
       ClusterLoadAssignment: [],
+      Secret: [],
     });
   });
 

@@ -79,6 +79,8 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
     [TYPE_URL.routeConfiguration]: byResourceName(routeConfigs, (r) => r['name']),
     [TYPE_URL.cluster]: byResourceName(clusters, (r) => r['name']),
     [TYPE_URL.clusterLoadAssignment]: byResourceName(assignments, (r) => r['cluster_name']),
+    // SDS secrets come from the CA, not from configuration: the control plane adds the trust bundle (ca/trust-bundle.ts).
+    [TYPE_URL.secret]: new Map(),
   };
 }
 

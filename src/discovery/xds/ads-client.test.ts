@@ -256,3 +256,36 @@ async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<vo
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test('watchSecret subscribes to an SDS Secret, hands over each accepted version, and keeps the last good on a NACK', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const { cp, client } = await setup(t);
+  const { testRoot } = await import('../../../control-plane/src/ca/ca-test-kit.js');
+  const SDS = TYPE_URL.secret;
+  const bundle = (pem: string) => ({ '@type': SDS, name: 'weft-trust-bundle', validation_context: { trusted_ca: { inline_string: pem } } });
+  const a = testRoot('weft.local', 'A');
+  const b = testRoot('weft.local', 'B');
+  cp.setResources(SDS, [bundle(a.pem)]);
+  const seen: string[][] = [];
+  let wake: () => void = () => {};
+  const sub = client.watchSecret('weft-trust-bundle', (s) => {
+    seen.push([...s.fingerprints]);
+    wake();
+  });
+  const next = () => new Promise<void>((resolve) => (wake = resolve));
+  await next();
+  assert.deepEqual(seen, [[a.cert.fingerprint256]]);
+  assert.deepEqual(client.status().types.find((x) => x.typeUrl === SDS)?.subscribed, ['weft-trust-bundle']);
+
+  const changed = next();
+  cp.setResources(SDS, [bundle(a.pem + b.pem)]);
+  await changed;
+  assert.deepEqual(seen.at(-1), [a.cert.fingerprint256, b.cert.fingerprint256]);
+
+  cp.setResources(SDS, [bundle('not a certificate')]);
+  const nack = await cp.waitForRequest((r) => r.type_url === SDS && r.error_detail !== null);
+  assert.match(nack.error_detail!.message, /no PEM "CERTIFICATE" block/);
+  assert.equal(seen.length, 2, 'the refused version is not handed over; the last good stays');
+
+  sub.dispose();
+  await cp.waitForRequest((r) => r.type_url === SDS && r.resource_names.length === 0);
+});

@@ -9,9 +9,10 @@ import { EMPTY_MESH_STATE, type MeshState, type TargetState } from '../mesh-stat
 import { ADS_METHOD, deserializeResponse, nodeProto, serializeRequest, type RawResponse } from './ads-wire.js';
 import { Backoff } from './backoff.js';
 import { compileMeshState, requiredResourceNames } from './compile.js';
-import { RESOURCE_TYPE_URLS, type ProtoObject, type ResourceTypeUrl } from './protos.js';
+import { RESOURCE_TYPE_URLS, TYPE_URL, type ProtoObject, type ResourceTypeUrl } from './protos.js';
 import { ResourceCache } from './resource-cache.js';
-import { RESOURCE_TYPES } from './resources/index.js';
+import { RESOURCE_TYPES, type SecretResource } from './resources/index.js';
+import { SecretWatchers } from './secret-watchers.js';
 
 const TRACER = 'xds-client';
 /** google.rpc.Code INVALID_ARGUMENT, sent in every NACK. */
@@ -34,6 +35,11 @@ export interface XdsClientOptions {
   initialBackoffMs?: number;
   /** Longest reconnect delay in ms (default 5000). */
   maxBackoffMs?: number;
+  /**
+   * The credential each new stream presents as `authorization: Bearer <credential>` (a workload assertion or bootstrap
+   * token, docs/security-design.md); read once per stream. Default none (accepted from loopback only).
+   */
+  credential?: () => string | undefined;
 }
 
 /** One resource as held by the client, for `weft config-dump`. */
@@ -49,10 +55,15 @@ export interface XdsConfigDump {
   readonly types: readonly { readonly typeUrl: string; readonly version: string; readonly resources: readonly XdsDumpedResource[] }[];
 }
 
-/** Discovery over ADS, plus a dump of the resources it holds. */
+/** Discovery over ADS, plus a dump of the resources it holds and SDS secrets. */
 export interface XdsClient extends Discovery {
   /** Accepted resources per type with their versions (fresh objects; the protos are shared, do not mutate). */
   configDump(): XdsConfigDump;
+  /**
+   * Subscribes to the SDS Secret `name` (opening the stream if needed) and calls `fn` with every accepted value that
+   * differs from the last, including the one already held; never synchronously from here, never after dispose/close.
+   */
+  watchSecret(name: string, fn: (secret: SecretResource) => void): Disposable;
 }
 
 /** Per-type protocol state on the current stream. */
@@ -104,6 +115,7 @@ class AdsClient implements XdsClient {
   /** Services whose inbound policy is subscribed, in subscription order. */
   readonly #inbound: string[] = [];
   readonly #nackListeners = new Set<(event: NackEvent) => void>();
+  readonly #secrets: SecretWatchers;
   readonly #backoff: Backoff;
   readonly #node: ProtoObject;
   #client: grpc.Client | undefined;
@@ -125,6 +137,7 @@ class AdsClient implements XdsClient {
       });
     }
     this.#node = nodeProto(options.node);
+    this.#secrets = new SecretWatchers(this.#logger, () => this.#closed);
   }
 
   get state(): Watch<MeshState> {
@@ -177,7 +190,7 @@ class AdsClient implements XdsClient {
       nodeId: this.#options.node.id,
       server: this.#options.server,
       types: Object.freeze(
-        [...this.#types.values()].map((t) =>
+        this.#shownTypes().map((t) =>
           Object.freeze({ typeUrl: t.typeUrl, subscribed: Object.freeze([...t.subscribed].sort()), ackedVersion: t.version, lastNack: t.lastNack }),
         ),
       ),
@@ -189,9 +202,26 @@ class AdsClient implements XdsClient {
     return { dispose: () => void this.#nackListeners.delete(fn) };
   }
 
+  watchSecret(name: string, fn: (secret: SecretResource) => void): Disposable {
+    if (this.#closed) return { dispose() {} };
+    const watch = this.#secrets.add(name, fn, this.#cache.accepted(TYPE_URL.secret).get(name)?.value as SecretResource | undefined);
+    if (watch.first) {
+      this.#recompute();
+      if (this.#call === undefined && this.#retryTimer === undefined) this.#startStream();
+      else this.#flushSubscriptions();
+    }
+    return {
+      dispose: () => {
+        if (!watch.remove() || this.#closed) return;
+        this.#recompute();
+        this.#flushSubscriptions();
+      },
+    };
+  }
+
   configDump(): XdsConfigDump {
     return {
-      types: [...this.#types.values()].map((t) => ({
+      types: this.#shownTypes().map((t) => ({
         typeUrl: t.typeUrl,
         version: t.version,
         resources: [...this.#cache.accepted(t.typeUrl).values()].map((r) => ({ name: r.name, version: r.version, resource: r.proto })),
@@ -216,7 +246,13 @@ class AdsClient implements XdsClient {
     }
     this.#waiters.clear();
     this.#nackListeners.clear();
+    this.#secrets.clear();
     this.#logger.info('xDS client closed', { server: this.#options.server });
+  }
+
+  /** The types status() and configDump() show: the four routing types always, SDS once it is used. */
+  #shownTypes(): TypeState[] {
+    return [...this.#types.values()].filter((t) => t.typeUrl !== TYPE_URL.secret || t.subscribed.size > 0 || t.version !== '');
   }
 
   #startStream(): void {
@@ -230,7 +266,10 @@ class AdsClient implements XdsClient {
         'grpc.initial_reconnect_backoff_ms': initialMs,
         'grpc.max_reconnect_backoff_ms': Math.max(this.#options.maxBackoffMs ?? 5000, initialMs),
       });
-      call = this.#client.makeBidiStreamRequest(ADS_METHOD, serializeRequest, deserializeResponse, new grpc.Metadata());
+      const metadata = new grpc.Metadata();
+      const credential = this.#options.credential?.();
+      if (credential !== undefined && credential !== '') metadata.set('authorization', `Bearer ${credential}`);
+      call = this.#client.makeBidiStreamRequest(ADS_METHOD, serializeRequest, deserializeResponse, metadata);
     } catch (e: unknown) {
       // grpc-js refuses some targets synchronously; discovery never throws, so report and retry like a failed stream.
       this.#logger.error('xDS stream could not be started', { server: this.#options.server, error: String(e) });
@@ -304,15 +343,20 @@ class AdsClient implements XdsClient {
     this.#send(type); // ACK or NACK, with this type's current names
     this.#flushSubscriptions();
     if (nack !== undefined) this.#emitNack(nack);
+    if (result.changed && type.typeUrl === TYPE_URL.secret) {
+      const accepted = this.#cache.accepted(TYPE_URL.secret);
+      this.#secrets.deliver((name) => accepted.get(name)?.value as SecretResource | undefined);
+    }
   }
 
   /** Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response. */
   #recompute(): void {
     const input = { targets: this.#targets, resources: this.#cache, inbound: this.#inbound };
     const next = compileMeshState(input, this.#state.get());
-    const required = requiredResourceNames(input, next);
+    const required = new Map(requiredResourceNames(input, next));
+    required.set(TYPE_URL.secret, new Set(this.#secrets.names()));
     for (const type of this.#types.values()) {
-      const names = required.get(type.typeUrl)!;
+      const names = required.get(type.typeUrl) ?? new Set<string>();
       for (const name of type.subscribed) {
         if (!names.has(name)) {
           this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });

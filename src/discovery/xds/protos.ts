@@ -1,4 +1,4 @@
-// Loads the real Envoy xDS v3 protos (shipped in @grpc/grpc-js-xds) and Weft's registry proto once, and
+// Loads the real Envoy xDS v3 protos (shipped in @grpc/grpc-js-xds) and Weft's registry and identity protos once, and
 // turns them into codecs and grpc-js service definitions shared by the SDK and the control plane.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -26,17 +26,20 @@ export const TYPE_URL = {
   localRateLimit: 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
   /** envoy.config.route.v3.FilterConfig: a per-route filter config marked optional. */
   filterConfig: 'type.googleapis.com/envoy.config.route.v3.FilterConfig',
+  /** SDS: the mesh trust bundle (`weft-trust-bundle`, docs/xds-mapping.md "Secret"). */
+  secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
 } as const;
 
-/** The four resource type URLs carried on an ADS stream, in the order a client resolves them. */
+/** The five resource type URLs carried on an ADS stream: the four a client resolves routes through, in order, and SDS. */
 export const RESOURCE_TYPE_URLS = [
   TYPE_URL.listener,
   TYPE_URL.routeConfiguration,
   TYPE_URL.cluster,
   TYPE_URL.clusterLoadAssignment,
+  TYPE_URL.secret,
 ] as const;
 
-/** One of the four xDS resource type URLs. */
+/** One of the xDS resource type URLs in RESOURCE_TYPE_URLS. */
 export type ResourceTypeUrl = (typeof RESOURCE_TYPE_URLS)[number];
 
 /** A google.protobuf.Any in wire form. */
@@ -67,6 +70,7 @@ const ENVOY_FILES = [
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
   // Load-balancing policies (Cluster.load_balancing_policy, gRFC A52) and the TypedStruct carrying Weft's peak-EWMA.
   'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
   'envoy/extensions/load_balancing_policies/random/v3/random.proto',
@@ -94,6 +98,8 @@ export interface Protos {
   readonly adsService: ServiceDefinition;
   /** grpc-js definition of weft.registry.v1.Registry (messages as ProtoObject). */
   readonly registryService: ServiceDefinition;
+  /** grpc-js definition of weft.identity.v1.Identity (messages as ProtoObject). */
+  readonly identityService: ServiceDefinition;
 }
 
 let loaded: Protos | undefined;
@@ -131,7 +137,7 @@ function load(): Protos {
     }
     return target;
   };
-  root.loadSync([...ENVOY_FILES, 'weft/registry/v1/registry.proto'], { keepCase: true });
+  root.loadSync([...ENVOY_FILES, 'weft/registry/v1/registry.proto', 'weft/identity/v1/identity.proto'], { keepCase: true });
   root.resolveAll();
 
   const types = new Map<string, protobuf.Type>();
@@ -168,6 +174,7 @@ function load(): Protos {
     },
     adsService: serviceDefinition(root, type, 'envoy.service.discovery.v3.AggregatedDiscoveryService'),
     registryService: serviceDefinition(root, type, 'weft.registry.v1.Registry'),
+    identityService: serviceDefinition(root, type, 'weft.identity.v1.Identity'),
   };
 }
 

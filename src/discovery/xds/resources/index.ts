@@ -1,4 +1,4 @@
-// The four xDS resource types as a table: how to name, decode and expire each, keyed by type URL.
+// The five xDS resource types as a table: how to name, decode and expire each, keyed by type URL.
 import { TYPE_URL, type ProtoObject, type ResourceTypeUrl } from '../protos.js';
 import type { Result } from './common.js';
 import { decodeCluster, type ClusterResource } from './cluster.js';
@@ -7,6 +7,7 @@ import { decodeListener, type ListenerResource } from './listener.js';
 import { decodeInboundListener, type InboundListenerResource } from './inbound-listener.js';
 import { INBOUND_LISTENER_PREFIX } from '../../inbound-policy.js';
 import { decodeRouteConfiguration, type RouteConfigResource } from './route-configuration.js';
+import { decodeSecret, type SecretResource } from './secret.js';
 
 export type { Result } from './common.js';
 export type { ClusterResource } from './cluster.js';
@@ -14,14 +15,16 @@ export type { ClusterLoadAssignmentResource } from './cluster-load-assignment.js
 export type { ListenerResource } from './listener.js';
 export type { InboundListenerResource } from './inbound-listener.js';
 export type { RouteConfigResource } from './route-configuration.js';
+export type { SecretResource } from './secret.js';
 export { decodeCluster, DEFAULT_CONNECT_TIMEOUT_MS } from './cluster.js';
 export { decodeClusterLoadAssignment } from './cluster-load-assignment.js';
 export { decodeListener, KNOWN_CLIENT_HTTP_FILTERS } from './listener.js';
 export { decodeInboundListener } from './inbound-listener.js';
 export { decodeRouteConfiguration } from './route-configuration.js';
+export { decodeSecret, TRUST_BUNDLE_SECRET } from './secret.js';
 
 /** Any validated resource. */
-export type DecodedResource = ListenerResource | InboundListenerResource | RouteConfigResource | ClusterResource | ClusterLoadAssignmentResource;
+export type DecodedResource = ListenerResource | InboundListenerResource | RouteConfigResource | ClusterResource | ClusterLoadAssignmentResource | SecretResource;
 
 /** True for the decoded inbound (server) Listeners of `weft/inbound/<service>`. */
 export function isInboundListener(value: DecodedResource): value is InboundListenerResource {
@@ -37,8 +40,8 @@ function decodeAnyListener(resource: ProtoObject): Result<DecodedResource> {
 /** What the ADS client needs to know about one resource type. */
 export interface ResourceType {
   readonly typeUrl: ResourceTypeUrl;
-  /** Short name for logs: LDS, RDS, CDS, EDS. */
-  readonly shortName: 'LDS' | 'RDS' | 'CDS' | 'EDS';
+  /** Short name for logs: LDS, RDS, CDS, EDS, SDS. */
+  readonly shortName: 'LDS' | 'RDS' | 'CDS' | 'EDS' | 'SDS';
   /** The resource's name (`cluster_name` for a ClusterLoadAssignment). */
   nameOf(resource: ProtoObject): string;
   /** Validates a decoded resource; never throws. */
@@ -52,7 +55,7 @@ export interface ResourceType {
 
 const nameField = (resource: ProtoObject): string => (typeof resource['name'] === 'string' ? resource['name'] : '');
 
-/** The four resource types, by type URL. */
+/** The five resource types, by type URL. SDS is partial like RDS/EDS (Envoy's SDS subscribes by name). */
 export const RESOURCE_TYPES: { readonly [K in ResourceTypeUrl]: ResourceType } = Object.freeze({
   [TYPE_URL.listener]: { typeUrl: TYPE_URL.listener, shortName: 'LDS', nameOf: nameField, decode: decodeAnyListener, allRequiredInSotW: true },
   [TYPE_URL.routeConfiguration]: {
@@ -70,4 +73,5 @@ export const RESOURCE_TYPES: { readonly [K in ResourceTypeUrl]: ResourceType } =
     decode: decodeClusterLoadAssignment,
     allRequiredInSotW: false,
   },
+  [TYPE_URL.secret]: { typeUrl: TYPE_URL.secret, shortName: 'SDS', nameOf: nameField, decode: decodeSecret, allRequiredInSotW: false },
 });

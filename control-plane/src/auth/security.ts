@@ -1,0 +1,99 @@
+// Opens the control plane's security parts in one place: CA, bootstrap tokens, CSR rate limit, xDS caller
+// authentication and the admin token, so control-plane.ts only wires them to its servers.
+import path from 'node:path';
+import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
+import type { Logger } from '../../../src/core/logger.js';
+import { CertificateAuthority } from '../ca/authority.js';
+import type { OperatorCaFiles } from '../ca/operator-ca.js';
+import { DEFAULT_CSR_RATE_PER_SECOND, RateLimiter } from '../ca/rate-limiter.js';
+import type { SignDeps } from '../ca/sign.js';
+import { SYSTEM_CLOCK, type RegistryClock } from '../registry/registry.js';
+import { ADMIN_TOKEN_FILE, loadOrCreateAdminToken, randomAdminToken } from './admin-token.js';
+import { BootstrapTokens } from './bootstrap-tokens.js';
+import { XDS_AUTH_MODES, XdsAuthenticator, type XdsAuthMode } from './xds-auth.js';
+
+/** The security options of startControlPlane (docs/configuration.md "Control plane security"). */
+export interface SecurityOptions {
+  /** `<state-dir>`: CA in `ca/`, token key and used tokens in `tokens/`, `admin-token`. `false`: all in memory. */
+  readonly stateDir: string | false;
+  /** `--trust-domain` (default `weft.local`, or the CA's own once created). */
+  readonly trustDomain?: string;
+  /** `--cert-ttl` in ms (default 24 h). */
+  readonly certTtlMs?: number;
+  /** `--ca-cert`, `--ca-key`, `--ca-chain`: sign with the operator's CA. */
+  readonly caFiles?: OperatorCaFiles;
+  /** `--xds-auth` (default `loopback-plaintext`). */
+  readonly xdsAuth?: XdsAuthMode;
+  /** `--csr-rate`: CSRs signed per second at most (default 50; 0 = no limit). */
+  readonly csrRatePerSecond?: number;
+  /** The operator token itself (tests, embedding); wins over `adminTokenFile`. */
+  readonly adminToken?: string;
+  /** `--admin-token-file` (default `<state-dir>/admin-token`; with no state dir, a random token lives in memory). */
+  readonly adminTokenFile?: string;
+  readonly clock?: RegistryClock;
+  readonly logger: Logger;
+}
+
+/** The opened security parts. */
+export interface Security {
+  readonly ca: CertificateAuthority;
+  readonly tokens: BootstrapTokens;
+  readonly authenticator: XdsAuthenticator;
+  readonly signDeps: SignDeps;
+  readonly adminToken: string;
+  /** Where the admin token is kept (undefined when it lives in memory only). */
+  readonly adminTokenFile: string | undefined;
+  /** Stops the CA's timers and waits for writes in flight. */
+  close(): Promise<void>;
+}
+
+/** Opens every part; rejects with WEFT_ERR_INVALID_ARG (bad option) or WEFT_ERR_IDENTITY (unusable state). */
+export async function openSecurity(options: SecurityOptions): Promise<Security> {
+  const { logger } = options;
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const xdsAuth = options.xdsAuth ?? 'loopback-plaintext';
+  if (!XDS_AUTH_MODES.includes(xdsAuth)) invalid(`--xds-auth must be ${XDS_AUTH_MODES.join(' or ')}, got '${String(xdsAuth)}'`);
+  const rate = options.csrRatePerSecond ?? DEFAULT_CSR_RATE_PER_SECOND;
+  if (!Number.isFinite(rate) || rate < 0) invalid(`--csr-rate must be a number ≥ 0, got ${rate}`);
+  if (options.adminToken !== undefined && options.adminToken.length < 16) invalid('adminToken must be at least 16 characters');
+
+  const ca = await CertificateAuthority.open({
+    stateDir: options.stateDir,
+    ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
+    ...(options.certTtlMs === undefined ? {} : { certTtlMs: options.certTtlMs }),
+    ...(options.caFiles === undefined ? {} : { operator: options.caFiles }),
+    clock,
+    logger,
+  });
+  try {
+    const tokens = await BootstrapTokens.open({ stateDir: options.stateDir, trustDomain: ca.trustDomain, nowMs: () => clock.nowMs() });
+    const adminTokenFile = options.adminToken !== undefined ? undefined : (options.adminTokenFile ?? (options.stateDir === false ? undefined : path.join(options.stateDir, ADMIN_TOKEN_FILE)));
+    let adminToken = options.adminToken;
+    if (adminToken === undefined && adminTokenFile !== undefined) adminToken = await loadOrCreateAdminToken(adminTokenFile, logger);
+    if (adminToken === undefined) {
+      adminToken = randomAdminToken();
+      logger.warn('admin API: no state dir and no --admin-token-file; the operator token lives in memory only (ControlPlane.adminToken)');
+    }
+    const authenticator = new XdsAuthenticator({ mode: xdsAuth, ca, tokens, nowMs: () => clock.nowMs(), logger });
+    const limiter = new RateLimiter(rate, { nowMs: () => clock.nowMs() });
+    return {
+      ca,
+      tokens,
+      authenticator,
+      signDeps: { ca, tokens, limiter, logger },
+      adminToken,
+      adminTokenFile,
+      async close() {
+        await ca.close();
+        await tokens.close();
+      },
+    };
+  } catch (e: unknown) {
+    await ca.close();
+    throw e;
+  }
+}
+
+function invalid(message: string): never {
+  throw new MeshError(ERROR_CODES.INVALID_ARG, message, { nonRetryable: true });
+}
