@@ -155,7 +155,7 @@ describe('meshed gRPC resilience', { timeout: 180_000 }, () => {
         }
       }),
     );
-    assert.ok(ok > 500, `only ${ok} calls completed`);
+    assert.ok(ok > 300, `only ${ok} calls completed`);
     assert.ok(failed / (ok + failed) <= 0.001, `${failed} of ${ok + failed} failed; last: ${lastError}`);
   });
 

@@ -97,9 +97,9 @@ describe('grpc-js-xds XdsServer interop (gRFC A36)', { timeout: 120_000 }, () =>
       server_listener_resource_name_template: template,
     });
   const admin = async <T>(path: string): Promise<T> => {
-    const res = await fetch(`${tcp.cp.adminUrl}${path}`, { headers: { authorization: `Bearer ${tcp.cp.adminToken}` } });
+    const res = await tcp.admin('GET', path);
     assert.equal(res.status, 200, `${path}: ${res.status}`);
-    return (await res.json()) as T;
+    return res.body as unknown as T;
   };
   const typesOf = async (id: string) =>
     (await admin<{ clients: { nodeId: string; types: TypeView[] }[] }>('/v1/status')).clients.find((c) => c.nodeId === id)?.types ?? [];

@@ -63,8 +63,7 @@ describe('grpc-js-xds XdsServer with RBAC enabled (gRFC A41)', { timeout: 120_00
   const nodeId = `xds-rbac-${process.pid}`;
 
   const ldsOf = async () => {
-    const res = await fetch(`${tcp.cp.adminUrl}/v1/status`);
-    const body = (await res.json()) as { clients: { nodeId: string; types: { typeUrl: string; sentVersion: string; ackedVersion: string; nack?: { message: string } }[] }[] };
+    const body = (await tcp.admin('GET', '/v1/status')).body as unknown as { clients: { nodeId: string; types: { typeUrl: string; sentVersion: string; ackedVersion: string; nack?: { message: string } }[] }[] };
     return body.clients.find((c) => c.nodeId === nodeId)?.types.find((t) => t.typeUrl === TYPE_URL.listener);
   };
 
@@ -110,8 +109,8 @@ describe('grpc-js-xds XdsServer with RBAC enabled (gRFC A41)', { timeout: 120_00
   });
 
   it('answers again once the DENY policy is deleted (the rest still ACKed)', async () => {
-    const res = await fetch(`${tcp.cp.adminUrl}/v1/resources/AuthorizationPolicy/deny-say`, { method: 'DELETE' });
-    assert.equal(res.status, 200, await res.text());
+    const res = await tcp.admin('DELETE', '/v1/resources/AuthorizationPolicy/deny-say');
+    assert.equal(res.status, 200, JSON.stringify(res.body));
     await waitFor(async () => (await callOnce(port)).ok, 'calls to succeed again', 10_000);
     assert.equal((await ldsOf())?.nack, undefined);
     const stops = proc.lines.filter((l) => (l as Record<string, unknown>)['event'] === 'serving' && (l as Record<string, unknown>)['code'] !== grpc.status.OK);

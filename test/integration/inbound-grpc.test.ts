@@ -30,7 +30,7 @@ describe('inbound policy on a gRPC server (real control plane)', { timeout: 120_
     const r = await tcp.apply(yaml);
     assert.equal(r.status, 200, JSON.stringify(r.body));
   };
-  const remove = async (kind: string, name: string) => assert.equal((await fetch(`${tcp.cp.adminUrl}/v1/resources/${kind}/${name}`, { method: 'DELETE' })).status, 200);
+  const remove = async (kind: string, name: string) => assert.equal((await tcp.admin('DELETE', `/v1/resources/${kind}/${name}`)).status, 200);
 
   before(async () => {
     issuer = await createTestIssuer();

@@ -28,8 +28,8 @@ describe('inbound policy on an HTTP server (real control plane)', { timeout: 120
     assert.equal(r.status, 200, JSON.stringify(r.body));
   };
   const remove = async (kind: string, name: string) => {
-    const res = await fetch(`${tcp.cp.adminUrl}/v1/resources/${kind}/${name}`, { method: 'DELETE' });
-    assert.equal(res.status, 200, await res.text());
+    const res = await tcp.admin('DELETE', `/v1/resources/${kind}/${name}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
   };
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   /** The status line of a request written by hand, e.g. with an absolute-form target fetch never sends. */

@@ -172,7 +172,7 @@ ${ROUTE(80, 20).replace('weight: 20', 'weight: -5')}`;
     assert.match(text, /HTTPRoute\/echo-split/);
     assert.match(text, /backendRefs\[1\]\.weight/);
     // Nothing from the refused file was stored: the valid Service in it was not applied either.
-    const services = await (await fetch(`${tcp.cp.adminUrl}/v1/resources?kind=Service`, { headers: { authorization: `Bearer ${tcp.cp.adminToken}` } })).json();
+    const services = (await tcp.admin('GET', '/v1/resources?kind=Service')).body;
     assert.doesNotMatch(JSON.stringify(services), /"extra"/);
     assert.equal((await call('/v2-only')).service, 'echo-v2');
   });
