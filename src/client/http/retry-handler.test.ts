@@ -218,7 +218,7 @@ describe('retry layer: with a policy', () => {
     await clock.advance(5_000);
     assert.equal(r.status, 200);
     assert.equal(r.body, 'yes');
-    assert.deepEqual(attemptsOf(seen), ['1', '2', '3']);
+    assert.deepEqual(attemptsOf(seen), [undefined, '2', '3'], 'the attempt number on retries; none on the first attempt');
     assert.deepEqual(seen[2]!.exclude, ['http://10.0.0.1:80', 'http://10.0.0.2:80']);
   });
   it('delivers the last failure untouched once attempts run out', async () => {

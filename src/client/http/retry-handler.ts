@@ -4,11 +4,10 @@ import type { Dispatcher } from 'undici';
 import type { AttemptOutcome } from '../../core/classify.js';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
 import type { Layer } from '../../core/stack.js';
-import { currentDeadline, TIMEOUT_HEADER } from '../../policy/deadline/deadline.js';
+import { currentDeadline } from '../../policy/deadline/deadline.js';
 import { bodyKind, bufferBody } from '../../policy/retry/body.js';
 import type { RetryBudget } from '../../policy/retry/retry-budget.js';
 import {
-  ATTEMPT_HEADER,
   backoffMs,
   MAX_RETRY_AFTER_MS,
   methodRetryable,
@@ -158,14 +157,14 @@ class RetryCall {
    * needs no timer of its own: each attempt's one timer fires at the per-try timeout or the deadline, whichever is
    * first, and a retry is never scheduled past the deadline (one timer and one clearTimeout per call, not two).
    */
-  start(): void {
+  start(now?: number): void {
     try {
       this.inner.onConnect(this.#userAbort);
     } catch (e: unknown) {
       return this.#fail(e instanceof Error ? e : new Error(String(e)));
     }
     if (this.#abortReason !== undefined) return this.#fail(this.#abortReason);
-    this.#launch();
+    this.#launch(now);
   }
 
   readonly #userAbort = (reason?: Error): void => {
@@ -178,7 +177,8 @@ class RetryCall {
     this.#fail(err);
   };
 
-  #launch(): void {
+  /** Sends the next attempt; `now` is the clock's time when the caller has just read it (the first attempt). */
+  #launch(now?: number): void {
     this.#backoff = undefined;
     const n = ++this.#attempts;
     const t = this.#t;
@@ -186,19 +186,20 @@ class RetryCall {
     const perTryMs = retry.perTryTimeoutMs;
     let timerMs = perTryMs;
     let timerIsDeadline = false;
-    const set: [string, string][] = [];
-    if (retry.configured || n > 1) set.push([ATTEMPT_HEADER, String(n)]);
+    // The attempt number goes with retries only (its absence means the first attempt), the time left with every
+    // attempt of a call that has a deadline.
+    let timeoutHeader: string | undefined;
     if (this.#deadlineAt !== undefined) {
-      const remaining = Math.floor(this.#deadlineAt - this.#clock.now());
+      const remaining = Math.floor(this.#deadlineAt - (now ?? this.#clock.now()));
       if (remaining <= 0) return this.#fail(this.#deadlineError());
       if (perTryMs === undefined || remaining <= perTryMs) {
         timerMs = remaining;
         timerIsDeadline = true;
       }
-      set.push([TIMEOUT_HEADER, String(timerMs)]);
+      timeoutHeader = String(timerMs);
     }
     let opts = this.#opts;
-    if (set.length > 0 || n > 1) opts = { ...opts, headers: withMeshHeaders(this.#opts.headers, set) };
+    if (timeoutHeader !== undefined || n > 1) opts = { ...opts, headers: withMeshHeaders(this.#opts.headers, n > 1 ? String(n) : undefined, timeoutHeader) };
     if (this.#tried !== undefined) (opts as unknown as Record<symbol, unknown>)[EXCLUDE_ORIGINS] = this.#tried;
     const a = new Attempt(this);
     a.opts = opts;
@@ -422,7 +423,9 @@ export function retry(target: RetryTarget): Layer<DispatchFn> {
   return (next) => (opts, handler) => {
     budget.onRequest();
     const inbound = currentDeadline();
-    let deadlineAt: number | undefined = routeTimeoutMs !== undefined ? clock.now() + routeTimeoutMs : undefined;
+    // One clock read serves the deadline and the first attempt's remaining time.
+    const now = routeTimeoutMs !== undefined || inbound !== undefined ? clock.now() : undefined;
+    let deadlineAt: number | undefined = routeTimeoutMs !== undefined ? now! + routeTimeoutMs : undefined;
     let routeBound = deadlineAt !== undefined;
     if (inbound !== undefined && (deadlineAt === undefined || inbound.expiresAt < deadlineAt)) {
       deadlineAt = inbound.expiresAt;
@@ -441,7 +444,7 @@ export function retry(target: RetryTarget): Layer<DispatchFn> {
     const replayable = kind === 'replayable';
     if (!replayable && !compiled.configured && deadlineAt === undefined) return next(opts, handler);
     try {
-      new RetryCall(target, next, opts, handler, methodOk, replayable, deadlineAt, routeBound).start();
+      new RetryCall(target, next, opts, handler, methodOk, replayable, deadlineAt, routeBound).start(now);
     } catch (e: unknown) {
       return failHandler(handler, new MeshError(ERROR_CODES.INTERNAL, `weft: retry layer failed: ${String(e)}`, { cause: e }));
     }

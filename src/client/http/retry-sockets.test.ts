@@ -135,7 +135,7 @@ describe('retry layer on real sockets', { timeout: 30_000 }, () => {
     const res = await request('http://svc/x', { dispatcher: f });
     assert.equal(res.statusCode, 503);
     assert.match(await res.body.text(), /^from /);
-    assert.deepEqual(failing.seen.slice(before).map((s) => s.attempt), ['1', '2', '3']);
+    assert.deepEqual(failing.seen.slice(before).map((s) => s.attempt), [undefined, '2', '3']);
   });
 
   it('with a policy: POST to a 503 backend is not retried; with the opt-in it is', async () => {
