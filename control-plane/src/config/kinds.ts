@@ -10,7 +10,8 @@ export type ConfigKind =
   | 'DestinationPolicy'
   | 'AuthorizationPolicy'
   | 'RequestAuthentication'
-  | 'LocalRateLimit';
+  | 'LocalRateLimit'
+  | 'PeerAuthentication';
 
 /** What Weft knows about one kind. */
 export interface KindInfo {
@@ -32,6 +33,7 @@ export const KINDS: readonly KindInfo[] = Object.freeze([
   { kind: 'AuthorizationPolicy', apiVersion: 'weft.dev/v1alpha1', aliases: ['authorizationpolicy', 'authorizationpolicies', 'authz', 'ap'] },
   { kind: 'RequestAuthentication', apiVersion: 'weft.dev/v1alpha1', aliases: ['requestauthentication', 'requestauthentications', 'ra'] },
   { kind: 'LocalRateLimit', apiVersion: 'weft.dev/v1alpha1', aliases: ['localratelimit', 'localratelimits', 'ratelimit', 'rl'] },
+  { kind: 'PeerAuthentication', apiVersion: 'weft.dev/v1alpha1', aliases: ['peerauthentication', 'peerauthentications', 'pa', 'mtls'] },
 ] as const);
 
 /** Returns the info of `kind` spelled exactly (`HTTPRoute`), or undefined. */

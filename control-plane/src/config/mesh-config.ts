@@ -3,6 +3,7 @@ import type { ConfigResource, MeshConfig } from '../model.js';
 import type { ConcurrencyLimitSpec } from './concurrency-limit-schema.js';
 import type { AuthorizationPolicySpec } from './authorization-policy-schema.js';
 import type { DestinationPolicySpec } from './destination-policy-schema.js';
+import type { MtlsMode, PeerAuthenticationSpec } from './peer-authentication-schema.js';
 import type { FaultInjectionSpec } from './fault-injection-schema.js';
 import type { GRPCRouteSpec } from './grpc-route-schema.js';
 import type { HTTPRouteSpec } from './http-route-schema.js';
@@ -21,6 +22,8 @@ export type GRPCRouteResource = ConfigResource<'GRPCRoute', GRPCRouteSpec>;
 export type FaultInjectionResource = ConfigResource<'FaultInjection', FaultInjectionSpec>;
 /** A validated ConcurrencyLimit. */
 export type ConcurrencyLimitResource = ConfigResource<'ConcurrencyLimit', ConcurrencyLimitSpec>;
+/** A validated PeerAuthentication. */
+export type PeerAuthenticationResource = ConfigResource<'PeerAuthentication', PeerAuthenticationSpec>;
 /** A validated DestinationPolicy. */
 export type DestinationPolicyResource = ConfigResource<'DestinationPolicy', DestinationPolicySpec>;
 /** A validated AuthorizationPolicy. */
@@ -67,6 +70,20 @@ export function faultInjections(config: ResourceSet): readonly FaultInjectionRes
 /** Every ConcurrencyLimit, in the set's order. */
 export function concurrencyLimits(config: ResourceSet): readonly ConcurrencyLimitResource[] {
   return list(config).filter((r): r is ConcurrencyLimitResource => r.kind === 'ConcurrencyLimit');
+}
+
+/** Every PeerAuthentication, in the set's order. */
+export function peerAuthentications(config: ResourceSet): readonly PeerAuthenticationResource[] {
+  return list(config).filter((r): r is PeerAuthenticationResource => r.kind === 'PeerAuthentication');
+}
+
+/**
+ * The mTLS mode of `service`'s servers: its own PeerAuthentication, else the mesh-wide one, else DISABLE (mTLS is
+ * off until an operator turns it on).
+ */
+export function mtlsModeOf(config: ResourceSet, service: string): MtlsMode {
+  const all = peerAuthentications(config);
+  return (all.find((p) => p.spec.targetRef?.name === service) ?? all.find((p) => p.spec.targetRef === undefined))?.spec.mtls.mode ?? 'DISABLE';
 }
 
 /** Every DestinationPolicy, in the set's order. */

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { ConfigError, ConfigResource } from '../model.js';
 import { concurrencyLimitSpecSchema } from './concurrency-limit-schema.js';
 import { authorizationPolicySpecSchema } from './authorization-policy-schema.js';
+import { peerAuthenticationSpecSchema } from './peer-authentication-schema.js';
 import { destinationPolicySpecSchema } from './destination-policy-schema.js';
 import { faultInjectionSpecSchema } from './fault-injection-schema.js';
 import { grpcRouteSpecSchema } from './grpc-route-schema.js';
@@ -25,6 +26,7 @@ const SCHEMAS: Readonly<Record<ConfigKind, z.ZodType>> = {
   AuthorizationPolicy: resourceSchema(dnsSubdomain, authorizationPolicySpecSchema),
   RequestAuthentication: resourceSchema(dnsSubdomain, requestAuthenticationSpecSchema),
   LocalRateLimit: resourceSchema(dnsSubdomain, localRateLimitSpecSchema),
+  PeerAuthentication: resourceSchema(dnsSubdomain, peerAuthenticationSpecSchema),
 };
 
 /** A parsed resource with the YAML document it came from (the store writes documents back as written). */

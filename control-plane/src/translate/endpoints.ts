@@ -5,6 +5,8 @@ import type { RegisteredEndpoint, XdsResource } from '../model.js';
 import type { ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import { clusterName, compareStrings } from './names.js';
+import { TLS_MODE_LABEL, TLS_MODE_WEFT } from '../../../src/identity/mtls-wire.js';
+import { TLS_ENDPOINT_METADATA } from './mtls.js';
 
 /** Largest endpoint weight sent; larger ones are clamped so a locality's sum stays far below UINT32_MAX. */
 export const MAX_ENDPOINT_WEIGHT = 1_000_000;
@@ -19,13 +21,16 @@ interface Member {
   readonly subZone: string;
   /** Sort tie-breaker: static endpoints first, then by lease id. */
   readonly origin: string;
+  /** True for a Weft server that registered as serving mTLS (TLS_MODE_LABEL): its endpoint says `tlsMode: weft`. */
+  readonly tls: boolean;
 }
 
 /**
  * The ClusterLoadAssignment of `service`'s port `portIndex`: its registered endpoints (`portName` equal to the
  * port's name, or '' for the first port) plus its static endpoints (`portName` omitted = first port).
  * One LocalityLbEndpoints per locality (sorted), priority 0, `load_balancing_weight` = sum of its endpoints'
- * weights; each endpoint HEALTHY with weight clamped to [1, MAX_ENDPOINT_WEIGHT]. An address:port listed twice is
+ * weights; each endpoint HEALTHY with weight clamped to [1, MAX_ENDPOINT_WEIGHT], and the `tlsMode: weft` metadata
+ * when its server registered as serving mTLS. An address:port listed twice is
  * sent once (xDS clients refuse duplicates): the static entry wins, then the lowest lease id.
  */
 export function buildLoadAssignment(
@@ -38,12 +43,12 @@ export function buildLoadAssignment(
   const members: Member[] = [];
   for (const e of service.spec.endpoints) {
     if ((e.portName ?? service.spec.ports[0]!.name) !== port.name) continue;
-    members.push({ address: e.address, port: e.port, weight: clampWeight(e.weight), ...e.locality, origin: '' });
+    members.push({ address: e.address, port: e.port, weight: clampWeight(e.weight), ...e.locality, origin: '', tls: false });
   }
   for (const e of registered) {
     if (e.service !== service.metadata.name) continue;
     if (!(e.portName === port.name || (e.portName === '' && isFirst))) continue;
-    members.push({ address: e.address, port: e.port, weight: clampWeight(e.weight), ...e.locality, origin: `lease:${e.leaseId}` });
+    members.push({ address: e.address, port: e.port, weight: clampWeight(e.weight), ...e.locality, origin: `lease:${e.leaseId}`, tls: e.labels[TLS_MODE_LABEL] === TLS_MODE_WEFT });
   }
   members.sort(
     (a, b) =>
@@ -68,6 +73,7 @@ export function buildLoadAssignment(
       endpoint: { address: { socket_address: { address: m.address, port_value: m.port } } },
       health_status: 'HEALTHY',
       load_balancing_weight: { value: m.weight },
+      ...(m.tls && { metadata: TLS_ENDPOINT_METADATA }),
     });
   }
   return {

@@ -4,6 +4,7 @@ import {
   authorizationPolicies,
   localRateLimits,
   requestAuthentications,
+  mtlsModeOf,
   services,
   type AuthorizationPolicyResource,
   type LocalRateLimitResource,
@@ -17,6 +18,7 @@ import { buildJwtAuthnConfig } from './inbound-jwt.js';
 import { rateLimitHttpFilter, rateLimitRoutes } from './inbound-ratelimit.js';
 import { buildRbacConfig, type RbacOptions } from './inbound-rbac.js';
 import { compareStrings, routerHttpFilter } from './names.js';
+import { inboundChains } from './mtls.js';
 
 /** Name of the inbound Listener that holds only mesh-wide policies (workloads of Services not in the config get it). */
 export const MESH_INBOUND_LISTENER = 'weft/inbound';
@@ -132,10 +134,11 @@ export function renameInboundListener(source: XdsResource, name: string, address
  */
 export function inboundListeners(config: ResourceSet, options: InboundOptions): XdsResource[] {
   const rbac: RbacOptions = { trustDomain: options.trustDomain, issuers: [...new Set(requestAuthentications(config).flatMap((r) => r.spec.jwtRules.map((j) => j.issuer)))] };
-  const out = [buildInboundListener(MESH_INBOUND_LISTENER, buildInboundHcm(policiesFor(config, undefined), rbac))];
+  // mTLS mode (PeerAuthentication): the filter chains; the mesh-wide Listener takes the mesh-wide mode.
+  const out = [buildInboundListener(MESH_INBOUND_LISTENER, buildInboundHcm(policiesFor(config, undefined), rbac), inboundChains(mtlsModeOf(config, '')))];
   for (const svc of services(config)) {
     const name = svc.metadata.name;
-    out.push(buildInboundListener(inboundListenerName(name), buildInboundHcm(policiesFor(config, name), rbac)));
+    out.push(buildInboundListener(inboundListenerName(name), buildInboundHcm(policiesFor(config, name), rbac), inboundChains(mtlsModeOf(config, name))));
   }
   return out;
 }

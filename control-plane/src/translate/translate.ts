@@ -1,6 +1,6 @@
 // Translates a validated MeshConfig plus the live endpoint registry into Envoy xDS v3 resources, exactly as
 // docs/xds-mapping.md specifies. Pure and deterministic: same input, deep-equal output in a stable order.
-import { concurrencyLimits, destinationPolicies, faultInjections, routes, services, type RouteResource } from '../config/mesh-config.js';
+import { concurrencyLimits, destinationPolicies, faultInjections, mtlsModeOf, routes, services, type RouteResource } from '../config/mesh-config.js';
 import type { DestinationPolicySpec } from '../config/destination-policy-schema.js';
 import type { MeshConfig, RegisteredEndpoint, XdsResource, XdsResources } from '../model.js';
 import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
@@ -8,7 +8,8 @@ import { addHashPolicies, clusterPolicyFields, hashPolicyOf } from './cluster-po
 import { buildLoadAssignment } from './endpoints.js';
 import { faultHttpFilter, usesFault } from './fault.js';
 import { inboundListeners } from './inbound-listener.js';
-import { DEFAULT_TRUST_DOMAIN } from '../../../src/identity/spiffe.js';
+import { DEFAULT_NAMESPACE, DEFAULT_TRUST_DOMAIN, formatSpiffeId } from '../../../src/identity/spiffe.js';
+import { clusterMtlsFields } from './mtls.js';
 import { clusterName, compareStrings, deepFreeze, durationFromMs, listenerNames, routerHttpFilter } from './names.js';
 import { buildRouteConfiguration } from './routes.js';
 
@@ -27,7 +28,8 @@ export interface TranslateOptions {
  *   RouteConfiguration `<svc>` and the router filter;
  * - a RouteConfiguration per Service (see buildRouteConfiguration);
  * - a Cluster `<svc>:<port>` per declared port (EDS via ADS, 5 s connect timeout, the DestinationPolicy of the Service
- *   or ROUND_ROBIN; a RingHash key becomes the hash_policy of every route to it);
+ *   or ROUND_ROBIN; a RingHash key becomes the hash_policy of every route to it; mTLS to the Service's SPIFFE ID by its
+ *   PeerAuthentication, see mtls.ts);
  * - a ClusterLoadAssignment per Cluster (see buildLoadAssignment), possibly with no endpoints;
  * - the inbound Listeners: `weft/inbound` (mesh-wide policies) and `weft/inbound/<svc>` per Service, with its
  *   AuthorizationPolicies, RequestAuthentications and LocalRateLimit (see inbound-listener.ts).
@@ -36,6 +38,7 @@ export interface TranslateOptions {
  * Expects a config that validateConfig accepted; does not throw for one.
  */
 export function translate(config: MeshConfig, endpoints: readonly RegisteredEndpoint[], options: TranslateOptions = {}): XdsResources {
+  const trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const svcs = [...services(config)].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
   const byName = new Map(svcs.map((s) => [s.metadata.name, s]));
   const attached = attachments(routes(config));
@@ -68,12 +71,14 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
     if (perPort) {
       for (const p of svc.spec.ports.slice(1)) routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, [], byName, extensions, p.port), hashByCluster));
     }
+    const spiffeId = formatSpiffeId({ trustDomain, namespace: svc.metadata.namespace ?? DEFAULT_NAMESPACE, service: name });
+    const mtls = clusterMtlsFields(mtlsModeOf(config, name), spiffeId);
     svc.spec.ports.forEach((port, i) => {
-      clusters.push(buildCluster(clusterName(name, port.port), policies.get(name), svc.spec.trafficDistribution === 'PreferClose'));
+      clusters.push({ ...buildCluster(clusterName(name, port.port), policies.get(name), svc.spec.trafficDistribution === 'PreferClose'), ...mtls });
       assignments.push(buildLoadAssignment(svc, i, registered.get(name) ?? []));
     });
   }
-  listeners.push(...inboundListeners(config, { trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN }));
+  listeners.push(...inboundListeners(config, { trustDomain }));
   return {
     [TYPE_URL.listener]: byResourceName(listeners, (r) => r['name']),
     [TYPE_URL.routeConfiguration]: byResourceName(routeConfigs, (r) => r['name']),

@@ -28,6 +28,9 @@ export const TYPE_URL = {
   filterConfig: 'type.googleapis.com/envoy.config.route.v3.FilterConfig',
   /** SDS: the mesh trust bundle (`weft-trust-bundle`, docs/xds-mapping.md "Secret"). */
   secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+  /** mTLS (gRFC A29): a Cluster's transport socket, and an inbound filter chain's. */
+  upstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  downstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
 } as const;
 
 /** The five resource type URLs carried on an ADS stream: the four a client resolves routes through, in order, and SDS. */
