@@ -170,6 +170,8 @@ export interface Endpoint {
   readonly health: 'HEALTHY' | 'UNKNOWN';
   /** EDS priority (0 = most preferred); absent = 0. Lower priorities are used only when higher ones have no endpoint. */
   readonly priority?: number;
+  /** The endpoint's transport socket match metadata (`filter_metadata['envoy.transport_socket_match']`), if any. */
+  readonly transportSocketMatch?: Readonly<Record<string, string>>;
 }
 
 /** The load balancers Weft's pickers implement (src/client/balance/). */
@@ -247,6 +249,16 @@ export interface ZoneAwarePolicy {
   readonly minClusterSize: number;
 }
 
+/**
+ * A cluster's mTLS (gRFC A29, from Cluster.transport_socket or transport_socket_matches): the caller connects with TLS,
+ * presents its workload certificate, and accepts a server whose SPIFFE ID matches one of `peerIds` (none = any
+ * certificate the trust bundle verifies). `always`: every endpoint; `endpoint-metadata`: the endpoints whose
+ * `envoy.transport_socket_match` metadata has `field: value` (the others are plaintext).
+ */
+export type UpstreamTls =
+  | { readonly when: 'always'; readonly peerIds: readonly StringMatcher[] }
+  | { readonly when: 'endpoint-metadata'; readonly field: string; readonly value: string; readonly peerIds: readonly StringMatcher[] };
+
 /** A cluster: its policy and its current endpoints. */
 export interface ClusterState {
   readonly name: string;
@@ -264,6 +276,8 @@ export interface ClusterState {
   readonly outlierDetection?: OutlierDetectionPolicy;
   /** Zone preference; absent = none (every zone alike). */
   readonly zoneAware?: ZoneAwarePolicy;
+  /** mTLS to the cluster's servers; absent = plaintext. */
+  readonly tls?: UpstreamTls;
   readonly connectTimeoutMs: number;
   /** Routable endpoints; empty while the CLA is missing or has none (calls then fail with WEFT_ERR_NO_ENDPOINTS). */
   readonly endpoints: readonly Endpoint[];

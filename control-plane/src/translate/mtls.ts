@@ -42,14 +42,17 @@ export function clusterMtlsFields(mode: MtlsMode, spiffeId: string): ProtoObject
     case 'STRICT':
       return { transport_socket: upstreamTransportSocket(spiffeId) };
     case 'PERMISSIVE':
-      return { transport_socket_matches: [{ name: 'tlsMode-weft', match: { [TLS_MODE_FIELD]: TLS_MODE_WEFT }, transport_socket: upstreamTransportSocket(spiffeId) }] };
+      return { transport_socket_matches: [{ name: 'tlsMode-weft', match: TLS_MODE_STRUCT, transport_socket: upstreamTransportSocket(spiffeId) }] };
     case 'DISABLE':
       return {};
   }
 }
 
+/** `{ tlsMode: weft }` as a google.protobuf.Struct (protobufjs' built-in Value takes camelCase members). */
+const TLS_MODE_STRUCT: ProtoObject = Object.freeze({ fields: { [TLS_MODE_FIELD]: { stringValue: TLS_MODE_WEFT } } });
+
 /** An endpoint's metadata marking it as serving mTLS (`tlsMode: weft`), matched by `transport_socket_matches`. */
-export const TLS_ENDPOINT_METADATA: ProtoObject = Object.freeze({ filter_metadata: { [TRANSPORT_SOCKET_MATCH_KEY]: { [TLS_MODE_FIELD]: TLS_MODE_WEFT } } });
+export const TLS_ENDPOINT_METADATA: ProtoObject = Object.freeze({ filter_metadata: { [TRANSPORT_SOCKET_MATCH_KEY]: TLS_MODE_STRUCT } });
 
 const mtlsChain = (match: boolean): FilterChainSpec => ({
   name: INBOUND_MTLS_CHAIN,

@@ -163,6 +163,7 @@ function compileCluster(name: string, view: ResourceView, before: ClusterState |
     ...(policy.retryBudget !== undefined && { retryBudget: policy.retryBudget }),
     ...(policy.outlierDetection !== undefined && { outlierDetection: policy.outlierDetection }),
     ...(policy.zoneAware !== undefined && { zoneAware: policy.zoneAware }),
+    ...(policy.tls !== undefined && { tls: policy.tls }),
     connectTimeoutMs: cluster.connectTimeoutMs,
     endpoints: cla?.endpoints ?? Object.freeze([]),
     endpointsKnown: cla !== undefined,
@@ -186,6 +187,7 @@ function reuse(before: ClusterState | undefined, next: ClusterState): ClusterSta
     before.retryBudget === next.retryBudget &&
     before.outlierDetection === next.outlierDetection &&
     before.zoneAware === next.zoneAware &&
+    before.tls === next.tls &&
     before.connectTimeoutMs === next.connectTimeoutMs &&
     before.endpointsKnown === next.endpointsKnown &&
     (before.endpoints === next.endpoints || (before.endpoints.length === 0 && next.endpoints.length === 0))

@@ -74,6 +74,7 @@ const ENVOY_FILES = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   // Load-balancing policies (Cluster.load_balancing_policy, gRFC A52) and the TypedStruct carrying Weft's peak-EWMA.
   'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
   'envoy/extensions/load_balancing_policies/random/v3/random.proto',

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { ProtoObject } from '../protos.js';
 import type { Endpoint } from '../../mesh-state.js';
 import { fail, list, num, obj, ok, str, UINT32_MAX, wrapped, type Result } from './common.js';
+import { TRANSPORT_SOCKET_MATCH_KEY } from '../../../identity/mtls-wire.js';
 
 /** A validated ClusterLoadAssignment: its routable endpoints (frozen). */
 export interface ClusterLoadAssignmentResource {
@@ -66,7 +67,8 @@ export function decodeClusterLoadAssignment(cla: ProtoObject): Result<ClusterLoa
       if (errors.length > before) return;
       const health = str(lb, 'health_status') || 'UNKNOWN';
       if (health !== 'HEALTHY' && health !== 'UNKNOWN') return;
-      endpoints.push(Object.freeze({ address, port, weight: weight ?? 1, locality, health, ...(priority > 0 && { priority }) }));
+      const match = transportSocketMatch(lb);
+      endpoints.push(Object.freeze({ address, port, weight: weight ?? 1, locality, health, ...(priority > 0 && { priority }), ...(match && { transportSocketMatch: match }) }));
     });
   });
   for (const [priority, total] of priorityWeights) {
@@ -77,4 +79,13 @@ export function decodeClusterLoadAssignment(cla: ProtoObject): Result<ClusterLoa
   }
   if (errors.length > 0) return fail(errors);
   return ok(Object.freeze({ name: str(cla, 'cluster_name'), endpoints: Object.freeze(endpoints) }));
+}
+
+/** The string fields of an endpoint's `metadata.filter_metadata['envoy.transport_socket_match']`, if any (frozen). */
+function transportSocketMatch(lb: ProtoObject): Readonly<Record<string, string>> | undefined {
+  const fields = obj(obj(obj(obj(lb, 'metadata'), 'filter_metadata'), TRANSPORT_SOCKET_MATCH_KEY), 'fields') as Record<string, { stringValue?: unknown }> | undefined;
+  if (fields === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (typeof v?.stringValue === 'string') out[k] = v.stringValue;
+  return Object.keys(out).length > 0 ? Object.freeze(out) : undefined;
 }

@@ -1,6 +1,7 @@
 // Decodes and validates an Envoy Cluster (type EDS over ADS) into the policy Weft applies to its endpoints.
 import type { ProtoObject } from '../protos.js';
-import type { CircuitBreakerThresholds, LoadBalancerKind, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy, ZoneAwarePolicy } from '../../mesh-state.js';
+import type { CircuitBreakerThresholds, LoadBalancerKind, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy, UpstreamTls, ZoneAwarePolicy } from '../../mesh-state.js';
+import { decodeUpstreamTls } from './upstream-tls.js';
 import { durationMs, fail, isError, obj, ok, str, type Result } from './common.js';
 import { decodeClusterPolicy, policyKey } from './cluster-policy.js';
 
@@ -19,7 +20,9 @@ export interface ClusterResource {
   readonly retryBudget: RetryBudgetPolicy | undefined;
   readonly outlierDetection: OutlierDetectionPolicy | undefined;
   readonly zoneAware: ZoneAwarePolicy | undefined;
-  /** A stable string of the four policy fields above, to compare updates cheaply. */
+  /** mTLS to the cluster's servers (upstream-tls.ts); undefined = plaintext. */
+  readonly tls: UpstreamTls | undefined;
+  /** A stable string of the policy fields above (mTLS included), to compare updates cheaply. */
   readonly policyKey: string;
   readonly connectTimeoutMs: number;
 }
@@ -29,7 +32,8 @@ export interface ClusterResource {
  * Accepted: `type: EDS` with `eds_cluster_config.eds_config` = `ads` or `self`; `lb_policy` ROUND_ROBIN, RANDOM,
  * LEAST_REQUEST or RING_HASH, or a `load_balancing_policy` (gRFC A52) whose first supported entry wins (round_robin,
  * random, least_request, ring_hash, TypedStruct weft.lb.v1.PeakEwma); circuit_breakers (DEFAULT priority, with
- * retry_budget) and outlier_detection (cluster-policy.ts); `connect_timeout` (default 5 s).
+ * retry_budget) and outlier_detection (cluster-policy.ts); `connect_timeout` (default 5 s); mTLS, from
+ * `transport_socket` or `transport_socket_matches` (upstream-tls.ts).
  * Refused, with the reason: other discovery types (STATIC, STRICT_DNS, LOGICAL_DNS, cluster_type/aggregate) and
  * LB policies Weft has no picker for — silently balancing differently from what the control plane asked would be
  * worse than a visible NACK.
@@ -52,6 +56,7 @@ export function decodeCluster(cluster: ProtoObject): Result<ClusterResource> {
   }
 
   const policy = decodeClusterPolicy(cluster, errors);
+  const tls = decodeUpstreamTls(cluster, errors);
 
   const timeout = durationMs(cluster, 'connect_timeout');
   if (isError(timeout)) errors.push(timeout.error);
@@ -68,7 +73,8 @@ export function decodeCluster(cluster: ProtoObject): Result<ClusterResource> {
       retryBudget: policy.retryBudget,
       outlierDetection: policy.outlierDetection,
       zoneAware: policy.zoneAware,
-      policyKey: policyKey(policy),
+      tls,
+      policyKey: tls === undefined ? policyKey(policy) : `${policyKey(policy)}|tls:${JSON.stringify(tls, (_k, v: unknown) => (v instanceof RegExp ? v.source : v))}`,
       connectTimeoutMs: typeof timeout === 'number' ? timeout : DEFAULT_CONNECT_TIMEOUT_MS,
     }),
   );

@@ -62,6 +62,13 @@ function decodeChain(chain: ProtoObject, field: string, errors: string[]): Inbou
   if (transport !== '' && transport !== 'tls' && transport !== 'raw_buffer') {
     errors.push(`${field}.filter_chain_match.transport_protocol: '${transport}' is not supported (tls or raw_buffer)`);
   }
+  // The chain's TLS: a DownstreamTlsContext (Weft terminates TLS with its workload certificate, requiring the client's).
+  const socket = obj(chain, 'transport_socket');
+  const socketType = anyTypeUrl(obj(socket, 'typed_config'));
+  const tls = socket !== undefined && !socketType.endsWith('raw_buffer.v3.RawBuffer');
+  if (tls && socketType !== TYPE_URL.downstreamTlsContext) {
+    errors.push(`${field}.transport_socket: '${str(socket, 'name') || socketType}' is not supported (only a TLS DownstreamTlsContext, or raw_buffer)`);
+  }
   const filters = list(chain, 'filters');
   if (filters.length !== 1) {
     errors.push(`${field}.filters: must hold exactly one network filter, an HttpConnectionManager (has ${filters.length})`);
@@ -83,7 +90,7 @@ function decodeChain(chain: ProtoObject, field: string, errors: string[]): Inbou
   if (errors.length > before) return undefined;
   return Object.freeze({
     name: str(chain, 'name'),
-    tlsOnly: transport === 'tls' || obj(chain, 'transport_socket') !== undefined,
+    tlsOnly: transport === 'tls' || tls,
     plaintextOnly: transport === 'raw_buffer',
     filters: Object.freeze(httpFilters),
     virtualHosts: Object.freeze(virtualHosts),
