@@ -85,6 +85,7 @@ describe('inbound policy with caller identities over mTLS', { timeout: 120_000 }
     grpcServer?.forceShutdown();
     await mesh?.close();
     await tcp?.close();
+    await ca?.close();
   });
 
   it('handlers see the verified SPIFFE ID of their caller', async () => {

@@ -215,8 +215,17 @@ export class InboundRuntime {
     return d;
   }
 
+  /**
+   * Counts and logs a connection refused before any request (mTLS: a failed handshake, TLS without a certificate, a
+   * plaintext-only server), under `reason` in `status().refused`, with the same rate-limited log line as requests.
+   */
+  refuseConnection(reason: string, detail: string, peer: string): void {
+    this.#refused.set(reason, (this.#refused.get(reason) ?? 0) + 1);
+    this.#log({ code: 'WEFT_ERR_PERMISSION_DENIED', reason, detail }, { peer });
+  }
+
   /** Logs a refusal, at most once per reason per REFUSAL_LOG_INTERVAL_MS (counting the ones not logged). */
-  #log(r: Refusal, req: InboundRequest): void {
+  #log(r: Refusal, req: { readonly method?: string; readonly path?: string; readonly principal?: string | undefined; readonly peer?: string }): void {
     const now = this.#nowMs();
     const last = this.#lastLog.get(r.reason);
     if (last !== undefined && now - last.atMs < REFUSAL_LOG_INTERVAL_MS) {
@@ -229,9 +238,8 @@ export class InboundRuntime {
       code: r.code,
       reason: r.reason,
       detail: r.detail,
-      method: req.method,
-      path: req.path,
-      principal: req.principal,
+      ...(req.method !== undefined && { method: req.method, path: req.path, principal: req.principal }),
+      ...(req.peer !== undefined && { peer: req.peer }),
       ...(last !== undefined && last.suppressed > 0 && { suppressedSinceLast: last.suppressed }),
     });
   }
