@@ -14,6 +14,7 @@ import { RegistryClient, type RegistrationStatus } from './discovery/registratio
 import { createXdsClient, type XdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
 import type { IdentityStatus, WorkloadIdentity } from './identity/workload-identity.js';
 import { startMeshIdentity, type MeshIdentity } from './mesh/identity.js';
+import { MeshTls } from './identity/mesh-tls.js';
 import { explainRequest, type ExplainInit, type Explanation } from './explain.js';
 import { resolveMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './mesh/options.js';
 import { waitUntilReady } from './mesh/ready.js';
@@ -139,6 +140,8 @@ class MeshImpl implements Mesh {
   readonly dispatcher: Dispatcher;
   readonly identity: WorkloadIdentity | undefined;
   readonly #meshIdentity: MeshIdentity | undefined;
+  /** The identity's TLS side (secure contexts, SPIFFE checks) for clients and servers; undefined without an identity. */
+  readonly #tls: MeshTls | undefined;
   readonly #options: ResolvedMeshOptions;
   readonly #discovery: Discovery | undefined;
   readonly #mesh: MeshDispatcher | undefined;
@@ -153,6 +156,7 @@ class MeshImpl implements Mesh {
     this.#options = options;
     this.#meshIdentity = identity;
     this.identity = identity?.identity;
+    this.#tls = identity === undefined ? undefined : new MeshTls(identity.identity);
     this.service = options.service;
     this.nodeId = options.nodeId;
     this.enabled = options.enabled;
@@ -234,6 +238,7 @@ class MeshImpl implements Mesh {
     const inbound = this.#inboundRuntime();
     return {
       ...(inbound !== undefined && { inbound }),
+      ...(this.#tls !== undefined && { tls: this.#tls }),
       service: this.service,
       nodeId: this.nodeId,
       drain: this.#options.drain,

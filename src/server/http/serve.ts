@@ -9,6 +9,8 @@ import type { EndpointRegistration, Registration } from '../../discovery/registr
 import type { InboundRuntime } from '../inbound/runtime.js';
 import { enforceDeadlines, withDeadline } from './deadline-listener.js';
 import { enforceInbound, withInbound } from './inbound-listener.js';
+import type { MeshTls } from '../../identity/mesh-tls.js';
+import { TLS_MODE_LABEL, TLS_MODE_WEFT } from '../../identity/mtls-wire.js';
 
 /** Default time the server keeps serving after deregistering, so the removal reaches callers first (ms). */
 export const DEFAULT_DRAIN_DELAY_MS = 500;
@@ -77,6 +79,11 @@ export interface ServeDeps {
   readonly logger?: Logger;
   /** The service's inbound policy (authn, authz, rate limit); undefined when the mesh is disabled. */
   readonly inbound?: InboundRuntime;
+  /**
+   * The workload certificate's TLS side, when the process has an identity: servers then take mTLS connections (and
+   * plaintext ones, on the same port) and register as serving mTLS. Undefined: plaintext only.
+   */
+  readonly tls?: MeshTls;
 }
 
 /**
@@ -146,7 +153,8 @@ export function registerServed(deps: ServeDeps, options: ServeOptions, address: 
       portName: options.portName ?? '',
       nodeId: deps.nodeId,
       ...(options.weight !== undefined ? { weight: options.weight } : {}),
-      ...(options.labels !== undefined ? { labels: options.labels } : {}),
+      // A server with a workload certificate serves mTLS: callers of a PERMISSIVE Service use it (docs/xds-mapping.md).
+      ...(options.labels !== undefined || deps.tls !== undefined ? { labels: { ...options.labels, ...(deps.tls !== undefined && { [TLS_MODE_LABEL]: TLS_MODE_WEFT }) } } : {}),
     },
     options.leaseTtlMs,
   );
