@@ -191,6 +191,7 @@ class MeshImpl implements Mesh {
     this.#mesh = new MeshDispatcher({
       discovery: this.#discovery,
       pool,
+      ...(this.#tls !== undefined && { tls: this.#tls }),
       logger: options.logger,
       ...(options.resolveTimeoutMs !== undefined ? { resolveTimeoutMs: options.resolveTimeoutMs } : {}),
       meshDomains: options.meshDomains,

@@ -18,6 +18,7 @@ import { triedOrigins } from './retry-handler.js';
 import { breakerDispatch, concurrencyDispatch, outlierDispatch } from './policy-dispatch.js';
 import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/concurrency/index.js';
 import { getHeader, withHost } from './headers.js';
+import type { PoolTls } from './pools.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
 import type { Dispatcher } from 'undici';
 
@@ -99,25 +100,47 @@ export function endpointOrigins(state: MeshState): Set<string> {
  */
 const SOURCE_IP = 'self';
 
+/** The endpoint pool of `origin`: plaintext, or mTLS to a server that must present one of `tls.peerIds`. */
+export type GetPool = (origin: string, maxConnections?: number, tls?: PoolTls) => Dispatcher;
+
+/**
+ * How the calls to endpoint `e` of `cluster` are secured: mTLS (the SPIFFE IDs to accept) when the cluster says so for
+ * this endpoint and the process has a workload identity (`mtls`); plaintext when it does not say so, or says so only
+ * for servers that offer it (PERMISSIVE) and the process has no identity; `missing` when every call must be mTLS
+ * (STRICT) and the process cannot.
+ */
+export function endpointTls(cluster: ClusterState, e: Endpoint, mtls: boolean): PoolTls | 'plaintext' | 'missing' {
+  const tls = cluster.tls;
+  if (tls === undefined) return 'plaintext';
+  if (tls.when === 'endpoint-metadata' && e.transportSocketMatch?.[tls.field] !== tls.value) return 'plaintext';
+  if (!mtls) return tls.when === 'always' ? 'missing' : 'plaintext';
+  return { peerIds: tls.peerIds };
+}
+
 function compileBackend(
   cluster: ClusterState,
-  getPool: (origin: string, maxConnections?: number) => Dispatcher,
+  getPool: GetPool,
   previous: CompiledBackend | undefined,
   policies: ClusterPolicies,
+  mtls: boolean,
 ): CompiledBackend {
   previous?.dispose();
   const origins = policies.endpointKeys;
   const { outlier, breaker, loads } = policies;
   // circuit_breakers max_connections caps each endpoint's pool (Envoy caps the cluster's total; see policy/circuit-breaker).
   const maxConnections = cluster.circuitBreaker?.maxConnections;
-  const poolFor = maxConnections === undefined ? getPool : (origin: string) => getPool(origin, maxConnections);
+
   const lb = cluster.lb;
   const nowMs = (): number => performance.now();
   const track = tracksLoad(lb);
   const decayMs = lb?.kind === 'peak-ewma' ? lb.decayMs : 10_000;
   const endpoints = cluster.endpoints.map((e: Endpoint, i): CompiledEndpoint => {
     const origin = origins[i]!;
-    const base = endpointDispatch({ origin, address: e.address, port: e.port }, poolFor);
+    const tls = endpointTls(cluster, e, mtls);
+    const base =
+      tls === 'missing'
+        ? identityRequired(cluster.name, origin)
+        : endpointDispatch({ origin, address: e.address, port: e.port }, tls === 'plaintext' ? (o) => getPool(o, maxConnections) : (o) => getPool(o, maxConnections, tls));
     const observed = outlier ? outlierDispatch(outlier.health(origin), base) : base;
     // least-request / peak-EWMA only: count calls in flight and their latency (one handler wrapper per call).
     const dispatch = track ? trackLoad(observed, loadOf(loads, origin, nowMs()), decayMs, nowMs) : observed;
@@ -182,14 +205,15 @@ function compileBackend(
 export function compileBackends(
   state: MeshState,
   previous: ReadonlyMap<string, CompiledBackend>,
-  getPool: (origin: string, maxConnections?: number) => Dispatcher,
+  getPool: GetPool,
   registry: ClusterPolicyRegistry,
+  mtls = false,
 ): Map<string, CompiledBackend> {
   const policies = registry.forState(state);
   const out = new Map<string, CompiledBackend>();
   for (const [name, cluster] of state.clusters) {
     const old = previous.get(name);
-    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old, policies.get(name)!));
+    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old, policies.get(name)!, mtls));
   }
   for (const [name, old] of previous) if (!state.clusters.has(name)) closeBackend(old);
   return out;
@@ -198,6 +222,19 @@ export function compileBackends(
 /** Releases what a compiled backend holds (its outlier subscription); for clusters that left and on close. */
 export function closeBackend(backend: CompiledBackend): void {
   backend.dispose();
+}
+
+/** An endpoint of a STRICT destination, for a process with no workload identity: every call fails at once. */
+function identityRequired(cluster: string, origin: string): DispatchFn {
+  return (_opts, handler) =>
+    failHandler(
+      handler,
+      new MeshError(
+        ERROR_CODES.IDENTITY,
+        `cluster '${cluster}' takes mTLS only (its Service is STRICT) and this process has no workload identity: give it a bootstrap token (WEFT_TOKEN)`,
+        { rejected: true, details: { cluster, endpoint: origin, status: 503 } },
+      ),
+    );
 }
 
 function missingCluster(authority: string, route: string, cluster: string): DispatchFn {

@@ -9,11 +9,12 @@ import type { MeshState, TargetState } from '../../discovery/mesh-state.js';
 import type { DispatchFn } from '../stack.js';
 import { currentDeadline, runWithDeadline, type Deadline } from '../../policy/deadline/index.js';
 import { ClusterPolicyRegistry } from '../cluster-policies.js';
-import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget } from './compile.js';
+import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget, type GetPool } from './compile.js';
 import { failHandler } from './handlers.js';
 import { keepAliveOptions, PoolRegistry, type PoolSettings } from './pools.js';
 import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/concurrency/index.js';
 import { resilienceStatus, type ClusterResilienceStatus } from './policy-dispatch.js';
+import type { MeshTls } from '../../identity/mesh-tls.js';
 
 /** Default bound on how long a first call to an unknown authority waits for discovery (ms). */
 export const DEFAULT_RESOLVE_TIMEOUT_MS = 5_000;
@@ -46,6 +47,8 @@ export interface MeshDispatcherOptions {
   readonly policies?: ClusterPolicyRegistry;
   /** Dispatcher for non-mesh hosts; default a new undici Agent (closed with this dispatcher). */
   readonly passThrough?: Dispatcher;
+  /** The workload identity's TLS side: calls to clusters that ask for mTLS use it. None: those calls are plaintext, or fail with WEFT_ERR_IDENTITY when the destination is STRICT. */
+  readonly tls?: MeshTls;
   readonly logger?: Logger;
 }
 
@@ -128,7 +131,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#random = options.random ?? Math.random;
     this.#meshDomains = (options.meshDomains ?? []).map((d) => d.toLowerCase());
     this.#logger = options.logger ?? NOOP_LOGGER;
-    this.#pools = new PoolRegistry(options.pool);
+    this.#pools = new PoolRegistry(options.pool, options.tls);
     this.#ownsPolicies = options.policies === undefined;
     this.#policies = options.policies ?? new ClusterPolicyRegistry();
     this.#ownsPassThrough = options.passThrough === undefined;
@@ -136,7 +139,7 @@ export class MeshDispatcher extends Dispatcher {
     const pass = this.#passThrough;
     this.#passDispatch = (opts, handler) => pass.dispatch(opts, handler);
     this.#state = this.#discovery.state.get();
-    this.#backends = compileBackends(this.#state, new Map(), this.#getPool, this.#policies);
+    this.#backends = compileBackends(this.#state, new Map(), this.#getPool, this.#policies, this.#pools.mtls);
     this.#subscription = this.#discovery.state.onChange((state) => this.#onState(state));
     // dispatcher.compose() returns a Proxy that calls these with the Proxy as `this`, where #private fields are not
     // reachable; binding them to the instance keeps close()/destroy() working on composed dispatchers.
@@ -147,7 +150,7 @@ export class MeshDispatcher extends Dispatcher {
     this.resilience = this.resilience.bind(this);
   }
 
-  readonly #getPool = (origin: string, maxConnections?: number): Dispatcher => this.#pools.get(origin, maxConnections);
+  readonly #getPool: GetPool = (origin, maxConnections, tls) => this.#pools.get(origin, maxConnections, tls);
 
   /** Routes one call; see the class comment. Returns undici's "can take more" flag (false after a failure). */
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
@@ -377,7 +380,7 @@ export class MeshDispatcher extends Dispatcher {
   #onState(state: MeshState): void {
     if (this.#closed) return;
     this.#state = state;
-    this.#backends = compileBackends(state, this.#backends, this.#getPool, this.#policies);
+    this.#backends = compileBackends(state, this.#backends, this.#getPool, this.#policies, this.#pools.mtls);
     for (const entry of this.#entries.values()) {
       if (entry.fixed) continue;
       const ts = state.targets.get(entry.authority);

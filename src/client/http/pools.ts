@@ -1,5 +1,9 @@
-// Owns one keep-alive undici Pool per endpoint origin: created on first use, closed when the endpoint leaves every cluster.
-import { Pool } from 'undici';
+// Owns one keep-alive undici Pool per endpoint origin (and mTLS peer): created on first use, closed when the endpoint
+// leaves every cluster. mTLS pools connect with the current workload certificate and accept only the expected SPIFFE IDs.
+import { buildConnector, Pool } from 'undici';
+import type { SecureContext } from 'node:tls';
+import type { StringMatcher } from '../../discovery/mesh-state.js';
+import { spiffeServerCheck, type MeshTls } from '../../identity/mesh-tls.js';
 
 /**
  * How long a client keeps an idle keep-alive connection when the server says nothing (ms): undici's default, below
@@ -28,6 +32,16 @@ export function keepAliveOptions(idleTimeoutMs: number | undefined): { keepAlive
   };
 }
 
+/** What an endpoint's connections need for mTLS: the SPIFFE IDs its server may present (none: any mesh workload). */
+export interface PoolTls {
+  readonly peerIds: readonly StringMatcher[];
+}
+
+/** A stable key of a PoolTls (pools to the same origin with other peer IDs are other pools). */
+export function poolTlsKey(tls: PoolTls): string {
+  return tls.peerIds.map((m) => `${m.kind}:${m.value}`).join(',');
+}
+
 /** Connection settings for endpoint pools. */
 export interface PoolSettings {
   /** Most connections per endpoint; undefined = undici's default (no limit). */
@@ -40,7 +54,11 @@ export interface PoolSettings {
 
 /** Endpoint pools by origin (`http://10.0.0.5:8080`). Not shared between dispatchers. */
 export class PoolRegistry {
+  /** By key: the origin, plus `|mtls|<peer IDs>` for mTLS pools. */
   readonly #pools = new Map<string, Pool>();
+  /** The origin (`http://ip:port`) each pool serves, for retain(). */
+  readonly #origins = new WeakMap<Pool, string>();
+  readonly #tls: MeshTls | undefined;
   /** The per-pool connection limit each pool was created with (a cluster's circuit_breakers max_connections). */
   readonly #limits = new WeakMap<Pool, number | null>();
   /** Pools closing gracefully (left every cluster, or close() ran): destroy() still reaches them. */
@@ -48,8 +66,15 @@ export class PoolRegistry {
   readonly #settings: PoolSettings;
   #closed = false;
 
-  constructor(settings: PoolSettings = {}) {
+  /** `tls`: the process's workload identity, for mTLS pools (none: get() with `tls` throws). */
+  constructor(settings: PoolSettings = {}, tls?: MeshTls) {
     this.#settings = settings;
+    this.#tls = tls;
+  }
+
+  /** True when this registry can make mTLS pools (the process has a workload identity). */
+  get mtls(): boolean {
+    return this.#tls !== undefined;
   }
 
   /**
@@ -58,31 +83,39 @@ export class PoolRegistry {
    * `connections` setting; when it differs from the limit the pool was made with, the old pool drains (calls running on
    * it finish) and a new one takes new calls.
    */
-  get(origin: string, maxConnections?: number): Pool {
-    let pool = this.#pools.get(origin);
+  get(origin: string, maxConnections?: number, tls?: PoolTls): Pool {
+    const meshTls = this.#tls;
+    if (tls !== undefined && meshTls === undefined) throw new TypeError('PoolRegistry: an mTLS pool needs the workload identity');
+    const key = tls === undefined ? origin : `${origin}|mtls|${poolTlsKey(tls)}`;
+    let pool = this.#pools.get(key);
     const base = this.#settings.connections ?? null;
     const limit = maxConnections === undefined ? base : base === null ? maxConnections : Math.min(base, maxConnections);
     if (pool !== undefined && !pool.closed && !pool.destroyed && this.#limits.get(pool) !== limit) {
-      this.#pools.delete(origin);
+      this.#pools.delete(key);
       this.#drain(pool);
       pool = undefined;
     }
     if (pool === undefined || pool.closed || pool.destroyed) {
-      pool = new Pool(origin, {
-        connections: limit,
-        ...keepAliveOptions(this.#settings.keepAliveTimeoutMs),
-        connectTimeout: this.#settings.connectTimeoutMs ?? 10_000,
-      });
+      const connectTimeout = this.#settings.connectTimeoutMs ?? 10_000;
+      pool =
+        tls === undefined
+          ? new Pool(origin, { connections: limit, ...keepAliveOptions(this.#settings.keepAliveTimeoutMs), connectTimeout })
+          : new Pool(`https://${origin.slice('http://'.length)}`, {
+              connections: limit,
+              ...keepAliveOptions(this.#settings.keepAliveTimeoutMs),
+              connect: meshConnector(meshTls!, tls, origin, connectTimeout),
+            });
       this.#limits.set(pool, limit);
+      this.#origins.set(pool, origin);
       if (this.#closed) this.#drain(pool);
-      else this.#pools.set(origin, pool);
+      else this.#pools.set(key, pool);
     }
     return pool;
   }
 
   /** Origins that currently have a pool (for tests and status). */
   origins(): readonly string[] {
-    return [...this.#pools.keys()];
+    return [...new Set([...this.#pools.values()].map((p) => this.#origins.get(p)!))];
   }
 
   /**
@@ -91,9 +124,10 @@ export class PoolRegistry {
    */
   retain(keep: ReadonlySet<string>): string[] {
     const closed: string[] = [];
-    for (const [origin, pool] of this.#pools) {
+    for (const [key, pool] of this.#pools) {
+      const origin = this.#origins.get(pool)!;
       if (keep.has(origin)) continue;
-      this.#pools.delete(origin);
+      this.#pools.delete(key);
       closed.push(origin);
       this.#drain(pool);
     }
@@ -124,4 +158,21 @@ export class PoolRegistry {
     this.#draining.clear();
     await Promise.all(pools.map((p) => p.destroy(err ?? null).catch(() => {})));
   }
+}
+
+/**
+ * undici's connector for an mTLS pool: TLS with the current workload certificate (the connector is rebuilt only when the
+ * certificate changes, so sessions are reused between rotations) and the SPIFFE check of `tls` (host names ignored).
+ * Without a certificate the connection fails at once with WEFT_ERR_IDENTITY (nothing was sent: retried elsewhere or
+ * returned as is).
+ */
+function meshConnector(meshTls: MeshTls, tls: PoolTls, origin: string, timeoutMs: number): buildConnector.connector {
+  const check = spiffeServerCheck(tls.peerIds, `the server at ${origin}`);
+  let built: { readonly context: SecureContext; readonly connect: buildConnector.connector } | undefined;
+  return (opts, callback) => {
+    const context = meshTls.context();
+    if (context === undefined) return void callback(meshTls.noCertificateError(`the call to ${origin}`), null);
+    if (built?.context !== context) built = { context, connect: buildConnector({ secureContext: context, checkServerIdentity: check, timeout: timeoutMs }) };
+    built.connect(opts, callback);
+  };
 }

@@ -132,7 +132,7 @@ export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options:
     health?.setStatus(deps.service, status);
   };
   setHealth('SERVING');
-  const registration = registerServed(deps, options, address, port);
+  const registration = registerServed(deps, options, address, port, false);
   const logger = deps.logger ?? NOOP_LOGGER;
   const { drainDelayMs, drainTimeoutMs } = drainTimes(deps);
   let closing: Promise<void> | undefined;

@@ -1,7 +1,7 @@
 // Serves a node:http handler or server on behalf of the mesh: listen, register the endpoint, and drain on close.
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import net, { isIP, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { invalidArg } from '../../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
@@ -11,6 +11,7 @@ import { enforceDeadlines, withDeadline } from './deadline-listener.js';
 import { enforceInbound, withInbound } from './inbound-listener.js';
 import type { MeshTls } from '../../identity/mesh-tls.js';
 import { TLS_MODE_LABEL, TLS_MODE_WEFT } from '../../identity/mtls-wire.js';
+import { createInboundFront, MeshTlsTerminator } from '../tls/inbound-front.js';
 
 /** Default time the server keeps serving after deregistering, so the removal reaches callers first (ms). */
 export const DEFAULT_DRAIN_DELAY_MS = 500;
@@ -124,11 +125,22 @@ export async function serveHttp(
   }
   // Subscribe before listening so the policy is usually in hand for the first request (which waits for it otherwise).
   void inbound?.start();
-  const drainer = new Drainer(server);
-  if (!server.listening) await listen(server, options.port, options.host ?? '127.0.0.1');
-  const bound = server.address() as AddressInfo;
+  // With a workload certificate, a plain http.Server listens through the inbound front: mTLS and plaintext on one port
+  // (the inbound policy's filter chains decide per request which it accepts). An https.Server, or one already
+  // listening, keeps its own socket (no mTLS from the mesh).
+  const tls = deps.tls;
+  const fronted = tls !== undefined && !server.listening && !((server as object) instanceof https.Server);
+  if (tls !== undefined && !fronted) {
+    (deps.logger ?? NOOP_LOGGER).warn('weft: serve() got an https.Server or a listening server; it serves without mesh mTLS', { service: deps.service });
+  }
+  const listener: net.Server = fronted ? meshFront(server as http.Server, tls, deps.inbound) : server;
+  const drainer = new Drainer(server, listener);
+  if (!listener.listening) await listen(listener, options.port, options.host ?? '127.0.0.1');
+  // node:http tracks its connections (idle closing, header and request timeouts) once it sees 'listening'.
+  if (fronted) server.emit('listening');
+  const bound = listener.address() as AddressInfo;
   const address = options.advertiseAddress ?? advertisable(bound.address);
-  const registration = registerServed(deps, options, address, bound.port);
+  const registration = registerServed(deps, options, address, bound.port, fronted);
   const logger = deps.logger ?? NOOP_LOGGER;
   const { drainDelayMs, drainTimeoutMs } = drainTimes(deps);
   let closing: Promise<void> | undefined;
@@ -143,8 +155,21 @@ export async function serveHttp(
   return Object.freeze({ address, port: bound.port, server, registration, close });
 }
 
-/** Registers a served endpoint of `deps.service` at `address:port` under a lease (HTTP and gRPC serve alike). */
-export function registerServed(deps: ServeDeps, options: ServeOptions, address: string, port: number): Registration | undefined {
+/**
+ * The inbound front of `server` (server/tls/inbound-front.ts): plaintext connections go to it as they are, TLS ones
+ * once mTLS is terminated with the workload certificate; refused ones are counted and logged by the inbound runtime.
+ */
+function meshFront(server: http.Server, tls: MeshTls, inbound: InboundRuntime | undefined): net.Server {
+  const refused = (reason: string, detail: string, peer: string): void => inbound?.refuseConnection(reason, detail, peer);
+  const terminator = new MeshTlsTerminator(tls, (secured) => server.emit('connection', secured), refused, ['http/1.1']);
+  return createInboundFront({ plaintext: (socket) => server.emit('connection', socket), tls: (socket) => terminator.handle(socket), refused });
+}
+
+/**
+ * Registers a served endpoint of `deps.service` at `address:port` under a lease (HTTP and gRPC serve alike). `mtls`:
+ * the endpoint serves mTLS (label security.weft.dev/tlsMode: weft), so callers of a PERMISSIVE Service use it.
+ */
+export function registerServed(deps: ServeDeps, options: ServeOptions, address: string, port: number, mtls: boolean): Registration | undefined {
   return deps.register(
     {
       service: deps.service,
@@ -153,8 +178,7 @@ export function registerServed(deps: ServeDeps, options: ServeOptions, address: 
       portName: options.portName ?? '',
       nodeId: deps.nodeId,
       ...(options.weight !== undefined ? { weight: options.weight } : {}),
-      // A server with a workload certificate serves mTLS: callers of a PERMISSIVE Service use it (docs/xds-mapping.md).
-      ...(options.labels !== undefined || deps.tls !== undefined ? { labels: { ...options.labels, ...(deps.tls !== undefined && { [TLS_MODE_LABEL]: TLS_MODE_WEFT }) } } : {}),
+      ...(options.labels !== undefined || mtls ? { labels: { ...options.labels, ...(mtls && { [TLS_MODE_LABEL]: TLS_MODE_WEFT }) } } : {}),
     },
     options.leaseTtlMs,
   );
@@ -168,12 +192,15 @@ export function drainTimes(deps: ServeDeps): { readonly drainDelayMs: number; re
 /** Tracks in-flight requests, marks responses `connection: close` while draining, and closes the server in order. */
 class Drainer {
   readonly #server: http.Server | https.Server;
+  /** What accepts connections: the server itself, or the inbound front listening for it. */
+  readonly #listener: net.Server;
   readonly #inFlight = new Set<http.ServerResponse>();
   #draining = false;
   #idle: (() => void) | undefined;
 
-  constructor(server: http.Server | https.Server) {
+  constructor(server: http.Server | https.Server, listener: net.Server) {
     this.#server = server;
+    this.#listener = listener;
     // Prepended so the mark is set before the application's handler writes its headers.
     server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
       this.#inFlight.add(res);
@@ -194,8 +221,12 @@ class Drainer {
   /** Stops accepting, closes idle connections, waits for in-flight requests up to `timeoutMs`, then cuts the rest. */
   async closeServer(timeoutMs: number): Promise<number> {
     const server = this.#server;
-    if (!server.listening) return 0;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const listener = this.#listener;
+    if (!listener.listening) return 0;
+    const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+    // A fronted server never listened itself: its close() only stops its connection tracking (and reports it was
+    // not running, which is expected).
+    if (listener !== server) server.close(() => {});
     server.closeIdleConnections();
     let forced = 0;
     if (this.#inFlight.size > 0) {
@@ -212,7 +243,7 @@ class Drainer {
   }
 }
 
-function listen(server: http.Server | https.Server, port: number, host: string): Promise<void> {
+function listen(server: net.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);

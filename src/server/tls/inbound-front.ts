@@ -3,7 +3,8 @@
 // it; the filter-chain rules of the inbound policy (STRICT: TLS only) are then enforced per request.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { MeshTls } from '../../identity/mesh-tls.js';
+import { MESH_TLS_MIN_VERSION, type MeshTls } from '../../identity/mesh-tls.js';
+import type { WorkloadCertificate } from '../../identity/workload-identity.js';
 
 /** A TLS record of type handshake: what every TLS connection sends first. */
 const TLS_HANDSHAKE = 0x16;
@@ -60,44 +61,65 @@ export function createInboundFront(handlers: InboundFrontHandlers, options: Inbo
 }
 
 /**
- * Terminates mTLS on `socket` with the current workload certificate: the client must present a certificate the trust
- * bundle verifies (OpenSSL checks the chain; the SPIFFE ID is read per request by peerIdentity()). Calls `secure` with
- * the TLS socket once the handshake is done; a failed or slow handshake, or no certificate here, closes the connection
- * and calls `refused` (`tls_no_certificate`, `tls_handshake_failed`). `alpn` names the application protocols offered.
+ * Terminates mTLS for a server with the current workload certificate, through a tls.Server that never listens (Node's
+ * own server-side verification: the client must present a certificate the trust bundle verifies, or the handshake
+ * fails; `authorized` and the peer certificate are then set for peerIdentity()). The certificate is checked per
+ * connection and the server's secure context replaced (about 2 ms) only when it changed, so connections accepted after
+ * a rotation present the new certificate. `secure` gets each TLS socket once its handshake is done; a connection with
+ * no certificate here, a client certificate the trust bundle does not verify (or none), or a failed or slow handshake
+ * is closed before any byte reaches the server, and reported to `refused` (`tls_no_certificate`, `tls_peer_rejected`,
+ * `tls_handshake_failed`). `alpn` names the application protocols offered.
  */
-export function terminateMeshTls(
-  socket: net.Socket,
-  meshTls: MeshTls | undefined,
-  secure: (socket: tls.TLSSocket) => void,
-  refused: InboundFrontHandlers['refused'],
-  alpn?: readonly string[],
-): void {
-  const peer = peerOf(socket);
-  const context = meshTls?.context();
-  if (context === undefined) {
-    refused('tls_no_certificate', 'a TLS connection arrived and this server has no workload certificate to answer it with', peer);
-    socket.destroy();
-    return;
+export class MeshTlsTerminator {
+  readonly #meshTls: MeshTls | undefined;
+  readonly #server: tls.Server;
+  readonly #refused: InboundFrontHandlers['refused'];
+  #cert: WorkloadCertificate | undefined;
+
+  constructor(meshTls: MeshTls | undefined, secure: (socket: tls.TLSSocket) => void, refused: InboundFrontHandlers['refused'], alpn?: readonly string[]) {
+    this.#meshTls = meshTls;
+    this.#refused = refused;
+    // rejectUnauthorized is enforced below, not by the server: Node would drop the connection without saying why.
+    this.#server = tls.createServer({
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      minVersion: MESH_TLS_MIN_VERSION,
+      ...(alpn !== undefined && { ALPNProtocols: [...alpn] }),
+    });
+    this.#server.on('secureConnection', (socket: tls.TLSSocket) => {
+      if (!socket.authorized) {
+        // No client certificate, or one the trust bundle does not verify (foreign CA, expired, not yet valid...).
+        refused('tls_peer_rejected', `mTLS client certificate refused: ${String(socket.authorizationError ?? 'none presented')}`, peerOf(rawOf(socket)));
+        socket.destroy();
+        return;
+      }
+      socket.on('error', () => socket.destroy()); // the server's own handlers take over from here
+      secure(socket);
+    });
+    this.#server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      refused('tls_handshake_failed', `mTLS handshake failed: ${err.message}`, peerOf(rawOf(socket)));
+      socket.destroy();
+    });
   }
-  const secured = new tls.TLSSocket(socket, {
-    isServer: true,
-    secureContext: context,
-    requestCert: true,
-    rejectUnauthorized: true,
-    ...(alpn !== undefined && { ALPNProtocols: [...alpn] }),
-  });
-  const timer = setTimeout(() => secured.destroy(new Error(`TLS handshake took longer than ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
-  timer.unref();
-  const onError = (err: Error): void => {
-    clearTimeout(timer);
-    refused('tls_handshake_failed', `mTLS handshake refused: ${err.message}`, peer);
-    secured.destroy();
-  };
-  secured.once('error', onError);
-  secured.once('secure', () => {
-    clearTimeout(timer);
-    secured.off('error', onError);
-    secured.on('error', () => secured.destroy()); // the server's own handlers take over from here
-    secure(secured);
-  });
+
+  /** Starts TLS on an accepted connection (its first byte a TLS handshake). */
+  handle(socket: net.Socket): void {
+    const cert = this.#meshTls?.certificate();
+    if (cert === undefined) {
+      this.#refused('tls_no_certificate', 'a TLS connection arrived and this server has no workload certificate to answer it with', peerOf(socket));
+      socket.destroy();
+      return;
+    }
+    if (cert !== this.#cert) {
+      this.#server.setSecureContext({ key: cert.privateKeyPem, cert: cert.certificateChainPem, ca: cert.trustBundlePem, minVersion: MESH_TLS_MIN_VERSION });
+      this.#cert = cert;
+    }
+    this.#server.emit('connection', socket);
+  }
+}
+
+/** The accepted socket under a TLS socket (its address survives the TLS socket's destruction). */
+function rawOf(socket: tls.TLSSocket): net.Socket {
+  return (socket as unknown as { _parent?: net.Socket })._parent ?? socket;
 }
