@@ -7,8 +7,10 @@ import { Stats } from './stats.js';
 
 const service = process.env.SERVICE ?? 'inventory';
 const instance = process.env.INSTANCE ?? `${service}-${process.pid}`;
-// Every SHED_EVERY-th Reserve is refused with UNAVAILABLE, as an overloaded replica would: the GRPCRoute in
-// mesh/routes.yaml retries UNAVAILABLE, so callers never see these (the table shows them as this replica's errors).
+// Every SHED_EVERY-th first attempt at a Reserve is refused with UNAVAILABLE, as an overloaded replica would: the
+// GRPCRoute in mesh/routes.yaml retries UNAVAILABLE on the other replica, so callers never see these (the table shows
+// them as this replica's errors). Retries (grpc-previous-rpc-attempts set) are never shed, or two replicas whose
+// counters line up could shed both attempts of one call and the demo would show a failure it staged itself.
 const shedEvery = Number(process.env.SHED_EVERY ?? '25');
 const RESTOCK = 1000;
 
@@ -21,7 +23,7 @@ const handlers: InventoryHandlers = {
   Reserve(call, callback) {
     const start = performance.now();
     const { orderId, sku, quantity } = call.request;
-    if (shedEvery > 0 && ++reserves % shedEvery === 0) {
+    if (shedEvery > 0 && ++reserves % shedEvery === 0 && call.metadata.get('grpc-previous-rpc-attempts').length === 0) {
       stats.record(performance.now() - start, false, 'shed a Reserve: UNAVAILABLE, for the caller to retry');
       return callback({ code: grpc.status.UNAVAILABLE, details: `${instance} is shedding load` });
     }
