@@ -1,6 +1,6 @@
 // Compiles MeshState routes into fast match predicates (built once per state) and explains why a route did not match.
 import type { HeaderMatcher, PathMatcher, QueryParamMatcher, Route, StringMatcher, VirtualHost } from '../../discovery/mesh-state.js';
-import { compileStringMatcher } from '../../discovery/string-matcher.js';
+import { compilePathMatcher, compileStringMatcher } from '../../discovery/string-matcher.js';
 import { getHeader, parseQuery, type UndiciHeaders } from './headers.js';
 
 /** The parts of a request a route looks at. `path` excludes the query string, `query` is what follows '?'. */
@@ -24,29 +24,6 @@ export function splitPath(rawPath: string): { path: string; query: string } {
   const q = rawPath.indexOf('?');
   if (q < 0) return { path: rawPath, query: '' };
   return { path: rawPath.slice(0, q), query: rawPath.slice(q + 1) };
-}
-
-function pathCheck(m: PathMatcher): (path: string) => boolean {
-  if (m.kind === 'regex') {
-    const re = m.regex;
-    return (p) => re.test(p);
-  }
-  const value = m.ignoreCase ? m.value.toLowerCase() : m.value;
-  const norm = m.ignoreCase ? (p: string) => p.toLowerCase() : (p: string) => p;
-  switch (m.kind) {
-    case 'exact':
-      return (p) => norm(p) === value;
-    case 'prefix':
-      return (p) => norm(p).startsWith(value);
-    case 'separated-prefix': {
-      if (value === '' || value.endsWith('/')) return (p) => norm(p).startsWith(value);
-      const len = value.length;
-      return (p) => {
-        const s = norm(p);
-        return s.startsWith(value) && (s.length === len || s.charCodeAt(len) === 47 /* '/' */);
-      };
-    }
-  }
 }
 
 /** Value of a header or pseudo-header (`:method`, `:path`, `:authority`, `:scheme`) for matching. */
@@ -96,7 +73,7 @@ function queryCheck(q: QueryParamMatcher): Check {
 
 /** Compiles `route`'s conditions into one predicate; the path is checked first as it is the cheapest and most selective. */
 export function compileRoute(route: Route): RoutePredicate {
-  const path = pathCheck(route.path);
+  const path = compilePathMatcher(route.path);
   const rest: Check[] = [...route.headers.map(headerCheck), ...route.queryParams.map(queryCheck)];
   if (rest.length === 0) return (f) => path(f.path);
   if (rest.length === 1) {
@@ -127,7 +104,7 @@ export function describePath(m: PathMatcher): string {
  * or undefined when it matches. For explain(); not on the request path.
  */
 export function whyNotMatched(route: Route, facts: RequestFacts): string | undefined {
-  if (!pathCheck(route.path)(facts.path)) return `path '${facts.path}' does not match ${describePath(route.path)}`;
+  if (!compilePathMatcher(route.path)(facts.path)) return `path '${facts.path}' does not match ${describePath(route.path)}`;
   for (const h of route.headers) {
     if (headerCheck(h)(facts)) continue;
     const v = headerValue(facts, h.name);

@@ -14,7 +14,7 @@ import { anyTypeUrl, bool, fail, isError, list, obj, ok, str, strings, type Resu
 import { decodeJwtAuthn } from './jwt-authn.js';
 import { decodeLocalRateLimit, decodeLocalRateLimitOverride } from './local-ratelimit.js';
 import { decodeRbacFilter } from './rbac.js';
-import { decodeHeaderMatcher, decodePath } from './route-configuration.js';
+import { decodeRouteMatch } from './route-configuration.js';
 
 /** A validated inbound Listener: the policy a server enforces. */
 export interface InboundListenerResource {
@@ -156,18 +156,9 @@ function decodeRoutes(rc: ProtoObject, field: string, rateLimitNames: ReadonlySe
 
 function decodeRoute(r: ProtoObject, field: string, rateLimitNames: ReadonlySet<string>, errors: string[]): InboundRoute | undefined {
   const before = errors.length;
-  const match = obj(r, 'match');
-  if (match === undefined) {
-    errors.push(`${field}.match: not set`);
-    return undefined;
-  }
-  const path = decodePath(match, `${field}.match`, errors);
-  const headers: HeaderMatcher[] = [];
-  list(match, 'headers').forEach((h, k) => {
-    const m = decodeHeaderMatcher(h, `${field}.match.headers[${k}]`);
-    if (isError(m)) errors.push(m.error);
-    else headers.push(m);
-  });
+  const matched = decodeRouteMatch(r, field, errors);
+  if (matched === undefined) return undefined;
+  const { match, path, headers } = matched;
   for (const unsupported of ['query_parameters', 'dynamic_metadata']) {
     if (list(match, unsupported).length > 0) errors.push(`${field}.match.${unsupported}: not supported on inbound routes`);
   }

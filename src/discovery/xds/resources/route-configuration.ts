@@ -84,18 +84,9 @@ export function decodeRouteConfiguration(rc: ProtoObject): Result<RouteConfigRes
 /** Decodes one Route; pushes problems to `errors`; returns undefined for invalid or skipped routes. */
 function decodeRoute(r: ProtoObject, field: string, errors: string[]): Route | undefined {
   const before = errors.length;
-  const match = obj(r, 'match');
-  if (match === undefined) {
-    errors.push(`${field}.match: not set`);
-    return undefined;
-  }
-  const path = decodePath(match, `${field}.match`, errors);
-  const headers: HeaderMatcher[] = [];
-  list(match, 'headers').forEach((h, k) => {
-    const decoded = decodeHeaderMatcher(h, `${field}.match.headers[${k}]`);
-    if (isError(decoded)) errors.push(decoded.error);
-    else headers.push(decoded);
-  });
+  const matched = decodeRouteMatch(r, field, errors);
+  if (matched === undefined) return undefined;
+  const { match, path, headers } = matched;
   if (obj(match, 'grpc') !== undefined) {
     // Envoy's `grpc: {}` match means "content-type starts with application/grpc"; express it as a header matcher.
     const grpcContentType: HeaderMatcher = {
@@ -129,6 +120,30 @@ function decodeRoute(r: ProtoObject, field: string, errors: string[]): Route | u
     ...(faultOverrides && { faultOverrides }),
     ...(concurrencyLimit && { concurrencyLimit }),
   });
+}
+
+/**
+ * The part of a Route's match every route shares (client routes and a server's inbound routes): the match itself, its
+ * path and its header matchers. Pushes problems to `errors`; undefined when the route has no match at all.
+ */
+export function decodeRouteMatch(
+  r: ProtoObject,
+  field: string,
+  errors: string[],
+): { readonly match: ProtoObject; readonly path: PathMatcher | undefined; readonly headers: HeaderMatcher[] } | undefined {
+  const match = obj(r, 'match');
+  if (match === undefined) {
+    errors.push(`${field}.match: not set`);
+    return undefined;
+  }
+  const path = decodePath(match, `${field}.match`, errors);
+  const headers: HeaderMatcher[] = [];
+  list(match, 'headers').forEach((h, k) => {
+    const decoded = decodeHeaderMatcher(h, `${field}.match.headers[${k}]`);
+    if (isError(decoded)) errors.push(decoded.error);
+    else headers.push(decoded);
+  });
+  return { match, path, headers };
 }
 
 /** Decodes the path specifier of a RouteMatch (`case_sensitive` defaults to true and does not apply to regexes). */
