@@ -7,7 +7,6 @@ import crypto from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import * as pkijs from 'pkijs';
 import { startControlPlane } from '../dist/control-plane/src/index.js';
 import { CertificateAuthority } from '../dist/control-plane/src/ca/authority.js';
@@ -18,13 +17,9 @@ import { NOOP_LOGGER } from '../dist/src/core/logger.js';
 import { createCsr, generateWorkloadKey, parseCsr } from '../dist/src/identity/csr.js';
 import { IdentityClient } from '../dist/src/identity/enrolment-client.js';
 import * as pkix from '../dist/src/identity/pkix.js';
+import { loadArgs } from './lib.js';
 
-const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '0.5' }, rounds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '16' } },
-});
-const seconds = Number(args.seconds);
-const rounds = Number(args.rounds);
-const concurrency = Number(args.concurrency);
+const { concurrency, seconds, rounds } = loadArgs({ concurrency: 16, seconds: 0.5, rounds: 5 });
 const ID = 'spiffe://weft.local/ns/default/sa/payments';
 
 const ca = await CertificateAuthority.open({ stateDir: false, logger: NOOP_LOGGER });

@@ -15,23 +15,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { forkWithMessage, startBenchControlPlane } from './lib.js';
+import { forkWithMessage, startBenchControlPlane, loadArgs } from './lib.js';
 import type { ClientCommand } from './grpc-client.js';
 import { median, type LoadResult as Result } from './load.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: args } = parseArgs({
-  options: {
-    concurrency: { type: 'string', default: '32' },
-    seconds: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '6' },
-    'cpu-prof': { type: 'string' },
-  },
-});
-const concurrency = Number(args.concurrency);
-const seconds = Number(args.seconds);
-const rounds = Number(args.rounds);
+const { concurrency, seconds, rounds, extra: args } = loadArgs({ concurrency: 32, seconds: 2, rounds: 6 }, { 'cpu-prof': undefined });
 const EXEC_ARGV = ['--import', 'tsx'];
 const PROFILE_DIR = path.join(tmpdir(), 'weft-grpc-profiles');
 

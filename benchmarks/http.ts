@@ -3,23 +3,13 @@
 // both sides see the same machine state. Usage: node --import tsx benchmarks/http.ts [--concurrency 64] [--seconds 2] [--rounds 10]
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Agent, fetch, request, type Dispatcher } from 'undici';
-import { forkWithMessage, startBenchControlPlane } from './lib.js';
+import { forkWithMessage, startBenchControlPlane, loadArgs } from './lib.js';
 import { median, runLoad, type Call, type LoadResult as Result } from './load.js';
 import { createMesh } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: args } = parseArgs({
-  options: {
-    concurrency: { type: 'string', default: '64' },
-    seconds: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '10' },
-  },
-});
-const concurrency = Number(args.concurrency);
-const seconds = Number(args.seconds);
-const rounds = Number(args.rounds);
+const { concurrency, seconds, rounds } = loadArgs({ concurrency: 64, seconds: 2, rounds: 10 });
 
 // The backend runs in its own process so the client's CPU figures are the client's alone.
 const { child: backend, message: { port } } = await forkWithMessage<{ port: number }>(path.join(here, 'backend.ts'));

@@ -5,17 +5,13 @@
 // [--concurrency 32] [--seconds 2] [--rounds 6]   (run `npm run build` first: it measures dist/)
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { Agent, request } from 'undici';
-import { forkWithMessage, startBenchControlPlane } from './lib.js';
+import { forkWithMessage, startBenchControlPlane, loadArgs } from './lib.js';
 import { median, runLoad, type LoadResult } from './load.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: args } = parseArgs({ options: { concurrency: { type: 'string', default: '32' }, seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '6' } } });
-const concurrency = Number(args.concurrency);
-const seconds = Number(args.seconds);
-const rounds = Number(args.rounds);
+const { concurrency, seconds, rounds } = loadArgs({ concurrency: 32, seconds: 2, rounds: 6 });
 
 const keys = await generateKeyPair('ES256', { extractable: true });
 const jwks = { keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' }] };

@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { startControlPlane as startCp } from '../dist/control-plane/src/index.js';
 
 export { createMesh, type Mesh } from '../dist/src/index.js';
@@ -40,4 +41,26 @@ export async function forkWithMessage<T>(file: string, args: readonly string[] =
   const child = fork(file, [...args], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   const message = await new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T)));
   return { child, message };
+}
+
+/** A load benchmark's shape from the command line: --concurrency, --seconds and --rounds (numbers), plus `extra` strings. */
+export interface LoadArgs {
+  readonly concurrency: number;
+  readonly seconds: number;
+  readonly rounds: number;
+  /** The extra options given (by name), undefined when absent and without a default. */
+  readonly extra: Readonly<Record<string, string | undefined>>;
+}
+
+/** Parses the load options every load benchmark takes, with this benchmark's defaults, and its extra string options. */
+export function loadArgs(defaults: { concurrency: number; seconds: number; rounds: number }, extra: Readonly<Record<string, string | undefined>> = {}): LoadArgs {
+  const options: Record<string, { type: 'string'; default?: string }> = {
+    concurrency: { type: 'string', default: String(defaults.concurrency) },
+    seconds: { type: 'string', default: String(defaults.seconds) },
+    rounds: { type: 'string', default: String(defaults.rounds) },
+  };
+  for (const [name, value] of Object.entries(extra)) options[name] = value === undefined ? { type: 'string' } : { type: 'string', default: value };
+  const { values } = parseArgs({ options });
+  const given = values as Record<string, string | undefined>;
+  return { concurrency: Number(given.concurrency), seconds: Number(given.seconds), rounds: Number(given.rounds), extra: Object.fromEntries(Object.keys(extra).map((k) => [k, given[k]])) };
 }

@@ -7,24 +7,13 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Agent, request, type Dispatcher } from 'undici';
-import { createMesh, forkWithMessage, startBenchControlPlane } from './lib.js';
+import { createMesh, forkWithMessage, startBenchControlPlane, loadArgs } from './lib.js';
 import { median, runLoad, type Call, type LoadResult } from './load.js';
 import { generateWorkloadKey } from '../dist/src/identity/csr.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: args } = parseArgs({
-  options: {
-    concurrency: { type: 'string', default: '64' },
-    seconds: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '10' },
-    handshakes: { type: 'string', default: '300' },
-  },
-});
-const concurrency = Number(args.concurrency);
-const seconds = Number(args.seconds);
-const rounds = Number(args.rounds);
+const { concurrency, seconds, rounds, extra: args } = loadArgs({ concurrency: 64, seconds: 2, rounds: 10 }, { handshakes: '300' });
 
 const yaml = (s: string) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${s} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: HTTP }]\n---\n`;
 const { controlPlane, close: closeControlPlane } = await startBenchControlPlane({
