@@ -150,6 +150,56 @@ describe('inbound policy on an HTTP server (real control plane)', { timeout: 120
     await remove('AuthorizationPolicy', 'deny-admin');
   });
 
+  it("puts a server's upgrade, CONNECT and Expect listeners, and listeners added after serve(), behind the policy too", async () => {
+    // What `ws` or socket.io attach: Node hands these requests to 'upgrade' / 'connect' / 'checkContinue' listeners,
+    // never to 'request' ones, so a policy that wrapped only the request listeners would let them all through.
+    const reached: string[] = [];
+    const server = http.createServer();
+    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
+      reached.push(`upgrade ${req.url}`);
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\nconnection: upgrade\r\n\r\n');
+    });
+    server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
+      reached.push(`connect ${req.url}`);
+      socket.end('HTTP/1.1 200 Connection Established\r\n\r\n');
+    });
+    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      reached.push(`continue ${req.url}`);
+      res.end('continued');
+    });
+    const served = await mesh.serve(server, { port: 0 });
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      reached.push(`late ${req.url}`);
+      res.end('late listener');
+    });
+    const raw = (head: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect({ host: '127.0.0.1', port: served.port }, () => socket.write(`${head}\r\nhost: payments\r\n\r\n`));
+        let data = '';
+        socket.on('data', (d: Buffer) => (data += d.toString()));
+        socket.on('close', () => resolve(data.split('\r\n')[0]!));
+        socket.on('error', reject);
+        setTimeout(() => socket.destroy(), 5_000).unref();
+      });
+    const upgrade = (path: string) => raw(`GET ${path} HTTP/1.1\r\nupgrade: websocket\r\nconnection: upgrade`);
+    try {
+      await apply(policy('AuthorizationPolicy', 'only-open', `  targetRef: { kind: Service, name: payments }\n  rules: [{ to: [{ operation: { methods: [GET], paths: ["/open"] } }] }]\n`));
+      await waitFor(async () => (await upgrade('/private')).startsWith('HTTP/1.1 403'), 'the policy to reach the server', 5_000);
+      reached.length = 0;
+      assert.equal(await upgrade('/private'), 'HTTP/1.1 403 Forbidden');
+      assert.equal(await raw('CONNECT example.com:443 HTTP/1.1'), 'HTTP/1.1 403 Forbidden');
+      assert.equal(await raw('POST /private HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 1\r\nconnection: close'), 'HTTP/1.1 403 Forbidden');
+      assert.equal(await raw('GET /private HTTP/1.1\r\nconnection: close'), 'HTTP/1.1 403 Forbidden');
+      assert.deepEqual(reached, [], 'no refused request reached a listener');
+      assert.equal(await upgrade('/open'), 'HTTP/1.1 101 Switching Protocols', 'an allowed upgrade still reaches its listener');
+      assert.equal(await raw('GET /open HTTP/1.1\r\nconnection: close'), 'HTTP/1.1 200 OK');
+      assert.deepEqual(reached, ['upgrade /open', 'late /open']);
+    } finally {
+      await remove('AuthorizationPolicy', 'only-open');
+      await served.close();
+    }
+  });
+
   it('limits /search to its bucket with 429 and retry-after, and admits again after the refill', async () => {
     await apply(policy('LocalRateLimit', 'search', `  targetRef: { kind: Service, name: payments }\n  routes: [{ match: { path: { value: /search } }, tokenBucket: { maxTokens: 2, fillInterval: 1s } }]\n`));
     // The first 429 shows the limit is live; then the bucket refills within its 1 s interval.
