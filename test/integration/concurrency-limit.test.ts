@@ -23,11 +23,28 @@ spec:
 `;
 
 const CONFIG = {
-  'services.yaml': [serviceYaml('slow'), serviceYaml('rpc', 'GRPC', 50051), serviceYaml('busy')].join('---\n'),
+  'services.yaml': [serviceYaml('slow'), serviceYaml('rpc', 'GRPC', 50051), serviceYaml('busy'), serviceYaml('rpcfault', 'GRPC', 50052)].join('---\n'),
   'limits.yaml':
     LIMIT('two', '{ maxConcurrency: 2 }') +
     LIMIT('auto', '{ adaptive: { maxConcurrency: 200, updateInterval: 50ms, minRTT: { interval: 0s, requests: 20, minConcurrency: 2 } } }'),
   'routes.yaml': ROUTE('HTTPRoute', 'slow', 'two') + ROUTE('GRPCRoute', 'rpc', 'two') + ROUTE('HTTPRoute', 'busy', 'auto'),
+  // A fault delay in front of a limit: calls can end (deadline, cancel) while the delay still holds them.
+  'fault.yaml': `apiVersion: weft.dev/v1alpha1
+kind: FaultInjection
+metadata: { name: slow-start }
+spec: { delay: { fixedDelay: 300ms, percentage: 100 } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: rpcfault }
+spec:
+  parentRefs: [{ kind: Service, name: rpcfault }]
+  rules:
+  - backendRefs: [{ name: rpcfault }]
+    filters:
+    - { type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultInjection, name: slow-start } }
+    - { type: ExtensionRef, extensionRef: { group: weft.dev, kind: ConcurrencyLimit, name: two } }
+`,
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -57,7 +74,10 @@ describe('route concurrency limits', { timeout: 120_000 }, () => {
     const g = (await server('rpc')).grpc.server();
     addEchoService(g, 'rpc-1');
     await (servers.at(-1)!).grpc.serve(g, { port: 0 });
-    client = await createMesh({ service: 'caller', controlPlane: tcp.cp.xdsUrl, dependsOn: ['slow', 'busy', 'rpc'] });
+    const gf = (await server('rpcfault')).grpc.server();
+    addEchoService(gf, 'rpcfault-1');
+    await (servers.at(-1)!).grpc.serve(gf, { port: 0 });
+    client = await createMesh({ service: 'caller', controlPlane: tcp.cp.xdsUrl, dependsOn: ['slow', 'busy', 'rpc', 'rpcfault'] });
     await client.ready();
     rpc = client.grpc.client(EchoClient, 'rpc');
     await waitFor(async () => (await say(rpc, {}).then(() => true, () => false)), 'rpc reachable');
@@ -101,6 +121,21 @@ describe('route concurrency limits', { timeout: 120_000 }, () => {
     for (const e of failed) {
       assert.equal(e.code, grpc.status.UNAVAILABLE);
       assert.match(e.details, /^WEFT_ERR_OVERLOADED: route '.*' of rpc already has 2 calls in flight, its fixed concurrency limit \(GRPCRoute\/rpc\/rules\/0\) of 2/);
+    }
+  });
+
+  it('gives the slot back when a gRPC call ends while a fault delay holds it (deadline passed before it was sent)', async () => {
+    const faulted = client.grpc.client(EchoClient, 'rpcfault');
+    try {
+      const early = await Promise.allSettled([say(faulted, {}, { deadlineMs: 100 }), say(faulted, {}, { deadlineMs: 100 })]);
+      assert.deepEqual(early.map((r) => (r.status === 'rejected' ? (r.reason as grpc.ServiceError).code : 'ok')), [grpc.status.DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED]);
+      await sleep(500); // past the 300 ms delay, when the filter would have taken the slots
+      const limit = client.status().concurrencyLimits.find((l) => l.scope === 'GRPCRoute/rpcfault/rules/0');
+      assert.equal(limit?.inFlight, 0, 'no slot is held by a call that has ended');
+      const later = await Promise.allSettled([say(faulted, {}), say(faulted, {})]);
+      assert.deepEqual(later.map((r) => r.status), ['fulfilled', 'fulfilled'], 'both slots are free for later calls');
+    } finally {
+      faulted.close();
     }
   });
 

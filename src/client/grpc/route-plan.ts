@@ -159,6 +159,7 @@ class ConcurrencyLimitFilter implements Filter {
   readonly #limiter: ConcurrencyLimiter;
   readonly #refuse: () => StatusObject;
   #acquired = false;
+  #ended = false;
   #startMs = 0;
   #respondedMs = -1;
 
@@ -169,6 +170,9 @@ class ConcurrencyLimitFilter implements Filter {
 
   async sendMetadata(metadata: Promise<Metadata>): Promise<Metadata> {
     const md = await metadata;
+    // The call may have ended while an earlier filter (a fault's delay) held it: its deadline passed or its caller
+    // cancelled, and grpc-js has already run receiveTrailers. A slot taken now would never be given back.
+    if (this.#ended) throw this.#refuse();
     if (!this.#limiter.tryAcquire()) throw this.#refuse();
     this.#acquired = true;
     this.#startMs = this.#limiter.clock();
@@ -185,6 +189,7 @@ class ConcurrencyLimitFilter implements Filter {
     return message;
   }
   receiveTrailers(status: StatusObject): StatusObject {
+    this.#ended = true;
     if (this.#acquired) {
       this.#acquired = false;
       const limiter = this.#limiter;
