@@ -1,6 +1,8 @@
-// Caller identity over real mTLS: HTTPS and gRPC servers of `payments` present and verify certificates from a test CA;
-// "only checkout may POST to /charge" lets checkout in and refuses web (403 / PERMISSION_DENIED), whose handlers
-// never run; handlers read the caller's SPIFFE ID with peerIdentity(). Real control plane, loopback.
+// TLS the mesh did not terminate names no mesh identity: HTTPS and gRPC servers of `payments` that do TLS themselves,
+// with a CA of their own (not the mesh's trust bundle), verify client certificates that claim mesh SPIFFE IDs. Any CA
+// can mint those, so handlers see no peerIdentity(), "only checkout may POST to /charge" refuses the certificate that
+// claims checkout, and a STRICT PeerAuthentication refuses these connections as plaintext. (Mesh mTLS itself, where
+// identities are honoured: mtls-http.test.ts and mtls-grpc.test.ts.) Real control plane, loopback.
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { after, before, describe, it } from 'node:test';
@@ -22,7 +24,13 @@ spec:
     to: [{ operation: { methods: [POST], paths: ["/charge", "/weft.test.Echo/*"] } }]
 `;
 
-describe('inbound policy with caller identities over mTLS', { timeout: 120_000 }, () => {
+const STRICT = `apiVersion: weft.dev/v1alpha1
+kind: PeerAuthentication
+metadata: { name: payments-strict }
+spec: { targetRef: { kind: Service, name: payments }, mtls: { mode: STRICT } }
+`;
+
+describe('TLS the mesh did not terminate names no mesh identity', { timeout: 120_000 }, () => {
   let tcp: TestControlPlane;
   let mesh: Mesh;
   let ca: TestCa;
@@ -88,28 +96,30 @@ describe('inbound policy with caller identities over mTLS', { timeout: 120_000 }
     await ca?.close();
   });
 
-  it('handlers see the verified SPIFFE ID of their caller', async () => {
-    assert.deepEqual(JSON.parse((await post('web', '/charge')).body), { peer: ID('web') });
-    const r = await call('checkout');
-    assert.ok(r.ok);
-    assert.equal(r.reply.text, ID('checkout'));
+  it('handlers see no SPIFFE ID from a certificate of a CA that is not the mesh trust bundle', async () => {
+    assert.deepEqual(JSON.parse((await post('checkout', '/charge')).body), { peer: null });
   });
 
-  it('only checkout may POST to /charge: web is refused over HTTPS and gRPC, and its handlers never run', async () => {
+  it('a certificate claiming checkout from another CA is not checkout: "only checkout may POST to /charge" refuses it', async () => {
     const applied = await tcp.apply(ONLY_CHECKOUT);
     assert.equal(applied.status, 200, JSON.stringify(applied.body));
-    await waitFor(async () => (await post('web', '/charge')).status === 403, 'the policy to reach the server', 5_000);
+    await waitFor(async () => (await post('checkout', '/charge')).status === 403, 'the policy to reach the server', 5_000);
     handled.length = 0;
-    const deniedBefore = mesh.status().inbound!.deniedBy['default-deny'] ?? 0;
-    const refused = await post('web', '/charge');
+    const refused = await post('checkout', '/charge');
     assert.deepEqual(refused, { status: 403, body: 'WEFT_ERR_PERMISSION_DENIED: rbac_denied: no ALLOW policy matched\n', error: 'WEFT_ERR_PERMISSION_DENIED' });
-    assert.equal((await post('checkout', '/charge')).status, 200);
-    assert.equal((await post('checkout', '/refund')).status, 403, 'checkout may POST to /charge only');
-    const web = await call('web');
-    assert.equal(web.ok, false);
-    assert.deepEqual(web.ok ? [] : [web.code, web.details, web.meshError], [grpc.status.PERMISSION_DENIED, 'WEFT_ERR_PERMISSION_DENIED: rbac_denied: no ALLOW policy matched', 'WEFT_ERR_PERMISSION_DENIED']);
-    assert.ok((await call('checkout')).ok);
-    assert.deepEqual(handled, [`http ${ID('checkout')}`, `grpc ${ID('checkout')}`], 'refused callers never reached a handler');
-    assert.equal(mesh.status().inbound!.deniedBy['default-deny'], deniedBefore + 3, 'counted: web over HTTPS and gRPC, checkout on /refund');
+    assert.deepEqual(handled, [], 'the refused caller never reached a handler');
+    const removed = await tcp.admin('DELETE', '/v1/resources/AuthorizationPolicy/charge-only-from-checkout');
+    assert.equal(removed.status, 200);
+  });
+
+  it('STRICT refuses the connections of a server that does its own TLS, as plaintext (no_filter_chain)', async () => {
+    const applied = await tcp.apply(STRICT);
+    assert.equal(applied.status, 200, JSON.stringify(applied.body));
+    await waitFor(async () => (await post('checkout', '/charge')).status === 403, 'STRICT to reach the server', 5_000);
+    assert.deepEqual(await post('checkout', '/charge'), {
+      status: 403,
+      body: 'WEFT_ERR_PERMISSION_DENIED: no_filter_chain: no filter chain takes plaintext connections (mTLS is required)\n',
+      error: 'WEFT_ERR_PERMISSION_DENIED',
+    });
   });
 });

@@ -3,10 +3,9 @@
 import type http from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
 import { normalizePath, type Decision, type InboundRequest } from '../inbound/pipeline.js';
 import { httpRefusal, type Refusal } from '../inbound/refusal.js';
-import { peerIdentityOfSocket, setJwtClaims } from '../inbound/identity.js';
+import { isMeshTls, peerIdentityOfSocket, setJwtClaims } from '../inbound/identity.js';
 import type { InboundRuntime } from '../inbound/runtime.js';
 
 /**
@@ -58,8 +57,9 @@ function requestOf(req: http.IncomingMessage, path: string, rawPath: string): In
       return Array.isArray(v) ? v.join(',') : v;
     },
     principal,
-    peerVerified: socket instanceof TLSSocket && socket.authorized,
-    tls: socket instanceof TLSSocket,
+    // Only mTLS the mesh terminated counts: an https.Server's own TLS is plaintext to the mesh (STRICT refuses it).
+    peerVerified: isMeshTls(socket) && socket.authorized,
+    tls: isMeshTls(socket),
     localPort: socket.localPort ?? 0,
     jwt: undefined,
   };

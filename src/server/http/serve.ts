@@ -130,8 +130,11 @@ export async function serveHttp(
   // listening, keeps its own socket (no mTLS from the mesh).
   const tls = deps.tls;
   const fronted = tls !== undefined && !server.listening && !((server as object) instanceof https.Server);
-  if (tls !== undefined && !fronted) {
-    (deps.logger ?? NOOP_LOGGER).warn('weft: serve() got an https.Server or a listening server; it serves without mesh mTLS', { service: deps.service });
+  if ((tls !== undefined && !fronted) || (server as object) instanceof https.Server) {
+    (deps.logger ?? NOOP_LOGGER).warn(
+      'weft: serve() got an https.Server or a listening server, so it serves without mesh mTLS: to inbound policy its connections are plaintext (STRICT refuses them) and its client certificates name no mesh identity',
+      { service: deps.service },
+    );
   }
   const listener: net.Server = fronted ? meshFront(server as http.Server, tls, deps.inbound) : server;
   const drainer = new Drainer(server, listener);

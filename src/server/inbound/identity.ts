@@ -20,13 +20,31 @@ export function setJwtClaims(key: object, claims: JwtClaims): void {
   (key as { [CLAIMS]?: JwtClaims })[CLAIMS] = claims;
 }
 
+/** TLS connections the mesh terminated itself: client certificate verified against the mesh's trust bundle. */
+const meshTls = new WeakSet<TLSSocket>();
+
+/** Records `socket` as mesh mTLS: the inbound front verified its client certificate against the mesh trust bundle. */
+export function markMeshTls(socket: TLSSocket): void {
+  meshTls.add(socket);
+}
+
 /**
- * The SPIFFE ID of the socket's peer: only from a TLS connection whose peer certificate the server verified
- * (`authorized`), and only when that certificate is an X.509 SVID (exactly one URI SAN, spiffe://). Cached per socket
- * (a connection's peer never changes). undefined on plaintext, without a client certificate, or for a non-SVID.
+ * Whether `socket` is a mesh mTLS connection (terminated by the inbound front with the workload certificate, client
+ * certificate verified against the mesh trust bundle). TLS a server did itself (an https.Server with its own `ca`)
+ * is not: its client certificates may come from any CA, so they never name a mesh principal or satisfy STRICT.
+ */
+export function isMeshTls(socket: unknown): socket is TLSSocket {
+  return socket instanceof TLSSocket && meshTls.has(socket);
+}
+
+/**
+ * The SPIFFE ID of the socket's peer: only from a mesh mTLS connection (isMeshTls: its certificate verified against
+ * the mesh trust bundle), and only when that certificate is an X.509 SVID (exactly one URI SAN, spiffe://). Cached
+ * per socket (a connection's peer never changes). undefined on plaintext, on TLS the mesh did not terminate, or for
+ * a non-SVID.
  */
 export function peerIdentityOfSocket(socket: unknown): string | undefined {
-  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
+  if (!isMeshTls(socket) || !socket.authorized) return undefined;
   const known = idBySocket.get(socket);
   if (known !== undefined) return known ?? undefined;
   const id = spiffeIdOfSans(socket.getPeerCertificate().subjectaltname);

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MESH_TLS_MIN_VERSION, type MeshTls } from '../../identity/mesh-tls.js';
 import type { WorkloadCertificate } from '../../identity/workload-identity.js';
+import { markMeshTls } from '../inbound/identity.js';
 
 /** A TLS record of type handshake: what every TLS connection sends first. */
 const TLS_HANDSHAKE = 0x16;
@@ -95,6 +96,7 @@ export class MeshTlsTerminator {
         return;
       }
       socket.on('error', () => socket.destroy()); // the server's own handlers take over from here
+      markMeshTls(socket);
       secure(socket);
     });
     this.#server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
