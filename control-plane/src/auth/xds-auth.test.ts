@@ -101,6 +101,16 @@ describe('XdsAuthenticator', { timeout: 20_000 }, () => {
     assert.equal(logger.find('warn', /workload assertion refused/).length, 5);
   });
 
+  it('refuses an assertion whose x5c holds more certificates than a chain may, before verifying any', async () => {
+    const { auth, md, clock, workload, logger } = await setup('required');
+    const { key, chain } = workload();
+    const junk = testRoot('weft.local', 'Junk').cert;
+    const long = createWorkloadAssertion(PAYMENTS, key.privateKey, [...chain, ...Array<X509Certificate>(5).fill(junk)], clock.nowMs());
+    const r = await auth.authenticate(md(`Bearer ${long}`), '10.0.0.5:1', 'ADS');
+    assert.ok(!r.ok && r.error === 'the workload assertion x5c header holds 6 certificates; at most 5 (the leaf and its intermediates) are accepted', JSON.stringify(r));
+    assert.equal(logger.find('warn', /x5c header holds 6/).length, 1);
+  });
+
   it('remembers a verified assertion only while its iat window, its certificate and the trust bundle hold', async () => {
     const { auth, md, clock, workload, ca } = await setup('required');
     const { key, chain } = workload();

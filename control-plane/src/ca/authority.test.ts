@@ -202,6 +202,24 @@ describe('CertificateAuthority', { timeout: 30_000 }, () => {
     await assert.rejects(open({ certFile: await write('expired.pem', expired.pem), keyFile: await write('expired-key.pem', expired.keyPem) }), /--ca-cert .*expired at/);
     const rsa = crypto.generateKeyPairSync('ed25519').privateKey;
     await assert.rejects(open({ certFile: interPem, keyFile: await write('ed.pem', keyPem(rsa)) }), /--ca-key .*ed25519 keys are not supported/);
+    // Five certificates below the root: a workload chain (leaf + them) would be refused by every peer.
+    const levels = [root];
+    for (let i = 1; i <= 5; i++) levels.push(testIntermediate(levels[i - 1]!, `Level ${i}`));
+    const deepest = levels[5]!;
+    const deepChain = await write('deep-chain.pem', levels.slice(0, 5).reverse().map((c) => c.pem).join(''));
+    await assert.rejects(
+      open({ certFile: await write('deep.pem', deepest.pem), keyFile: await write('deep-key.pem', deepest.keyPem), chainFile: deepChain }),
+      /--ca-chain: 5 certificates stand between the root and a workload certificate; at most 4 are supported/,
+    );
+    // Four below the root is the longest accepted; a workload presenting its whole chain still verifies (the CA does
+    // not add the intermediates it already holds a second time).
+    const four = levels[4]!;
+    const ca = await open({ certFile: await write('four.pem', four.pem), keyFile: await write('four-key.pem', four.keyPem), chainFile: await write('four-chain.pem', levels.slice(0, 4).map((c) => c.pem).join('')) });
+    const issued = ca.issue(key().publicKey, ID);
+    assert.equal(issued.chainPem.length, 5);
+    assert.ok(ca.verify(issued.chainPem).ok, JSON.stringify(ca.verify(issued.chainPem)));
+    assert.ok(ca.verify([issued.chainPem[0]!]).ok);
+    await ca.close();
     assert.ok((await readFile(interPem, 'utf8')).includes('BEGIN CERTIFICATE'));
   });
 });

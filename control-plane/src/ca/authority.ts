@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import type { Disposable } from '../../../src/core/watch.js';
-import { oneLine, parseCertificates, validityMs, verifyChain, type ChainFailure, type VerifiedChain } from '../../../src/identity/chain.js';
+import { oneLine, parseCertificates, parsePresentedChain, validityMs, verifyChain, type ChainFailure, type VerifiedChain } from '../../../src/identity/chain.js';
 import { DEFAULT_TRUST_DOMAIN, isTrustDomain, parseSpiffeId } from '../../../src/identity/spiffe.js';
 import { SYSTEM_CLOCK, type ClockTimer, type RegistryClock } from '../registry/registry.js';
 import { loadCaState, rootId, saveCaState, type CaRoot, type CaStateData } from './ca-state.js';
@@ -208,13 +208,17 @@ export class CertificateAuthority {
 
   /**
    * Checks a chain a workload presents (PEM, leaf first): it leads to a root in the trust bundle, every certificate is
-   * valid now, and the leaf's SPIFFE ID is in this trust domain. Never throws.
+   * valid now, and the leaf's SPIFFE ID is in this trust domain. A chain over MAX_CHAIN_LENGTH certificates or
+   * MAX_CHAIN_PEM_BYTES is refused as `malformed` before any certificate is parsed (this runs before the caller is
+   * authenticated). Never throws.
    */
   verify(chainPem: string | readonly string[]): ChainCheck {
-    const parsed = parseCertificates(chainPem);
+    const parsed = parsePresentedChain(typeof chainPem === 'string' ? [chainPem] : chainPem);
     if (!parsed.ok) return { ok: false, reason: 'malformed', error: `certificate chain: ${parsed.error}` };
-    // The operator's intermediates are known here: a workload may leave them out of what it presents.
-    const result = verifyChain([...parsed.value, ...(this.#operator?.intermediates ?? [])], this.#bundle, this.#clock.nowMs());
+    // The operator's intermediates are known here: a workload may leave them out of what it presents (those it sent
+    // are not added twice, so a full chain stays within MAX_CHAIN_LENGTH).
+    const known = (this.#operator?.intermediates ?? []).filter((i) => !parsed.value.some((c) => c.raw.equals(i.raw)));
+    const result = verifyChain([...parsed.value, ...known], this.#bundle, this.#clock.nowMs());
     if (!result.ok) return result;
     if (parseSpiffeId(result.value.spiffeId)?.trustDomain !== this.trustDomain) {
       return { ok: false, reason: 'foreign', error: `${result.value.spiffeId} is not an identity of trust domain ${this.trustDomain}` };

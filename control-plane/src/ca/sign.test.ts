@@ -123,6 +123,21 @@ describe('signWorkloadCsr', { timeout: 20_000 }, () => {
     assert.deepEqual(logger.find('warn', /CSR refused/).map((e) => e.fields['chainCheck']), ['untrusted', 'expired']);
   });
 
+  it('refuses an over-long or oversized renewal chain with INVALID_ARGUMENT saying the limit, before walking it', async () => {
+    const { enrol, sign, renewal, logger } = await setup();
+    const { key, answer } = await enrol();
+    const junk = testRoot('weft.local', 'Junk').pem;
+    const csr = createCsr(generateWorkloadKey(), PAYMENTS);
+    // Valid leaf first: without the limit the CA would parse all 5,000 and then accept the renewal.
+    const padded = await sign(csr.pem, renewal([...answer.certificateChain, ...Array<string>(5_000).fill(junk)], key.privateKey, csr));
+    assert.ok(!padded.ok && padded.code === 'INVALID_ARGUMENT', JSON.stringify(padded));
+    assert.match(padded.ok ? '' : padded.message, /renewal refused: certificate chain: the chain is \d+ bytes of PEM; at most 32768 are accepted/);
+    const six = await sign(csr.pem, renewal([...answer.certificateChain, ...Array<string>(5).fill(junk)], key.privateKey, csr));
+    assert.ok(!six.ok && six.code === 'INVALID_ARGUMENT' && /the chain holds 6 certificates; at most 5 \(the leaf and its intermediates\) are accepted/.test(six.message), JSON.stringify(six));
+    assert.deepEqual(logger.find('warn', /CSR refused/).map((e) => e.fields['chainCheck']), ['malformed', 'malformed']);
+    assert.ok((await sign(csr.pem, renewal(answer.certificateChain, key.privateKey, csr))).ok, 'the real chain still renews');
+  });
+
   it('refuses malformed CSRs with INVALID_ARGUMENT saying what is wrong', async () => {
     const { sign, tokens } = await setup();
     const { token } = await tokens.create({ service: 'payments', uses: 10 });
