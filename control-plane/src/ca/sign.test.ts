@@ -159,6 +159,32 @@ describe('signWorkloadCsr', { timeout: 20_000 }, () => {
     assert.equal((await tokens.check(token)).ok, true, 'no use was counted for refused CSRs');
   });
 
+  it('counts only authenticated requests against the signing rate: garbage Sign calls cannot starve an enrolment', async () => {
+    const { sign, tokens, enrol, renewal, logger } = await setup(5);
+    const { key, answer } = await enrol(); // one of the 5
+    const csr = createCsr(generateWorkloadKey(), PAYMENTS);
+    const elsewhere = await BootstrapTokens.open({ stateDir: false, trustDomain: 'weft.local' });
+    const forged = (await elsewhere.create({ service: 'payments' })).token;
+    const garbage: SignCredential[] = [
+      { kind: 'none' },
+      { kind: 'bootstrap-token', token: 'not.a.jwt' },
+      { kind: 'bootstrap-token', token: forged },
+      renewal(answer.certificateChain, generateWorkloadKey().privateKey, csr), // a stolen certificate without its key
+    ];
+    const codes = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const out = await sign(csr.pem, garbage[i % garbage.length]!);
+      codes.add(out.ok ? 'ok' : out.code);
+    }
+    assert.deepEqual([...codes].sort(), ['UNAUTHENTICATED']);
+    const { token } = await tokens.create({ service: 'payments' });
+    const legit = await sign(createCsr(generateWorkloadKey(), PAYMENTS).pem, { kind: 'bootstrap-token', token });
+    assert.ok(legit.ok, `a legitimate enrolment after 40 refused calls: ${JSON.stringify(legit)}`);
+    const renewed = await sign(csr.pem, renewal(answer.certificateChain, key.privateKey, csr));
+    assert.ok(renewed.ok, JSON.stringify(renewed));
+    assert.equal(logger.find('warn', /RESOURCE_EXHAUSTED/).length, 0);
+  });
+
   it('limits signing to the configured rate with RESOURCE_EXHAUSTED and a retry time', async () => {
     const { sign, tokens, clock, logger } = await setup(5);
     const { token } = await tokens.create({ service: 'payments', uses: 100 });
