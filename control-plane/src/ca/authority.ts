@@ -26,6 +26,8 @@ export const BACKDATE_MS = 60_000;
 export const OVERLAP_MARGIN_MS = 10 * 60_000;
 /** Default wait between `weft ca rotate` adding a root to the bundle and that root starting to sign: 5 min. */
 export const DEFAULT_ACTIVATE_AFTER_MS = 5 * 60_000;
+/** Wait before saving again after a save that nobody awaits (a phase change on the timer) failed: 30 s. */
+export const SAVE_RETRY_MS = 30_000;
 /** setTimeout's longest delay; longer waits re-arm. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -103,6 +105,7 @@ export class CertificateAuthority {
   #bundle: readonly X509Certificate[] = [];
   #bundlePem: readonly string[] = [];
   #timer: ClockTimer | undefined;
+  #saveRetry: ClockTimer | undefined;
   #saving: Promise<void> = Promise.resolve();
   #closed = false;
 
@@ -268,8 +271,13 @@ export class CertificateAuthority {
     this.#advance();
     this.#refreshBundle();
     this.#notify();
-    await this.#save();
+    // The rotation is in effect (and pushed) whether or not it can be saved: arm its timer first, and keep trying to
+    // save; the caller still learns that the state dir is not writable.
     this.#schedule();
+    await this.#save().catch((e: unknown) => {
+      this.#retrySaveLater();
+      throw e;
+    });
     return this.status();
   }
 
@@ -284,6 +292,8 @@ export class CertificateAuthority {
     this.#closed = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#saveRetry?.cancel();
+    this.#saveRetry = undefined;
     this.#listeners.clear();
     await this.#saving;
   }
@@ -341,7 +351,7 @@ export class CertificateAuthority {
       this.#timer = undefined;
       if (this.#advance()) {
         this.#notify();
-        void this.#save();
+        this.#saveInBackground();
       }
       this.#schedule();
     }, delayMs);
@@ -357,7 +367,26 @@ export class CertificateAuthority {
     }
   }
 
-  /** Persists the roots (one save at a time). The first save (open) rejects on failure; later ones log it. */
+  /**
+   * Saves after a change nobody awaits (a phase change on the timer). A failure (an unwritable or vanished state dir)
+   * must not reject into the void, which would end the process: #save has logged it, the CA keeps serving from memory,
+   * and the save is tried again every SAVE_RETRY_MS until one succeeds or close().
+   */
+  #saveInBackground(): void {
+    this.#saveRetry?.cancel();
+    this.#saveRetry = undefined;
+    this.#save().catch(() => this.#retrySaveLater());
+  }
+
+  #retrySaveLater(): void {
+    if (this.#closed || this.#saveRetry !== undefined) return;
+    this.#saveRetry = this.#clock.setTimer(() => {
+      this.#saveRetry = undefined;
+      this.#saveInBackground();
+    }, SAVE_RETRY_MS);
+  }
+
+  /** Persists the roots (one save at a time). Rejects on failure (after logging it); see #saveInBackground. */
   #save(): Promise<void> {
     const dir = this.#dir;
     if (dir === undefined) return Promise.resolve();
