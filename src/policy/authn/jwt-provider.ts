@@ -2,7 +2,8 @@
 // verified tokens until they expire so a repeated token costs one Map lookup.
 import type { JWTPayload } from 'jose';
 import type { JwtProvider } from '../../discovery/inbound-policy.js';
-import { createKeySource, JwksUnavailableError, loadJose, type KeySource, type KeySourceOptions } from './jwks.js';
+import { isHmacAlgorithm } from '../../discovery/jwk-kinds.js';
+import { ASYMMETRIC_ALGORITHMS, createKeySource, JwksUnavailableError, loadJose, type KeySource, type KeySourceOptions } from './jwks.js';
 
 /** Why a token was refused: the reason codes a 401 carries (docs/errors.md WEFT_ERR_UNAUTHENTICATED). */
 export type JwtFailureReason =
@@ -82,8 +83,10 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
         return fail('jwt_malformed', message(e));
       }
       if (alg === undefined || alg === 'none') return fail('jwt_alg_not_allowed', `algorithm '${alg ?? 'missing'}' is never accepted`);
-      const allowed = keys.algorithms();
-      if (allowed !== undefined && !allowed.has(alg)) {
+      if (isHmacAlgorithm(alg)) return fail('jwt_alg_not_allowed', `algorithm '${alg}' (HMAC, a shared secret) is never accepted; tokens must be signed with an asymmetric key`);
+      // Before a remote set is first fetched its algorithms are unknown: allow the asymmetric ones only, never HS*.
+      const allowed = keys.algorithms() ?? ASYMMETRIC_ALGORITHMS;
+      if (!allowed.has(alg)) {
         return fail('jwt_alg_not_allowed', `algorithm '${alg}' is not one the provider's keys use (${[...allowed].join(', ') || 'none'})`);
       }
       if (spec.issuer !== '') {
@@ -98,7 +101,7 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
       try {
         const { payload } = await jose.jwtVerify(token, keys.getKey, {
           ...checks,
-          ...(allowed !== undefined && { algorithms: [...allowed] }),
+          algorithms: [...allowed],
           currentDate: new Date(now()),
         });
         const outcome = Object.freeze({ ok: true as const, payload: Object.freeze(payload) });
