@@ -28,8 +28,6 @@ export const OVERLAP_MARGIN_MS = 10 * 60_000;
 export const DEFAULT_ACTIVATE_AFTER_MS = 5 * 60_000;
 /** Wait before saving again after a save that nobody awaits (a phase change on the timer) failed: 30 s. */
 export const SAVE_RETRY_MS = 30_000;
-/** setTimeout's longest delay; longer waits re-arm. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** Options of CertificateAuthority.open. */
 export interface CaOptions {
@@ -346,7 +344,8 @@ export class CertificateAuthority {
     if (this.#closed) return;
     const times = this.#roots.flatMap((r) => (r.phase === 'next' ? [r.activateAtMs ?? 0] : r.phase === 'previous' ? [r.trustedUntilMs ?? 0] : []));
     if (times.length === 0) return;
-    const delayMs = Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...times) - this.#clock.nowMs()));
+    // A previous root may stay trusted for 90 days and more: the clock re-arms waits past setTimeout's limit.
+    const delayMs = Math.max(0, Math.min(...times) - this.#clock.nowMs());
     this.#timer = this.#clock.setTimer(() => {
       this.#timer = undefined;
       if (this.#advance()) {
