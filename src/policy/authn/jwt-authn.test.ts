@@ -118,6 +118,29 @@ describe('JWT authentication', () => {
     assert.deepEqual([...algorithmsOf(jwks as never)], ['ES256'], 'an oct key allows no algorithm');
   });
 
+  it('with several issuers on one header, a repeated token is answered synchronously: other providers remember the mismatch', async () => {
+    const a = await createTestIssuer({ issuer: 'https://a.test', kid: 'a', nowMs: () => T0 });
+    const b = await createTestIssuer({ issuer: 'https://b.test', kid: 'b', nowMs: () => T0 });
+    const h = harness([provider(a, { name: 'a' }), provider(b, { name: 'b' })], istio(['a', 'b']));
+    const req = (token: string) => ({ path: '/', header: (n: string) => (n === 'authorization' ? `Bearer ${token}` : undefined) });
+    for (const issuer of [a, b]) {
+      const token = await issuer.sign({ audience: 'payments', subject: issuer.kid });
+      const first = h.authn.check(req(token));
+      assert.ok(first instanceof Promise, 'the first check verifies');
+      assert.equal(((await first) as { claims?: { sub?: unknown } }).claims?.sub, issuer.kid);
+      for (let i = 0; i < 3; i++) {
+        const again = h.authn.check(req(token));
+        assert.ok(!(again instanceof Promise), `repeat ${i} of ${issuer.issuer}'s token is answered synchronously`);
+        assert.ok(again.ok && again.claims?.['sub'] === issuer.kid);
+      }
+    }
+    // A token of neither issuer is refused, synchronously once seen, with the same reason as before.
+    const stranger = await b.sign({ audience: 'payments', issuer: 'https://c.test' });
+    assert.equal(await h.reason(stranger), 'jwt_issuer_mismatch');
+    const again = h.authn.check(req(stranger));
+    assert.ok(!(again instanceof Promise) && !again.ok && again.reason === 'jwt_issuer_mismatch');
+  });
+
   it('keeps serving fetched keys through a JWKS outage, within the stale window, then fails with jwks_unavailable', async () => {
     const iss = await createTestIssuer({ nowMs: () => T0 });
     let up = true;

@@ -34,7 +34,9 @@ export const NO_EXP_CACHE_MS = 60_000;
 export interface CompiledProvider {
   readonly spec: JwtProvider;
   /**
-   * The cached outcome of `token` if it was verified before and has not expired, else undefined (sync; a Map lookup).
+   * The outcome of `token` known without verifying (sync): the cached success if it was verified before and has not
+   * expired, or `jwt_issuer_mismatch` when its `iss` is not this provider's (read from the payload without checking
+   * the signature, as Envoy picks a provider by issuer; remembered per token). Else undefined: call verify().
    */
   cached(token: string): VerifyOutcome | undefined;
   /** Verifies `token` (caching a success until `exp`). Never rejects: failures are outcomes with a reason. */
@@ -49,6 +51,9 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
   const keysOf = (): Promise<KeySource> => (keySource ??= loadJose().then((jose) => createKeySource(spec.jwks, options, jose)));
   const now = options.nowMs;
   const verified = new Map<string, { readonly outcome: VerifyOutcome; readonly untilMs: number }>();
+  // Tokens of other issuers: with several providers on one header every token reaches each of them, and without this
+  // the providers it does not belong to would send every request down the async verify path.
+  const otherIssuer = new Map<string, VerifyOutcome>();
   const checks = {
     ...(spec.issuer !== '' && { issuer: spec.issuer }),
     ...(spec.audiences.length > 0 && { audience: [...spec.audiences] }),
@@ -68,10 +73,19 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
     spec,
     cached(token) {
       const hit = verified.get(token);
-      if (hit === undefined) return undefined;
-      if (now() < hit.untilMs) return hit.outcome;
-      verified.delete(token);
-      return undefined;
+      if (hit !== undefined) {
+        if (now() < hit.untilMs) return hit.outcome;
+        verified.delete(token);
+      }
+      if (spec.issuer === '') return undefined;
+      const known = otherIssuer.get(token);
+      if (known !== undefined) return known;
+      const iss = unverifiedIssuer(token);
+      if (iss === undefined || iss === spec.issuer) return undefined; // unreadable: verify() says why
+      const outcome = fail('jwt_issuer_mismatch', `issuer '${iss}' is not '${spec.issuer}'`);
+      if (otherIssuer.size >= VERIFIED_CACHE_MAX) otherIssuer.delete(otherIssuer.keys().next().value!);
+      otherIssuer.set(token, outcome);
+      return outcome;
     },
     async verify(token) {
       const jose = await loadJose();
@@ -115,6 +129,20 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
       keysOf().then((keys) => keys.prefetch(onError), onError);
     },
   };
+}
+
+/** The `iss` claim of a compact JWS, read without verifying anything; undefined when it cannot be read. */
+function unverifiedIssuer(token: string): string | undefined {
+  const first = token.indexOf('.');
+  const second = first < 0 ? -1 : token.indexOf('.', first + 1);
+  if (second < 0) return undefined;
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(token.slice(first + 1, second), 'base64url').toString('utf8'));
+    if (typeof payload !== 'object' || payload === null) return undefined;
+    return String((payload as { iss?: unknown }).iss); // as verify() words it: a missing iss reads 'undefined'
+  } catch {
+    return undefined;
+  }
 }
 
 function fail(reason: JwtFailureReason, detail: string): VerifyOutcome {
