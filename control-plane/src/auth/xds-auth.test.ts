@@ -113,14 +113,29 @@ describe('XdsAuthenticator', { timeout: 20_000 }, () => {
 
   it('remembers a verified assertion only while its iat window, its certificate and the trust bundle hold', async () => {
     const { auth, md, clock, workload, ca } = await setup('required');
+    // Count the chain verifications the authenticator asks the CA for: what the cache exists to save.
+    let verifications = 0;
+    const verify = ca.verify.bind(ca);
+    ca.verify = (chainPem) => {
+      verifications++;
+      return verify(chainPem);
+    };
     const { key, chain } = workload();
     const jwt = `Bearer ${createWorkloadAssertion(PAYMENTS, key.privateKey, chain, clock.nowMs())}`;
-    for (let i = 0; i < 3; i++) assert.ok((await auth.authenticate(md(jwt), `10.0.0.${i}:1`, 'registry KeepAlive')).ok);
+    for (let i = 0; i < 3; i++) {
+      const r = await auth.authenticate(md(jwt), `10.0.0.${i}:1`, 'registry KeepAlive');
+      assert.ok(r.ok && r.caller.peer === `10.0.0.${i}:1`, 'a remembered verdict carries the new peer');
+    }
+    assert.equal(verifications, 1, 'three calls with one assertion: verified once');
     await ca.rotate({ activateAfterMs: 3_600_000 }); // the bundle changes: verified again (and still fine)
     const again = await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive');
     assert.ok(again.ok && again.caller.peer === '10.0.0.9:1');
+    assert.equal(verifications, 2, 'a new trust bundle forgets the verdict');
+    assert.ok((await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive')).ok);
+    assert.equal(verifications, 2, 'and remembers the new one');
     clock.advance(61_000); // past the iat window: the remembered verdict lapses with it
     const late = await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive');
     assert.ok(!late.ok && /issued 6\d s ago/.test(late.error), JSON.stringify(late));
+    assert.equal(verifications, 3, 'checked again, not answered from the cache');
   });
 });
