@@ -192,6 +192,42 @@ describe('weft control-plane', { timeout: 30_000 }, () => {
     assert.match(stdout, /Stopped\./);
   });
 
+  it('with --no-state writes the operator token to a private temporary file, prints only its path, and removes it at stop', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'weft-cli-cp-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'payments.yaml'), SERVICE);
+    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'control-plane', '--config-dir', dir, '--no-state', '--xds-port', '0', '--admin-port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let stdout = '';
+    proc.stdout!.on('data', (d: Buffer) => (stdout += d));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    const adminUrl = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no admin address printed; stdout: ${stdout}`)), 15_000);
+      proc.stdout!.on('data', () => {
+        const m = /admin API:\s+(http:\/\/\S+)/.exec(stdout);
+        if (m && /admin token:.*\n/.test(stdout)) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+    });
+    const tokenFile = /WEFT_ADMIN_TOKEN_FILE=(\S+)\)/.exec(stdout)?.[1];
+    assert.ok(tokenFile !== undefined && tokenFile.startsWith(tmpdir()), stdout);
+    assert.match(stdout, /admin token:\s+in \S+admin-token, removed at stop/);
+    assert.equal((await stat(tokenFile)).mode & 0o777, 0o600);
+    assert.equal((await stat(path.dirname(tokenFile))).mode & 0o777, 0o700);
+    const token = (await readFile(tokenFile, 'utf8')).trim();
+    assert.ok(token.length >= 16);
+    assert.ok(!stdout.includes(token), 'the token itself is not on stdout');
+    const status = await fetch(`${adminUrl}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(status.status, 200);
+    await status.body?.cancel();
+    proc.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.ok(!stdout.includes(token));
+    await assert.rejects(stat(path.dirname(tokenFile)), { code: 'ENOENT' }, 'the temporary directory is removed at stop');
+  });
+
   it('exits 1 listing every error when the config dir is invalid', async (t) => {
     const dir = await mkdtemp(path.join(tmpdir(), 'weft-cli-cp-'));
     t.after(() => rm(dir, { recursive: true, force: true }));

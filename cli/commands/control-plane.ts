@@ -1,4 +1,7 @@
 // `weft control-plane`: runs the control plane in the foreground until SIGINT or SIGTERM.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { consoleLogger } from '../../src/core/logger.js';
 import { formatConfigError, type ConfigError } from '../../control-plane/src/model.js';
@@ -19,7 +22,9 @@ Runs the Weft control plane: serves xDS (ADS), the endpoint registry and workloa
 --xds-port, the admin API used by the other weft commands on --admin-port, and keeps its configuration as YAML
 files in --config-dir (created if missing; hand edits are picked up live). Registered endpoints' leases, the CA,
 the bootstrap-token key and used tokens are kept in --state-dir (--no-state keeps them in memory only). The
-admin API requires the operator token in --admin-token-file (created with a random token if missing). Port 0
+admin API requires the operator token in --admin-token-file (created with a random token if missing; with
+--no-state, by default a 0600 file in a new temporary directory, removed at stop). The token itself is never
+printed: stdout usually ends up in log collection. Port 0
 picks a free port. Stops cleanly on SIGINT/SIGTERM. See docs/cli.md for every flag.`;
 
 /** Runs `weft control-plane`; resolves with the exit code once stopped by a signal (or at once on a start-up failure). */
@@ -66,6 +71,12 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
   }
   const csrRate = values['csr-rate'];
   if (csrRate !== undefined && !(Number.isFinite(Number(csrRate)) && Number(csrRate) >= 0 && csrRate.trim() !== '')) throw new CliError(`--csr-rate must be a number ≥ 0 (0 = no limit), not '${csrRate}'`, 2);
+  // With no state dir the token still goes to a file (0600, in a fresh 0700 directory), never to stdout.
+  const tempTokenDir = values['no-state'] && values['admin-token-file'] === undefined ? await mkdtemp(path.join(tmpdir(), 'weft-admin-')) : undefined;
+  const adminTokenFile = values['admin-token-file'] ?? (tempTokenDir === undefined ? undefined : path.join(tempTokenDir, 'admin-token'));
+  const removeTempTokenDir = async (): Promise<void> => {
+    if (tempTokenDir !== undefined) await rm(tempTokenDir, { recursive: true, force: true });
+  };
   const security = {
     ...(values['trust-domain'] === undefined ? {} : { trustDomain: values['trust-domain'] }),
     ...(certTtlMs === undefined ? {} : { certTtlMs }),
@@ -74,7 +85,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       : { caFiles: { certFile: values['ca-cert'], keyFile: values['ca-key'], ...(values['ca-chain'] === undefined ? {} : { chainFile: values['ca-chain'] }) } }),
     ...(xdsAuth === undefined ? {} : { xdsAuth: xdsAuth as XdsAuthMode }),
     ...(csrRate === undefined ? {} : { csrRatePerSecond: Number(csrRate) }),
-    ...(values['admin-token-file'] === undefined ? {} : { adminTokenFile: values['admin-token-file'] }),
+    ...(adminTokenFile === undefined ? {} : { adminTokenFile }),
   };
   let plane;
   try {
@@ -89,6 +100,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       security,
     });
   } catch (e: unknown) {
+    await removeTempTokenDir();
     if (isMeshError(e) && Array.isArray(e.details['errors'])) {
       io.err(`weft control-plane: the configuration in ${configDir} is invalid; fix it and start again:`);
       for (const err of e.details['errors'] as ConfigError[]) io.err(`  ${formatConfigError(err)}`);
@@ -102,8 +114,8 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       `  xDS + registry: ${plane.xdsAddress}   (SDK: controlPlane: '${plane.xdsUrl}')`,
       `  admin API:      ${plane.adminUrl}   (CLI: --server ${plane.adminUrl} or WEFT_ADMIN)`,
       plane.adminTokenFile === undefined
-        ? `  admin token:    ${plane.adminToken}   (in memory only; CLI: WEFT_ADMIN_TOKEN)`
-        : `  admin token:    in ${plane.adminTokenFile}   (CLI: WEFT_ADMIN_TOKEN_FILE=${plane.adminTokenFile})`,
+        ? '  admin token:    in memory only'
+        : `  admin token:    in ${plane.adminTokenFile}${tempTokenDir === undefined ? '' : ', removed at stop'}   (CLI: WEFT_ADMIN_TOKEN_FILE=${plane.adminTokenFile})`,
       `  CA:             trust domain ${plane.ca.trustDomain}, certificates valid ${shortDuration(plane.ca.certTtlMs)} (${plane.ca.status().mode === 'operator' ? 'operator CA' : 'generated root'})`,
       `  config dir:     ${configDir} (generation ${plane.store.current().generation})`,
     ].join('\n'),
@@ -118,7 +130,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       }
       stopping = true;
       io.out(`Stopping (${signal})...`);
-      running.close().then(
+      running.close().finally(removeTempTokenDir).then(
         () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);

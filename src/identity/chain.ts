@@ -3,8 +3,14 @@ import { X509Certificate } from 'node:crypto';
 import { pemBlocks } from './pem.js';
 import { spiffeIdOfSans } from './spiffe.js';
 
-/** Longest chain walked (leaf, intermediates, root). */
-export const MAX_CHAIN_LENGTH = 6;
+/**
+ * Most certificates a chain may hold: the leaf and up to four intermediates (a root sent along counts too). Longer
+ * chains are refused before they are walked: every certificate costs a parse, and every CA certificate whose name
+ * matches a signature check, so an unbounded chain lets an unauthenticated caller hold the event loop for seconds.
+ */
+export const MAX_CHAIN_LENGTH = 5;
+/** Most PEM text a presented chain may hold, in bytes, checked before anything is parsed (a P-256 certificate is ~0.7 KB, an RSA-4096 one ~2 KB). */
+export const MAX_CHAIN_PEM_BYTES = 32 * 1024;
 
 /** Why a chain was refused: it cannot be read, a certificate is out of its validity period, or no trusted root issued it. */
 export type ChainFailure = 'malformed' | 'expired' | 'untrusted';
@@ -31,6 +37,21 @@ export function parseCertificates(pem: string | readonly string[]): { ok: true; 
   return { ok: true, value: out };
 }
 
+/**
+ * Parses a chain a peer presents (PEM, leaf first; one string may hold several blocks). Refuses, before parsing any
+ * certificate, more than MAX_CHAIN_PEM_BYTES of text or more than MAX_CHAIN_LENGTH certificates, with an error that
+ * says the limit. Never throws.
+ */
+export function parsePresentedChain(pem: readonly string[]): { ok: true; value: X509Certificate[] } | { ok: false; error: string } {
+  let bytes = 0;
+  for (const p of pem) bytes += typeof p === 'string' ? p.length : 0;
+  if (bytes > MAX_CHAIN_PEM_BYTES) return { ok: false, error: `the chain is ${bytes} bytes of PEM; at most ${MAX_CHAIN_PEM_BYTES} are accepted` };
+  let count = 0;
+  for (const p of pem) if (typeof p === 'string') count += pemBlocks(p, 'CERTIFICATE').length;
+  if (count > MAX_CHAIN_LENGTH) return { ok: false, error: `the chain holds ${count} certificates; at most ${MAX_CHAIN_LENGTH} (the leaf and its intermediates) are accepted` };
+  return parseCertificates(pem);
+}
+
 /** The notBefore / notAfter of `cert` in ms since the epoch. */
 export function validityMs(cert: X509Certificate): { readonly notBeforeMs: number; readonly notAfterMs: number } {
   return { notBeforeMs: Date.parse(cert.validFrom), notAfterMs: Date.parse(cert.validTo) };
@@ -48,7 +69,8 @@ export function serialOf(cert: X509Certificate): string {
 
 /**
  * Checks that `chain` (leaf first, then intermediates in any order) leads from a non-CA leaf carrying one SPIFFE ID
- * to one of `roots`, every certificate on the path valid at `nowMs` and signed by the next. Never throws.
+ * to one of `roots`, every certificate on the path valid at `nowMs` and signed by the next. A chain of more than
+ * MAX_CHAIN_LENGTH certificates is refused as malformed without being walked. Never throws.
  */
 export function verifyChain(
   chain: readonly X509Certificate[],
@@ -57,6 +79,9 @@ export function verifyChain(
 ): { readonly ok: true; readonly value: VerifiedChain } | { readonly ok: false; readonly reason: ChainFailure; readonly error: string } {
   const leaf = chain[0];
   if (leaf === undefined) return { ok: false, reason: 'malformed', error: 'the certificate chain is empty' };
+  if (chain.length > MAX_CHAIN_LENGTH) {
+    return { ok: false, reason: 'malformed', error: `the certificate chain holds ${chain.length} certificates; at most ${MAX_CHAIN_LENGTH} (the leaf and its intermediates) are accepted` };
+  }
   if (leaf.ca) return { ok: false, reason: 'malformed', error: 'the first certificate is a CA certificate, not a workload certificate' };
   const spiffeId = spiffeIdOfSans(leaf.subjectAltName);
   if (spiffeId === undefined) {

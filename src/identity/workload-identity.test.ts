@@ -219,6 +219,37 @@ describe('WorkloadIdentity', { timeout: 20_000 }, () => {
     identity.close();
   });
 
+  it('holds a 60-day certificate on the real clock: no early expiry, no renewal loop (timers past 2^31-1 ms re-arm)', async () => {
+    const ca = await CertificateAuthority.open({ stateDir: false, certTtlMs: 60 * 86_400_000 });
+    const tokens = await BootstrapTokens.open({ stateDir: false, trustDomain: 'weft.local' });
+    const deps = { ca, tokens, limiter: new RateLimiter(0), logger: NOOP_LOGGER };
+    let signs = 0;
+    const enrol: Enroller = async (csr, credential) => {
+      signs++;
+      const out = await signWorkloadCsr(deps, { csr, credential, peer: 'in-process' });
+      if (!out.ok) throw refusalError(out.code, out.message, out.retryAfterMs);
+      return { chainPem: out.value.certificateChain, trustBundlePem: out.value.trustBundle, spiffeId: out.value.spiffeId, expiresAtMs: out.value.expiresAtMs };
+    };
+    const { token } = await tokens.create({ service: 'payments', uses: 100 });
+    const keepAlive = setInterval(() => {}, 1_000); // REAL_CLOCK's timers are unref'd: hold the loop for the test
+    const identity = new WorkloadIdentity({ service: 'payments', token: { kind: 'value', token, from: 'WEFT_TOKEN' }, enrol }); // REAL_CLOCK
+    try {
+      await identity.whenReady();
+      // Plain setTimeout runs a delay over ~24.8 days after 1 ms: the expiry timer (60 d) dropped the certificate and the
+      // renewal timer (~30 d) renewed again and again. Give such timers time to misfire.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      const status = identity.status();
+      assert.equal(status.state, 'ready');
+      assert.ok(identity.current() !== undefined, 'the certificate is still held');
+      assert.equal(signs, 1, 'no renewal loop');
+      assert.ok(status.nextRenewalAtMs! - Date.now() > 23 * 86_400_000, `renewal at 40-60 % of 60 days (24 to 36 days), got ${status.nextRenewalAtMs! - Date.now()} ms`);
+    } finally {
+      clearInterval(keepAlive);
+      identity.close();
+      await ca.close();
+    }
+  });
+
   it('stops on close(): no more enrolment, whenReady() rejects when nothing was obtained', async () => {
     const { identity, calls, advance } = await setup();
     identity.close();

@@ -2,6 +2,7 @@
 // new key, keeps the last good certificate until it expires, and tracks the trust bundle (SDS, else the CA's answers).
 import crypto, { X509Certificate } from 'node:crypto';
 import { ERROR_CODES, MeshError, isMeshError } from '../core/errors.js';
+import { SYSTEM_CLOCK, type TimerClock } from '../core/clock.js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import type { Disposable } from '../core/watch.js';
 import { ASSERTION_TTL_MS, createWorkloadAssertion } from './assertion.js';
@@ -58,21 +59,13 @@ export interface IdentityStatus {
 }
 
 /** The timers WorkloadIdentity uses (injectable: tests drive renewal with a fake clock). */
-export interface IdentityClock {
-  nowMs(): number;
-  /** Calls `fn` once after `delayMs`; the timer must not keep the process alive. */
-  setTimer(fn: () => void, delayMs: number): { cancel(): void };
-}
+export type IdentityClock = TimerClock;
 
-/** The real clock: Date.now() and unref'd setTimeout. */
-export const REAL_CLOCK: IdentityClock = Object.freeze({
-  nowMs: () => Date.now(),
-  setTimer(fn: () => void, delayMs: number) {
-    const t = setTimeout(fn, delayMs);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
-});
+/**
+ * The real clock: Date.now() and unref'd setTimeout, re-armed for waits past setTimeout's ~24.8-day limit (a
+ * certificate lifetime may be up to 90 days: its expiry and renewal timers are that long).
+ */
+export const REAL_CLOCK: IdentityClock = SYSTEM_CLOCK;
 
 /** Options of WorkloadIdentity. */
 export interface WorkloadIdentityOptions {

@@ -101,16 +101,41 @@ describe('XdsAuthenticator', { timeout: 20_000 }, () => {
     assert.equal(logger.find('warn', /workload assertion refused/).length, 5);
   });
 
+  it('refuses an assertion whose x5c holds more certificates than a chain may, before verifying any', async () => {
+    const { auth, md, clock, workload, logger } = await setup('required');
+    const { key, chain } = workload();
+    const junk = testRoot('weft.local', 'Junk').cert;
+    const long = createWorkloadAssertion(PAYMENTS, key.privateKey, [...chain, ...Array<X509Certificate>(5).fill(junk)], clock.nowMs());
+    const r = await auth.authenticate(md(`Bearer ${long}`), '10.0.0.5:1', 'ADS');
+    assert.ok(!r.ok && r.error === 'the workload assertion x5c header holds 6 certificates; at most 5 (the leaf and its intermediates) are accepted', JSON.stringify(r));
+    assert.equal(logger.find('warn', /x5c header holds 6/).length, 1);
+  });
+
   it('remembers a verified assertion only while its iat window, its certificate and the trust bundle hold', async () => {
     const { auth, md, clock, workload, ca } = await setup('required');
+    // Count the chain verifications the authenticator asks the CA for: what the cache exists to save.
+    let verifications = 0;
+    const verify = ca.verify.bind(ca);
+    ca.verify = (chainPem) => {
+      verifications++;
+      return verify(chainPem);
+    };
     const { key, chain } = workload();
     const jwt = `Bearer ${createWorkloadAssertion(PAYMENTS, key.privateKey, chain, clock.nowMs())}`;
-    for (let i = 0; i < 3; i++) assert.ok((await auth.authenticate(md(jwt), `10.0.0.${i}:1`, 'registry KeepAlive')).ok);
+    for (let i = 0; i < 3; i++) {
+      const r = await auth.authenticate(md(jwt), `10.0.0.${i}:1`, 'registry KeepAlive');
+      assert.ok(r.ok && r.caller.peer === `10.0.0.${i}:1`, 'a remembered verdict carries the new peer');
+    }
+    assert.equal(verifications, 1, 'three calls with one assertion: verified once');
     await ca.rotate({ activateAfterMs: 3_600_000 }); // the bundle changes: verified again (and still fine)
     const again = await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive');
     assert.ok(again.ok && again.caller.peer === '10.0.0.9:1');
+    assert.equal(verifications, 2, 'a new trust bundle forgets the verdict');
+    assert.ok((await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive')).ok);
+    assert.equal(verifications, 2, 'and remembers the new one');
     clock.advance(61_000); // past the iat window: the remembered verdict lapses with it
     const late = await auth.authenticate(md(jwt), '10.0.0.9:1', 'registry KeepAlive');
     assert.ok(!late.ok && /issued 6\d s ago/.test(late.error), JSON.stringify(late));
+    assert.equal(verifications, 3, 'checked again, not answered from the cache');
   });
 });

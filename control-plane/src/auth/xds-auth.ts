@@ -5,6 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { ASSERTION_AUDIENCE, ASSERTION_MAX_SKEW_MS } from '../../../src/identity/assertion.js';
+import { MAX_CHAIN_LENGTH } from '../../../src/identity/chain.js';
 import { derToPem } from '../../../src/identity/pem.js';
 import { parseSpiffeId, type WorkloadId } from '../../../src/identity/spiffe.js';
 import type { CertificateAuthority } from '../ca/authority.js';
@@ -92,6 +93,7 @@ export class XdsAuthenticator {
     const hit = this.#verified.get(jwt);
     if (hit !== undefined && this.#nowMs() < hit.untilMs && hit.bundle === this.#ca.trustBundle()) return { ok: true, caller: { ...hit.caller, peer } };
     if (x5c.length === 0 || x5c.some((c) => typeof c !== 'string')) return refuse('the workload assertion x5c header must be a non-empty list of base64 certificates');
+    if (x5c.length > MAX_CHAIN_LENGTH) return refuse(`the workload assertion x5c header holds ${x5c.length} certificates; at most ${MAX_CHAIN_LENGTH} (the leaf and its intermediates) are accepted`);
     const chain = (x5c as string[]).map((b64) => derToPem(Buffer.from(b64, 'base64'), 'CERTIFICATE'));
     const verified = this.#ca.verify(chain);
     if (!verified.ok) return refuse(`workload assertion refused: ${verified.error}`);

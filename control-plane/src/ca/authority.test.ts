@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ERROR_CODES, isMeshError } from '../../../src/core/errors.js';
 import { FakeClock } from '../../../src/testing/fake-clock.js';
-import { BACKDATE_MS, CertificateAuthority, OVERLAP_MARGIN_MS } from './authority.js';
-import { testIntermediate, testRoot, tlsHandshake } from './ca-test-kit.js';
+import { BACKDATE_MS, CertificateAuthority, OVERLAP_MARGIN_MS, SAVE_RETRY_MS } from './authority.js';
+import { recordingLogger, testIntermediate, testRoot, tlsHandshake } from './ca-test-kit.js';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -135,6 +135,64 @@ describe('CertificateAuthority', { timeout: 30_000 }, () => {
     assert.equal(files.filter((f) => f.endsWith('.key.pem')).length, 1, 'the retired root key is deleted');
   });
 
+  it('keeps running when the state dir cannot be written at a phase change: logs it, retries, and saves once it can', async () => {
+    const stateDir = await tempDir();
+    const clock = new FakeClock(Date.now());
+    const logger = recordingLogger();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const ca = await CertificateAuthority.open({ stateDir, certTtlMs: 3_600_000, clock, logger });
+      await ca.rotate({ activateAfterMs: 300 });
+      const next = ca.trustBundle()[1]!;
+      // The disk goes bad before the new root activates: <state-dir>/ca is now a file.
+      const caDir = path.join(stateDir, 'ca');
+      await rm(caDir, { recursive: true, force: true });
+      await writeFile(caDir, 'not a directory');
+      clock.advance(300);
+      const failed = async (n: number) => {
+        for (let i = 0; i < 200 && logger.find('error', /ca: cannot save the CA state/).length < n; i++) await new Promise((r) => setTimeout(r, 10));
+        return logger.find('error', /ca: cannot save the CA state/).length;
+      };
+      assert.equal(await failed(1), 1, 'the failed save is logged');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, [], 'no unhandled rejection (it ends the process)');
+      assert.deepEqual(ca.status().roots.map((r) => r.phase), ['active', 'previous'], 'the CA moved on in memory');
+      assert.equal(ca.trustBundle()[0]!.fingerprint256, next.fingerprint256);
+      assert.ok(ca.issue(key().publicKey, ID), 'and keeps signing');
+
+      clock.advance(SAVE_RETRY_MS); // still broken: tried again, logged again, still no crash
+      assert.equal(await failed(2), 2);
+      await rm(caDir, { force: true }); // repaired
+      clock.advance(SAVE_RETRY_MS);
+      const saved = async () => (await readFile(path.join(caDir, 'state.json'), 'utf8').catch(() => '')).includes('"previous"');
+      for (let i = 0; i < 200 && !(await saved()); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(await saved(), 'the retried save wrote the rotated state');
+      const reopened = await CertificateAuthority.open({ stateDir, clock });
+      assert.equal(reopened.trustBundle()[0]!.fingerprint256, next.fingerprint256, 'a restart keeps the new root active');
+      await reopened.close();
+      await ca.close();
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('a rotation whose save fails is still in effect and its timer armed; the caller learns why', async () => {
+    const stateDir = await tempDir();
+    const clock = new FakeClock(Date.now());
+    const ca = await CertificateAuthority.open({ stateDir, clock, logger: recordingLogger() });
+    const caDir = path.join(stateDir, 'ca');
+    await rm(caDir, { recursive: true, force: true });
+    await writeFile(caDir, 'not a directory');
+    await assert.rejects(ca.rotate({ activateAfterMs: 1_000 }), /cannot write the CA state in .*give a writable --state-dir/);
+    const next = ca.trustBundle()[1]!;
+    clock.advance(1_000);
+    assert.equal(ca.trustBundle()[0]!.fingerprint256, next.fingerprint256, 'the new root activated on time');
+    await ca.close();
+  });
+
   it('applies a rotation step that came due while it was down', async () => {
     const stateDir = await tempDir();
     const clock = new FakeClock(Date.now());
@@ -202,6 +260,24 @@ describe('CertificateAuthority', { timeout: 30_000 }, () => {
     await assert.rejects(open({ certFile: await write('expired.pem', expired.pem), keyFile: await write('expired-key.pem', expired.keyPem) }), /--ca-cert .*expired at/);
     const rsa = crypto.generateKeyPairSync('ed25519').privateKey;
     await assert.rejects(open({ certFile: interPem, keyFile: await write('ed.pem', keyPem(rsa)) }), /--ca-key .*ed25519 keys are not supported/);
+    // Five certificates below the root: a workload chain (leaf + them) would be refused by every peer.
+    const levels = [root];
+    for (let i = 1; i <= 5; i++) levels.push(testIntermediate(levels[i - 1]!, `Level ${i}`));
+    const deepest = levels[5]!;
+    const deepChain = await write('deep-chain.pem', levels.slice(0, 5).reverse().map((c) => c.pem).join(''));
+    await assert.rejects(
+      open({ certFile: await write('deep.pem', deepest.pem), keyFile: await write('deep-key.pem', deepest.keyPem), chainFile: deepChain }),
+      /--ca-chain: 5 certificates stand between the root and a workload certificate; at most 4 are supported/,
+    );
+    // Four below the root is the longest accepted; a workload presenting its whole chain still verifies (the CA does
+    // not add the intermediates it already holds a second time).
+    const four = levels[4]!;
+    const ca = await open({ certFile: await write('four.pem', four.pem), keyFile: await write('four-key.pem', four.keyPem), chainFile: await write('four-chain.pem', levels.slice(0, 4).map((c) => c.pem).join('')) });
+    const issued = ca.issue(key().publicKey, ID);
+    assert.equal(issued.chainPem.length, 5);
+    assert.ok(ca.verify(issued.chainPem).ok, JSON.stringify(ca.verify(issued.chainPem)));
+    assert.ok(ca.verify([issued.chainPem[0]!]).ok);
+    await ca.close();
     assert.ok((await readFile(interPem, 'utf8')).includes('BEGIN CERTIFICATE'));
   });
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import type { Disposable } from '../../../src/core/watch.js';
-import { oneLine, parseCertificates, validityMs, verifyChain, type ChainFailure, type VerifiedChain } from '../../../src/identity/chain.js';
+import { oneLine, parseCertificates, parsePresentedChain, validityMs, verifyChain, type ChainFailure, type VerifiedChain } from '../../../src/identity/chain.js';
 import { DEFAULT_TRUST_DOMAIN, isTrustDomain, parseSpiffeId } from '../../../src/identity/spiffe.js';
 import { SYSTEM_CLOCK, type ClockTimer, type RegistryClock } from '../registry/registry.js';
 import { loadCaState, rootId, saveCaState, type CaRoot, type CaStateData } from './ca-state.js';
@@ -26,8 +26,8 @@ export const BACKDATE_MS = 60_000;
 export const OVERLAP_MARGIN_MS = 10 * 60_000;
 /** Default wait between `weft ca rotate` adding a root to the bundle and that root starting to sign: 5 min. */
 export const DEFAULT_ACTIVATE_AFTER_MS = 5 * 60_000;
-/** setTimeout's longest delay; longer waits re-arm. */
-const MAX_TIMER_MS = 2_147_483_647;
+/** Wait before saving again after a save that nobody awaits (a phase change on the timer) failed: 30 s. */
+export const SAVE_RETRY_MS = 30_000;
 
 /** Options of CertificateAuthority.open. */
 export interface CaOptions {
@@ -103,6 +103,7 @@ export class CertificateAuthority {
   #bundle: readonly X509Certificate[] = [];
   #bundlePem: readonly string[] = [];
   #timer: ClockTimer | undefined;
+  #saveRetry: ClockTimer | undefined;
   #saving: Promise<void> = Promise.resolve();
   #closed = false;
 
@@ -208,13 +209,17 @@ export class CertificateAuthority {
 
   /**
    * Checks a chain a workload presents (PEM, leaf first): it leads to a root in the trust bundle, every certificate is
-   * valid now, and the leaf's SPIFFE ID is in this trust domain. Never throws.
+   * valid now, and the leaf's SPIFFE ID is in this trust domain. A chain over MAX_CHAIN_LENGTH certificates or
+   * MAX_CHAIN_PEM_BYTES is refused as `malformed` before any certificate is parsed (this runs before the caller is
+   * authenticated). Never throws.
    */
   verify(chainPem: string | readonly string[]): ChainCheck {
-    const parsed = parseCertificates(chainPem);
+    const parsed = parsePresentedChain(typeof chainPem === 'string' ? [chainPem] : chainPem);
     if (!parsed.ok) return { ok: false, reason: 'malformed', error: `certificate chain: ${parsed.error}` };
-    // The operator's intermediates are known here: a workload may leave them out of what it presents.
-    const result = verifyChain([...parsed.value, ...(this.#operator?.intermediates ?? [])], this.#bundle, this.#clock.nowMs());
+    // The operator's intermediates are known here: a workload may leave them out of what it presents (those it sent
+    // are not added twice, so a full chain stays within MAX_CHAIN_LENGTH).
+    const known = (this.#operator?.intermediates ?? []).filter((i) => !parsed.value.some((c) => c.raw.equals(i.raw)));
+    const result = verifyChain([...parsed.value, ...known], this.#bundle, this.#clock.nowMs());
     if (!result.ok) return result;
     if (parseSpiffeId(result.value.spiffeId)?.trustDomain !== this.trustDomain) {
       return { ok: false, reason: 'foreign', error: `${result.value.spiffeId} is not an identity of trust domain ${this.trustDomain}` };
@@ -264,8 +269,13 @@ export class CertificateAuthority {
     this.#advance();
     this.#refreshBundle();
     this.#notify();
-    await this.#save();
+    // The rotation is in effect (and pushed) whether or not it can be saved: arm its timer first, and keep trying to
+    // save; the caller still learns that the state dir is not writable.
     this.#schedule();
+    await this.#save().catch((e: unknown) => {
+      this.#retrySaveLater();
+      throw e;
+    });
     return this.status();
   }
 
@@ -280,6 +290,8 @@ export class CertificateAuthority {
     this.#closed = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#saveRetry?.cancel();
+    this.#saveRetry = undefined;
     this.#listeners.clear();
     await this.#saving;
   }
@@ -332,12 +344,13 @@ export class CertificateAuthority {
     if (this.#closed) return;
     const times = this.#roots.flatMap((r) => (r.phase === 'next' ? [r.activateAtMs ?? 0] : r.phase === 'previous' ? [r.trustedUntilMs ?? 0] : []));
     if (times.length === 0) return;
-    const delayMs = Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...times) - this.#clock.nowMs()));
+    // A previous root may stay trusted for 90 days and more: the clock re-arms waits past setTimeout's limit.
+    const delayMs = Math.max(0, Math.min(...times) - this.#clock.nowMs());
     this.#timer = this.#clock.setTimer(() => {
       this.#timer = undefined;
       if (this.#advance()) {
         this.#notify();
-        void this.#save();
+        this.#saveInBackground();
       }
       this.#schedule();
     }, delayMs);
@@ -353,7 +366,26 @@ export class CertificateAuthority {
     }
   }
 
-  /** Persists the roots (one save at a time). The first save (open) rejects on failure; later ones log it. */
+  /**
+   * Saves after a change nobody awaits (a phase change on the timer). A failure (an unwritable or vanished state dir)
+   * must not reject into the void, which would end the process: #save has logged it, the CA keeps serving from memory,
+   * and the save is tried again every SAVE_RETRY_MS until one succeeds or close().
+   */
+  #saveInBackground(): void {
+    this.#saveRetry?.cancel();
+    this.#saveRetry = undefined;
+    this.#save().catch(() => this.#retrySaveLater());
+  }
+
+  #retrySaveLater(): void {
+    if (this.#closed || this.#saveRetry !== undefined) return;
+    this.#saveRetry = this.#clock.setTimer(() => {
+      this.#saveRetry = undefined;
+      this.#saveInBackground();
+    }, SAVE_RETRY_MS);
+  }
+
+  /** Persists the roots (one save at a time). Rejects on failure (after logging it); see #saveInBackground. */
   #save(): Promise<void> {
     const dir = this.#dir;
     if (dir === undefined) return Promise.resolve();

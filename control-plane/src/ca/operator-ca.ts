@@ -2,7 +2,7 @@
 import crypto, { X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
-import { oneLine, parseCertificates, validityMs } from '../../../src/identity/chain.js';
+import { MAX_CHAIN_LENGTH, oneLine, parseCertificates, validityMs } from '../../../src/identity/chain.js';
 import { signatureAlgorithmOf } from '../../../src/identity/pkix.js';
 
 /** Files of an operator-provided CA. */
@@ -81,6 +81,10 @@ export async function loadOperatorCa(files: OperatorCaFiles, nowMs: number): Pro
     current = issuer;
   }
   const root = current;
+  if (path.length > MAX_CHAIN_LENGTH) {
+    // A workload presents its leaf plus every certificate below the root; peers refuse longer chains.
+    return bad(`--ca-chain: ${path.length - 1} certificates stand between the root and a workload certificate; at most ${MAX_CHAIN_LENGTH - 1} are supported (a workload chain holds at most ${MAX_CHAIN_LENGTH} certificates, leaf included)`);
+  }
   return {
     cert,
     key,

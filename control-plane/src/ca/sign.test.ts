@@ -123,6 +123,21 @@ describe('signWorkloadCsr', { timeout: 20_000 }, () => {
     assert.deepEqual(logger.find('warn', /CSR refused/).map((e) => e.fields['chainCheck']), ['untrusted', 'expired']);
   });
 
+  it('refuses an over-long or oversized renewal chain with INVALID_ARGUMENT saying the limit, before walking it', async () => {
+    const { enrol, sign, renewal, logger } = await setup();
+    const { key, answer } = await enrol();
+    const junk = testRoot('weft.local', 'Junk').pem;
+    const csr = createCsr(generateWorkloadKey(), PAYMENTS);
+    // Valid leaf first: without the limit the CA would parse all 5,000 and then accept the renewal.
+    const padded = await sign(csr.pem, renewal([...answer.certificateChain, ...Array<string>(5_000).fill(junk)], key.privateKey, csr));
+    assert.ok(!padded.ok && padded.code === 'INVALID_ARGUMENT', JSON.stringify(padded));
+    assert.match(padded.ok ? '' : padded.message, /renewal refused: certificate chain: the chain is \d+ bytes of PEM; at most 32768 are accepted/);
+    const six = await sign(csr.pem, renewal([...answer.certificateChain, ...Array<string>(5).fill(junk)], key.privateKey, csr));
+    assert.ok(!six.ok && six.code === 'INVALID_ARGUMENT' && /the chain holds 6 certificates; at most 5 \(the leaf and its intermediates\) are accepted/.test(six.message), JSON.stringify(six));
+    assert.deepEqual(logger.find('warn', /CSR refused/).map((e) => e.fields['chainCheck']), ['malformed', 'malformed']);
+    assert.ok((await sign(csr.pem, renewal(answer.certificateChain, key.privateKey, csr))).ok, 'the real chain still renews');
+  });
+
   it('refuses malformed CSRs with INVALID_ARGUMENT saying what is wrong', async () => {
     const { sign, tokens } = await setup();
     const { token } = await tokens.create({ service: 'payments', uses: 10 });
@@ -142,6 +157,32 @@ describe('signWorkloadCsr', { timeout: 20_000 }, () => {
     const p384 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
     await expectRefusal(createCsr(p384, PAYMENTS).pem, /csr key is EC secp384r1; workload keys must be ECDSA P-256/);
     assert.equal((await tokens.check(token)).ok, true, 'no use was counted for refused CSRs');
+  });
+
+  it('counts only authenticated requests against the signing rate: garbage Sign calls cannot starve an enrolment', async () => {
+    const { sign, tokens, enrol, renewal, logger } = await setup(5);
+    const { key, answer } = await enrol(); // one of the 5
+    const csr = createCsr(generateWorkloadKey(), PAYMENTS);
+    const elsewhere = await BootstrapTokens.open({ stateDir: false, trustDomain: 'weft.local' });
+    const forged = (await elsewhere.create({ service: 'payments' })).token;
+    const garbage: SignCredential[] = [
+      { kind: 'none' },
+      { kind: 'bootstrap-token', token: 'not.a.jwt' },
+      { kind: 'bootstrap-token', token: forged },
+      renewal(answer.certificateChain, generateWorkloadKey().privateKey, csr), // a stolen certificate without its key
+    ];
+    const codes = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const out = await sign(csr.pem, garbage[i % garbage.length]!);
+      codes.add(out.ok ? 'ok' : out.code);
+    }
+    assert.deepEqual([...codes].sort(), ['UNAUTHENTICATED']);
+    const { token } = await tokens.create({ service: 'payments' });
+    const legit = await sign(createCsr(generateWorkloadKey(), PAYMENTS).pem, { kind: 'bootstrap-token', token });
+    assert.ok(legit.ok, `a legitimate enrolment after 40 refused calls: ${JSON.stringify(legit)}`);
+    const renewed = await sign(csr.pem, renewal(answer.certificateChain, key.privateKey, csr));
+    assert.ok(renewed.ok, JSON.stringify(renewed));
+    assert.equal(logger.find('warn', /RESOURCE_EXHAUSTED/).length, 0);
   });
 
   it('limits signing to the configured rate with RESOURCE_EXHAUSTED and a retry time', async () => {

@@ -47,9 +47,11 @@ export type SignOutcome =
   | { readonly ok: false; readonly code: SignRefusalCode; readonly message: string; readonly retryAfterMs?: number };
 
 /**
- * Decides one Sign: rate limit, CSR well formed, credential valid, CSR names no identity but the granted one, then
- * (for a token) counts its use durably and issues. The token is consumed only when everything else passed, so a bad
- * CSR does not burn it. Never throws.
+ * Decides one Sign: CSR well formed (size-capped), credential valid (a presented chain is size-capped before it is
+ * parsed), CSR names no identity but the granted one, then the signing rate limit, then (for a token) counts its use
+ * durably and issues. The rate limit is taken only by requests the CA is about to sign, so unauthenticated or refused
+ * calls cannot use up the budget legitimate workloads enrol with. The token is consumed only when everything else
+ * passed, so a bad CSR or a busy CA does not burn it. Never throws.
  */
 export async function signWorkloadCsr(deps: SignDeps, input: SignInput): Promise<SignOutcome> {
   const { ca, tokens, limiter, logger } = deps;
@@ -57,10 +59,6 @@ export async function signWorkloadCsr(deps: SignDeps, input: SignInput): Promise
     logger.warn('identity: CSR refused', { peer: input.peer, code, reason: message, credential: input.credential.kind, ...fields });
     return retryAfterMs === undefined ? { ok: false, code, message } : { ok: false, code, message, retryAfterMs };
   };
-  const admission = limiter.take();
-  if (!admission.ok) {
-    return refuse('RESOURCE_EXHAUSTED', `CSR signing is limited to ${limiter.ratePerSecond} per second on this control plane; retry in ${admission.retryAfterMs} ms`, {}, admission.retryAfterMs);
-  }
   const csr = parseCsr(input.csr);
   if (!csr.ok) return refuse('INVALID_ARGUMENT', csr.error);
 
@@ -101,6 +99,12 @@ export async function signWorkloadCsr(deps: SignDeps, input: SignInput): Promise
       `the CSR asks for ${other.join(', ')} but the ${credential.kind === 'renewal' ? 'current certificate' : 'bootstrap token'} grants ${granted}; the CA signs only the granted identity`,
       { granted, requested: other, ...via },
     );
+  }
+  // Only now, for a request the CA is about to sign: everything above is cheap and bounded (CSR ≤ 16 KiB, chain ≤ 5
+  // certificates), and counting it would let anyone on the network spend the legitimate workloads' budget.
+  const admission = limiter.take();
+  if (!admission.ok) {
+    return refuse('RESOURCE_EXHAUSTED', `CSR signing is limited to ${limiter.ratePerSecond} per second on this control plane; retry in ${admission.retryAfterMs} ms`, { granted, ...via }, admission.retryAfterMs);
   }
   if (grant !== undefined) {
     const consumed = await tokens.consume(grant);

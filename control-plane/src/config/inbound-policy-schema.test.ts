@@ -119,8 +119,13 @@ describe('RequestAuthentication kind', () => {
       doc('RequestAuthentication', 'c', '  jwtRules: [{ issuer: me, jwksUri: "http://keys.example/jwks" }]\n'),
       doc('RequestAuthentication', 'd', '  jwtRules: [{ issuer: me, jwksUri: "https://k/jwks", clockSkew: 1h }]\n'),
       doc('RequestAuthentication', 'e', '  jwtRules: []\n'),
+      doc('RequestAuthentication', 'f', '  jwtRules: [{ issuer: me, jwks: { keys: [{ kty: oct, alg: HS256, k: c2VjcmV0 }] } }]\n'),
+      doc('RequestAuthentication', 'g', '  jwtRules: [{ issuer: me, jwks: \'{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"},{"kty":"RSA","alg":"HS512","n":"x","e":"AQAB"}]}\' }]\n'),
     );
-    assert.equal(errs.length, 5, errs.join('\n'));
+    assert.equal(errs.length, 7, errs.join('\n'));
+    // A shared secret inline would be pushed to every workload and shown by weft get.
+    assert.match(errs[5]!, /^p\.yaml.*RequestAuthentication\/f: spec\.jwtRules\[0\]\.jwks: is not a usable JWK Set: keys\[0\] is a symmetric key \(kty "oct", alg "HS256"\): its secret would be sent to every workload/);
+    assert.match(errs[6]!, /RequestAuthentication\/g: spec\.jwtRules\[0\]\.jwks: is not a usable JWK Set: keys\[1\] is a symmetric key \(kty "RSA", alg "HS512"\)/);
     assert.match(errs[0]!, /RequestAuthentication\/a: spec\.jwtRules\[0\]: needs exactly one of jwksUri \(fetched\) and jwks/);
     assert.match(errs[1]!, /RequestAuthentication\/b: spec\.jwtRules\[0\]\.jwks: is not a usable JWK Set: keys\[0\] is a private key/);
     assert.match(errs[2]!, /RequestAuthentication\/c: spec\.jwtRules\[0\]\.jwksUri: must be https/);

@@ -1,4 +1,5 @@
 // The endpoint registry: endpoints SDK servers register under leases that expire unless kept alive.
+import { SYSTEM_CLOCK as CORE_SYSTEM_CLOCK, type TimerClock, type TimerHandle } from '../../../src/core/clock.js';
 import type { EndpointRegistration } from '../../../src/discovery/registration.js';
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -16,27 +17,13 @@ export const MAX_LEASE_TTL_MS = 300_000;
 export const MAX_ENDPOINT_WEIGHT = 1_000_000;
 
 /** A cancellable timer handle returned by a RegistryClock. */
-export interface ClockTimer {
-  cancel(): void;
-}
+export type ClockTimer = TimerHandle;
 
-/** Time source of the registry, injectable so tests control expiry without sleeping. */
-export interface RegistryClock {
-  /** Current time in ms since the epoch. */
-  nowMs(): number;
-  /** Calls `fn` once after `delayMs`; the timer must not keep the process alive. */
-  setTimer(fn: () => void, delayMs: number): ClockTimer;
-}
+/** Time source of the registry (and the CA), injectable so tests control expiry without sleeping. */
+export type RegistryClock = TimerClock;
 
-/** The real clock: Date.now() and unref'd setTimeout. */
-export const SYSTEM_CLOCK: RegistryClock = Object.freeze({
-  nowMs: () => Date.now(),
-  setTimer(fn: () => void, delayMs: number): ClockTimer {
-    const t = setTimeout(fn, delayMs);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
-});
+/** The real clock: Date.now() and unref'd setTimeout, for delays of any length (src/core/clock.ts). */
+export const SYSTEM_CLOCK: RegistryClock = CORE_SYSTEM_CLOCK;
 
 /** What an SDK server sends to register one endpoint: the SDK's own type (weft.registry.v1.Endpoint); defaults filled in here. */
 export type { EndpointRegistration } from '../../../src/discovery/registration.js';

@@ -103,6 +103,10 @@ describe('decodeInboundListener', () => {
         listener('weft/inbound/x', hcm([{ name: 'jwt', is_optional: true, typed_config: { '@type': TYPE_URL.jwtAuthn, providers: { p: { issuer: 'i', local_jwks: { inline_string: '{"keys":[{"kty":"EC","d":"private"}]}' } } } } }])),
         /providers\['p'\]\.local_jwks: keys\[0\] is a private key/,
       ],
+      [
+        listener('weft/inbound/x', hcm([{ name: 'jwt', is_optional: true, typed_config: { '@type': TYPE_URL.jwtAuthn, providers: { p: { issuer: 'i', local_jwks: { inline_string: '{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}' } } } } }])),
+        /providers\['p'\]\.local_jwks: keys\[0\] is a symmetric key \(kty "oct"\): its secret would be sent to every workload; HMAC \(HS\*\) tokens are not accepted/,
+      ],
       [listener('weft/inbound/x', hcm([], [{ name: 'fwd', match: { prefix: '/' }, route: { cluster: 'c' } }])), /routes\[0\]: action 'route' is not supported on a server/],
       [
         listener('weft/inbound/x', hcm([DENY_POST], [{ ...ALL_ROUTE, typed_per_filter_config: { deny: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute' } } }])),

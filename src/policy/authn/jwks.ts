@@ -2,6 +2,7 @@
 // createRemoteJWKSet, kept within a bounded stale window when the JWKS endpoint fails; and which algorithms they allow.
 import type { CryptoKey, FlattenedJWSInput, JSONWebKeySet, JWSHeaderParameters, RemoteJWKSet } from 'jose';
 import type { JwksSource } from '../../discovery/inbound-policy.js';
+import { isHmacAlgorithm, isSymmetricJwk } from '../../discovery/jwk-kinds.js';
 
 /** The jose module (loaded on first use: a process without a JWT policy never pays its ~100 ms import). */
 export type Jose = typeof import('jose');
@@ -142,17 +143,22 @@ function isFetchFailure(e: unknown): boolean {
 const RSA_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 const EC_ALGS: Readonly<Record<string, string>> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
 
+/** The algorithms a token may use while a remote key set has not been fetched yet: every asymmetric JWS algorithm. */
+export const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([...RSA_ALGS, 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+
 /**
  * The algorithms a key set allows: each key's `alg` when it has one; otherwise by type: RSA → RS/PS 256-512, EC by
- * curve (P-256 → ES256 ...), OKP Ed25519/Ed448 → EdDSA (and Ed25519). Symmetric keys without `alg` allow nothing.
+ * curve (P-256 → ES256 ...), OKP Ed25519/Ed448 → EdDSA (and Ed25519). Symmetric keys (`kty` `oct`) and HMAC
+ * algorithms (`HS*`) allow nothing, also from a remote set (a shared secret in a public JWKS is not a credential).
  * `none` never. Keys for encryption only (`use: enc`) are skipped.
  */
 export function algorithmsOf(set: JSONWebKeySet): ReadonlySet<string> {
   const out = new Set<string>();
   for (const key of set.keys) {
     const k = key as Record<string, unknown>;
-    if (k['use'] === 'enc') continue;
+    if (k['use'] === 'enc' || isSymmetricJwk(k)) continue;
     if (typeof k['alg'] === 'string') {
+      if (isHmacAlgorithm(k['alg'])) continue;
       if (k['alg'] !== 'none') out.add(k['alg']);
       continue;
     }

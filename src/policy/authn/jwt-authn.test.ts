@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import type { JwtAuthnFilter, JwtProvider, JwtRequirement } from '../../discovery/inbound-policy.js';
 import { createTestIssuer, type TestIssuer } from '../../testing/jwt-issuer.js';
 import { compileJwtAuthn, ProviderPool, type AuthnResult } from './jwt-authn.js';
-import { JWKS_MAX_STALE_MS } from './jwks.js';
+import { SignJWT } from 'jose';
+import { algorithmsOf, JWKS_MAX_STALE_MS } from './jwks.js';
 import { compileProvider } from './jwt-provider.js';
 
 const T0 = Date.UTC(2030, 0, 1);
@@ -99,6 +100,45 @@ describe('JWT authentication', () => {
     assert.equal(await h.reason(token), 'ok', 'jose still accepts it within the 60 s clock skew');
     h.clock.now = T0 + 181_000;
     assert.equal(await h.reason(token), 'jwt_expired', 'past exp plus the skew');
+  });
+
+  it('never accepts an HMAC token, even when a remote JWKS publishes the shared secret, before or after the first fetch', async () => {
+    const iss = await createTestIssuer({ nowMs: () => T0 });
+    const secret = new TextEncoder().encode('a-shared-secret-published-by-mistake');
+    const jwks = { keys: [...iss.jwks.keys, { kty: 'oct', kid: 'hmac', alg: 'HS256', k: Buffer.from(secret).toString('base64url') }] };
+    const fetch = async (): Promise<Response> => new Response(JSON.stringify(jwks), { status: 200, headers: { 'content-type': 'application/json' } });
+    const remote = { kind: 'remote' as const, uri: 'https://keys.test/jwks', timeoutMs: 1000, cacheDurationMs: 60_000 };
+    const hs256 = await new SignJWT({ aud: 'payments' }).setProtectedHeader({ alg: 'HS256', kid: 'hmac' }).setIssuer(iss.issuer).setIssuedAt(T0 / 1000).setExpirationTime(T0 / 1000 + 600).sign(secret);
+    const p = compileProvider(provider(iss, { jwks: remote }), { nowMs: () => T0, fetch: fetch as typeof globalThis.fetch });
+    const first = await p.verify(hs256); // nothing fetched yet: the key set's algorithms are unknown
+    assert.ok(!first.ok && first.reason === 'jwt_alg_not_allowed' && /HS256.*never accepted/.test(first.detail), JSON.stringify(first));
+    assert.ok((await p.verify(await iss.sign({ audience: 'payments' }))).ok, 'the asymmetric key of the same set verifies');
+    const after = await p.verify(hs256);
+    assert.ok(!after.ok && after.reason === 'jwt_alg_not_allowed', JSON.stringify(after));
+    assert.deepEqual([...algorithmsOf(jwks as never)], ['ES256'], 'an oct key allows no algorithm');
+  });
+
+  it('with several issuers on one header, a repeated token is answered synchronously: other providers remember the mismatch', async () => {
+    const a = await createTestIssuer({ issuer: 'https://a.test', kid: 'a', nowMs: () => T0 });
+    const b = await createTestIssuer({ issuer: 'https://b.test', kid: 'b', nowMs: () => T0 });
+    const h = harness([provider(a, { name: 'a' }), provider(b, { name: 'b' })], istio(['a', 'b']));
+    const req = (token: string) => ({ path: '/', header: (n: string) => (n === 'authorization' ? `Bearer ${token}` : undefined) });
+    for (const issuer of [a, b]) {
+      const token = await issuer.sign({ audience: 'payments', subject: issuer.kid });
+      const first = h.authn.check(req(token));
+      assert.ok(first instanceof Promise, 'the first check verifies');
+      assert.equal(((await first) as { claims?: { sub?: unknown } }).claims?.sub, issuer.kid);
+      for (let i = 0; i < 3; i++) {
+        const again = h.authn.check(req(token));
+        assert.ok(!(again instanceof Promise), `repeat ${i} of ${issuer.issuer}'s token is answered synchronously`);
+        assert.ok(again.ok && again.claims?.['sub'] === issuer.kid);
+      }
+    }
+    // A token of neither issuer is refused, synchronously once seen, with the same reason as before.
+    const stranger = await b.sign({ audience: 'payments', issuer: 'https://c.test' });
+    assert.equal(await h.reason(stranger), 'jwt_issuer_mismatch');
+    const again = h.authn.check(req(stranger));
+    assert.ok(!(again instanceof Promise) && !again.ok && again.reason === 'jwt_issuer_mismatch');
   });
 
   it('keeps serving fetched keys through a JWKS outage, within the stale window, then fails with jwks_unavailable', async () => {

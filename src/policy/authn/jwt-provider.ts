@@ -2,7 +2,8 @@
 // verified tokens until they expire so a repeated token costs one Map lookup.
 import type { JWTPayload } from 'jose';
 import type { JwtProvider } from '../../discovery/inbound-policy.js';
-import { createKeySource, JwksUnavailableError, loadJose, type KeySource, type KeySourceOptions } from './jwks.js';
+import { isHmacAlgorithm } from '../../discovery/jwk-kinds.js';
+import { ASYMMETRIC_ALGORITHMS, createKeySource, JwksUnavailableError, loadJose, type KeySource, type KeySourceOptions } from './jwks.js';
 
 /** Why a token was refused: the reason codes a 401 carries (docs/errors.md WEFT_ERR_UNAUTHENTICATED). */
 export type JwtFailureReason =
@@ -33,7 +34,9 @@ export const NO_EXP_CACHE_MS = 60_000;
 export interface CompiledProvider {
   readonly spec: JwtProvider;
   /**
-   * The cached outcome of `token` if it was verified before and has not expired, else undefined (sync; a Map lookup).
+   * The outcome of `token` known without verifying (sync): the cached success if it was verified before and has not
+   * expired, or `jwt_issuer_mismatch` when its `iss` is not this provider's (read from the payload without checking
+   * the signature, as Envoy picks a provider by issuer; remembered per token). Else undefined: call verify().
    */
   cached(token: string): VerifyOutcome | undefined;
   /** Verifies `token` (caching a success until `exp`). Never rejects: failures are outcomes with a reason. */
@@ -48,6 +51,9 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
   const keysOf = (): Promise<KeySource> => (keySource ??= loadJose().then((jose) => createKeySource(spec.jwks, options, jose)));
   const now = options.nowMs;
   const verified = new Map<string, { readonly outcome: VerifyOutcome; readonly untilMs: number }>();
+  // Tokens of other issuers: with several providers on one header every token reaches each of them, and without this
+  // the providers it does not belong to would send every request down the async verify path.
+  const otherIssuer = new Map<string, VerifyOutcome>();
   const checks = {
     ...(spec.issuer !== '' && { issuer: spec.issuer }),
     ...(spec.audiences.length > 0 && { audience: [...spec.audiences] }),
@@ -67,10 +73,19 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
     spec,
     cached(token) {
       const hit = verified.get(token);
-      if (hit === undefined) return undefined;
-      if (now() < hit.untilMs) return hit.outcome;
-      verified.delete(token);
-      return undefined;
+      if (hit !== undefined) {
+        if (now() < hit.untilMs) return hit.outcome;
+        verified.delete(token);
+      }
+      if (spec.issuer === '') return undefined;
+      const known = otherIssuer.get(token);
+      if (known !== undefined) return known;
+      const iss = unverifiedIssuer(token);
+      if (iss === undefined || iss === spec.issuer) return undefined; // unreadable: verify() says why
+      const outcome = fail('jwt_issuer_mismatch', `issuer '${iss}' is not '${spec.issuer}'`);
+      if (otherIssuer.size >= VERIFIED_CACHE_MAX) otherIssuer.delete(otherIssuer.keys().next().value!);
+      otherIssuer.set(token, outcome);
+      return outcome;
     },
     async verify(token) {
       const jose = await loadJose();
@@ -82,8 +97,10 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
         return fail('jwt_malformed', message(e));
       }
       if (alg === undefined || alg === 'none') return fail('jwt_alg_not_allowed', `algorithm '${alg ?? 'missing'}' is never accepted`);
-      const allowed = keys.algorithms();
-      if (allowed !== undefined && !allowed.has(alg)) {
+      if (isHmacAlgorithm(alg)) return fail('jwt_alg_not_allowed', `algorithm '${alg}' (HMAC, a shared secret) is never accepted; tokens must be signed with an asymmetric key`);
+      // Before a remote set is first fetched its algorithms are unknown: allow the asymmetric ones only, never HS*.
+      const allowed = keys.algorithms() ?? ASYMMETRIC_ALGORITHMS;
+      if (!allowed.has(alg)) {
         return fail('jwt_alg_not_allowed', `algorithm '${alg}' is not one the provider's keys use (${[...allowed].join(', ') || 'none'})`);
       }
       if (spec.issuer !== '') {
@@ -98,7 +115,7 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
       try {
         const { payload } = await jose.jwtVerify(token, keys.getKey, {
           ...checks,
-          ...(allowed !== undefined && { algorithms: [...allowed] }),
+          algorithms: [...allowed],
           currentDate: new Date(now()),
         });
         const outcome = Object.freeze({ ok: true as const, payload: Object.freeze(payload) });
@@ -112,6 +129,20 @@ export function compileProvider(spec: JwtProvider, options: KeySourceOptions): C
       keysOf().then((keys) => keys.prefetch(onError), onError);
     },
   };
+}
+
+/** The `iss` claim of a compact JWS, read without verifying anything; undefined when it cannot be read. */
+function unverifiedIssuer(token: string): string | undefined {
+  const first = token.indexOf('.');
+  const second = first < 0 ? -1 : token.indexOf('.', first + 1);
+  if (second < 0) return undefined;
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(token.slice(first + 1, second), 'base64url').toString('utf8'));
+    if (typeof payload !== 'object' || payload === null) return undefined;
+    return String((payload as { iss?: unknown }).iss); // as verify() words it: a missing iss reads 'undefined'
+  } catch {
+    return undefined;
+  }
 }
 
 function fail(reason: JwtFailureReason, detail: string): VerifyOutcome {

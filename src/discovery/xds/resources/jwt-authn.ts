@@ -1,5 +1,6 @@
 // Decodes the Envoy jwt_authn HTTP filter config (JwtAuthentication) into a JwtAuthnFilter: providers and rules.
 import type { JwksSource, JwtAuthnFilter, JwtHeaderSource, JwtProvider, JwtRequirement, JwtRule } from '../../inbound-policy.js';
+import { isSymmetricJwk } from '../../jwk-kinds.js';
 import { TYPE_URL, type ProtoObject } from '../protos.js';
 import { anyTypeUrl, bool, durationMs, isError, list, num, obj, str, strings } from './common.js';
 import { decodePath } from './route-configuration.js';
@@ -133,7 +134,12 @@ function jwksSource(p: ProtoObject, field: string, errors: string[]): JwksSource
   return undefined;
 }
 
-/** Parses a JWK Set document: `{ "keys": [ { "kty": ..., ... }, ... ] }`; every key needs a `kty`. */
+/**
+ * Parses a JWK Set document: `{ "keys": [ { "kty": ..., ... }, ... ] }`; every key needs a `kty`. Only public keys
+ * are accepted: a private key (`d`), a symmetric key (`kty` `oct`) or a key for an HMAC algorithm (`alg` `HS*`) is
+ * refused, since inline keys are pushed to every workload and shown by `weft get` (a shared secret there would let
+ * anyone who reads it mint tokens).
+ */
 export function parseJwks(text: string): readonly Readonly<Record<string, unknown>>[] | { error: string } {
   let doc: unknown;
   try {
@@ -146,6 +152,9 @@ export function parseJwks(text: string): readonly Readonly<Record<string, unknow
   for (const [i, k] of keys.entries()) {
     if (typeof k !== 'object' || k === null || typeof (k as { kty?: unknown }).kty !== 'string') return { error: `keys[${i}] is not a JWK (no "kty")` };
     if ('d' in k) return { error: `keys[${i}] is a private key; publish public keys only` };
+    if (isSymmetricJwk(k)) {
+      return { error: `keys[${i}] is a symmetric key (kty "${String((k as { kty: unknown }).kty)}"${typeof (k as { alg?: unknown }).alg === 'string' ? `, alg "${(k as { alg: string }).alg}"` : ''}): its secret would be sent to every workload; HMAC (HS*) tokens are not accepted, publish public keys only (RSA, EC, OKP)` };
+    }
   }
   return Object.freeze(keys.map((k: Record<string, unknown>) => Object.freeze({ ...k })));
 }
