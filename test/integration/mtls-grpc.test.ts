@@ -75,7 +75,8 @@ describe('mTLS between meshed gRPC services', { timeout: 120_000 }, () => {
     Say: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) => {
       const peer = peerIdentity(call);
       seen.push({ server: name, peer, tls: call.getAuthContext().transportSecurityType === 'ssl' });
-      cb(null, { server: name, text: peer ?? 'none', attempt: 1, headers: {} });
+      const serial = call.getAuthContext().sslPeerCertificate?.serialNumber?.toLowerCase() ?? '';
+      cb(null, { server: name, text: peer ?? 'none', attempt: 1, headers: { serial } });
     },
   });
   const client = (m: Mesh, service: string): EchoClientInstance => {
@@ -236,5 +237,13 @@ spec:
     assert.ok(ok > 200, `only ${ok} calls`);
     [checkout, payments].forEach((m, i) => assert.notEqual(m.identity!.current()!.serialNumber, serialsBefore[i], 'the certificate rotated during the load'));
     assert.ok(checkout.status().identity!.renewals >= 3 && payments.status().identity!.renewals >= 3);
+    // A new connection (a channel with its own subchannel pool) presents the certificate of now, not the first one.
+    const fresh = checkout.grpc.client(EchoClient, 'payments', { 'grpc.use_local_subchannel_pool': 1 });
+    closers.push(() => fresh.close());
+    const current = checkout.identity!.current()!.serialNumber;
+    const reply = await say(fresh, {}, { deadlineMs: 5_000 });
+    const after = checkout.identity!.current()!.serialNumber;
+    assert.ok([current, after].includes(reply.headers['serial'] ?? ''), `presented ${reply.headers['serial']}, current ${current}/${after}`);
+    assert.notEqual(reply.headers['serial'], serialsBefore[0]);
   });
 });
