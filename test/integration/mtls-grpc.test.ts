@@ -85,7 +85,8 @@ describe('mTLS between meshed gRPC services', { timeout: 120_000 }, () => {
     return c;
   };
   const direct = (port: number, credentials: grpc.ChannelCredentials): EchoClientInstance => {
-    const c = new EchoClient(`127.0.0.1:${port}`, credentials);
+    // An SNI name, since an IP literal is not one (RFC 6066); the servers ignore it.
+    const c = new EchoClient(`127.0.0.1:${port}`, credentials, { 'grpc.ssl_target_name_override': 'payments' });
     closers.push(() => c.close());
     return c;
   };
