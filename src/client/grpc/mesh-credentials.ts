@@ -37,8 +37,7 @@ export function subchannelTls(meshTls: MeshTls, endpointTls: EndpointTls): Subch
   const key = endpointTlsKey(endpointTls);
   let spec = byKey.get(key);
   if (spec === undefined) {
-    const expected = endpointTls.peerIds.map((m) => m.value).join(' or ') || 'a mesh workload';
-    spec = { meshTls, tls: endpointTls, checkServerIdentity: spiffeServerCheck(endpointTls.peerIds, `the gRPC server (expected ${expected})`), lastIdentityError: undefined };
+    spec = { meshTls, tls: endpointTls, checkServerIdentity: spiffeServerCheck(endpointTls.peerIds, 'the gRPC server'), lastIdentityError: undefined };
     byKey.set(key, spec);
   }
   return spec;
@@ -105,14 +104,20 @@ function connectMtls(socket: net.Socket, spec: SubchannelTls): Promise<{ socket:
       minVersion: MESH_TLS_MIN_VERSION,
       checkServerIdentity: spec.checkServerIdentity,
     });
+    let settled = false;
+    // Stays attached (a no-op once settled): a TLS socket may report more than one error, and one emitted before
+    // grpc-js attaches its own handlers must not go unhandled.
     const onError = (e: Error): void => {
+      if (settled) return;
+      settled = true;
       if (isMeshError(e, ERROR_CODES.IDENTITY)) spec.lastIdentityError = e;
+      secured.destroy();
       reject(e);
     };
-    secured.once('error', onError);
+    secured.on('error', onError);
     secured.once('secureConnect', () => {
       if (!secured.authorized) return onError(secured.authorizationError ?? new Error('the gRPC server certificate was not verified'));
-      secured.off('error', onError);
+      settled = true;
       spec.lastIdentityError = undefined;
       resolve({ socket: secured, secure: true });
     });
