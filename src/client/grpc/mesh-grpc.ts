@@ -44,7 +44,9 @@ export interface MeshGrpc {
   server(options?: MeshGrpcServerOptions): grpcTypes.Server;
   /**
    * Binds `server` (from server() or your own grpc-js Server) on `options.port`, registers it for this mesh's service
-   * and drains it on mesh.close(). Resolves once bound.
+   * and drains it on mesh.close(). Resolves once bound. With a workload identity it serves mTLS and plaintext on that
+   * one port and registers as serving mTLS; the Service's PeerAuthentication decides which calls are taken (STRICT:
+   * plaintext calls get PERMISSION_DENIED, or for a server not made by server() plaintext connections are closed).
    */
   serve(server: grpcTypes.Server, options: ServeOptions): Promise<ServedGrpcEndpoint>;
 }
