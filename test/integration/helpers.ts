@@ -165,19 +165,37 @@ export interface XdsClientResult {
   readonly lastError: string;
 }
 
+/** Options of runXdsClient. */
+export interface XdsClientOptions {
+  /** The bootstrap's `node.cluster` (default `interop-client`). */
+  readonly cluster?: string;
+  /** The bootstrap's `certificate_providers` (e.g. a file_watcher named `weft` over the files of `weft cert issue`). */
+  readonly certificateProviders?: Record<string, unknown>;
+  /** Use `XdsChannelCredentials` (falling back to insecure), so CDS security (gRFC A29) applies; default insecure. */
+  readonly xdsCredentials?: boolean;
+}
+
 /**
  * Runs the unmodified grpc-js-xds client fixture (test/integration/fixtures/grpc-xds-client.mjs) in its own process,
  * bootstrapped to `xdsAddress`, making `calls` calls to `target` (e.g. `xds:///echo`). A fresh node id each run.
  */
-export function runXdsClient(xdsAddress: string, calls: number, target: string, request?: unknown): Promise<XdsClientResult> {
+export function runXdsClient(xdsAddress: string, calls: number, target: string, request?: unknown, options: XdsClientOptions = {}): Promise<XdsClientResult> {
   const bootstrap = {
     xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: `grpc-xds-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, cluster: 'interop-client', locality: {} },
+    node: { id: `grpc-xds-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, cluster: options.cluster ?? 'interop-client', locality: {} },
+    ...(options.certificateProviders !== undefined && { certificate_providers: options.certificateProviders }),
   };
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'test/integration/fixtures/grpc-xds-client.mjs')], {
       cwd: ROOT,
-      env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap), TARGET: target, CALLS: String(calls), ...(request !== undefined ? { REQUEST: JSON.stringify(request) } : {}) },
+      env: {
+        ...process.env,
+        GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap),
+        TARGET: target,
+        CALLS: String(calls),
+        ...(request !== undefined ? { REQUEST: JSON.stringify(request) } : {}),
+        ...(options.xdsCredentials === true && { XDS_CREDENTIALS: '1' }),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

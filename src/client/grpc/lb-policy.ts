@@ -15,6 +15,9 @@ import { httpStatusForGrpc } from '../../policy/fault/index.js';
 import { buildPicker, loadOf, pickAvoiding, tracksLoad, type EndpointLoad, type Picker as MeshPicker } from '../balance/picker.js';
 import { mostPreferred } from '../balance/priority.js';
 import { endpointKey, type ClusterPolicies } from '../cluster-policies.js';
+import { endpointTls, endpointTlsKey } from '../endpoint-tls.js';
+import type { MeshTls } from '../../identity/mesh-tls.js';
+import { MTLS_SUBCHANNEL_ARG, subchannelTls, type SubchannelTls } from './mesh-credentials.js';
 import type { GrpcJs } from './grpc-js.js';
 import { PICK, type GrpcTargetPlan } from './route-plan.js';
 
@@ -37,6 +40,8 @@ export const LB_POLICY_NAME = 'weft_mesh';
 export const ATTRIBUTE = Object.freeze({
   plan: 'grpc.internal.no_subchannel.weft.plan',
   policies: 'grpc.internal.no_subchannel.weft.policies',
+  /** The mesh's MeshTls (absent: the process has no workload identity). */
+  tls: 'grpc.internal.no_subchannel.weft.tls',
 });
 
 /** The header grpc-js sets on retry attempts (gRFC A6): the picker counts such picks against the retry budget. */
@@ -61,6 +66,12 @@ interface ClusterView {
   /** True when some endpoint is connecting (or idle): an empty picker then queues instead of failing. */
   readonly connecting: boolean;
   readonly decayMs: number;
+  /**
+   * Why no endpoint can be used when that is about identity: the cluster is STRICT and this process has no workload
+   * identity (`fatal`: nothing will change until the configuration does), or mTLS connections failed on a missing
+   * certificate or a server presenting the wrong SPIFFE ID.
+   */
+  readonly identityError: { readonly error: MeshError; readonly fatal: boolean } | undefined;
 }
 
 let registered = false;
@@ -127,6 +138,8 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
       if (view === undefined) return unavailable(noEndpoints(authority, route, name, 'is not known yet', false));
       if (view.picker.size === 0) {
         if (view.connecting) return queue;
+        const identity = view.identityError;
+        if (identity !== undefined) return identity.fatal ? drop(identity.error) : unavailable(identity.error);
         const cluster = view.policies.cluster;
         const known = cluster.endpointsKnown;
         return unavailable(
@@ -291,11 +304,36 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
     readonly leaf: LeafLoadBalancer;
   }
 
+  /**
+   * How the leaf of endpoint `e` of `cluster` connects: its key (the address, plus the peer IDs for mTLS, so a change of
+   * mode makes a new leaf) and its mTLS settings; `missing` when the cluster takes mTLS only and there is no identity.
+   */
+  const leafOf = (cluster: ClusterPolicies['cluster'], e: MeshEndpoint, meshTls: MeshTls | undefined): { readonly key: string; readonly tls: SubchannelTls | undefined } | 'missing' => {
+    const tls = endpointTls(cluster, e, meshTls !== undefined);
+    if (tls === 'missing') return 'missing';
+    const key = endpointKey(e.address, e.port);
+    if (tls === 'plaintext') return { key, tls: undefined };
+    return { key: `${key}|mtls|${endpointTlsKey(tls)}`, tls: subchannelTls(meshTls!, tls) };
+  };
+  const identityRequired = (cluster: string, authority: string): MeshError =>
+    new MeshError(
+      ERROR_CODES.IDENTITY,
+      `cluster '${cluster}' (of ${authority}) takes mTLS only (its Service is STRICT) and this process has no workload identity: give it a bootstrap token (WEFT_TOKEN)`,
+      { rejected: true, details: { cluster, authority, status: 503 } },
+    );
+  const identityFailed = (cluster: string, authority: string, cause: MeshError): MeshError =>
+    new MeshError(ERROR_CODES.IDENTITY, `cluster '${cluster}' (of ${authority}): no mTLS connection could be made: ${cause.message}`, {
+      rejected: true,
+      cause,
+      details: { cluster, authority, status: 503 },
+    });
+
   class MeshLoadBalancer implements LoadBalancer {
     readonly #helper: ChannelControlHelper;
     readonly #childHelper: ChannelControlHelper;
     #leaves = new Map<string, LeafEntry>();
     #plan: GrpcTargetPlan | undefined;
+    #meshTls: MeshTls | undefined;
     #policies: ReadonlyMap<string, ClusterPolicies> = new Map();
     #pickers = new Map<string, MeshPicker<Item>>();
     #subscriptions: Disposable[] = [];
@@ -330,19 +368,26 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
       }
       this.#plan = plan;
       this.#policies = policies;
-      const wanted = new Map<string, MeshEndpoint>();
+      const meshTls = (this.#meshTls = options[ATTRIBUTE.tls] as MeshTls | undefined);
+      const wanted = new Map<string, { readonly endpoint: MeshEndpoint; readonly tls: SubchannelTls | undefined }>();
       for (const name of plan.clusters) {
-        for (const e of policies.get(name)?.cluster.endpoints ?? []) wanted.set(endpointKey(e.address, e.port), e);
+        const cluster = policies.get(name)?.cluster;
+        for (const e of cluster?.endpoints ?? []) {
+          const how = leafOf(cluster!, e, meshTls);
+          if (how !== 'missing') wanted.set(how.key, { endpoint: e, tls: how.tls });
+        }
       }
       this.#paused = true;
       const next = new Map<string, LeafEntry>();
-      for (const [key, endpoint] of wanted) {
+      for (const [key, { endpoint, tls }] of wanted) {
         const old = this.#leaves.get(key);
         if (old !== undefined) {
           next.set(key, old.endpoint === endpoint ? old : { ...old, endpoint });
           continue;
         }
-        const leaf = new x.LeafLoadBalancer({ addresses: [{ host: endpoint.address, port: endpoint.port }] }, this.#childHelper, options, resolutionNote);
+        // mTLS rides to the mesh's channel credentials as a subchannel argument (mesh-credentials.ts).
+        const leafOptions = tls === undefined ? options : { ...options, [MTLS_SUBCHANNEL_ARG]: tls };
+        const leaf = new x.LeafLoadBalancer({ addresses: [{ host: endpoint.address, port: endpoint.port }] }, this.#childHelper, leafOptions, resolutionNote);
         next.set(key, { key, endpoint, leaf });
         leaf.startConnecting();
       }
@@ -375,10 +420,18 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
         const now = performance.now();
         const items: Item[] = [];
         let clusterConnecting = false;
+        let missing = false;
+        let identityError: MeshError | undefined;
         for (const e of cluster.endpoints) {
+          const how = leafOf(cluster, e, this.#meshTls);
+          if (how === 'missing') {
+            missing = true;
+            continue;
+          }
           const key = endpointKey(e.address, e.port);
-          const entry = this.#leaves.get(key);
+          const entry = this.#leaves.get(how.key);
           if (entry === undefined) continue;
+          identityError ??= how.tls?.lastIdentityError;
           const state = entry.leaf.getConnectivityState();
           if (state === State.IDLE) entry.leaf.exitIdle();
           if (state === State.CONNECTING || state === State.IDLE) clusterConnecting = true;
@@ -397,7 +450,22 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
         pickers.set(name, picker);
         ready ||= picker.size > 0;
         connecting ||= clusterConnecting;
-        views.set(name, { name, policies, picker, connecting: clusterConnecting, decayMs: cluster.lb?.kind === 'peak-ewma' ? cluster.lb.decayMs : 10_000 });
+        const identity =
+          picker.size > 0
+            ? undefined
+            : missing
+              ? { error: identityRequired(name, plan.authority), fatal: true }
+              : identityError !== undefined
+                ? { error: identityFailed(name, plan.authority, identityError), fatal: false }
+                : undefined;
+        views.set(name, {
+          name,
+          policies,
+          picker,
+          connecting: clusterConnecting,
+          decayMs: cluster.lb?.kind === 'peak-ewma' ? cluster.lb.decayMs : 10_000,
+          identityError: identity,
+        });
       }
       this.#pickers = pickers;
       const picker = new MeshCallPicker(views, plan.authority, this.#lastError);

@@ -5,6 +5,7 @@ import { invalidArg } from '../../core/errors.js';
 import { createMeshGrpcServer, serveGrpc, type MeshGrpcServerOptions, type ServedGrpcEndpoint } from '../../server/grpc/serve.js';
 import type { ServeDeps, ServeOptions } from '../../server/http/serve.js';
 import { grpcJs, type GrpcJs } from './grpc-js.js';
+import { meshChannelCredentials } from './mesh-credentials.js';
 import { GrpcRuntime, MESH_OPTION, WEFT_SCHEME, type GrpcRuntimeOptions } from './resolver.js';
 
 /** Largest message total grpc-js buffers per call so it can retry it (the same 64 KiB cap as HTTP request bodies). */
@@ -17,7 +18,13 @@ export type GrpcClientConstructor<C> = new (address: string, credentials: grpcTy
 export interface MeshGrpc {
   /** `weft:///<service>`: the target a grpc-js client uses to reach a mesh service (`dns:///<service>` when disabled). */
   target(service: string): string;
-  /** Channel credentials for meshed channels (plaintext until mesh identity lands; then mTLS with SPIFFE checks). */
+  /**
+   * Channel credentials for meshed channels (one object per mesh): each connection is mTLS when the `weft_mesh` policy
+   * says so for its endpoint (the destination is STRICT, or PERMISSIVE and the server serves mTLS), presenting this
+   * process's current workload certificate and accepting the server only by its SPIFFE ID (host names ignored);
+   * every other connection is plaintext, as with `credentials.createInsecure()`. Always valid to pass, with any target;
+   * a meshed channel made with other credentials never uses mTLS (and calls to STRICT services are refused).
+   */
   credentials(): grpcTypes.ChannelCredentials;
   /**
    * Channel options that bind a channel to this mesh (and its retry buffer cap); merge your own in `extra`. Pass them
@@ -37,7 +44,9 @@ export interface MeshGrpc {
   server(options?: MeshGrpcServerOptions): grpcTypes.Server;
   /**
    * Binds `server` (from server() or your own grpc-js Server) on `options.port`, registers it for this mesh's service
-   * and drains it on mesh.close(). Resolves once bound.
+   * and drains it on mesh.close(). Resolves once bound. With a workload identity it serves mTLS and plaintext on that
+   * one port and registers as serving mTLS; the Service's PeerAuthentication decides which calls are taken (STRICT:
+   * plaintext calls get PERMISSION_DENIED, or for a server not made by server() plaintext connections are closed).
    */
   serve(server: grpcTypes.Server, options: ServeOptions): Promise<ServedGrpcEndpoint>;
 }
@@ -60,6 +69,7 @@ export class MeshGrpcImpl implements MeshGrpc {
   readonly #grpc: GrpcJs;
   readonly #runtime: GrpcRuntime | undefined;
   readonly #require = createRequire(import.meta.url);
+  readonly #credentials: grpcTypes.ChannelCredentials;
   /** Clients made by client(), closed with the mesh (weakly held: a client the app dropped is not kept alive). */
   #clients: WeakRef<{ close(): void }>[] = [];
 
@@ -67,7 +77,9 @@ export class MeshGrpcImpl implements MeshGrpc {
     this.#deps = deps;
     this.#grpc = grpcJs();
     const { discovery } = deps;
-    this.#runtime = discovery === undefined ? undefined : new GrpcRuntime({ ...deps, discovery, grpc: this.#grpc });
+    const tls = deps.serveDeps.tls;
+    this.#runtime = discovery === undefined ? undefined : new GrpcRuntime({ ...deps, discovery, grpc: this.#grpc, ...(tls !== undefined && { tls }) });
+    this.#credentials = meshChannelCredentials(this.#grpc);
   }
 
   target(service: string): string {
@@ -76,7 +88,7 @@ export class MeshGrpcImpl implements MeshGrpc {
   }
 
   credentials(): grpcTypes.ChannelCredentials {
-    return this.#grpc.credentials.createInsecure();
+    return this.#credentials;
   }
 
   channelOptions(extra: grpcTypes.ClientOptions = {}): grpcTypes.ClientOptions {

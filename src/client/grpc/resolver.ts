@@ -11,6 +11,7 @@ import type { Discovery } from '../../discovery/discovery.js';
 import type { ClusterState, MeshState, TargetState } from '../../discovery/mesh-state.js';
 import type { ClusterPolicies, ClusterPolicyRegistry } from '../cluster-policies.js';
 import type { GrpcJs } from './grpc-js.js';
+import type { MeshTls } from '../../identity/mesh-tls.js';
 import { ATTRIBUTE, LB_POLICY_NAME, registerMeshLoadBalancer } from './lb-policy.js';
 import { compileGrpcTarget, type GrpcTargetPlan } from './route-plan.js';
 
@@ -22,7 +23,7 @@ export const MESH_OPTION = 'weft.mesh';
 
 /** What the resolver hands grpc-js for a target: its plan and policies, or why there is none. */
 export type TargetResolution =
-  | { readonly kind: 'ok'; readonly plan: GrpcTargetPlan; readonly policies: ReadonlyMap<string, ClusterPolicies> }
+  | { readonly kind: 'ok'; readonly plan: GrpcTargetPlan; readonly policies: ReadonlyMap<string, ClusterPolicies>; readonly tls?: MeshTls | undefined }
   | { readonly kind: 'error'; readonly error: MeshError };
 
 /** What a mesh gives its gRPC channels. */
@@ -35,6 +36,8 @@ export interface GrpcRuntimeOptions {
   readonly logger: Logger;
   /** Random source for weighted splits (tests inject a seeded one). */
   readonly random?: () => number;
+  /** The workload identity's TLS side: channels then connect with mTLS where a cluster says so. None: plaintext only. */
+  readonly tls?: MeshTls | undefined;
 }
 
 const runtimes = new Map<number, GrpcRuntime>();
@@ -107,7 +110,7 @@ export class GrpcRuntime {
       if (ts === lastTarget && clusters.length === lastClusters.length && clusters.every((c, i) => c === lastClusters[i])) return true;
       lastTarget = ts;
       lastClusters = clusters;
-      fn({ kind: 'ok', plan, policies: this.#options.policies.forState(state) });
+      fn({ kind: 'ok', plan, policies: this.#options.policies.forState(state), tls: this.#options.tls });
       return true;
     };
     const subscription = discovery.state.onChange(evaluate);
@@ -202,7 +205,7 @@ export function registerWeftResolver(grpc: GrpcJs): void {
       }
       this.#listener(
         x.statusOrFromValue([]),
-        { [x.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: r.plan.configSelector, [ATTRIBUTE.plan]: r.plan, [ATTRIBUTE.policies]: r.policies },
+        { [x.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: r.plan.configSelector, [ATTRIBUTE.plan]: r.plan, [ATTRIBUTE.policies]: r.policies, [ATTRIBUTE.tls]: r.tls },
         x.statusOrFromValue({ loadBalancingConfig: [{ [LB_POLICY_NAME]: {} }], methodConfig: [] }),
         `weft: listener '${r.plan.routes.listener}'`,
       );

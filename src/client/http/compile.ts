@@ -19,6 +19,7 @@ import { breakerDispatch, concurrencyDispatch, outlierDispatch } from './policy-
 import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/concurrency/index.js';
 import { getHeader, withHost } from './headers.js';
 import type { PoolTls } from './pools.js';
+import { endpointTls } from '../endpoint-tls.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
 import type { Dispatcher } from 'undici';
 
@@ -102,20 +103,6 @@ const SOURCE_IP = 'self';
 
 /** The endpoint pool of `origin`: plaintext, or mTLS to a server that must present one of `tls.peerIds`. */
 export type GetPool = (origin: string, maxConnections?: number, tls?: PoolTls) => Dispatcher;
-
-/**
- * How the calls to endpoint `e` of `cluster` are secured: mTLS (the SPIFFE IDs to accept) when the cluster says so for
- * this endpoint and the process has a workload identity (`mtls`); plaintext when it does not say so, or says so only
- * for servers that offer it (PERMISSIVE) and the process has no identity; `missing` when every call must be mTLS
- * (STRICT) and the process cannot.
- */
-export function endpointTls(cluster: ClusterState, e: Endpoint, mtls: boolean): PoolTls | 'plaintext' | 'missing' {
-  const tls = cluster.tls;
-  if (tls === undefined) return 'plaintext';
-  if (tls.when === 'endpoint-metadata' && e.transportSocketMatch?.[tls.field] !== tls.value) return 'plaintext';
-  if (!mtls) return tls.when === 'always' ? 'missing' : 'plaintext';
-  return { peerIds: tls.peerIds };
-}
 
 function compileBackend(
   cluster: ClusterState,

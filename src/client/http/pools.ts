@@ -2,8 +2,8 @@
 // leaves every cluster. mTLS pools connect with the current workload certificate and accept only the expected SPIFFE IDs.
 import { buildConnector, Pool } from 'undici';
 import type { SecureContext } from 'node:tls';
-import type { StringMatcher } from '../../discovery/mesh-state.js';
 import { spiffeServerCheck, type MeshTls } from '../../identity/mesh-tls.js';
+import { endpointTlsKey, type EndpointTls } from '../endpoint-tls.js';
 
 /**
  * How long a client keeps an idle keep-alive connection when the server says nothing (ms): undici's default, below
@@ -33,14 +33,10 @@ export function keepAliveOptions(idleTimeoutMs: number | undefined): { keepAlive
 }
 
 /** What an endpoint's connections need for mTLS: the SPIFFE IDs its server may present (none: any mesh workload). */
-export interface PoolTls {
-  readonly peerIds: readonly StringMatcher[];
-}
+export type PoolTls = EndpointTls;
 
 /** A stable key of a PoolTls (pools to the same origin with other peer IDs are other pools). */
-export function poolTlsKey(tls: PoolTls): string {
-  return tls.peerIds.map((m) => `${m.kind}:${m.value}`).join(',');
-}
+export const poolTlsKey: (tls: PoolTls) => string = endpointTlsKey;
 
 /** Connection settings for endpoint pools. */
 export interface PoolSettings {

@@ -6,7 +6,9 @@ import { NOOP_LOGGER } from '../../core/logger.js';
 import type { GrpcJs } from '../../client/grpc/grpc-js.js';
 import { currentDeadline, runWithDeadline, startDeadline } from '../../policy/deadline/index.js';
 import type { Registration } from '../../discovery/registration.js';
+import net, { type AddressInfo } from 'node:net';
 import { advertisable, delay, drainTimes, registerServed, type ServeDeps, type ServeOptions } from '../http/serve.js';
+import { createInboundFront, MeshTlsTerminator, peerOf } from '../tls/inbound-front.js';
 import type { InboundRuntime } from '../inbound/runtime.js';
 import { inboundInterceptor } from './inbound-interceptor.js';
 
@@ -110,8 +112,14 @@ function deadlineInterceptor(grpc: GrpcJs): grpcTypes.ServerInterceptor {
 }
 
 /**
- * Binds `server` on `options.host:options.port` (insecure until mesh identity lands), registers the endpoint under a
- * lease and sets its health SERVING. Rejects only if binding fails; throws WEFT_ERR_INVALID_ARG for bad options.
+ * Binds `server` on `options.host:options.port`, registers the endpoint under a lease and sets its health SERVING.
+ * Without a workload identity (`deps.tls`) the server binds plaintext itself. With one, it listens through the inbound
+ * front (server/tls/inbound-front.ts), as HTTP serve does: mTLS (TLS 1.3, ALPN h2, client certificate verified against
+ * the trust bundle, handshake bounded) and plaintext on one port, both injected into the server's HTTP/2 side, and the
+ * endpoint registers as serving mTLS; the inbound policy's filter chains then decide per call (a STRICT server refuses
+ * plaintext calls with PERMISSION_DENIED `no_filter_chain`). A server not made by mesh.grpc.server() cannot refuse per
+ * call, so under STRICT its plaintext connections are refused whole (`plaintext_refused`, logged and counted).
+ * Rejects only if binding fails; throws WEFT_ERR_INVALID_ARG for bad options.
  */
 export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options: ServeOptions, deps: ServeDeps): Promise<ServedGrpcEndpoint> {
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) invalidArg(`mesh.grpc.serve: port must be an integer in [0, 65535], got ${options.port}`);
@@ -121,10 +129,18 @@ export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options:
     (deps.logger ?? NOOP_LOGGER).warn('weft: this gRPC server was not made by mesh.grpc.server(), so inbound policy (AuthorizationPolicy, RequestAuthentication, LocalRateLimit) is NOT enforced on it', { service: deps.service });
   }
   const host = options.host ?? '127.0.0.1';
-  const hostPort = host.includes(':') ? `[${host}]:${options.port}` : `${host}:${options.port}`;
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(hostPort, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
-  );
+  let front: net.Server | undefined;
+  let port: number;
+  if (deps.tls !== undefined) {
+    front = meshFront(grpc, server, deps);
+    await listen(front, options.port, host);
+    port = (front.address() as AddressInfo).port;
+  } else {
+    const hostPort = host.includes(':') ? `[${host}]:${options.port}` : `${host}:${options.port}`;
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(hostPort, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    );
+  }
   const address = options.advertiseAddress ?? advertisable(host);
   const health = healthOf.get(server);
   const setHealth = (status: ServingStatus): void => {
@@ -132,7 +148,7 @@ export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options:
     health?.setStatus(deps.service, status);
   };
   setHealth('SERVING');
-  const registration = registerServed(deps, options, address, port, false);
+  const registration = registerServed(deps, options, address, port, front !== undefined);
   const logger = deps.logger ?? NOOP_LOGGER;
   const { drainDelayMs, drainTimeoutMs } = drainTimes(deps);
   let closing: Promise<void> | undefined;
@@ -141,6 +157,7 @@ export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options:
       await registration?.close();
       setHealth('NOT_SERVING');
       if (drainDelayMs > 0) await delay(drainDelayMs);
+      const frontClosed = front === undefined ? undefined : new Promise<void>((resolve) => front.close(() => resolve()));
       const graceful = new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true)));
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainTimeoutMs)));
@@ -150,6 +167,65 @@ export async function serveGrpc(grpc: GrpcJs, server: grpcTypes.Server, options:
         logger.warn('weft: gRPC drain timeout; cancelled calls still in flight', { port });
         server.forceShutdown();
       }
+      await frontClosed;
     })());
   return Object.freeze({ address, port, server, registration, health, close });
+}
+
+/**
+ * The inbound front of a gRPC server with a workload identity: plaintext connections and (once mTLS is terminated with
+ * the current certificate) TLS ones go to one connection injector of the server, whose calls then see the TLS socket
+ * (getAuthContext(): the verified peer certificate, so peerIdentity(call) and the AuthorizationPolicy principals work).
+ * Refusals are counted and logged by the inbound runtime.
+ */
+function meshFront(grpc: GrpcJs, server: grpcTypes.Server, deps: ServeDeps): net.Server {
+  const inbound = deps.inbound;
+  const refused = (reason: string, detail: string, peer: string): void => {
+    if (inbound !== undefined) inbound.refuseConnection(reason, detail, peer);
+    else (deps.logger ?? NOOP_LOGGER).warn('weft: inbound connection refused', { service: deps.service, reason, detail, peer });
+  };
+  // Plaintext credentials on the HTTP/2 side: TLS is already terminated by the front, and grpc-js reads the peer
+  // certificate from the session's socket whatever the credentials.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const inject = (socket: net.Socket): void => injector.injectConnection(socket);
+  const terminator = new MeshTlsTerminator(deps.tls, inject, refused, ['h2']);
+  const gate = inbound !== undefined && !enforcing.has(server) ? plaintextGate(inbound, inject, refused) : inject;
+  return createInboundFront({ plaintext: gate, tls: (socket) => terminator.handle(socket), refused });
+}
+
+/**
+ * For a server that does not enforce inbound policy per call: lets a plaintext connection through only while the policy
+ * in force has a plaintext filter chain (not STRICT). Before the first policy it waits for it (bounded by the runtime's
+ * start timeout); with none by then it refuses (fail closed, as requests do).
+ */
+function plaintextGate(inbound: InboundRuntime, inject: (socket: net.Socket) => void, refused: (reason: string, detail: string, peer: string) => void): (socket: net.Socket) => void {
+  const decide = (socket: net.Socket): void => {
+    const current = inbound.current;
+    if (socket.destroyed) return;
+    if (current !== undefined && current.plaintextAllowed) return inject(socket);
+    refused(
+      'plaintext_refused',
+      current === undefined ? 'a plaintext connection arrived before the inbound policy, which did not come in time' : 'a plaintext connection to a server that takes mTLS only (STRICT)',
+      peerOf(socket),
+    );
+    socket.destroy();
+  };
+  return (socket) => {
+    if (inbound.current !== undefined) return decide(socket);
+    void inbound.start(POLICY_WAIT_MS).then(() => decide(socket));
+  };
+}
+
+/** Bound on waiting for the first inbound policy before deciding a plaintext connection (ms). */
+const POLICY_WAIT_MS = 5_000;
+
+function listen(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }

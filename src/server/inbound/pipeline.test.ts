@@ -99,6 +99,18 @@ describe('InboundRuntime', () => {
     assert.equal(await verdict(rt, request({ tls: false })), 'WEFT_ERR_PERMISSION_DENIED no_filter_chain');
   });
 
+  it('says whether plaintext connections are taken at all (for servers that refuse connections, not requests)', async () => {
+    const strict = new InboundRuntime({ service: 'svc', discovery: fakeDiscovery({ status: 'resolved', policy: policy(chain({ tlsOnly: true })) }).discovery });
+    await strict.start();
+    assert.equal(strict.current?.plaintextAllowed, false);
+    const permissive = new InboundRuntime({
+      service: 'svc',
+      discovery: fakeDiscovery({ status: 'resolved', policy: policy(chain({ tlsOnly: true }), chain({ plaintextOnly: true })) }).discovery,
+    });
+    await permissive.start();
+    assert.equal(permissive.current?.plaintextAllowed, true);
+  });
+
   it('logs a refusal once per reason per second, counting the rest', async (t) => {
     t.mock.timers.enable({ apis: ['Date'], now: 0 });
     const logged: Record<string, unknown>[] = [];

@@ -31,6 +31,12 @@ export type Decision =
 export interface CompiledInbound {
   /** True when nothing is enforced on any connection: adapters skip the pipeline entirely. */
   readonly passThrough: boolean;
+  /**
+   * False when no filter chain takes plaintext connections (STRICT mTLS): a server that cannot refuse per request (a
+   * gRPC server not made by mesh.grpc.server()) refuses such connections instead. True for a refuse-all pipeline,
+   * whose requests are refused anyway.
+   */
+  readonly plaintextAllowed: boolean;
   /** Decides `req`: synchronously unless a token must be verified (or keys fetched). Never throws or rejects. */
   check(req: InboundRequest): Decision | Promise<Decision>;
 }
@@ -88,12 +94,12 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
 const ALLOWED: Decision = Object.freeze({ ok: true, claims: undefined, strip: NO_HEADERS });
 
 /** A pipeline that lets everything through (no policy, or an absent one). */
-export const PASS_THROUGH: CompiledInbound = Object.freeze({ passThrough: true, check: () => ALLOWED });
+export const PASS_THROUGH: CompiledInbound = Object.freeze({ passThrough: true, plaintextAllowed: true, check: () => ALLOWED });
 
 /** A pipeline that refuses everything with `refusal` (e.g. the policy was refused and there is no last good one). */
 export function refuseAll(refusal: Refusal): CompiledInbound {
   const decision: Decision = Object.freeze({ ok: false, refusal });
-  return Object.freeze({ passThrough: false, check: () => decision });
+  return Object.freeze({ passThrough: false, plaintextAllowed: true, check: () => decision });
 }
 
 /** Compiles `policy`: every matcher, RBAC table, JWT provider and bucket is built (or reused) here. */
@@ -109,6 +115,7 @@ export function compileInboundPolicy(policy: InboundPolicy, deps: PipelineDeps):
   const secure = pick(true);
   return Object.freeze({
     passThrough,
+    plaintextAllowed: plain !== undefined,
     check(req: InboundRequest): Decision | Promise<Decision> {
       const stages = req.tls ? secure : plain;
       if (stages === undefined) {
