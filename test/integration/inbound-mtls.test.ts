@@ -98,6 +98,9 @@ describe('TLS the mesh did not terminate names no mesh identity', { timeout: 120
 
   it('handlers see no SPIFFE ID from a certificate of a CA that is not the mesh trust bundle', async () => {
     assert.deepEqual(JSON.parse((await post('checkout', '/charge')).body), { peer: null });
+    const r = await call('checkout');
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.reply.text, '', 'a gRPC server bound with its own TLS credentials names no mesh principal');
   });
 
   it('a certificate claiming checkout from another CA is not checkout: "only checkout may POST to /charge" refuses it', async () => {
@@ -107,7 +110,9 @@ describe('TLS the mesh did not terminate names no mesh identity', { timeout: 120
     handled.length = 0;
     const refused = await post('checkout', '/charge');
     assert.deepEqual(refused, { status: 403, body: 'WEFT_ERR_PERMISSION_DENIED: rbac_denied: no ALLOW policy matched\n', error: 'WEFT_ERR_PERMISSION_DENIED' });
-    assert.deepEqual(handled, [], 'the refused caller never reached a handler');
+    const grpcRefused = await call('checkout');
+    assert.deepEqual(grpcRefused.ok ? [] : [grpcRefused.code, grpcRefused.details], [grpc.status.PERMISSION_DENIED, 'WEFT_ERR_PERMISSION_DENIED: rbac_denied: no ALLOW policy matched']);
+    assert.deepEqual(handled, [], 'the refused callers never reached a handler');
     const removed = await tcp.admin('DELETE', '/v1/resources/AuthorizationPolicy/charge-only-from-checkout');
     assert.equal(removed.status, 200);
   });
@@ -121,5 +126,10 @@ describe('TLS the mesh did not terminate names no mesh identity', { timeout: 120
       body: 'WEFT_ERR_PERMISSION_DENIED: no_filter_chain: no filter chain takes plaintext connections (mTLS is required)\n',
       error: 'WEFT_ERR_PERMISSION_DENIED',
     });
+    const grpcRefused = await call('checkout');
+    assert.deepEqual(grpcRefused.ok ? [] : [grpcRefused.code, grpcRefused.details], [
+      grpc.status.PERMISSION_DENIED,
+      'WEFT_ERR_PERMISSION_DENIED: no_filter_chain: no filter chain takes plaintext connections (mTLS is required)',
+    ]);
   });
 });

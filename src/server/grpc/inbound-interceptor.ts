@@ -5,7 +5,7 @@ import type * as grpcTypes from '@grpc/grpc-js';
 import type { GrpcJs } from '../../client/grpc/grpc-js.js';
 import type { Decision, InboundRequest } from '../inbound/pipeline.js';
 import { grpcRefusal } from '../inbound/refusal.js';
-import { peerIdentityOfCall, setJwtClaims } from '../inbound/identity.js';
+import { meshPeerOfCall, setJwtClaims } from '../inbound/identity.js';
 import type { InboundRuntime } from '../inbound/runtime.js';
 
 /**
@@ -47,8 +47,8 @@ export function inboundInterceptor(grpc: GrpcJs, runtime: InboundRuntime): grpcT
 }
 
 function requestOf(path: string, metadata: grpcTypes.Metadata, call: grpcTypes.ServerInterceptingCallInterface): InboundRequest {
-  const auth = call.getAuthContext();
-  const principal = peerIdentityOfCall(call);
+  // Only mTLS the mesh terminated counts (a server bound with its own TLS credentials is plaintext to the mesh).
+  const { meshTls, principal } = meshPeerOfCall(call);
   return {
     method: 'POST',
     path,
@@ -60,8 +60,8 @@ function requestOf(path: string, metadata: grpcTypes.Metadata, call: grpcTypes.S
       return values.length === 1 && typeof values[0] === 'string' ? values[0] : values.filter((v): v is string => typeof v === 'string').join(',');
     },
     principal,
-    peerVerified: auth.sslPeerCertificate !== undefined,
-    tls: auth.transportSecurityType !== undefined,
+    peerVerified: meshTls,
+    tls: meshTls,
     localPort: call.getConnectionInfo().localPort ?? 0,
     jwt: undefined,
   };

@@ -8,7 +8,7 @@ import type { JwtClaims } from '../../policy/authn/index.js';
 /** A grpc-js server call as Weft reads it (every surface call and intercepting call has these). */
 export interface GrpcCallLike {
   readonly metadata?: object;
-  getAuthContext(): { readonly transportSecurityType?: string; readonly sslPeerCertificate?: { readonly subjectaltname?: string } };
+  getAuthContext(): { readonly transportSecurityType?: string; readonly sslPeerCertificate?: { readonly subjectaltname?: string; readonly fingerprint256?: string } };
 }
 
 /** Where the verified claims ride on the request (or the call's Metadata): a property, cheaper than a WeakMap entry. */
@@ -22,11 +22,39 @@ export function setJwtClaims(key: object, claims: JwtClaims): void {
 
 /** TLS connections the mesh terminated itself: client certificate verified against the mesh's trust bundle. */
 const meshTls = new WeakSet<TLSSocket>();
+/**
+ * The SHA-256 fingerprints of the client certificates on open mesh mTLS connections, with how many present each.
+ * A grpc-js call shows its peer certificate but not its socket, so this is how a call tells mesh mTLS from TLS a
+ * server did itself. Bounded by the open connections.
+ */
+const meshPeerCertificates = new Map<string, number>();
 
 /** Records `socket` as mesh mTLS: the inbound front verified its client certificate against the mesh trust bundle. */
 export function markMeshTls(socket: TLSSocket): void {
   meshTls.add(socket);
+  const fingerprint = socket.getPeerCertificate().fingerprint256;
+  if (fingerprint === undefined || fingerprint === '') return;
+  meshPeerCertificates.set(fingerprint, (meshPeerCertificates.get(fingerprint) ?? 0) + 1);
+  socket.once('close', () => {
+    const left = (meshPeerCertificates.get(fingerprint) ?? 1) - 1;
+    if (left > 0) meshPeerCertificates.set(fingerprint, left);
+    else meshPeerCertificates.delete(fingerprint);
+  });
 }
+
+/**
+ * What a grpc-js call says of its peer, read once: whether it came over mesh mTLS (its peer certificate is one an open
+ * connection terminated by the inbound front presented, verified against the mesh trust bundle) and, if so, the
+ * SPIFFE ID of that certificate. A server bound with its own TLS credentials verifies against a CA of its choosing,
+ * so its calls are plaintext to the mesh and name no principal.
+ */
+export function meshPeerOfCall(call: GrpcCallLike): { readonly meshTls: boolean; readonly principal: string | undefined } {
+  const cert = call.getAuthContext().sslPeerCertificate;
+  const fingerprint = cert?.fingerprint256;
+  if (fingerprint === undefined || !meshPeerCertificates.has(fingerprint)) return NOT_MESH_TLS;
+  return { meshTls: true, principal: spiffeIdOfSans(cert?.subjectaltname) };
+}
+const NOT_MESH_TLS = Object.freeze({ meshTls: false, principal: undefined });
 
 /**
  * Whether `socket` is a mesh mTLS connection (terminated by the inbound front with the workload certificate, client
@@ -52,9 +80,9 @@ export function peerIdentityOfSocket(socket: unknown): string | undefined {
   return id;
 }
 
-/** The SPIFFE ID of a grpc-js call's verified peer certificate (grpc-js reports only authorized peers), or undefined. */
+/** The SPIFFE ID of a grpc-js call's peer certificate when the call came over mesh mTLS (meshPeerOfCall), or undefined. */
 export function peerIdentityOfCall(call: GrpcCallLike): string | undefined {
-  return spiffeIdOfSans(call.getAuthContext().sslPeerCertificate?.subjectaltname);
+  return meshPeerOfCall(call).principal;
 }
 
 /**
