@@ -13,6 +13,8 @@ import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/co
 import { requestHash } from '../balance/ring-hash.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from '../http/route-match.js';
 import type { GrpcJs } from './grpc-js.js';
+import type { MeshMetrics } from '../../telemetry/mesh-metrics.js';
+import { grpcClientMetrics } from '../../telemetry/grpc-metrics.js';
 
 type ConfigSelector = experimental.ConfigSelector;
 type Filter = experimental.Filter;
@@ -333,6 +335,7 @@ export function compileGrpcTarget(
   grpc: GrpcJs,
   random: () => number = Math.random,
   limiterFor?: (policy: ConcurrencyLimitPolicy) => ConcurrencyLimiter,
+  metrics?: MeshMetrics,
 ): GrpcTargetPlan {
   const vh = selectVirtualHost(routes.virtualHosts, authority);
   const planned = (vh?.routes ?? []).map((r) => planRoute(authority, routes, vh, r, grpc, random, limiterFor));
@@ -362,8 +365,15 @@ export function compileGrpcTarget(
   // grpc-js invokes the selector synchronously inside the call's start (once the channel has its first resolution),
   // so the async context is the caller's: a call made while handling a meshed request gets what is left of that
   // request's deadline when its route has none sooner. Costs one boolean test until a server has seen a deadline.
+  // `metrics`: a filter per call, outermost, recording it into the series of (route, method); none when off.
+  const retryOf = (name: string): RetryPolicy | undefined => {
+    const r = vh?.routes.find((x) => x.name === name);
+    return r?.action.kind === 'forward' ? r.action.retry : undefined;
+  };
+  const withMetrics = metrics === undefined ? undefined : grpcClientMetrics(metrics, authority, retryOf);
   const invoke = (methodName: string, metadata: Metadata): CallConfig => {
-    const config = route(methodName, metadata);
+    const routed = route(methodName, metadata);
+    const config = withMetrics === undefined ? routed : withMetrics(routed, methodName, routed.pickInformation[PICK.route] ?? '');
     const inherited = currentDeadline();
     return inherited === undefined ? config : withInheritedDeadline(config, inherited.remainingMs());
   };
