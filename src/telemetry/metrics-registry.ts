@@ -253,7 +253,13 @@ export class MetricsRegistry implements TrafficSource {
     const rows = [...byRow.values()];
     if (rows.length <= MAX_TRAFFIC_ROWS) return Object.freeze(rows);
     rows.sort((a, b) => b.requests - a.requests);
-    const groups = new Set(rows.map((r) => `${r.direction}\0${r.protocol}`)).size;
+    // Reserve one row per (direction, protocol) among the folded rows (at most 4): grow the reservation until it holds.
+    let groups = 1;
+    for (;;) {
+      const rest = new Set(rows.slice(MAX_TRAFFIC_ROWS - groups).map((r) => `${r.direction}\0${r.protocol}`)).size;
+      if (rest <= groups) break;
+      groups = rest;
+    }
     const kept = rows.slice(0, MAX_TRAFFIC_ROWS - groups);
     const folded = new Map<string, { direction: RouteTraffic['direction']; protocol: RouteTraffic['protocol']; requests: number; failures: number; retries: number; latency: number[] }>();
     for (const r of rows.slice(MAX_TRAFFIC_ROWS - groups)) {
