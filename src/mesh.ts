@@ -137,6 +137,8 @@ export interface Mesh {
  * Creates the mesh for `options.service`: an xDS client to `options.controlPlane` (connected lazily, on the first
  * call to a mesh host or ready()), the mesh dispatcher and fetch, and serve(). Throws WEFT_ERR_INVALID_ARG for bad
  * options; never fails for an unreachable control plane (calls then fail per call with a typed MeshError).
+ * Golden metrics are on unless `metrics: { enabled: false }` (docs/observability.md#metrics); with `metricsPort` it
+ * also serves them as Prometheus text on that port (loopback unless `metricsHost`), and rejects if it cannot listen.
  */
 export async function createMesh(options: MeshOptions): Promise<Mesh> {
   const resolved = resolveMeshOptions(options);
