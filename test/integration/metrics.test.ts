@@ -21,6 +21,15 @@ spec:
   rules:
   - backendRefs: [{ name: api }]
     retry: { codes: [503], attempts: 2, backoff: 1ms }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: echo }
+spec:
+  parentRefs: [{ kind: Service, name: echo }]
+  rules:
+  - backendRefs: [{ name: echo, port: 50051 }]
+    retry: { codes: [UNAVAILABLE], attempts: 2, backoff: 1ms }
 `;
 
 /** A MetricReader the test collects from on demand (the SDK's pull model, as a Prometheus exporter uses it). */
@@ -204,11 +213,21 @@ describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_00
     const served = echo.metricsHandler();
     const serverText = await renderVia(served);
     assert.ok(sampleSum(serverText, 'rpc_server_duration_milliseconds_count', { rpc_method: 'Say', rpc_grpc_status_code: '0', weft_destination_service: 'echo' }) >= 4);
+    assert.equal(sampleSum(serverText, 'rpc_server_duration_milliseconds_count', { rpc_method: 'Say', rpc_grpc_status_code: '5', error_type: 'NOT_FOUND', weft_outcome: 'failure' }), 1);
     assert.equal(sampleSum(serverText, 'rpc_server_duration_milliseconds_count', { rpc_method: 'Say', rpc_grpc_status_code: '5' }), 1);
+    // A call retried once by grpc-js (UNAVAILABLE on the first attempt) is one call, with one retry counted.
+    const retriedBefore = sampleSum(text, 'weft_retries_total', { protocol: 'grpc', weft_destination_service: 'echo' });
+    const reply = await say(rpc, { text: 'again', fail: { code: grpc.status.UNAVAILABLE, untilAttempt: 2 } }, { deadlineMs: 5_000 });
+    assert.equal(reply.attempt, 2);
+    const after = await scrape(`http://127.0.0.1:${client.metricsAddress()!.port}/`);
+    assert.equal(sampleSum(after, 'weft_retries_total', { protocol: 'grpc', weft_destination_service: 'echo' }) - retriedBefore, 1);
+    assert.equal(c(after, '0') - c(text, '0'), 1, 'the retried call is one logical call');
+    const out = meshTraffic(client).traffic().find((r) => r.direction === 'outbound' && r.protocol === 'grpc' && r.peer === 'echo');
+    assert.equal(out?.retries, 1);
     const rows = meshTraffic(echo).traffic().filter((r) => r.direction === 'inbound' && r.protocol === 'grpc');
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.route, '/weft.test.Echo/Say');
-    assert.equal(rows[0]!.failures, 1);
+    assert.equal(rows[0]!.failures, 2, 'NOT_FOUND, and the UNAVAILABLE attempt grpc-js retried');
   });
 
   it('serves Prometheus text a real parser reads, with the Istio metrics and labels', async () => {

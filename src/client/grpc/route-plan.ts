@@ -218,6 +218,19 @@ function faultFactories(policies: readonly FaultPolicy[], grpc: GrpcJs, describe
   return [{ createFilter: () => new FaultFilter(injectors, grpc, describe) }];
 }
 
+/**
+ * Counts gRPC retry attempts per route (series cached per route). grpc-js retries only the route's retryable status
+ * codes, or transparently a call that never reached a server; the picker cannot tell which, hence the one reason.
+ */
+function retryCounter(metrics: MeshMetrics, authority: string, retryOf: (route: string) => RetryPolicy | undefined): (route: string) => void {
+  const series = new Map<string, ReturnType<MeshMetrics['outboundSeries']>>();
+  return (route) => {
+    let s = series.get(route);
+    if (s === undefined) series.set(route, (s = metrics.outboundSeries('grpc', authority, route, retryOf(route))));
+    s.retried('retryable-status');
+  };
+}
+
 /** `config` with a deadline of at most `remainingMs` (the route's own timeout stays when it is sooner). */
 function withInheritedDeadline(config: CallConfig, remainingMs: number): CallConfig {
   const ms = Math.max(0, Math.floor(remainingMs));
@@ -243,6 +256,8 @@ export interface GrpcTargetPlan {
   /** Every cluster a route of the virtual host names (the LB policy connects to their endpoints). */
   readonly clusters: ReadonlySet<string>;
   readonly configSelector: ConfigSelector;
+  /** Counts a retry attempt of a call routed by `route` (golden metrics; the picker calls it); undefined = metrics off. */
+  readonly onRetry?: ((route: string) => void) | undefined;
 }
 
 /** A CallConfig that makes the picker fail the call with `error`'s gRPC status (status-map.ts). */
@@ -383,5 +398,6 @@ export function compileGrpcTarget(
     virtualHost: vh,
     clusters,
     configSelector: { invoke, unref: () => {} },
+    onRetry: metrics === undefined ? undefined : retryCounter(metrics, authority, retryOf),
   });
 }
