@@ -28,16 +28,18 @@ function onClose(this: http.ServerResponse & Tracked): void {
  * connection. Never throws into the server.
  */
 export function observeHttpServer(server: http.Server, metrics: MeshMetrics): void {
-  const emit = server.emit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
-  server.emit = function metricsEmit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
+  const emit = server.emit as (this: http.Server, ...args: unknown[]) => boolean;
+  // No rest parameter: every event the server emits passes here, and `arguments` forwarded by apply costs no array.
+  server.emit = function metricsEmit(this: http.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
     if (event === 'request') {
-      const req = args[0] as http.IncomingMessage;
-      const res = args[1] as http.ServerResponse & Tracked;
+      const req = a as http.IncomingMessage;
+      const res = b as http.ServerResponse & Tracked;
       const socket = req.socket as typeof req.socket & { [SERIES]?: RouteSeries };
       const series = socket[SERIES] ?? (socket[SERIES] = metrics.inboundSeries('http', peerIdentityOfSocket(socket)));
       res[STATE] = { series, method: methodIndex(req.method ?? 'GET'), startMs: performance.now() };
-      res.once('close', onClose);
+      res.on('close', onClose); // a response closes once; `on` avoids once()'s wrapper per request
     }
-    return emit.call(this, event, ...args);
+    // eslint-disable-next-line prefer-rest-params
+    return Reflect.apply(emit, this, arguments);
   } as typeof server.emit;
 }
