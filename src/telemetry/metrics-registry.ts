@@ -50,7 +50,9 @@ export class MetricCell {
   readonly failure: boolean;
   /** The route series the cell belongs to. */
   readonly series: RouteSeries;
+  /** Calls recorded. */
   count = 0;
+  /** Sum of their latencies (ms). */
   sumMs = 0;
   /** Per-bucket (not cumulative) counts, one per LATENCY_BUCKETS_MS bound plus one for larger values. */
   readonly buckets = new Float64Array(NBUCKETS + 1);
@@ -92,9 +94,13 @@ export class RouteSeries {
   readonly authority: string;
   /** gRPC: the full method path `/pkg.Service/Method`; '' for HTTP. */
   readonly rpcMethod: string;
+  /** Calls recorded (cumulative). */
   requests = 0;
+  /** Of those, the ones the route's rule calls failures. */
   failures = 0;
+  /** Retry attempts counted. */
   retries = 0;
+  /** Per-bucket latency counts (LATENCY_BUCKETS_MS, then one for larger values). */
   readonly latency = new Float64Array(NBUCKETS + 1);
   /** Retries by reason (`503`, `reset`, `connect-failure`, ...). */
   readonly retryReasons = new Map<string, number>();
