@@ -39,14 +39,15 @@ export function istioLabels(cell: MetricCell, service: string, self: IstioIdenti
   const peerId = outbound ? undefined : s.authority === '' ? undefined : s.authority;
   const peerNs = outbound ? selfNs : namespaceOf(peerId);
   const destName = outbound ? s.peer : service;
-  const destNs = outbound ? selfNs : selfNs;
+  // The destination's namespace is not known to the caller (no SPIFFE ID per call): this process's is assumed.
+  const destNs = selfNs;
   const destHost = outbound ? (s.authority.replace(/:\d+$/, '') || s.peer) : service;
   const grpc = s.protocol === 'grpc';
   const code = cell.code;
   return {
     reporter: outbound ? 'source' : 'destination',
     source_workload: outbound ? service : s.peer,
-    source_workload_namespace: outbound ? selfNs : peerNs === UNKNOWN && s.peer === UNKNOWN ? UNKNOWN : peerNs,
+    source_workload_namespace: peerNs,
     source_principal: outbound ? (selfId ?? UNKNOWN) : (peerId ?? UNKNOWN),
     source_app: outbound ? service : s.peer,
     destination_workload: destName,

@@ -291,6 +291,18 @@ describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_00
     assert.equal(sampleSum(text, 'http_server_request_duration_seconds_count', { http_response_status_code: '403' }), denials, 'every refusal is a served 403');
   });
 
+  it('records nothing with metrics: { enabled: false }', async () => {
+    const quiet = await createMesh({ service: 'quiet', controlPlane: tcp.cp.xdsUrl, metrics: { enabled: false } });
+    try {
+      const { port } = await quiet.serve((_req, res) => res.end('ok'), { port: 0 });
+      await (await request(`http://127.0.0.1:${port}/`)).body.text();
+      assert.deepEqual(meshTraffic(quiet).traffic(), []);
+      assert.equal(await renderVia(quiet.metricsHandler()), '');
+    } finally {
+      await quiet.close();
+    }
+  });
+
   it('closes the metrics port with the mesh', async () => {
     const m = await createMesh({ service: 'other', controlPlane: tcp.cp.xdsUrl, metricsPort: 0 });
     const { port } = m.metricsAddress()!;
