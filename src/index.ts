@@ -5,7 +5,7 @@ export { createMesh } from './mesh.js';
 /** The mesh handle, its status and config-dump views. */
 export type { Mesh, MeshStatus, MeshConfigDump, ConfigEvent } from './mesh.js';
 /** Options of createMesh() and the ready() timeout policy. */
-export type { MeshOptions, ReadyOnTimeout } from './mesh/options.js';
+export type { MeshOptions, MetricsOptions, ReadyOnTimeout } from './mesh/options.js';
 /** Defaults of createMesh() (control plane URL, ready() bound). */
 export { DEFAULT_CONTROL_PLANE, DEFAULT_READY_TIMEOUT_MS } from './mesh/options.js';
 

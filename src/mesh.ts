@@ -1,5 +1,6 @@
 // createMesh(): the one object a service creates at start-up to call (fetch, dispatcher) and serve (serve) through the mesh.
-import type http from 'node:http';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Agent, fetch as undiciFetch, type Dispatcher, type RequestInfo, type RequestInit, type Response } from 'undici';
 import { ClusterPolicyRegistry } from './client/cluster-policies.js';
 import { MeshGrpcImpl, type MeshGrpc } from './client/grpc/mesh-grpc.js';
@@ -9,6 +10,7 @@ import type { ClusterResilienceStatus } from './client/http/policy-dispatch.js';
 import type { ConcurrencyLimitSnapshot } from './policy/concurrency/index.js';
 import { ERROR_CODES, MeshError, isMeshError } from './core/errors.js';
 import type { Discovery, DiscoveryStatus } from './discovery/discovery.js';
+import type { Route } from './discovery/mesh-state.js';
 import type { Disposable } from './core/watch.js';
 import { RegistryClient, type RegistrationStatus } from './discovery/registration.js';
 import { createXdsClient, type XdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
@@ -21,6 +23,9 @@ import { waitUntilReady } from './mesh/ready.js';
 import type { ServedGrpcEndpoint } from './server/grpc/serve.js';
 import { InboundRuntime, type InboundStatus } from './server/inbound/runtime.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, serveHttp, type ServeDeps, type ServedEndpoint, type ServeOptions } from './server/http/serve.js';
+import { bindMeshMetrics, MeshMetrics } from './telemetry/mesh-metrics.js';
+import { meshGauges } from './telemetry/mesh-gauges.js';
+import { attachOpenTelemetry } from './telemetry/otel-bridge.js';
 
 /** The client-side view of the mesh (`weft status` for this process). Fresh plain data each call. */
 export interface MeshStatus {
@@ -115,6 +120,15 @@ export interface Mesh {
    * Returns a no-op Disposable when the mesh is disabled.
    */
   onConfig(fn: (event: ConfigEvent) => void): Disposable;
+  /**
+   * A node:http request handler serving this process's metrics as Prometheus text (exposition format 0.0.4): the
+   * golden histograms under OpenTelemetry semantic-convention names (`http_client_request_duration_seconds`, ...),
+   * Weft's own counters and gauges (`weft_*`) and, with `metrics: { istio: true }`, Istio's standard metrics. Mount it
+   * on any path of your own server; rendering happens per scrape, off the request path. Empty when metrics are off.
+   */
+  metricsHandler(): http.RequestListener;
+  /** Where the `metricsPort` server listens, once createMesh() resolved; undefined without that option. */
+  metricsAddress(): { readonly address: string; readonly port: number } | undefined;
   /** Deregisters and drains served endpoints, then closes pools and the xDS stream. Idempotent; never rejects. */
   close(): Promise<void>;
 }
@@ -123,6 +137,8 @@ export interface Mesh {
  * Creates the mesh for `options.service`: an xDS client to `options.controlPlane` (connected lazily, on the first
  * call to a mesh host or ready()), the mesh dispatcher and fetch, and serve(). Throws WEFT_ERR_INVALID_ARG for bad
  * options; never fails for an unreachable control plane (calls then fail per call with a typed MeshError).
+ * Golden metrics are on unless `metrics: { enabled: false }` (docs/observability.md#metrics); with `metricsPort` it
+ * also serves them as Prometheus text on that port (loopback unless `metricsHost`), and rejects if it cannot listen.
  */
 export async function createMesh(options: MeshOptions): Promise<Mesh> {
   const resolved = resolveMeshOptions(options);
@@ -130,7 +146,14 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     resolved.enabled && resolved.identity !== undefined
       ? await startMeshIdentity({ service: resolved.service, controlPlaneAddress: resolved.controlPlaneAddress, token: resolved.identity, logger: resolved.logger })
       : undefined;
-  return new MeshImpl(resolved, identity);
+  const mesh = new MeshImpl(resolved, identity);
+  try {
+    await mesh.listenMetrics();
+  } catch (e: unknown) {
+    await mesh.close();
+    throw e;
+  }
+  return mesh;
 }
 
 class MeshImpl implements Mesh {
@@ -151,6 +174,10 @@ class MeshImpl implements Mesh {
   #registry: RegistryClient | undefined;
   #inbound: InboundRuntime | undefined;
   #closing: Promise<void> | undefined;
+  /** Golden metrics and mesh gauges (always made, so meshTraffic() works; hooked into calls only when enabled). */
+  readonly #metrics: MeshMetrics;
+  #metricsServer: http.Server | undefined;
+  #metricsSubscription: Disposable | undefined;
 
   constructor(options: ResolvedMeshOptions, identity: MeshIdentity | undefined) {
     this.#options = options;
@@ -161,6 +188,19 @@ class MeshImpl implements Mesh {
     this.nodeId = options.nodeId;
     this.enabled = options.enabled;
     this.#policies = new ClusterPolicyRegistry({ localZone: options.locality.zone ?? '' });
+    const mo = options.metrics;
+    this.#metrics = new MeshMetrics({
+      service: options.service,
+      ...(mo.istio !== undefined && { istio: mo.istio }),
+      ...(mo.namespace !== undefined && { namespace: mo.namespace }),
+      ...(mo.maxSeries !== undefined && { maxSeries: mo.maxSeries }),
+      identity: () => {
+        const id = this.identity?.status().spiffeId;
+        return id === undefined ? undefined : { spiffeId: id };
+      },
+    });
+    bindMeshMetrics(this, this.#metrics);
+    if (mo.enabled) attachOpenTelemetry(this.#metrics, mo.meterProvider);
     const pool = {
       ...(options.pool.connections !== undefined ? { connections: options.pool.connections } : {}),
       ...(options.pool.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: options.pool.keepAliveTimeoutMs } : {}),
@@ -196,8 +236,23 @@ class MeshImpl implements Mesh {
       ...(options.resolveTimeoutMs !== undefined ? { resolveTimeoutMs: options.resolveTimeoutMs } : {}),
       meshDomains: options.meshDomains,
       policies: this.#policies,
+      ...(mo.enabled && {
+        metrics: (authority: string, route: Route | undefined) =>
+          this.#metrics.outboundSeries('http', authority, route?.name ?? '', route?.action.kind === 'forward' ? route.action.retry : undefined),
+      }),
     });
     this.dispatcher = this.#mesh;
+    if (mo.enabled) {
+      const gauges = meshGauges({
+        service: options.service,
+        discovery: this.#discovery,
+        clusters: () => this.#policies.current(),
+        inbound: () => this.#inbound?.status(),
+        identity: () => this.identity?.status(),
+      });
+      this.#metrics.addCollector(gauges.collect);
+      this.#metricsSubscription = gauges.subscription;
+    }
   }
 
   get grpc(): MeshGrpc {
@@ -244,6 +299,7 @@ class MeshImpl implements Mesh {
       nodeId: this.nodeId,
       drain: this.#options.drain,
       logger: this.#options.logger,
+      ...(this.#options.metrics.enabled && { metrics: this.#metrics }),
       register: (endpoint, ttlMs) => {
         if (!this.enabled) return undefined;
         const identity = this.identity;
@@ -306,6 +362,32 @@ class MeshImpl implements Mesh {
     throw new MeshError(ERROR_CODES.READY_TIMEOUT, `mesh not ready after ${readyTimeoutMs} ms; missing: ${missing.join('; ')}`, {
       details: { timeoutMs: readyTimeoutMs, missing },
     });
+  }
+
+  metricsHandler(): http.RequestListener {
+    return this.#metrics.handler();
+  }
+
+  metricsAddress(): { readonly address: string; readonly port: number } | undefined {
+    const a = this.#metricsServer?.address() as AddressInfo | null | undefined;
+    return a ? { address: a.address, port: a.port } : undefined;
+  }
+
+  /** Starts the `metricsPort` server, when asked for. Rejects if it cannot listen (the caller closes the mesh). */
+  async listenMetrics(): Promise<void> {
+    const port = this.#options.metricsPort;
+    if (port === undefined) return;
+    const server = http.createServer(this.#metrics.handler());
+    server.keepAliveTimeout = 65_000;
+    this.#metricsServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.#options.metricsHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.unref();
   }
 
   explain(url: string | URL, init?: ExplainInit): Promise<Explanation> {
@@ -385,10 +467,20 @@ class MeshImpl implements Mesh {
     this.#grpc?.close();
     this.#inbound?.close();
     this.#policies.close();
+    this.#metricsSubscription?.dispose();
+    await step('metrics', () => closeServer(this.#metricsServer));
     // 3. Last, the xDS stream and the certificate renewal.
     await step('discovery', async () => this.#discovery?.close());
     await step('identity', async () => this.#meshIdentity?.close());
   }
+}
+
+async function closeServer(server: http.Server | undefined): Promise<void> {
+  if (server === undefined || !server.listening) return;
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 async function closeWithin(dispatcher: Dispatcher, timeoutMs: number): Promise<void> {

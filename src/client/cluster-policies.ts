@@ -84,6 +84,11 @@ export class ClusterPolicyRegistry {
     return limiter;
   }
 
+  /** The policies of every cluster of the last state forState() saw (read by the mesh gauges at scrape time). */
+  current(): ReadonlyMap<string, ClusterPolicies> {
+    return this.#current;
+  }
+
   /** Every route concurrency limiter's state now (for mesh.status()). */
   concurrencyLimits(): readonly ConcurrencyLimitSnapshot[] {
     return [...this.#limiters.values()].map((l) => l.snapshot());

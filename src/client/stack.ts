@@ -12,6 +12,10 @@
 //   - `route-match` (router): first route of the virtual host whose path, headers and query match; fails with
 //     WEFT_ERR_NO_ROUTE (Gateway API 404) when none does. It is outermost because everything below depends on the
 //     route. It also copies the options once and sets `host` to the logical authority; the layers below own that copy.
+//   - `metrics` (telemetry/http-client-metrics.ts): golden metrics of the logical call, when metrics are on: one handler
+//     wrapper per call records its method, status (or error kind) and time to the response headers into the route's
+//     series, bound at compile time. Outermost of the route, so local aborts, refusals and timeouts below are counted,
+//     and one call is one sample whatever its retries do. Calls no route takes are counted under route ''.
 //   - `fault`: the route's Envoy fault filter configs (gRFC A33), only on routes that have one: delays a share of calls
 //     and answers a share locally (abort). Just below route-match, above everything else of the route, so an abort
 //     never reaches split, retry, breaker or the network (nothing to retry, nothing counted against a backend), and a
@@ -33,6 +37,9 @@
 //     retries, once, a request that provably never reached a server (the safe default). Below `timeout` (one deadline
 //     for all attempts) and above `balance`, so each attempt re-picks the endpoint (avoiding the ones already tried).
 // - backend tier, one per cluster:
+//   - `attempt-metrics` (telemetry/http-client-metrics.ts): counts each retry attempt with the reason the retry layer
+//     gave (the status or error kind it retried), when metrics are on. Just below `retry`, where attempts are visible;
+//     one property read per attempt, no wrapper.
 //   - `circuit-breaker` (http/policy-dispatch.ts, policy/circuit-breaker/): the cluster's Envoy thresholds, only on
 //     clusters with circuit_breakers: counts calls in flight and waiting for a connection, shared by every route to
 //     the cluster, and fails a call past max_requests / max_pending_requests at once with WEFT_ERR_OVERLOADED (503
@@ -90,11 +97,13 @@ export interface EndpointTarget {
 export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role: string; readonly description: string }[] =
   Object.freeze([
     { tier: 'target', role: 'route-match', description: 'first matching route of the virtual host, or WEFT_ERR_NO_ROUTE (404)' },
+    { tier: 'target', role: 'metrics', description: 'golden metrics of the logical call: method, status or error, latency (when metrics are on)' },
     { tier: 'target', role: 'fault', description: 'Envoy fault filter: delay and/or local abort for a share of calls (routes with a fault only)' },
     { tier: 'target', role: 'concurrency-limit', description: 'route rule concurrency limit (fixed or adaptive), or WEFT_ERR_OVERLOADED (503) (routes with one only)' },
     { tier: 'target', role: 'split', description: 'weighted cluster pick, once per request' },
     { tier: 'logical', role: 'timeout', description: 'route timeout, or WEFT_ERR_TIMEOUT (504) (enforced by the retry layer when present)' },
     { tier: 'logical', role: 'retry', description: 'retries by the route classifier, budget and deadline; attempt and deadline headers' },
+    { tier: 'logical', role: 'attempt-metrics', description: 'counts retry attempts by reason (when metrics are on)' },
     { tier: 'backend', role: 'circuit-breaker', description: 'cluster thresholds (clusters with circuit_breakers), or WEFT_ERR_OVERLOADED (503)' },
     { tier: 'backend', role: 'balance', description: 'pick an endpoint (the cluster\'s load balancer), or WEFT_ERR_NO_ENDPOINTS (503)' },
     { tier: 'endpoint', role: 'outlier-observe', description: 'reports each attempt outcome to outlier detection (clusters with it)' },

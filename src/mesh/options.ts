@@ -4,6 +4,27 @@ import { invalidArg } from '../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { tokenSourceOf, type TokenSource } from '../identity/token-source.js';
+import type { MeterProvider } from '@opentelemetry/api';
+
+/** The `metrics` option of createMesh(). */
+export interface MetricsOptions {
+  /** False: no golden metrics are recorded (no hook on the request path; metricsHandler() serves nothing). Default true. */
+  readonly enabled?: boolean;
+  /**
+   * Also expose Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) with Istio's
+   * labels on the Prometheus endpoint, so Istio's Grafana dashboards work unchanged. Default false.
+   */
+  readonly istio?: boolean;
+  /** Prefix of every Prometheus metric name (`<namespace>_http_client_request_duration_seconds`); default none. */
+  readonly namespace?: string;
+  /** Cap on metric label sets (histogram series); later ones are counted in one `_overflow` series. Default 2000. */
+  readonly maxSeries?: number;
+  /**
+   * OpenTelemetry MeterProvider to record into as well (default: the global one, if a real one is registered when
+   * createMesh() runs). With none, only the built-in store runs.
+   */
+  readonly meterProvider?: MeterProvider;
+}
 
 /** Default control plane when neither the option nor WEFT_CONTROL_PLANE is set. */
 export const DEFAULT_CONTROL_PLANE = 'http://127.0.0.1:15010';
@@ -59,6 +80,15 @@ export interface MeshOptions {
    * has no identity and everything else works as without it.
    */
   readonly identity?: { readonly token?: string; readonly tokenFile?: string };
+  /** Golden metrics: on by default; Istio-named metrics, name prefix, series cap, OpenTelemetry MeterProvider. */
+  readonly metrics?: MetricsOptions;
+  /**
+   * Serve the Prometheus endpoint (`/metrics`, any path) on this port (0 = any free port; read mesh.metricsAddress()),
+   * on `metricsHost` (default 127.0.0.1, loopback only). Closed by mesh.close(). Default: no port (use metricsHandler()).
+   */
+  readonly metricsPort?: number;
+  /** Interface of the metrics port; default '127.0.0.1'. Use '0.0.0.0' for a Prometheus server on another host. */
+  readonly metricsHost?: string;
 }
 
 /** MeshOptions with every default applied. */
@@ -83,6 +113,9 @@ export interface ResolvedMeshOptions {
   readonly discovery: Discovery | undefined;
   /** Where the bootstrap token comes from; undefined = no workload identity. */
   readonly identity: TokenSource | undefined;
+  readonly metrics: MetricsOptions & { readonly enabled: boolean };
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -140,6 +173,12 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   if (id?.token !== undefined && (typeof id.token !== 'string' || id.token.trim() === '')) invalidArg('createMesh: identity.token must be a non-empty string (a bootstrap token from `weft token create`)');
   if (id?.tokenFile !== undefined && (typeof id.tokenFile !== 'string' || id.tokenFile === '')) invalidArg('createMesh: identity.tokenFile must be a file path');
   if (id?.token !== undefined && id.tokenFile !== undefined) invalidArg('createMesh: give identity.token or identity.tokenFile, not both');
+  const m = options.metrics;
+  if (m !== undefined && (typeof m !== 'object' || m === null)) invalidArg('createMesh: metrics must be an object like { istio: true }');
+  if (m?.namespace !== undefined && (typeof m.namespace !== 'string' || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(m.namespace))) invalidArg(`createMesh: metrics.namespace must be a Prometheus name prefix ([a-zA-Z_][a-zA-Z0-9_]*), got ${JSON.stringify(m.namespace)}`);
+  if (m?.maxSeries !== undefined && !(Number.isInteger(m.maxSeries) && m.maxSeries >= 1)) invalidArg(`createMesh: metrics.maxSeries must be an integer ≥ 1, got ${String(m.maxSeries)}`);
+  const metricsPort = options.metricsPort;
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65_535)) invalidArg(`createMesh: metricsPort must be an integer in [0, 65535], got ${String(metricsPort)}`);
   const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
   const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
   return Object.freeze({
@@ -160,5 +199,8 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     locality: options.locality !== undefined ? { ...options.locality } : localityFromEnv(env),
     discovery: options.discovery,
     identity: tokenSourceOf(options.identity, env),
+    metrics: { ...m, enabled: m?.enabled !== false },
+    metricsPort,
+    metricsHost: options.metricsHost ?? '127.0.0.1',
   });
 }

@@ -118,8 +118,10 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
     readonly #clusters: ReadonlyMap<string, ClusterView>;
     readonly #authority: string;
     readonly #lastError: string | undefined;
+    readonly #onRetry: ((route: string) => void) | undefined;
 
-    constructor(clusters: ReadonlyMap<string, ClusterView>, authority: string, lastError: string | undefined) {
+    constructor(clusters: ReadonlyMap<string, ClusterView>, authority: string, lastError: string | undefined, onRetry?: (route: string) => void) {
+      this.#onRetry = onRetry;
       this.#clusters = clusters;
       this.#authority = authority;
       this.#lastError = lastError;
@@ -199,6 +201,7 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
           return drop(breaker.overflowError(refused, authority, route));
         }
       }
+      if (isRetry) this.#onRetry?.(route); // an attempt that is sent: counted for golden metrics
       // Nothing observes calls of a cluster without a breaker, outlier detection or a load-reading balancer: the
       // leaf's result goes back as it is (no allocation per call).
       if (breaker === undefined && item.load === undefined && item.health === undefined) return result;
@@ -468,7 +471,7 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
         });
       }
       this.#pickers = pickers;
-      const picker = new MeshCallPicker(views, plan.authority, this.#lastError);
+      const picker = new MeshCallPicker(views, plan.authority, this.#lastError, plan.onRetry);
       const state = ready ? State.READY : connecting ? State.CONNECTING : State.TRANSIENT_FAILURE;
       if (this.#wasReady && !ready) this.#helper.requestReresolution();
       this.#wasReady = ready;

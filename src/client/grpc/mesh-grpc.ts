@@ -78,7 +78,7 @@ export class MeshGrpcImpl implements MeshGrpc {
     this.#grpc = grpcJs();
     const { discovery } = deps;
     const tls = deps.serveDeps.tls;
-    this.#runtime = discovery === undefined ? undefined : new GrpcRuntime({ ...deps, discovery, grpc: this.#grpc, ...(tls !== undefined && { tls }) });
+    this.#runtime = discovery === undefined ? undefined : new GrpcRuntime({ ...deps, discovery, grpc: this.#grpc, ...(tls !== undefined && { tls }), ...(deps.serveDeps.metrics !== undefined && { metrics: deps.serveDeps.metrics }) });
     this.#credentials = meshChannelCredentials(this.#grpc);
   }
 
@@ -112,7 +112,7 @@ export class MeshGrpcImpl implements MeshGrpc {
   }
 
   server(options?: MeshGrpcServerOptions): grpcTypes.Server {
-    return createMeshGrpcServer(this.#grpc, options, this.#require, this.#deps.serveDeps.inbound);
+    return createMeshGrpcServer(this.#grpc, options, this.#require, this.#deps.serveDeps.inbound, this.#deps.serveDeps.metrics);
   }
 
   async serve(server: grpcTypes.Server, options: ServeOptions): Promise<ServedGrpcEndpoint> {

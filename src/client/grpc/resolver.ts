@@ -14,6 +14,7 @@ import type { GrpcJs } from './grpc-js.js';
 import type { MeshTls } from '../../identity/mesh-tls.js';
 import { ATTRIBUTE, LB_POLICY_NAME, registerMeshLoadBalancer } from './lb-policy.js';
 import { compileGrpcTarget, type GrpcTargetPlan } from './route-plan.js';
+import type { MeshMetrics } from '../../telemetry/mesh-metrics.js';
 
 /** The URI scheme Weft registers with grpc-js: `weft:///<service>[:<port>]`. */
 export const WEFT_SCHEME = 'weft';
@@ -38,6 +39,8 @@ export interface GrpcRuntimeOptions {
   readonly random?: () => number;
   /** The workload identity's TLS side: channels then connect with mTLS where a cluster says so. None: plaintext only. */
   readonly tls?: MeshTls | undefined;
+  /** Golden metrics of outbound calls; undefined = none. */
+  readonly metrics?: MeshMetrics | undefined;
 }
 
 const runtimes = new Map<number, GrpcRuntime>();
@@ -105,7 +108,7 @@ export class GrpcRuntime {
         });
         return true;
       }
-      if (ts !== lastTarget || plan === undefined) plan = compileGrpcTarget(authority, ts.routes, this.#options.grpc, this.#options.random, (p) => this.#options.policies.concurrencyLimiter(p));
+      if (ts !== lastTarget || plan === undefined) plan = compileGrpcTarget(authority, ts.routes, this.#options.grpc, this.#options.random, (p) => this.#options.policies.concurrencyLimiter(p), this.#options.metrics);
       const clusters = [...plan.clusters].map((c) => state.clusters.get(c));
       if (ts === lastTarget && clusters.length === lastClusters.length && clusters.every((c, i) => c === lastClusters[i])) return true;
       lastTarget = ts;

@@ -13,6 +13,8 @@ import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/co
 import { requestHash } from '../balance/ring-hash.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from '../http/route-match.js';
 import type { GrpcJs } from './grpc-js.js';
+import type { MeshMetrics } from '../../telemetry/mesh-metrics.js';
+import { grpcClientMetrics } from '../../telemetry/grpc-metrics.js';
 
 type ConfigSelector = experimental.ConfigSelector;
 type Filter = experimental.Filter;
@@ -216,6 +218,19 @@ function faultFactories(policies: readonly FaultPolicy[], grpc: GrpcJs, describe
   return [{ createFilter: () => new FaultFilter(injectors, grpc, describe) }];
 }
 
+/**
+ * Counts gRPC retry attempts per route (series cached per route). grpc-js retries only the route's retryable status
+ * codes, or transparently a call that never reached a server; the picker cannot tell which, hence the one reason.
+ */
+function retryCounter(metrics: MeshMetrics, authority: string, retryOf: (route: string) => RetryPolicy | undefined): (route: string) => void {
+  const series = new Map<string, ReturnType<MeshMetrics['outboundSeries']>>();
+  return (route) => {
+    let s = series.get(route);
+    if (s === undefined) series.set(route, (s = metrics.outboundSeries('grpc', authority, route, retryOf(route))));
+    s.retried('retryable-status');
+  };
+}
+
 /** `config` with a deadline of at most `remainingMs` (the route's own timeout stays when it is sooner). */
 function withInheritedDeadline(config: CallConfig, remainingMs: number): CallConfig {
   const ms = Math.max(0, Math.floor(remainingMs));
@@ -241,6 +256,8 @@ export interface GrpcTargetPlan {
   /** Every cluster a route of the virtual host names (the LB policy connects to their endpoints). */
   readonly clusters: ReadonlySet<string>;
   readonly configSelector: ConfigSelector;
+  /** Counts a retry attempt of a call routed by `route` (golden metrics; the picker calls it); undefined = metrics off. */
+  readonly onRetry?: ((route: string) => void) | undefined;
 }
 
 /** A CallConfig that makes the picker fail the call with `error`'s gRPC status (status-map.ts). */
@@ -333,6 +350,7 @@ export function compileGrpcTarget(
   grpc: GrpcJs,
   random: () => number = Math.random,
   limiterFor?: (policy: ConcurrencyLimitPolicy) => ConcurrencyLimiter,
+  metrics?: MeshMetrics,
 ): GrpcTargetPlan {
   const vh = selectVirtualHost(routes.virtualHosts, authority);
   const planned = (vh?.routes ?? []).map((r) => planRoute(authority, routes, vh, r, grpc, random, limiterFor));
@@ -362,8 +380,15 @@ export function compileGrpcTarget(
   // grpc-js invokes the selector synchronously inside the call's start (once the channel has its first resolution),
   // so the async context is the caller's: a call made while handling a meshed request gets what is left of that
   // request's deadline when its route has none sooner. Costs one boolean test until a server has seen a deadline.
+  // `metrics`: a filter per call, outermost, recording it into the series of (route, method); none when off.
+  const retryOf = (name: string): RetryPolicy | undefined => {
+    const r = vh?.routes.find((x) => x.name === name);
+    return r?.action.kind === 'forward' ? r.action.retry : undefined;
+  };
+  const withMetrics = metrics === undefined ? undefined : grpcClientMetrics(metrics, authority, retryOf);
   const invoke = (methodName: string, metadata: Metadata): CallConfig => {
-    const config = route(methodName, metadata);
+    const routed = route(methodName, metadata);
+    const config = withMetrics === undefined ? routed : withMetrics(routed, methodName, routed.pickInformation[PICK.route] ?? '');
     const inherited = currentDeadline();
     return inherited === undefined ? config : withInheritedDeadline(config, inherited.remainingMs());
   };
@@ -373,5 +398,6 @@ export function compileGrpcTarget(
     virtualHost: vh,
     clusters,
     configSelector: { invoke, unref: () => {} },
+    onRetry: metrics === undefined ? undefined : retryCounter(metrics, authority, retryOf),
   });
 }

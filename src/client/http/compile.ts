@@ -22,6 +22,11 @@ import type { PoolTls } from './pools.js';
 import { endpointTls } from '../endpoint-tls.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
 import type { Dispatcher } from 'undici';
+import { attemptMetricsDispatch, clientMetricsDispatch } from '../../telemetry/http-client-metrics.js';
+import type { RouteSeries } from '../../telemetry/metrics-registry.js';
+
+/** Golden metrics of a target's routes: the series of (authority, route), made once per compile; undefined = off. */
+export type RouteMetricsFor = (authority: string, route: Route | undefined) => RouteSeries;
 
 /** One endpoint of a compiled cluster. */
 export interface CompiledEndpoint {
@@ -235,7 +240,7 @@ function missingCluster(authority: string, route: string, cluster: string): Disp
     );
 }
 
-function compileSplit(authority: string, route: Route, backends: ReadonlyMap<string, CompiledBackend>, random: () => number): DispatchFn {
+function compileSplit(authority: string, route: Route, backends: ReadonlyMap<string, CompiledBackend>, random: () => number, series?: RouteSeries): DispatchFn {
   const action = route.action;
   if (action.kind === 'direct') {
     const { status, body } = action;
@@ -244,7 +249,9 @@ function compileSplit(authority: string, route: Route, backends: ReadonlyMap<str
   const legs = action.clusters.map((wc) => {
     const backend = backends.get(wc.cluster);
     const target = { authority, route: route.name, cluster: wc.cluster, timeoutMs: action.timeoutMs, retry: action.retry, retryBudget: backend?.retryBudget, retrySlots: backend?.breaker };
-    const base = backend ? backend.dispatchFor(authority, route.name, action.hashPolicy) : missingCluster(authority, route.name, wc.cluster);
+    const balanced = backend ? backend.dispatchFor(authority, route.name, action.hashPolicy) : missingCluster(authority, route.name, wc.cluster);
+    // `metrics` (attempts): just below `retry`, it counts each retry attempt with its reason.
+    const base = series === undefined ? balanced : attemptMetricsDispatch(series, balanced);
     return { weight: wc.weight, dispatch: logicalStack(target).compose(base) };
   });
   if (legs.length === 1) return legs[0]!.dispatch;
@@ -272,27 +279,32 @@ export function compileTarget(
   backends: ReadonlyMap<string, CompiledBackend>,
   random: () => number,
   limiterFor?: (policy: ConcurrencyLimitPolicy) => ConcurrencyLimiter,
+  metrics?: RouteMetricsFor,
 ): CompiledTarget {
   const virtualHost = selectVirtualHost(routes.virtualHosts, authority);
-  const compiledRoutes: CompiledRoute[] = (virtualHost?.routes ?? []).map((route) => ({
-    route,
-    matches: compileRoute(route),
-    matchesAll:
-      route.headers.length === 0 &&
-      route.queryParams.length === 0 &&
-      ((route.path.kind === 'prefix' && (route.path.value === '/' || route.path.value === '')) ||
-        (route.path.kind === 'separated-prefix' && route.path.value === '/')),
-    // `fault` (Envoy fault filter) is outermost per route: an abort never reaches split, retry or the network, and a
-    // delay counts against the route timeout (fault-layer.ts). No layer at all on routes without a fault. Then the
-    // route rule's `concurrency-limit`, on routes that have one: a faulted-away call takes no slot.
-    dispatch: withFaults(
+  const compiledRoutes: CompiledRoute[] = (virtualHost?.routes ?? []).map((route) => {
+    const series = metrics?.(authority, route);
+    const inner = withFaults(
       effectiveFaults(routes, virtualHost, route),
       { authority, route: route.name, timeoutMs: route.action.kind === 'forward' ? route.action.timeoutMs : undefined, random },
       route.concurrencyLimit !== undefined && limiterFor !== undefined
-        ? concurrencyDispatch(limiterFor(route.concurrencyLimit), authority, route.name, compileSplit(authority, route, backends, random))
-        : compileSplit(authority, route, backends, random),
-    ),
-  }));
+        ? concurrencyDispatch(limiterFor(route.concurrencyLimit), authority, route.name, compileSplit(authority, route, backends, random, series))
+        : compileSplit(authority, route, backends, random, series),
+    );
+    return {
+      route,
+      matches: compileRoute(route),
+      matchesAll:
+        route.headers.length === 0 &&
+        route.queryParams.length === 0 &&
+        ((route.path.kind === 'prefix' && (route.path.value === '/' || route.path.value === '')) ||
+          (route.path.kind === 'separated-prefix' && route.path.value === '/')),
+      // `metrics` (logical call) is outermost per route, so fault aborts and concurrency refusals count. Then `fault`
+      // (Envoy fault filter): an abort never reaches split, retry or the network (no layer at all on routes without a
+      // fault). Then the route rule's `concurrency-limit`, on routes that have one: a faulted-away call takes no slot.
+      dispatch: series === undefined ? inner : clientMetricsDispatch(series, inner),
+    };
+  });
   const noRoute = (method: string, path: string): MeshError =>
     new MeshError(
       ERROR_CODES.NO_ROUTE,
@@ -305,6 +317,12 @@ export function compileTarget(
         details: { authority, listener: routes.listener, routeConfig: routes.routeConfig, virtualHost: virtualHost?.name, method, path, status: 404 },
       },
     );
+  // A call no route takes still counts, under route ''.
+  const noRouteSeries = metrics?.(authority, undefined);
+  const failNoRoute = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, method: string, raw: string): boolean =>
+    noRouteSeries === undefined
+      ? failHandler(handler, noRoute(method, raw))
+      : clientMetricsDispatch(noRouteSeries, (_o, h) => failHandler(h, noRoute(method, raw)))(opts, handler);
   const first = compiledRoutes[0];
   const table = compiledRoutes;
   const n = table.length;
@@ -326,7 +344,7 @@ export function compileTarget(
       const r = table[i]!;
       if (r.matchesAll || r.matches(facts)) return forward(opts, handler, r);
     }
-    return failHandler(handler, noRoute(facts.method, raw));
+    return failNoRoute(opts, handler, facts.method, raw);
   };
   return Object.freeze({ authority, routes, virtualHost, compiledRoutes: Object.freeze(compiledRoutes), dispatch });
 }

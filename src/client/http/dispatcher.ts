@@ -9,7 +9,7 @@ import type { MeshState, TargetState } from '../../discovery/mesh-state.js';
 import type { DispatchFn } from '../stack.js';
 import { currentDeadline, runWithDeadline, type Deadline } from '../../policy/deadline/index.js';
 import { ClusterPolicyRegistry } from '../cluster-policies.js';
-import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget, type GetPool } from './compile.js';
+import { closeBackend, compileBackends, compileTarget, endpointOrigins, type CompiledBackend, type CompiledTarget, type GetPool, type RouteMetricsFor } from './compile.js';
 import { failHandler } from './handlers.js';
 import { keepAliveOptions, PoolRegistry, type PoolSettings } from './pools.js';
 import type { ConcurrencyLimiter, ConcurrencyLimitPolicy } from '../../policy/concurrency/index.js';
@@ -50,6 +50,8 @@ export interface MeshDispatcherOptions {
   /** The workload identity's TLS side: calls to clusters that ask for mTLS use it. None: those calls are plaintext, or fail with WEFT_ERR_IDENTITY when the destination is STRICT. */
   readonly tls?: MeshTls;
   readonly logger?: Logger;
+  /** Golden metrics: the series of each (authority, route), asked once per compile; undefined = no metrics. */
+  readonly metrics?: RouteMetricsFor;
 }
 
 /** Why a call is or is not routed by the mesh. */
@@ -118,6 +120,7 @@ export class MeshDispatcher extends Dispatcher {
   readonly #entries = new Map<string, Entry>();
   #passThroughCount = 0;
   #backends: Map<string, CompiledBackend> = new Map();
+  readonly #metrics: RouteMetricsFor | undefined;
   #state: MeshState;
   #subscription: Disposable | undefined;
   #closed = false;
@@ -132,6 +135,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#meshDomains = (options.meshDomains ?? []).map((d) => d.toLowerCase());
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.#pools = new PoolRegistry(options.pool, options.tls);
+    this.#metrics = options.metrics;
     this.#ownsPolicies = options.policies === undefined;
     this.#policies = options.policies ?? new ClusterPolicyRegistry();
     this.#ownsPassThrough = options.passThrough === undefined;
@@ -295,7 +299,7 @@ export class MeshDispatcher extends Dispatcher {
     if (ts.status === 'resolved') {
       entry.kind = 'mesh';
       entry.reason = `listener '${ts.routes.listener}'`;
-      entry.target = compileTarget(entry.authority, ts.routes, this.#backends, this.#random, this.#limiterFor);
+      entry.target = compileTarget(entry.authority, ts.routes, this.#backends, this.#random, this.#limiterFor, this.#metrics);
       entry.dispatch = entry.target.dispatch;
     } else if (ts.status === 'absent') {
       entry.kind = 'pass-through';

@@ -22,6 +22,8 @@ import { undiciOutcome } from './undici-errors.js';
 
 /** Set on an attempt's dispatch options: origins (`http://ip:port`) earlier attempts used; balancers avoid them. */
 export const EXCLUDE_ORIGINS: unique symbol = Symbol.for('weft.retry.excludeOrigins') as never;
+/** Set on a retry attempt's dispatch options: why the attempt before it was retried (its status, or error kind). */
+export const RETRY_REASON: unique symbol = Symbol.for('weft.retry.reason') as never;
 
 /** Timers and clocks of the retry layer (injectable: tests use a fake one, no real sleeps). */
 export interface RetryClock {
@@ -127,6 +129,8 @@ class RetryCall {
   /** A max_retries slot taken for the retry scheduled next (handed to its attempt at launch). */
   #slotHeld = false;
   #tried: string[] | undefined;
+  /** Why the next attempt is a retry (the status or error kind of the one before), for metrics and traces. */
+  #retryReason = '';
 
   /** True when the deadline is the route timeout's (not a sooner one the inbound request carried): which error it gives. */
   readonly #routeBound: boolean;
@@ -201,6 +205,7 @@ class RetryCall {
     let opts = this.#opts;
     if (timeoutHeader !== undefined || n > 1) opts = { ...opts, headers: withMeshHeaders(this.#opts.headers, n > 1 ? String(n) : undefined, timeoutHeader) };
     if (this.#tried !== undefined) (opts as unknown as Record<symbol, unknown>)[EXCLUDE_ORIGINS] = this.#tried;
+    if (n > 1) (opts as unknown as Record<symbol, unknown>)[RETRY_REASON] = this.#retryReason;
     const a = new Attempt(this);
     a.opts = opts;
     a.slot = this.#slotHeld;
@@ -244,6 +249,7 @@ class RetryCall {
         const delay = this.#retryDelay(raw, status);
         if (delay !== undefined) {
           a.dumping = true; // never delivered: read to the end (keeps the connection) and retry
+          this.#retryReason = grpcStatus === undefined ? String(status) : `grpc-${grpcStatus}`;
           this.#pendingDelayMs = delay;
           return true;
         }
@@ -275,6 +281,7 @@ class RetryCall {
         const delay = this.#retryDelay(undefined, 0, neverSent);
         if (delay !== undefined) {
           this.#pendingDelayMs = delay;
+          this.#retryReason = outcome.kind === 'error' ? outcome.error : 'other';
           return this.#scheduleRetry(a);
         }
       }
@@ -462,6 +469,11 @@ export function routeTimeoutError(t: { readonly authority: string; readonly rout
 }
 
 /** The origins earlier attempts of a request used (set by the retry layer on a retry's options), or undefined. */
+export function retryReason(opts: object): string | undefined {
+  return (opts as Record<symbol, string | undefined>)[RETRY_REASON];
+}
+
+/** The endpoints earlier attempts of this call used (set on retry attempts only), or undefined. */
 export function triedOrigins(opts: object): readonly string[] | undefined {
   return (opts as Record<symbol, readonly string[] | undefined>)[EXCLUDE_ORIGINS];
 }

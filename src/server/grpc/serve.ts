@@ -11,6 +11,8 @@ import { advertisable, delay, drainTimes, registerServed, type ServeDeps, type S
 import { createInboundFront, MeshTlsTerminator, peerOf } from '../tls/inbound-front.js';
 import type { InboundRuntime } from '../inbound/runtime.js';
 import { inboundInterceptor } from './inbound-interceptor.js';
+import type { MeshMetrics } from '../../telemetry/mesh-metrics.js';
+import { grpcServerMetricsInterceptor } from '../../telemetry/grpc-metrics.js';
 
 /** A listening, registered gRPC endpoint. */
 export interface ServedGrpcEndpoint {
@@ -57,9 +59,12 @@ export function createMeshGrpcServer(
   options: MeshGrpcServerOptions = {},
   requireModule: (id: string) => unknown,
   inbound?: InboundRuntime,
+  metrics?: MeshMetrics,
 ): grpcTypes.Server {
   const { health, reflection, interceptors, ...serverOptions } = options;
-  const own = inbound === undefined ? [deadlineInterceptor(grpc)] : [inboundInterceptor(grpc, inbound), deadlineInterceptor(grpc)];
+  const policy = inbound === undefined ? [deadlineInterceptor(grpc)] : [inboundInterceptor(grpc, inbound), deadlineInterceptor(grpc)];
+  // grpc-js wraps the base call with the first interceptor: `metrics` there sees every status, refusals included.
+  const own = metrics === undefined ? policy : [grpcServerMetricsInterceptor(grpc, metrics), ...policy];
   const server = new grpc.Server({ ...serverOptions, interceptors: [...own, ...(interceptors ?? [])] });
   if (inbound !== undefined) {
     enforcing.add(server);

@@ -12,6 +12,8 @@ import { enforceInbound, withInbound } from './inbound-listener.js';
 import type { MeshTls } from '../../identity/mesh-tls.js';
 import { TLS_MODE_LABEL, TLS_MODE_WEFT } from '../../identity/mtls-wire.js';
 import { createInboundFront, MeshTlsTerminator } from '../tls/inbound-front.js';
+import type { MeshMetrics } from '../../telemetry/mesh-metrics.js';
+import { observeHttpServer } from '../../telemetry/http-server-metrics.js';
 
 /** Default time the server keeps serving after deregistering, so the removal reaches callers first (ms). */
 export const DEFAULT_DRAIN_DELAY_MS = 500;
@@ -85,6 +87,8 @@ export interface ServeDeps {
    * plaintext ones, on the same port) and register as serving mTLS. Undefined: plaintext only.
    */
   readonly tls?: MeshTls;
+  /** Golden metrics of served requests (HTTP and gRPC); undefined = none. */
+  readonly metrics?: MeshMetrics;
 }
 
 /**
@@ -123,6 +127,8 @@ export async function serveHttp(
     enforceDeadlines(server as http.Server);
     if (inbound !== undefined) enforceInbound(server as http.Server, inbound);
   }
+  // `metrics` last, so its patch of emit is outermost: it sees the requests the inbound policy refuses too.
+  if (deps.metrics !== undefined) observeHttpServer(server as http.Server, deps.metrics);
   // Subscribe before listening so the policy is usually in hand for the first request (which waits for it otherwise).
   void inbound?.start();
   // With a workload certificate, a plain http.Server listens through the inbound front: mTLS and plaintext on one port
