@@ -306,6 +306,7 @@ class MeshImpl implements Mesh {
       ...(this.#tls !== undefined && { tls: this.#tls }),
       service: this.service,
       nodeId: this.nodeId,
+      telemetry: this.#telemetry,
       drain: this.#options.drain,
       logger: this.#options.logger,
       ...(this.#options.metrics.enabled && { metrics: this.#metrics }),
