@@ -270,6 +270,7 @@ class MeshImpl implements Mesh {
       this.#grpc = new MeshGrpcImpl({
         ...(this.#discovery !== undefined ? { discovery: this.#discovery } : {}),
         policies: this.#policies,
+        telemetry: this.#telemetry,
         resolveTimeoutMs: options.resolveTimeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS,
         logger: options.logger,
         serveDeps: this.#serveDeps(),

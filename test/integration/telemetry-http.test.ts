@@ -119,10 +119,10 @@ describe('telemetry: HTTP tracing and access logs', { timeout: 120_000 }, () => 
     // Process a: its SERVER span is the child of our attempt span, and its own call to b hangs under it.
     const aPort = (procs[0]!.lines.find((l) => (l as { type?: string }).type === 'ready') as { port: number }).port;
     const bPort = (procs[1]!.lines.find((l) => (l as { type?: string }).type === 'ready') as { port: number }).port;
-    const aSpans = await waitFor(async () => {
+    const aSpans = (await waitFor(async () => {
       const s = await fetchSpans(aPort);
       return s.some((x) => x.traceId === call.traceId && x.kind === CLIENT) ? s : undefined;
-    }, 'spans of a');
+    }, 'spans of a'))!;
     const aServer = aSpans.find((s) => s.kind === SERVER && s.traceId === call.traceId)!;
     assert.equal(aServer.parentSpanId, attempt.spanId);
     assert.equal(aServer.name, 'GET');
@@ -131,10 +131,10 @@ describe('telemetry: HTTP tracing and access logs', { timeout: 120_000 }, () => 
     const aCall = aSpans.find((s) => s.kind === INTERNAL && s.parentSpanId === aServer.spanId)!;
     assert.equal(aCall.attributes['url.full'], 'http://b/hop');
     const aAttempt = aSpans.find((s) => s.kind === CLIENT && s.parentSpanId === aCall.spanId)!;
-    const bSpans = await waitFor(async () => {
+    const bSpans = (await waitFor(async () => {
       const s = await fetchSpans(bPort);
       return s.some((x) => x.traceId === call.traceId) ? s : undefined;
-    }, 'spans of b');
+    }, 'spans of b'))!;
     const bServer = bSpans.find((s) => s.kind === SERVER && s.traceId === call.traceId)!;
     assert.equal(bServer.parentSpanId, aAttempt.spanId);
     assert.equal(bServer.attributes['url.path'], '/hop');
@@ -170,7 +170,7 @@ describe('telemetry: HTTP tracing and access logs', { timeout: 120_000 }, () => 
     const res = await client.fetch('http://guarded/secret');
     assert.equal(res.status, 403);
     await res.text();
-    const server = await waitFor(() => otel.spans().find((s) => s.kind === SERVER && s.attributes['url.path'] === '/secret'), 'server span');
+    const server = (await waitFor(() => otel.spans().find((s) => s.kind === SERVER && s.attributes['url.path'] === '/secret'), 'server span'))!;
     assert.equal(server.attributes['http.response.status_code'], 403);
     assert.equal(server.attributes['weft.denied.reason'], 'rbac_denied');
     assert.equal(server.attributes['weft.denied.policy'], 'deny-secret');
