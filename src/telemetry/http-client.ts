@@ -158,17 +158,17 @@ export class HttpCall implements AttemptObserver {
       } else errorType = (err as { code?: string }).code ?? err.name;
       (this.flags ??= []).push(`error:${errorType}${reason !== undefined ? `:${reason}` : ''}`);
     } else if (status >= 500) errorType = String(status);
-    if (span !== undefined) {
-      if (status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
-      if (this.cluster !== undefined) span.setAttribute(WEFT.cluster, this.cluster);
-      if (this.endpoint !== undefined) span.setAttribute(WEFT.endpoint, this.endpoint);
-      span.setAttribute(WEFT.attempts, this.attempts);
-      if (errorType !== undefined) {
-        span.setAttribute(ATTR_ERROR_TYPE, errorType);
-        if (err !== undefined && isMeshError(err)) span.setAttribute(WEFT.errorCode, err.code);
-        if (reason !== undefined) span.setAttribute(WEFT.errorReason, reason);
-        span.setStatus({ code: SpanStatusCode.ERROR, ...(err !== undefined && { message: err.message }) });
-      }
+    if (span !== undefined && span.isRecording()) {
+      span.setAttributes({
+        [WEFT.attempts]: this.attempts,
+        ...(status > 0 && { [ATTR_HTTP_RESPONSE_STATUS_CODE]: status }),
+        ...(this.cluster !== undefined && { [WEFT.cluster]: this.cluster }),
+        ...(this.endpoint !== undefined && { [WEFT.endpoint]: this.endpoint }),
+        ...(errorType !== undefined && { [ATTR_ERROR_TYPE]: errorType }),
+        ...(err !== undefined && isMeshError(err) && { [WEFT.errorCode]: err.code }),
+        ...(reason !== undefined && { [WEFT.errorReason]: reason }),
+      });
+      if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, ...(err !== undefined && { message: err.message }) });
       span.end();
     }
     const durationMs = performance.now() - this.#startMs;
@@ -219,7 +219,7 @@ export class HttpAttempt implements AttemptObserver {
     const ejected = this.isEjected?.(this.origin) === true;
     if (ejected && !(call.flags ?? []).includes('outlier_ejected')) (call.flags ??= []).push('outlier_ejected');
     const span = this.span;
-    if (span === undefined) return;
+    if (span === undefined || !span.isRecording()) return;
     if (status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
     if (ejected) span.setAttribute(WEFT.outlierEjected, true);
     if (failure !== undefined || status >= 500) {
@@ -277,7 +277,9 @@ export function traceHttpRoute(t: MeshTelemetry, authority: string, route: strin
     const call = new HttpCall(t, authority, route, policy, opts, probe.on, probe.undiciInstrumented);
     (opts as unknown as Record<symbol, unknown>)[HTTP_CALL] = call;
     const observed = wrap(handler, call);
-    return call.ctx !== undefined ? withContext(call.ctx, next, opts, observed) : next(opts, observed);
+    // Only an instrumentation below reads the active context (attempts find their call on the options): with none,
+    // no context switch (an AsyncLocalStorage run costs a few µs).
+    return call.undiciInstrumented && call.ctx !== undefined ? withContext(call.ctx, next, opts, observed) : next(opts, observed);
   };
 }
 
@@ -293,7 +295,7 @@ export function traceHttpAttempt(cluster: string, endpoint: { origin: string; ad
     const attempt = call.attempt(cluster, endpoint, isEjected);
     if (attempt.span !== undefined) opts.headers = withHeaders(opts.headers, injectHeaders(attempt.ctx!));
     const observed = wrap(handler, attempt);
-    return attempt.ctx !== undefined ? withContext(attempt.ctx, next, opts, observed) : next(opts, observed);
+    return call.undiciInstrumented && attempt.ctx !== undefined ? withContext(attempt.ctx, next, opts, observed) : next(opts, observed);
   };
 }
 
