@@ -28,6 +28,24 @@ spec:
   targetRef: { kind: Service, name: guarded }
   action: DENY
   rules: [{ to: [{ operation: { paths: ["/secret"] } }] }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: FaultInjection
+metadata: { name: echo-abort }
+spec:
+  abort: { httpStatus: 418, percentage: 100 }
+  headers: [{ name: x-chaos, value: "on" }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: echo-chaos }
+spec:
+  parentRefs: [{ kind: Service, name: echo }]
+  rules:
+  - backendRefs: [{ name: echo }]
+    filters:
+    - type: ExtensionRef
+      extensionRef: { group: weft.dev, kind: FaultInjection, name: echo-abort }
 `;
 
 const telemetry = (spec: string) => `apiVersion: weft.dev/v1alpha1
@@ -59,7 +77,7 @@ describe('telemetry: HTTP tracing and access logs', { timeout: 120_000 }, () => 
       }
     });
     tcp = await startTestControlPlane({
-      'services.yaml': ['a', 'b', 'flaky', 'guarded', 'echo'].map((s) => serviceYaml(s)).join('---\n'),
+      'services.yaml': ['a', 'b', 'flaky', 'guarded', 'echo', 'empty'].map((s) => serviceYaml(s)).join('---\n'),
       'routes.yaml': routes,
     });
     const env = { WEFT_CONTROL_PLANE: tcp.cp.xdsUrl };
@@ -69,7 +87,7 @@ describe('telemetry: HTTP tracing and access logs', { timeout: 120_000 }, () => 
     // In this process: the servers of flaky, guarded and echo (one mesh), and the client (another).
     servers = await createMesh({ service: 'guarded', controlPlane: tcp.cp.xdsUrl, drain: { drainDelayMs: 0 } });
     await servers.serve((req, res) => res.end('secret'), { port: 0 });
-    client = await createMesh({ service: 'client', controlPlane: tcp.cp.xdsUrl, dependsOn: ['a', 'flaky', 'guarded', 'echo'], accessLog: { stream: log } });
+    client = await createMesh({ service: 'client', controlPlane: tcp.cp.xdsUrl, dependsOn: ['a', 'flaky', 'guarded', 'echo', 'empty'], accessLog: { stream: log } });
     const flakyMesh = await createMesh({ service: 'flaky', controlPlane: tcp.cp.xdsUrl, drain: { drainDelayMs: 0 } });
     await flakyMesh.serve((_req, res) => {
       res.statusCode = ++flakyCalls % 2 === 1 ? 503 : 200;
@@ -175,6 +193,24 @@ describe('telemetry: HTTP tracing and access logs', { timeout: 120_000 }, () => 
     assert.equal(server.attributes['weft.denied.reason'], 'rbac_denied');
     assert.equal(server.attributes['weft.denied.policy'], 'deny-secret');
     assert.equal(server.attributes['weft.error.code'], 'WEFT_ERR_PERMISSION_DENIED');
+  });
+
+  it('a call the fault filter answered says so, and a mesh refusal names its error code', async () => {
+    otel.exporter.reset();
+    const res = await client.fetch('http://echo/f', { headers: { 'x-chaos': 'on' } });
+    assert.equal(res.status, 418);
+    await res.text();
+    const call = otel.spans().find((s) => s.attributes['weft.span'] === 'call' && s.attributes['url.full'] === 'http://echo/f')!;
+    assert.equal(call.attributes['weft.fault.injected'], true);
+    assert.equal(call.attributes['weft.attempts'], 0, 'nothing was sent');
+    assert.equal(otel.spans().filter((s) => s.kind === CLIENT).length, 0);
+    otel.exporter.reset();
+    await assert.rejects(client.fetch('http://empty/x'));
+    const refused = otel.spans().find((s) => s.attributes['weft.span'] === 'call' && s.attributes['url.full'] === 'http://empty/x')!;
+    assert.equal(refused.attributes['error.type'], 'WEFT_ERR_NO_ENDPOINTS');
+    assert.equal(refused.attributes['weft.error.code'], 'WEFT_ERR_NO_ENDPOINTS');
+    assert.equal(refused.attributes['weft.cluster'], undefined, 'no attempt was made');
+    assert.equal(refused.status, 2);
   });
 
   it('sampling 0 % then 100 % applies live from a Telemetry edit', async () => {
