@@ -27,7 +27,7 @@ import { sampledParent, SpanKind, startSpan, traceIdOf } from './tracing.js';
 type CallConfig = ReturnType<experimental.ConfigSelector['invoke']>;
 type PickResult = experimental.PickResult;
 
-/** gRPC status codes a client span counts as errors (all but OK). */
+/** Sets propagation fields in grpc-js Metadata (replacing: one value per key). */
 const setter = { set: (m: Metadata, k: string, v: string) => m.set(k, v) };
 
 /** Calls traced or logged, by their (per-call) pickInformation object, which grpc-js hands every attempt's pick. */

@@ -1,6 +1,6 @@
 // Tracing and access logs of the HTTP client: a logical-call span per route dispatch (INTERNAL) and a CLIENT span per
 // attempt (so retries are visible), W3C context injected per attempt, and one access-log line per call.
-import { SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
+import { context, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import { isMeshError } from '../core/errors.js';
 import type { ErrorKind } from '../core/classify.js';
@@ -21,7 +21,6 @@ import {
 } from './attrs.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { injectHeaders, sampledParent, SpanKind, startSpan, traceIdOf, withContext } from './tracing.js';
-import { context } from '@opentelemetry/api';
 
 type DispatchFn = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
 type Wrap = (handler: Dispatcher.DispatchHandler, observer: AttemptObserver) => Dispatcher.DispatchHandler;

@@ -140,4 +140,5 @@ export function traceIdOf(span: Span | undefined): string | undefined {
   return sc !== undefined && isSpanContextValid(sc) ? sc.traceId : undefined;
 }
 
+/** Span kinds, re-exported so adapters need one import. */
 export { SpanKind };
