@@ -14,6 +14,10 @@ import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanEx
 import { request, type Dispatcher } from 'undici';
 import { MeshDispatcher } from '../dist/src/client/http/dispatcher.js';
 import { createXdsClient } from '../dist/src/discovery/xds/ads-client.js';
+import { NO_TELEMETRY } from '../dist/src/discovery/telemetry-policy.js';
+import { observeAttempt } from '../dist/src/client/http/observe-handler.js';
+import { traceHttpAttempt, traceHttpRoute } from '../dist/src/telemetry/http-client.js';
+import { createMeshTelemetry } from '../dist/src/telemetry/mesh-telemetry.js';
 import { createMesh, forkWithMessage, loadArgs, startBenchControlPlane } from './lib.js';
 import { median, runLoad, type Call, type LoadResult } from './load.js';
 
@@ -45,7 +49,8 @@ const { controlPlane, close: closeControlPlane } = await startBenchControlPlane(
 });
 const targets = ['plain', 'logged', 'sampled1', 'sampled100'];
 const discard = new Writable({ write: (_c, _e, cb) => cb() });
-const mesh = await createMesh({ service: 'bench', controlPlane: controlPlane.xdsUrl, dependsOn: targets, accessLog: { stream: discard } });
+// Golden metrics off, so the rows measure tracing and access logs alone (benchmarks/telemetry-metrics.ts measures metrics).
+const mesh = await createMesh({ service: 'bench', controlPlane: controlPlane.xdsUrl, dependsOn: targets, accessLog: { stream: discard }, metrics: { enabled: false } });
 await mesh.ready();
 // The baseline: the same dispatcher, built without telemetry (what the mesh was before this feature).
 const xds = createXdsClient({ server: controlPlane.xdsUrl.replace('http://', ''), node: { id: 'bench-baseline', cluster: 'bench', locality: {} } });
@@ -87,6 +92,29 @@ async function compare(name: string, c: Call): Promise<void> {
   ]);
 }
 
+// The hooks alone in a tight loop (robust on a busy machine): the route and attempt hooks around a no-op dispatch,
+// with no TracerProvider registered and no access log, against the bare no-op.
+function hookNs(): { route: number; attempt: number } {
+  const t = createMeshTelemetry('bench');
+  const noop = (_o: Dispatcher.DispatchOptions, _h: Dispatcher.DispatchHandler): boolean => true;
+  const route = traceHttpRoute(t, 'a', 'r', NO_TELEMETRY, observeAttempt, noop);
+  const attempt = traceHttpAttempt('c', { origin: 'http://127.0.0.1:1', address: '127.0.0.1', port: 1 }, undefined, observeAttempt, noop);
+  const opts: Dispatcher.DispatchOptions = { method: 'GET', path: '/', headers: {} };
+  const handler = {} as Dispatcher.DispatchHandler;
+  const time = (fn: typeof noop): number => {
+    const n = 5_000_000;
+    let sink = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) if (fn(opts, handler)) sink++;
+    if (sink !== n) throw new Error('unreachable');
+    return Number(process.hrtime.bigint() - t0) / n;
+  };
+  for (let i = 0; i < 3; i++) (time(noop), time(route), time(attempt));
+  const base = Math.min(time(noop), time(noop), time(noop));
+  return { route: Math.min(time(route), time(route), time(route)) - base, attempt: Math.min(time(attempt), time(attempt), time(attempt)) - base };
+}
+const hooks = hookNs();
+
 // Phase 1: no SDK registered.
 await compare('telemetry on, no SDK registered', call(mesh.dispatcher as Dispatcher, 'plain'));
 await compare('access logs on (every call, discarding sink)', call(mesh.dispatcher as Dispatcher, 'logged'));
@@ -106,6 +134,7 @@ console.log(`\nTelemetry cost, ${concurrency} concurrent keep-alive requests, ${
 console.log(line(header));
 console.log(line(widths.map((w) => '-'.repeat(w))));
 for (const r of rows) console.log(line(r));
+console.log(`hooks alone, no TracerProvider: route hook ${hooks.route.toFixed(1)} ns/call, attempt hook ${hooks.attempt.toFixed(1)} ns/attempt (tight loop, min of 3 × 5M)`);
 console.log(`access log lines written ${mesh.status().accessLog.written}, dropped ${mesh.status().accessLog.dropped}`);
 
 await provider.shutdown();
