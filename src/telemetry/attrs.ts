@@ -8,6 +8,7 @@ export {
   ATTR_NETWORK_PEER_ADDRESS,
   ATTR_NETWORK_PEER_PORT,
   ATTR_RPC_METHOD,
+  ATTR_RPC_STATUS_CODE,
   ATTR_RPC_SYSTEM_NAME,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
@@ -22,8 +23,6 @@ export const ATTR_RPC_SYSTEM = 'rpc.system';
 export const ATTR_RPC_SERVICE = 'rpc.service';
 /** Numeric gRPC status (semconv ≤1.37). */
 export const ATTR_RPC_GRPC_STATUS_CODE = 'rpc.grpc.status_code';
-/** Status name (`OK`, `UNAVAILABLE`), stable RPC conventions. */
-export const ATTR_RPC_RESPONSE_STATUS_CODE = 'rpc.response.status_code';
 
 /** Mesh decisions recorded on spans. */
 export const WEFT = Object.freeze({
@@ -56,7 +55,7 @@ export const WEFT = Object.freeze({
   peer: 'weft.peer.identity',
 });
 
-/** gRPC status names by code (for rpc.response.status_code and retry reasons). */
+/** gRPC status names by code (for rpc.status_code and retry reasons). */
 export const GRPC_STATUS_NAMES: readonly string[] = Object.freeze([
   'OK',
   'CANCELLED',

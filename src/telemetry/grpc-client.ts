@@ -11,7 +11,7 @@ import {
   ATTR_NETWORK_PEER_PORT,
   ATTR_RPC_GRPC_STATUS_CODE,
   ATTR_RPC_METHOD,
-  ATTR_RPC_RESPONSE_STATUS_CODE,
+  ATTR_RPC_STATUS_CODE,
   ATTR_RPC_SERVICE,
   ATTR_RPC_SYSTEM,
   ATTR_RPC_SYSTEM_NAME,
@@ -128,7 +128,7 @@ export class GrpcCall implements experimental.Filter {
         this.#lastOutcome = GRPC_STATUS_NAMES[code] ?? String(code);
         if (span !== undefined) {
           span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, code);
-          span.setAttribute(ATTR_RPC_RESPONSE_STATUS_CODE, this.#lastOutcome);
+          span.setAttribute(ATTR_RPC_STATUS_CODE, this.#lastOutcome);
           if (code !== 0) {
             span.setAttribute(ATTR_ERROR_TYPE, this.#lastOutcome);
             span.setStatus({ code: SpanStatusCode.ERROR, message: details });
@@ -160,7 +160,7 @@ export class GrpcCall implements experimental.Filter {
     const span = this.span;
     if (span !== undefined) {
       span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, status.code);
-      span.setAttribute(ATTR_RPC_RESPONSE_STATUS_CODE, name);
+      span.setAttribute(ATTR_RPC_STATUS_CODE, name);
       span.setAttribute(WEFT.attempts, this.attempts);
       if (this.#cluster !== undefined) span.setAttribute(WEFT.cluster, this.#cluster);
       if (this.#endpoint !== undefined) span.setAttribute(WEFT.endpoint, this.#endpoint);

@@ -10,7 +10,7 @@ import {
   ATTR_ERROR_TYPE,
   ATTR_RPC_GRPC_STATUS_CODE,
   ATTR_RPC_METHOD,
-  ATTR_RPC_RESPONSE_STATUS_CODE,
+  ATTR_RPC_STATUS_CODE,
   ATTR_RPC_SERVICE,
   ATTR_RPC_SYSTEM,
   ATTR_RPC_SYSTEM_NAME,
@@ -73,7 +73,7 @@ export function traceServerInterceptor(grpc: GrpcJs, t: MeshTelemetry, policyOf:
           const span = started?.span;
           if (span !== undefined) {
             span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, status.code);
-            span.setAttribute(ATTR_RPC_RESPONSE_STATUS_CODE, GRPC_STATUS_NAMES[status.code] ?? String(status.code));
+            span.setAttribute(ATTR_RPC_STATUS_CODE, GRPC_STATUS_NAMES[status.code] ?? String(status.code));
             if (peer !== undefined) span.setAttribute(WEFT.peer, peer);
             if (refusal !== undefined) {
               span.setAttribute(WEFT.deniedReason, refusal.reason);

@@ -109,7 +109,7 @@ describe('telemetry: gRPC tracing and access logs', { timeout: 120_000 }, () => 
     assert.equal(attempts[0]!.attributes['rpc.grpc.status_code'], grpc.status.UNAVAILABLE);
     assert.equal(attempts[0]!.attributes['error.type'], 'UNAVAILABLE');
     assert.equal(attempts[1]!.attributes['weft.retry.reason'], 'UNAVAILABLE');
-    assert.equal(attempts[1]!.attributes['rpc.response.status_code'], 'OK');
+    assert.equal(attempts[1]!.attributes['rpc.status_code'], 'OK');
     assert.equal(attempts[1]!.attributes['weft.cluster'], 'gecho:50051');
     assert.match(String(attempts[1]!.attributes['weft.endpoint']), /^127\.0\.0\.1:\d+$/);
     const servers = spans!.filter((s) => s.kind === SERVER && s.traceId === call.traceId);
