@@ -67,3 +67,10 @@ export type { Logger } from './core/logger.js';
 export type { Disposable, Watch } from './core/watch.js';
 /** Discovery status as shown by mesh.status(). */
 export type { DiscoveryStatus, TypeStatus, NackEvent } from './discovery/discovery.js';
+/** Access logs: where lines go (createMesh `accessLog`), the writer's counters (mesh.status().accessLog), a line's fields. */
+export type { AccessLogOptions, AccessLogStatus, AccessLogRecord } from './telemetry/access-log.js';
+/** Default bound of unwritten access-log bytes before lines are dropped (1 MiB). */
+export { DEFAULT_ACCESS_LOG_BUFFER_BYTES } from './telemetry/access-log.js';
+/** The instrumentation scope name of Weft's spans (`weft`), and the span attribute names it sets (`weft.*`). */
+export { TRACER_NAME } from './telemetry/tracing.js';
+export { WEFT as WEFT_SPAN_ATTRIBUTES } from './telemetry/attrs.js';

@@ -22,6 +22,8 @@ import { resolveMeshOptions, type MeshOptions, type ResolvedMeshOptions } from '
 import { waitUntilReady } from './mesh/ready.js';
 import type { ServedGrpcEndpoint } from './server/grpc/serve.js';
 import { InboundRuntime, type InboundStatus } from './server/inbound/runtime.js';
+import { createMeshTelemetry, type MeshTelemetry } from './telemetry/mesh-telemetry.js';
+import type { AccessLogStatus } from './telemetry/access-log.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, serveHttp, type ServeDeps, type ServedEndpoint, type ServeOptions } from './server/http/serve.js';
 import { bindMeshMetrics, MeshMetrics } from './telemetry/mesh-metrics.js';
 import { meshGauges } from './telemetry/mesh-gauges.js';
@@ -48,6 +50,8 @@ export interface MeshStatus {
   readonly inbound: InboundStatus | undefined;
   /** The workload identity: SPIFFE ID, certificate expiry, last renewal and its error. Undefined without a token. */
   readonly identity: IdentityStatus | undefined;
+  /** Access-log lines written and dropped (the sink backed up or failed), and the sink's error if it failed. */
+  readonly accessLog: AccessLogStatus;
 }
 
 /** Everything this process knows about the mesh: status, compiled targets and clusters, and raw xDS resources. */
@@ -170,6 +174,7 @@ class MeshImpl implements Mesh {
   readonly #mesh: MeshDispatcher | undefined;
   readonly #served: (ServedEndpoint | ServedGrpcEndpoint)[] = [];
   readonly #policies: ClusterPolicyRegistry;
+  readonly #telemetry: MeshTelemetry;
   #grpc: MeshGrpcImpl | undefined;
   #registry: RegistryClient | undefined;
   #inbound: InboundRuntime | undefined;
@@ -201,6 +206,7 @@ class MeshImpl implements Mesh {
     });
     bindMeshMetrics(this, this.#metrics);
     if (mo.enabled) attachOpenTelemetry(this.#metrics, mo.meterProvider);
+    this.#telemetry = createMeshTelemetry(options.service, options.accessLog);
     const pool = {
       ...(options.pool.connections !== undefined ? { connections: options.pool.connections } : {}),
       ...(options.pool.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: options.pool.keepAliveTimeoutMs } : {}),
@@ -228,6 +234,8 @@ class MeshImpl implements Mesh {
         ...(credential ? { credential } : {}),
       }));
     if (xds !== undefined) identity?.watchTrustBundle(xds);
+    // A TracerProvider registered since the last check is seen at the next config change (else within 1024 calls).
+    this.#discovery.state.onChange(() => this.#telemetry.tracing.refresh());
     this.#mesh = new MeshDispatcher({
       discovery: this.#discovery,
       pool,
@@ -240,6 +248,7 @@ class MeshImpl implements Mesh {
         metrics: (authority: string, route: Route | undefined) =>
           this.#metrics.outboundSeries('http', authority, route?.name ?? '', route?.action.kind === 'forward' ? route.action.retry : undefined),
       }),
+      telemetry: this.#telemetry,
     });
     this.dispatcher = this.#mesh;
     if (mo.enabled) {
@@ -261,6 +270,7 @@ class MeshImpl implements Mesh {
       this.#grpc = new MeshGrpcImpl({
         ...(this.#discovery !== undefined ? { discovery: this.#discovery } : {}),
         policies: this.#policies,
+        telemetry: this.#telemetry,
         resolveTimeoutMs: options.resolveTimeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS,
         logger: options.logger,
         serveDeps: this.#serveDeps(),
@@ -297,6 +307,7 @@ class MeshImpl implements Mesh {
       ...(this.#tls !== undefined && { tls: this.#tls }),
       service: this.service,
       nodeId: this.nodeId,
+      telemetry: this.#telemetry,
       drain: this.#options.drain,
       logger: this.#options.logger,
       ...(this.#options.metrics.enabled && { metrics: this.#metrics }),
@@ -410,6 +421,7 @@ class MeshImpl implements Mesh {
       concurrencyLimits: this.#policies.concurrencyLimits(),
       inbound: this.#inbound?.status(),
       identity: this.identity?.status(),
+      accessLog: this.#telemetry.log.status(),
     });
   }
 
@@ -472,6 +484,7 @@ class MeshImpl implements Mesh {
     // 3. Last, the xDS stream and the certificate renewal.
     await step('discovery', async () => this.#discovery?.close());
     await step('identity', async () => this.#meshIdentity?.close());
+    await step('access log', () => this.#telemetry.log.close());
   }
 }
 

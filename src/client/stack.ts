@@ -12,6 +12,9 @@
 //   - `route-match` (router): first route of the virtual host whose path, headers and query match; fails with
 //     WEFT_ERR_NO_ROUTE (Gateway API 404) when none does. It is outermost because everything below depends on the
 //     route. It also copies the options once and sets `host` to the logical authority; the layers below own that copy.
+//   - `trace` (src/telemetry/http-client.ts): the logical-call span and access-log line of the call, only while a
+//     TracerProvider is registered or the target's Telemetry logs (one cached check otherwise). Outermost per route
+//     (around `metrics`), so what the mesh does below (a fault's answer, a limit's refusal, retries) is inside the call it describes.
 //   - `metrics` (telemetry/http-client-metrics.ts): golden metrics of the logical call, when metrics are on: one handler
 //     wrapper per call records its method, status (or error kind) and time to the response headers into the route's
 //     series, bound at compile time. Outermost of the route, so local aborts, refusals and timeouts below are counted,
@@ -52,6 +55,9 @@
 //     logical tier so that each attempt of a retry re-picks the endpoint (node-libs.md §1.1, measured).
 //     With outlier detection the picker holds only the endpoints not ejected, rebuilt when one is ejected or returns.
 // - endpoint tier, one per endpoint:
+//   - `trace-attempt` (src/telemetry/http-client.ts): for a traced call, the attempt's CLIENT span and its W3C context
+//     in the attempt's headers (unless instrumentation-undici does both); one property read for other calls. In the
+//     endpoint tier because an attempt is known only once its endpoint is picked.
 //   - `outlier-observe` (http/policy-dispatch.ts, policy/outlier/): only on clusters with outlier_detection; reports
 //     each attempt's status, or its connect failure / reset / timeout, to the endpoint's record, which may eject it.
 //     In the endpoint tier because outcomes are per endpoint; just above `endpoint`, so it sees the transport's view.
@@ -97,6 +103,7 @@ export interface EndpointTarget {
 export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role: string; readonly description: string }[] =
   Object.freeze([
     { tier: 'target', role: 'route-match', description: 'first matching route of the virtual host, or WEFT_ERR_NO_ROUTE (404)' },
+    { tier: 'target', role: 'trace', description: 'call span and access-log line (while tracing or the Telemetry logs)' },
     { tier: 'target', role: 'metrics', description: 'golden metrics of the logical call: method, status or error, latency (when metrics are on)' },
     { tier: 'target', role: 'fault', description: 'Envoy fault filter: delay and/or local abort for a share of calls (routes with a fault only)' },
     { tier: 'target', role: 'concurrency-limit', description: 'route rule concurrency limit (fixed or adaptive), or WEFT_ERR_OVERLOADED (503) (routes with one only)' },
@@ -106,6 +113,7 @@ export const HTTP_CLIENT_ROLES: readonly { readonly tier: string; readonly role:
     { tier: 'logical', role: 'attempt-metrics', description: 'counts retry attempts by reason (when metrics are on)' },
     { tier: 'backend', role: 'circuit-breaker', description: 'cluster thresholds (clusters with circuit_breakers), or WEFT_ERR_OVERLOADED (503)' },
     { tier: 'backend', role: 'balance', description: 'pick an endpoint (the cluster\'s load balancer), or WEFT_ERR_NO_ENDPOINTS (503)' },
+    { tier: 'endpoint', role: 'trace-attempt', description: 'attempt CLIENT span and traceparent (traced calls only)' },
     { tier: 'endpoint', role: 'outlier-observe', description: 'reports each attempt outcome to outlier detection (clusters with it)' },
     { tier: 'endpoint', role: 'endpoint', description: 'origin := http://ip:port, dispatch on the endpoint Pool' },
   ]);

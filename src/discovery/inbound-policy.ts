@@ -1,6 +1,7 @@
 // The decoded, immutable inbound policy of a server: the filter chains, HTTP filters (jwt_authn, RBAC, local rate
 // limit) and routes of its inbound Listener, as MeshState carries it. src/server/inbound/ compiles it per update.
 import type { HeaderMatcher, PathMatcher, StringMatcher } from './mesh-state.js';
+import type { TelemetryPolicy } from './telemetry-policy.js';
 
 /** Name prefix of the inbound Listener of a service: `weft/inbound/<service>` (docs/xds-mapping.md "Inbound Listener"). */
 export const INBOUND_LISTENER_PREFIX = 'weft/inbound/';
@@ -184,6 +185,8 @@ export interface InboundPolicy {
   readonly chains: readonly InboundChain[];
   /** Takes connections no chain fits; undefined: such connections are refused. */
   readonly defaultChain: InboundChain | undefined;
+  /** Server spans' sampling and access logs (the first chain's HCM `tracing` / `access_log`); absent = none. */
+  readonly telemetry?: TelemetryPolicy;
 }
 
 /**

@@ -2,6 +2,7 @@
 // Built by pure functions from validated xDS resources (see xds/compile.ts); never mutated after it is published.
 import type { RetryCondition } from '../core/classify.js';
 import type { InboundState } from './inbound-policy.js';
+import type { TelemetryPolicy } from './telemetry-policy.js';
 
 /** How a string is compared. `regex` carries the compiled RegExp; matching is on the whole value (anchored). */
 export type StringMatcher =
@@ -143,6 +144,8 @@ export interface TargetRoutes {
   readonly virtualHosts: readonly VirtualHost[];
   /** The Listener's fault filters, in HCM order; absent or empty = no fault injection for this target. */
   readonly faultFilters?: readonly FaultFilter[];
+  /** The Listener's trace sampling and access logging (HCM `tracing`, `access_log`); absent = neither. */
+  readonly telemetry?: TelemetryPolicy;
 }
 
 /**

@@ -25,6 +25,7 @@ export interface MetricsOptions {
    */
   readonly meterProvider?: MeterProvider;
 }
+import type { AccessLogOptions } from '../telemetry/access-log.js';
 
 /** Default control plane when neither the option nor WEFT_CONTROL_PLANE is set. */
 export const DEFAULT_CONTROL_PLANE = 'http://127.0.0.1:15010';
@@ -89,6 +90,11 @@ export interface MeshOptions {
   readonly metricsPort?: number;
   /** Interface of the metrics port; default '127.0.0.1'. Use '0.0.0.0' for a Prometheus server on another host. */
   readonly metricsHost?: string;
+  /**
+   * Where access-log lines go when a Telemetry resource switches them on (they are off by default): `path` (a file,
+   * appended to) or `stream` (default process.stdout), and `maxBufferedBytes` past which lines are dropped and counted.
+   */
+  readonly accessLog?: AccessLogOptions;
 }
 
 /** MeshOptions with every default applied. */
@@ -116,6 +122,8 @@ export interface ResolvedMeshOptions {
   readonly metrics: MetricsOptions & { readonly enabled: boolean };
   readonly metricsPort: number | undefined;
   readonly metricsHost: string;
+  /** The access-log sink (createMesh's `accessLog`, default {} = stdout). */
+  readonly accessLog: AccessLogOptions;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -179,6 +187,11 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   if (m?.maxSeries !== undefined && !(Number.isInteger(m.maxSeries) && m.maxSeries >= 1)) invalidArg(`createMesh: metrics.maxSeries must be an integer ≥ 1, got ${String(m.maxSeries)}`);
   const metricsPort = options.metricsPort;
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65_535)) invalidArg(`createMesh: metricsPort must be an integer in [0, 65535], got ${String(metricsPort)}`);
+  const log = options.accessLog;
+  if (log !== undefined && (typeof log !== 'object' || log === null)) invalidArg('createMesh: accessLog must be an object like { path } or { stream }');
+  if (log?.path !== undefined && (typeof log.path !== 'string' || log.path === '')) invalidArg('createMesh: accessLog.path must be a file path');
+  if (log?.stream !== undefined && typeof (log.stream as { write?: unknown }).write !== 'function') invalidArg('createMesh: accessLog.stream must be a Writable');
+  nonNegative('accessLog.maxBufferedBytes', log?.maxBufferedBytes);
   const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
   const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
   return Object.freeze({
@@ -202,5 +215,6 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     metrics: { ...m, enabled: m?.enabled !== false },
     metricsPort,
     metricsHost: options.metricsHost ?? '127.0.0.1',
+    accessLog: { ...options.accessLog },
   });
 }

@@ -18,6 +18,8 @@ export interface AttemptObserver {
    * when there were none.
    */
   ended(failure: ErrorKind | undefined, started: boolean, responded: boolean, latencyMs?: number): void;
+  /** The error that ended the attempt, just before ended() (for observers that name it, such as tracing). */
+  error?(err: Error): void;
   /** Set to have attempts timed (ms, monotonic): the adapter reads it at dispatch and at the response headers. */
   readonly clock?: () => number;
 }

@@ -11,7 +11,8 @@ export type ConfigKind =
   | 'AuthorizationPolicy'
   | 'RequestAuthentication'
   | 'LocalRateLimit'
-  | 'PeerAuthentication';
+  | 'PeerAuthentication'
+  | 'Telemetry';
 
 /** What Weft knows about one kind. */
 export interface KindInfo {
@@ -34,6 +35,7 @@ export const KINDS: readonly KindInfo[] = Object.freeze([
   { kind: 'RequestAuthentication', apiVersion: 'weft.dev/v1alpha1', aliases: ['requestauthentication', 'requestauthentications', 'ra'] },
   { kind: 'LocalRateLimit', apiVersion: 'weft.dev/v1alpha1', aliases: ['localratelimit', 'localratelimits', 'ratelimit', 'rl'] },
   { kind: 'PeerAuthentication', apiVersion: 'weft.dev/v1alpha1', aliases: ['peerauthentication', 'peerauthentications', 'pa', 'mtls'] },
+  { kind: 'Telemetry', apiVersion: 'weft.dev/v1alpha1', aliases: ['telemetry', 'telemetries'] },
 ] as const);
 
 /** Returns the info of `kind` spelled exactly (`HTTPRoute`), or undefined. */

@@ -11,6 +11,7 @@ import { resourceKey } from './kinds.js';
 import type { LocalRateLimitSpec } from './local-rate-limit-schema.js';
 import type { RequestAuthenticationSpec } from './request-authentication-schema.js';
 import type { ServiceSpec } from './service-schema.js';
+import type { TelemetrySpec } from './telemetry-schema.js';
 
 /** A validated Service. */
 export type ServiceResource = ConfigResource<'Service', ServiceSpec>;
@@ -32,6 +33,8 @@ export type AuthorizationPolicyResource = ConfigResource<'AuthorizationPolicy', 
 export type RequestAuthenticationResource = ConfigResource<'RequestAuthentication', RequestAuthenticationSpec>;
 /** A validated LocalRateLimit. */
 export type LocalRateLimitResource = ConfigResource<'LocalRateLimit', LocalRateLimitSpec>;
+/** A validated Telemetry. */
+export type TelemetryResource = ConfigResource<'Telemetry', TelemetrySpec>;
 /** A validated route of either kind. */
 export type RouteResource = HTTPRouteResource | GRPCRouteResource;
 
@@ -104,6 +107,11 @@ export function requestAuthentications(config: ResourceSet): readonly RequestAut
 /** Every LocalRateLimit, in the set's order. */
 export function localRateLimits(config: ResourceSet): readonly LocalRateLimitResource[] {
   return list(config).filter((r): r is LocalRateLimitResource => r.kind === 'LocalRateLimit');
+}
+
+/** Every Telemetry, in the set's order. */
+export function telemetries(config: ResourceSet): readonly TelemetryResource[] {
+  return list(config).filter((r): r is TelemetryResource => r.kind === 'Telemetry');
 }
 
 /** The resource `kind/name`, or undefined. */

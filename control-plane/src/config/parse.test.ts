@@ -135,7 +135,7 @@ describe('parseConfigText', () => {
       resource: 'Gateway/gw',
       field: 'kind',
       message:
-        '"Gateway" is not a kind Weft knows; Weft knows Service (weft.dev/v1alpha1), HTTPRoute (gateway.networking.k8s.io/v1), GRPCRoute (gateway.networking.k8s.io/v1), FaultInjection (weft.dev/v1alpha1), ConcurrencyLimit (weft.dev/v1alpha1), DestinationPolicy (weft.dev/v1alpha1), AuthorizationPolicy (weft.dev/v1alpha1), RequestAuthentication (weft.dev/v1alpha1), LocalRateLimit (weft.dev/v1alpha1), PeerAuthentication (weft.dev/v1alpha1)',
+        '"Gateway" is not a kind Weft knows; Weft knows Service (weft.dev/v1alpha1), HTTPRoute (gateway.networking.k8s.io/v1), GRPCRoute (gateway.networking.k8s.io/v1), FaultInjection (weft.dev/v1alpha1), ConcurrencyLimit (weft.dev/v1alpha1), DestinationPolicy (weft.dev/v1alpha1), AuthorizationPolicy (weft.dev/v1alpha1), RequestAuthentication (weft.dev/v1alpha1), LocalRateLimit (weft.dev/v1alpha1), PeerAuthentication (weft.dev/v1alpha1), Telemetry (weft.dev/v1alpha1)',
     });
   });
 

@@ -15,6 +15,7 @@ import { localRateLimitSpecSchema } from './local-rate-limit-schema.js';
 import { requestAuthenticationSpecSchema } from './request-authentication-schema.js';
 import { dnsSubdomain, resourceSchema } from './schema.js';
 import { serviceNameSchema, serviceSpecSchema } from './service-schema.js';
+import { telemetrySpecSchema } from './telemetry-schema.js';
 
 const SCHEMAS: Readonly<Record<ConfigKind, z.ZodType>> = {
   Service: resourceSchema(serviceNameSchema, serviceSpecSchema),
@@ -27,6 +28,7 @@ const SCHEMAS: Readonly<Record<ConfigKind, z.ZodType>> = {
   RequestAuthentication: resourceSchema(dnsSubdomain, requestAuthenticationSpecSchema),
   LocalRateLimit: resourceSchema(dnsSubdomain, localRateLimitSpecSchema),
   PeerAuthentication: resourceSchema(dnsSubdomain, peerAuthenticationSpecSchema),
+  Telemetry: resourceSchema(dnsSubdomain, telemetrySpecSchema),
 };
 
 /** A parsed resource with the YAML document it came from (the store writes documents back as written). */

@@ -17,6 +17,7 @@ import {
 import { checkRegex } from './regex.js';
 import type { FilterKind } from './rule-filters-schema.js';
 import { checkInboundPolicies } from './validate-inbound.js';
+import { checkTelemetries } from './validate-telemetry.js';
 import { nonIdempotentRules, RETRY_NON_IDEMPOTENT_ANNOTATION } from './retry-schema.js';
 import type { BackendRef, HeaderMatch, ParentRef } from './schema.js';
 
@@ -51,6 +52,7 @@ export function validateConfig(resources: readonly ConfigResource[]): ConfigErro
   for (const fault of faults.values()) errors.push(...checkHeaders(fault, fault.spec.headers, ['spec', 'headers'], true));
   errors.push(...checkDestinationPolicies(destinationPolicies(unique), byName));
   errors.push(...checkInboundPolicies(unique, byName));
+  errors.push(...checkTelemetries(unique, byName));
   return errors;
 }
 

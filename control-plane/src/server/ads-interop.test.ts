@@ -7,6 +7,8 @@ import { TYPE_URL } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource, XdsResources } from '../model.js';
 import { AdsServer } from './ads-server.js';
 import { SnapshotCache } from './snapshot-cache.js';
+import { hcmTelemetryFields } from '../translate/telemetry.js';
+import { parseAccessLogFilter, type AccessLogFilterExpr } from '../config/telemetry-schema.js';
 
 const ECHO: grpc.ServiceDefinition = {
   Echo: {
@@ -21,7 +23,7 @@ const ECHO: grpc.ServiceDefinition = {
 };
 
 /** The Listener/Route/Cluster/CLA set of docs/xds-mapping.md for one service `echo` whose endpoint is 127.0.0.1:`port`. */
-function echoWorld(port: number, lbPolicy = 'ROUND_ROBIN'): XdsResources {
+function echoWorld(port: number, lbPolicy = 'ROUND_ROBIN', hcmExtra: Record<string, unknown> = {}): XdsResources {
   const listener: XdsResource = {
     '@type': TYPE_URL.listener,
     name: 'echo',
@@ -31,6 +33,7 @@ function echoWorld(port: number, lbPolicy = 'ROUND_ROBIN'): XdsResources {
         stat_prefix: 'echo',
         rds: { route_config_name: 'echo', config_source: { ads: {}, resource_api_version: 'V3' } },
         http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE_URL.router } }],
+        ...hcmExtra,
       },
     },
   };
@@ -141,5 +144,15 @@ describe('ADS interop with @grpc/grpc-js-xds', { timeout: 30_000 }, () => {
     cache.set(echoWorld(backendPorts[0]!));
     await eventually(async () => (await echo()) === 'A', 'calls to reach backend A after the fix');
     await eventually(() => clientTypes().every((t) => t.nack === undefined), 'the NACK to clear');
+  });
+
+  it('ACKs a Listener carrying Telemetry (tracing.random_sampling, a filtered stdout access_log) and keeps routing', async () => {
+    const parsed = parseAccessLogFilter('response.code >= 500 || response.duration > 100ms && response.code == 200') as AccessLogFilterExpr;
+    const telemetry = hcmTelemetryFields({ samplingPercent: 10, accessLogging: { disabled: false, filter: { expression: '', parsed } } });
+    cache.set(echoWorld(backendPorts[1]!, 'ROUND_ROBIN', telemetry));
+    const lds = () => clientTypes().find((t) => t.typeUrl === TYPE_URL.listener);
+    await eventually(() => lds()?.ackedVersion === cache.get(TYPE_URL.listener).version, 'the Listener with Telemetry to be ACKed');
+    assert.equal(lds()?.nack, undefined);
+    await eventually(async () => (await echo()) === 'B', 'calls to follow the push');
   });
 });

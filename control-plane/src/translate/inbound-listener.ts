@@ -19,6 +19,7 @@ import { rateLimitHttpFilter, rateLimitRoutes } from './inbound-ratelimit.js';
 import { buildRbacConfig, type RbacOptions } from './inbound-rbac.js';
 import { compareStrings, routerHttpFilter } from './names.js';
 import { inboundChains } from './mtls.js';
+import { hcmTelemetryFields, telemetryFor } from './telemetry.js';
 
 /** Name of the inbound Listener that holds only mesh-wide policies (workloads of Services not in the config get it). */
 export const MESH_INBOUND_LISTENER = 'weft/inbound';
@@ -81,9 +82,10 @@ export function policiesFor(config: ResourceSet, service: string | undefined): I
  * The HttpConnectionManager of an inbound Listener for `set`: HTTP filters jwt_authn (`is_optional`, when a
  * RequestAuthentication applies) → RBAC DENY (when a DENY policy applies) → RBAC ALLOW (when an ALLOW policy applies)
  * → local_ratelimit (`is_optional`, when a LocalRateLimit applies) → router; an inline route config whose routes
- * are the per-route rate limits and then `prefix: /`, all `non_forwarding_action`. Pure.
+ * are the per-route rate limits and then `prefix: /`, all `non_forwarding_action`; plus the `telemetry` fields
+ * (`tracing`, `access_log`) of the Service's Telemetry. Pure.
  */
-export function buildInboundHcm(set: InboundPolicySet, options: RbacOptions): ProtoObject {
+export function buildInboundHcm(set: InboundPolicySet, options: RbacOptions, telemetry: ProtoObject = {}): ProtoObject {
   const filters: ProtoObject[] = [];
   const jwt = buildJwtAuthnConfig(set.authentication);
   if (jwt !== undefined) filters.push({ name: JWT_AUTHN_FILTER_NAME, is_optional: true, typed_config: jwt });
@@ -99,6 +101,7 @@ export function buildInboundHcm(set: InboundPolicySet, options: RbacOptions): Pr
     stat_prefix: INBOUND_NAME,
     route_config: { name: INBOUND_NAME, virtual_hosts: [{ name: INBOUND_NAME, domains: ['*'], routes }] },
     http_filters: filters,
+    ...telemetry,
   };
 }
 
@@ -135,10 +138,10 @@ export function renameInboundListener(source: XdsResource, name: string, address
 export function inboundListeners(config: ResourceSet, options: InboundOptions): XdsResource[] {
   const rbac: RbacOptions = { trustDomain: options.trustDomain, issuers: [...new Set(requestAuthentications(config).flatMap((r) => r.spec.jwtRules.map((j) => j.issuer)))] };
   // mTLS mode (PeerAuthentication): the filter chains; the mesh-wide Listener takes the mesh-wide mode.
-  const out = [buildInboundListener(MESH_INBOUND_LISTENER, buildInboundHcm(policiesFor(config, undefined), rbac), inboundChains(mtlsModeOf(config, '')))];
+  const out = [buildInboundListener(MESH_INBOUND_LISTENER, buildInboundHcm(policiesFor(config, undefined), rbac, hcmTelemetryFields(telemetryFor(config, undefined))), inboundChains(mtlsModeOf(config, '')))];
   for (const svc of services(config)) {
     const name = svc.metadata.name;
-    out.push(buildInboundListener(inboundListenerName(name), buildInboundHcm(policiesFor(config, name), rbac), inboundChains(mtlsModeOf(config, name))));
+    out.push(buildInboundListener(inboundListenerName(name), buildInboundHcm(policiesFor(config, name), rbac, hcmTelemetryFields(telemetryFor(config, name))), inboundChains(mtlsModeOf(config, name))));
   }
   return out;
 }

@@ -12,6 +12,8 @@ import { DEFAULT_NAMESPACE, DEFAULT_TRUST_DOMAIN, formatSpiffeId } from '../../.
 import { clusterMtlsFields } from './mtls.js';
 import { clusterName, compareStrings, deepFreeze, durationFromMs, listenerNames, routerHttpFilter } from './names.js';
 import { buildRouteConfiguration } from './routes.js';
+import { hcmTelemetryFields, telemetryFor } from './telemetry.js';
+import type { ProtoObject } from '../../../src/discovery/xds/protos.js';
 
 /** Connect timeout of every Cluster. */
 export const CONNECT_TIMEOUT_MS = 5000;
@@ -63,9 +65,10 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
     // With routes attached, every Listener of the Service shares its RouteConfiguration (the rules name the ports);
     // without, a per-port Listener gets a default route to its own port (the port the caller addressed).
     const perPort = routesOfSvc.length === 0 && svc.spec.ports.length > 1;
+    const telemetry = hcmTelemetryFields(telemetryFor(config, name));
     for (const listener of listenerNames(name, svc.spec)) {
       const port = perPort && listener !== name ? Number(listener.slice(name.length + 1)) : undefined;
-      listeners.push(buildListener(listener, port === undefined || port === svc.spec.ports[0]!.port ? name : listener, fault));
+      listeners.push(buildListener(listener, port === undefined || port === svc.spec.ports[0]!.port ? name : listener, fault, telemetry));
     }
     routeConfigs.push(addHashPolicies(buildRouteConfiguration(svc, routesOfSvc, byName, extensions), hashByCluster));
     if (perPort) {
@@ -93,8 +96,9 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
  * The Listener `name`: an api_listener whose HCM fetches RouteConfiguration `routeConfig` over ADS (the Service's
  * name, or `<service>:<port>` for a per-port default route).
  * With `fault`, the HCM runs the fault filter (disabled at this level; routes override it) before the router.
+ * `telemetry` adds the Service's Telemetry fields (`tracing`, `access_log`: translate/telemetry.ts) to the HCM.
  */
-export function buildListener(name: string, routeConfig: string, fault = false): XdsResource {
+export function buildListener(name: string, routeConfig: string, fault = false, telemetry: ProtoObject = {}): XdsResource {
   const router = routerHttpFilter();
   return {
     '@type': TYPE_URL.listener,
@@ -105,6 +109,7 @@ export function buildListener(name: string, routeConfig: string, fault = false):
         stat_prefix: name,
         rds: { route_config_name: routeConfig, config_source: { ads: {}, resource_api_version: 'V3' } },
         http_filters: fault ? [faultHttpFilter(), router] : [router],
+        ...telemetry,
       },
     },
   };

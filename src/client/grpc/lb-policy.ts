@@ -3,6 +3,7 @@
 // of every cluster the target's routes name, and picks per call in the cluster the ConfigSelector chose, with the
 // cluster's own balancer (src/client/balance/), circuit breaker, retry budget and outlier detector — the same objects
 // the HTTP client uses for that cluster.
+import { grpcCallOf } from '../../telemetry/grpc-client.js';
 import type { experimental } from '@grpc/grpc-js';
 import { GRPC_STATUS } from '../../core/classify.js';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
@@ -204,8 +205,11 @@ export function registerMeshLoadBalancer(grpc: GrpcJs): void {
       if (isRetry) this.#onRetry?.(route); // an attempt that is sent: counted for golden metrics
       // Nothing observes calls of a cluster without a breaker, outlier detection or a load-reading balancer: the
       // leaf's result goes back as it is (no allocation per call).
-      if (breaker === undefined && item.load === undefined && item.health === undefined) return result;
-      return new TrackedCall(result.subchannel, view, item, retrySlot, breaker).result();
+      const picked = breaker === undefined && item.load === undefined && item.health === undefined ? result : new TrackedCall(result.subchannel, view, item, retrySlot, breaker).result();
+      // `trace-attempt`: a traced or logged call (src/telemetry/grpc-client.ts) gets an attempt span and its context in
+      // this attempt's metadata; a WeakMap miss otherwise.
+      const traced = grpcCallOf(info);
+      return traced === undefined ? picked : traced.attempt(picked, args.metadata, name, item.origin.slice(7));
     }
   }
 

@@ -112,7 +112,7 @@ export class MeshGrpcImpl implements MeshGrpc {
   }
 
   server(options?: MeshGrpcServerOptions): grpcTypes.Server {
-    return createMeshGrpcServer(this.#grpc, options, this.#require, this.#deps.serveDeps.inbound, this.#deps.serveDeps.metrics);
+    return createMeshGrpcServer(this.#grpc, options, this.#require, this.#deps.serveDeps.inbound, this.#deps.serveDeps.metrics, this.#deps.serveDeps.telemetry);
   }
 
   async serve(server: grpcTypes.Server, options: ServeOptions): Promise<ServedGrpcEndpoint> {

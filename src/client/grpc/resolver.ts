@@ -2,6 +2,7 @@
 // target, and on every change that concerns it hands grpc-js the compiled plan (ConfigSelector) and the clusters'
 // policies for the `weft_mesh` LB policy. grpc-js asks for re-resolution whenever a connection drops; that is only a
 // hint here (xDS pushes changes), so it never makes the resolver answer again unless something changed.
+import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { experimental, ChannelOptions } from '@grpc/grpc-js';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
 import { grpcStatusOf } from './status-map.js';
@@ -41,6 +42,8 @@ export interface GrpcRuntimeOptions {
   readonly tls?: MeshTls | undefined;
   /** Golden metrics of outbound calls; undefined = none. */
   readonly metrics?: MeshMetrics | undefined;
+  /** Tracing and access logs of calls (src/telemetry/grpc-client.ts); none = not traced. */
+  readonly telemetry?: MeshTelemetry;
 }
 
 const runtimes = new Map<number, GrpcRuntime>();
@@ -108,7 +111,7 @@ export class GrpcRuntime {
         });
         return true;
       }
-      if (ts !== lastTarget || plan === undefined) plan = compileGrpcTarget(authority, ts.routes, this.#options.grpc, this.#options.random, (p) => this.#options.policies.concurrencyLimiter(p), this.#options.metrics);
+      if (ts !== lastTarget || plan === undefined) plan = compileGrpcTarget(authority, ts.routes, this.#options.grpc, this.#options.random, (p) => this.#options.policies.concurrencyLimiter(p), this.#options.metrics, this.#options.telemetry);
       const clusters = [...plan.clusters].map((c) => state.clusters.get(c));
       if (ts === lastTarget && clusters.length === lastClusters.length && clusters.every((c, i) => c === lastClusters[i])) return true;
       lastTarget = ts;

@@ -15,6 +15,10 @@ import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate
 import type { GrpcJs } from './grpc-js.js';
 import type { MeshMetrics } from '../../telemetry/mesh-metrics.js';
 import { grpcClientMetrics } from '../../telemetry/grpc-metrics.js';
+import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
+import { traceGrpcCall } from '../../telemetry/grpc-client.js';
+import { grpcInstrumented } from '../../telemetry/tracing.js';
+import { NO_TELEMETRY } from '../../discovery/telemetry-policy.js';
 
 type ConfigSelector = experimental.ConfigSelector;
 type Filter = experimental.Filter;
@@ -351,8 +355,11 @@ export function compileGrpcTarget(
   random: () => number = Math.random,
   limiterFor?: (policy: ConcurrencyLimitPolicy) => ConcurrencyLimiter,
   metrics?: MeshMetrics,
+  telemetry?: MeshTelemetry,
 ): GrpcTargetPlan {
   const vh = selectVirtualHost(routes.virtualHosts, authority);
+  const telemetryPolicy = routes.telemetry ?? NO_TELEMETRY;
+  const instrumented = (): boolean => grpcInstrumented(grpc);
   const planned = (vh?.routes ?? []).map((r) => planRoute(authority, routes, vh, r, grpc, random, limiterFor));
   const clusters = new Set<string>();
   for (const r of vh?.routes ?? []) if (r.action.kind === 'forward') for (const wc of r.action.clusters) clusters.add(wc.cluster);
@@ -390,7 +397,9 @@ export function compileGrpcTarget(
     const routed = route(methodName, metadata);
     const config = withMetrics === undefined ? routed : withMetrics(routed, methodName, routed.pickInformation[PICK.route] ?? '');
     const inherited = currentDeadline();
-    return inherited === undefined ? config : withInheritedDeadline(config, inherited.remainingMs());
+    const configured = inherited === undefined ? config : withInheritedDeadline(config, inherited.remainingMs());
+    // `trace`: the call span and access-log line (src/telemetry/grpc-client.ts); `config` as it is when neither is on.
+    return telemetry === undefined ? configured : traceGrpcCall(telemetry, authority, methodName, configured, telemetryPolicy, configured.pickInformation[PICK.route] ?? '', instrumented);
   };
   return Object.freeze({
     authority,

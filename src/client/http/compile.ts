@@ -22,6 +22,10 @@ import type { PoolTls } from './pools.js';
 import { endpointTls } from '../endpoint-tls.js';
 import { compileRoute, selectVirtualHost, type RequestFacts, type RoutePredicate } from './route-match.js';
 import type { Dispatcher } from 'undici';
+import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
+import { traceHttpAttempt, traceHttpRoute } from '../../telemetry/http-client.js';
+import { NO_TELEMETRY } from '../../discovery/telemetry-policy.js';
+import { observeAttempt } from './observe-handler.js';
 import { attemptMetricsDispatch, clientMetricsDispatch } from '../../telemetry/http-client-metrics.js';
 import type { RouteSeries } from '../../telemetry/metrics-registry.js';
 
@@ -115,6 +119,7 @@ function compileBackend(
   previous: CompiledBackend | undefined,
   policies: ClusterPolicies,
   mtls: boolean,
+  telemetry: MeshTelemetry | undefined,
 ): CompiledBackend {
   previous?.dispose();
   const origins = policies.endpointKeys;
@@ -135,7 +140,10 @@ function compileBackend(
         : endpointDispatch({ origin, address: e.address, port: e.port }, tls === 'plaintext' ? (o) => getPool(o, maxConnections) : (o) => getPool(o, maxConnections, tls));
     const observed = outlier ? outlierDispatch(outlier.health(origin), base) : base;
     // least-request / peak-EWMA only: count calls in flight and their latency (one handler wrapper per call).
-    const dispatch = track ? trackLoad(observed, loadOf(loads, origin, nowMs()), decayMs, nowMs) : observed;
+    const tracked = track ? trackLoad(observed, loadOf(loads, origin, nowMs()), decayMs, nowMs) : observed;
+    // `trace-attempt`: an attempt span (and traceparent) for calls the route traced; one property read otherwise.
+    const ejected = outlier ? (o: string) => outlier.isEjected(o) : undefined;
+    const dispatch = telemetry ? traceHttpAttempt(cluster.name, { origin, address: e.address, port: e.port }, ejected, observeAttempt, tracked) : tracked;
     return { address: e.address, port: e.port, weight: e.weight, origin, priority: e.priority ?? 0, zone: e.locality.zone, dispatch };
   });
   const preferZone = policies.preferZone;
@@ -200,12 +208,13 @@ export function compileBackends(
   getPool: GetPool,
   registry: ClusterPolicyRegistry,
   mtls = false,
+  telemetry?: MeshTelemetry,
 ): Map<string, CompiledBackend> {
   const policies = registry.forState(state);
   const out = new Map<string, CompiledBackend>();
   for (const [name, cluster] of state.clusters) {
     const old = previous.get(name);
-    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old, policies.get(name)!, mtls));
+    out.set(name, old !== undefined && old.cluster === cluster ? old : compileBackend(cluster, getPool, old, policies.get(name)!, mtls, telemetry));
   }
   for (const [name, old] of previous) if (!state.clusters.has(name)) closeBackend(old);
   return out;
@@ -280,8 +289,12 @@ export function compileTarget(
   random: () => number,
   limiterFor?: (policy: ConcurrencyLimitPolicy) => ConcurrencyLimiter,
   metrics?: RouteMetricsFor,
+  telemetry?: MeshTelemetry,
 ): CompiledTarget {
   const virtualHost = selectVirtualHost(routes.virtualHosts, authority);
+  const telemetryPolicy = routes.telemetry ?? NO_TELEMETRY;
+  // `trace` (outermost per route, around metrics and fault): the call span and access-log line (src/telemetry/http-client.ts).
+  const traced = (route: string, d: DispatchFn): DispatchFn => (telemetry ? traceHttpRoute(telemetry, authority, route, telemetryPolicy, observeAttempt, d) : d);
   const compiledRoutes: CompiledRoute[] = (virtualHost?.routes ?? []).map((route) => {
     const series = metrics?.(authority, route);
     const inner = withFaults(
@@ -302,7 +315,7 @@ export function compileTarget(
       // `metrics` (logical call) is outermost per route, so fault aborts and concurrency refusals count. Then `fault`
       // (Envoy fault filter): an abort never reaches split, retry or the network (no layer at all on routes without a
       // fault). Then the route rule's `concurrency-limit`, on routes that have one: a faulted-away call takes no slot.
-      dispatch: series === undefined ? inner : clientMetricsDispatch(series, inner),
+      dispatch: traced(route.name, series === undefined ? inner : clientMetricsDispatch(series, inner)),
     };
   });
   const noRoute = (method: string, path: string): MeshError =>

@@ -1,4 +1,5 @@
 // The mesh's undici Dispatcher: routes calls to mesh hosts by the compiled MeshState and passes every other call through.
+import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import { isIP } from 'node:net';
 import { Agent, Dispatcher } from 'undici';
 import { ERROR_CODES, MeshError } from '../../core/errors.js';
@@ -52,6 +53,8 @@ export interface MeshDispatcherOptions {
   readonly logger?: Logger;
   /** Golden metrics: the series of each (authority, route), asked once per compile; undefined = no metrics. */
   readonly metrics?: RouteMetricsFor;
+  /** Tracing and access logs (src/telemetry/); none = calls are neither traced nor logged. */
+  readonly telemetry?: MeshTelemetry;
 }
 
 /** Why a call is or is not routed by the mesh. */
@@ -116,6 +119,7 @@ export class MeshDispatcher extends Dispatcher {
   readonly #ownsPolicies: boolean;
   readonly #ownsPassThrough: boolean;
   readonly #passThrough: Dispatcher;
+  readonly #telemetry: MeshTelemetry | undefined;
   readonly #passDispatch: DispatchFn;
   readonly #entries = new Map<string, Entry>();
   #passThroughCount = 0;
@@ -134,6 +138,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#random = options.random ?? Math.random;
     this.#meshDomains = (options.meshDomains ?? []).map((d) => d.toLowerCase());
     this.#logger = options.logger ?? NOOP_LOGGER;
+    this.#telemetry = options.telemetry;
     this.#pools = new PoolRegistry(options.pool, options.tls);
     this.#metrics = options.metrics;
     this.#ownsPolicies = options.policies === undefined;
@@ -143,7 +148,7 @@ export class MeshDispatcher extends Dispatcher {
     const pass = this.#passThrough;
     this.#passDispatch = (opts, handler) => pass.dispatch(opts, handler);
     this.#state = this.#discovery.state.get();
-    this.#backends = compileBackends(this.#state, new Map(), this.#getPool, this.#policies, this.#pools.mtls);
+    this.#backends = compileBackends(this.#state, new Map(), this.#getPool, this.#policies, this.#pools.mtls, options.telemetry);
     this.#subscription = this.#discovery.state.onChange((state) => this.#onState(state));
     // dispatcher.compose() returns a Proxy that calls these with the Proxy as `this`, where #private fields are not
     // reachable; binding them to the instance keeps close()/destroy() working on composed dispatchers.
@@ -299,7 +304,7 @@ export class MeshDispatcher extends Dispatcher {
     if (ts.status === 'resolved') {
       entry.kind = 'mesh';
       entry.reason = `listener '${ts.routes.listener}'`;
-      entry.target = compileTarget(entry.authority, ts.routes, this.#backends, this.#random, this.#limiterFor, this.#metrics);
+      entry.target = compileTarget(entry.authority, ts.routes, this.#backends, this.#random, this.#limiterFor, this.#metrics, this.#telemetry);
       entry.dispatch = entry.target.dispatch;
     } else if (ts.status === 'absent') {
       entry.kind = 'pass-through';
@@ -384,7 +389,7 @@ export class MeshDispatcher extends Dispatcher {
   #onState(state: MeshState): void {
     if (this.#closed) return;
     this.#state = state;
-    this.#backends = compileBackends(state, this.#backends, this.#getPool, this.#policies, this.#pools.mtls);
+    this.#backends = compileBackends(state, this.#backends, this.#getPool, this.#policies, this.#pools.mtls, this.#telemetry);
     for (const entry of this.#entries.values()) {
       if (entry.fixed) continue;
       const ts = state.targets.get(entry.authority);

@@ -1,4 +1,5 @@
 // The HTTP client's `fault` layer: applies a route's Envoy fault filter configs (delay, local abort) to undici dispatches.
+import { noteHttpFault } from '../../telemetry/http-client.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -34,6 +35,7 @@ function isGrpc(headers: UndiciHeaders): boolean {
  * trailers-only 200 with `grpc-status`. Both carry `x-mesh-error: fault-injected`. Nothing reaches the network.
  */
 export function respondFault(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, abort: FaultAbort): boolean {
+  noteHttpFault(opts);
   if (isGrpc(opts.headers)) {
     return respondDirect(handler, 200, '', {
       'content-type': 'application/grpc',

@@ -31,6 +31,7 @@ class LegacyObservedHandler implements DispatchHandler {
     if (this.#ended) return;
     this.#ended = true;
     const o = this.#observer;
+    if (err !== undefined) o.error?.(err);
     const failure = err === undefined ? undefined : errorKind(err);
     if (o.clock === undefined) return o.ended(failure, this.#started, this.#responded);
     o.ended(failure, this.#started, this.#responded, (this.#respondedMs >= 0 ? this.#respondedMs : o.clock()) - this.#startMs);
@@ -98,6 +99,7 @@ class ObservedHandler implements DispatchHandler {
     if (this.#ended) return;
     this.#ended = true;
     const o = this.#observer;
+    if (err !== undefined) o.error?.(err);
     const failure = err === undefined ? undefined : errorKind(err);
     if (o.clock === undefined) return o.ended(failure, this.#started, this.#responded);
     o.ended(failure, this.#started, this.#responded, (this.#respondedMs >= 0 ? this.#respondedMs : o.clock()) - this.#startMs);

@@ -92,11 +92,14 @@ export function compileMeshState(input: CompileInput, previous: MeshState): Mesh
       const rc = chain.routeConfig;
       const routeConfigName = rc.name || view.listeners.get(target)?.routeConfigName || target;
       const faultFilters = view.listeners.get(target)?.faultFilters ?? [];
+      const telemetry = view.listeners.get(target)?.telemetry;
+      const withTelemetry = telemetry !== undefined && telemetry.key !== '' ? telemetry : undefined;
       next =
         before?.status === 'resolved' &&
         before.routes.virtualHosts === rc.virtualHosts &&
         before.routes.routeConfig === routeConfigName &&
-        sameFaultFilters(before.routes.faultFilters ?? [], faultFilters)
+        sameFaultFilters(before.routes.faultFilters ?? [], faultFilters) &&
+        (before.routes.telemetry?.key ?? '') === (withTelemetry?.key ?? '')
           ? before
           : Object.freeze({
               status: 'resolved',
@@ -105,6 +108,7 @@ export function compileMeshState(input: CompileInput, previous: MeshState): Mesh
                 routeConfig: routeConfigName,
                 virtualHosts: rc.virtualHosts,
                 ...(faultFilters.length > 0 && { faultFilters }),
+                ...(withTelemetry !== undefined && { telemetry: withTelemetry }),
               }),
             });
     } else if (chain.status !== 'absent' && before?.status === 'resolved') {

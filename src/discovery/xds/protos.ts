@@ -31,6 +31,10 @@ export const TYPE_URL = {
   /** mTLS (gRFC A29): a Cluster's transport socket, and an inbound filter chain's. */
   upstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   downstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  /** Access loggers an HCM `access_log` entry may name (Telemetry, docs/xds-mapping.md "Telemetry"). */
+  stdoutAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
+  stderrAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog',
+  fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
 } as const;
 
 /** The five resource type URLs carried on an ADS stream: the four a client resolves routes through, in order, and SDS. */
@@ -84,6 +88,8 @@ const ENVOY_FILES = [
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
+  'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
 ];
 
 /** Loaded protos: message codecs and grpc-js service definitions. Immutable once built. */

@@ -7,6 +7,7 @@ import type { Decision, InboundRequest } from '../inbound/pipeline.js';
 import { grpcRefusal } from '../inbound/refusal.js';
 import { meshPeerOfCall, setJwtClaims } from '../inbound/identity.js';
 import type { InboundRuntime } from '../inbound/runtime.js';
+import { noteRefusal } from '../../telemetry/refusals.js';
 
 /**
  * The interceptor. It must come first in the server's list so the policy runs before Weft's deadline and the
@@ -22,6 +23,7 @@ export function inboundInterceptor(grpc: GrpcJs, runtime: InboundRuntime): grpcT
           onReceiveMetadata: (metadata, nextMetadata) => {
             const proceed = (d: Decision): void => {
               if (!d.ok) {
+                noteRefusal(call, d.refusal);
                 const answer = grpcRefusal(d.refusal);
                 const trailers = new grpc.Metadata();
                 for (const [k, v] of Object.entries(answer.trailers)) trailers.set(k, v);

@@ -13,6 +13,8 @@ import type { InboundRuntime } from '../inbound/runtime.js';
 import { inboundInterceptor } from './inbound-interceptor.js';
 import type { MeshMetrics } from '../../telemetry/mesh-metrics.js';
 import { grpcServerMetricsInterceptor } from '../../telemetry/grpc-metrics.js';
+import { traceServerInterceptor } from '../../telemetry/grpc-server.js';
+import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 
 /** A listening, registered gRPC endpoint. */
 export interface ServedGrpcEndpoint {
@@ -60,11 +62,14 @@ export function createMeshGrpcServer(
   requireModule: (id: string) => unknown,
   inbound?: InboundRuntime,
   metrics?: MeshMetrics,
+  telemetry?: MeshTelemetry,
 ): grpcTypes.Server {
   const { health, reflection, interceptors, ...serverOptions } = options;
   const policy = inbound === undefined ? [deadlineInterceptor(grpc)] : [inboundInterceptor(grpc, inbound), deadlineInterceptor(grpc)];
   // grpc-js wraps the base call with the first interceptor: `metrics` there sees every status, refusals included.
-  const own = metrics === undefined ? policy : [grpcServerMetricsInterceptor(grpc, metrics), ...policy];
+  // `trace` next (src/telemetry/grpc-server.ts): the inbound interceptor answers refusals on the call it hands on.
+  const traced = telemetry === undefined ? policy : [traceServerInterceptor(grpc, telemetry, () => inbound?.telemetry), ...policy];
+  const own = metrics === undefined ? traced : [grpcServerMetricsInterceptor(grpc, metrics), ...traced];
   const server = new grpc.Server({ ...serverOptions, interceptors: [...own, ...(interceptors ?? [])] });
   if (inbound !== undefined) {
     enforcing.add(server);

@@ -7,6 +7,7 @@ import { normalizePath, type Decision, type InboundRequest } from '../inbound/pi
 import { httpRefusal, type Refusal } from '../inbound/refusal.js';
 import { isMeshTls, peerIdentityOfSocket, setJwtClaims } from '../inbound/identity.js';
 import type { InboundRuntime } from '../inbound/runtime.js';
+import { noteRefusal } from '../../telemetry/refusals.js';
 
 /**
  * Runs the inbound pipeline on `req`, then `pass()` if it is allowed (after removing the token headers of providers
@@ -66,6 +67,7 @@ function requestOf(req: http.IncomingMessage, path: string, rawPath: string): In
 }
 
 function refuse(res: http.ServerResponse, req: http.IncomingMessage, refusal: Refusal, service: string): void {
+  noteRefusal(req, refusal);
   req.resume(); // discard an unread body so the connection can be reused
   if (res.headersSent || res.destroyed) return;
   const answer = httpRefusal(refusal, service);

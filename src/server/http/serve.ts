@@ -9,6 +9,8 @@ import type { EndpointRegistration, Registration } from '../../discovery/registr
 import type { InboundRuntime } from '../inbound/runtime.js';
 import { enforceDeadlines, withDeadline } from './deadline-listener.js';
 import { enforceInbound, withInbound } from './inbound-listener.js';
+import { traceHttpServer } from '../../telemetry/http-server.js';
+import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { MeshTls } from '../../identity/mesh-tls.js';
 import { TLS_MODE_LABEL, TLS_MODE_WEFT } from '../../identity/mtls-wire.js';
 import { createInboundFront, MeshTlsTerminator } from '../tls/inbound-front.js';
@@ -89,6 +91,8 @@ export interface ServeDeps {
   readonly tls?: MeshTls;
   /** Golden metrics of served requests (HTTP and gRPC); undefined = none. */
   readonly metrics?: MeshMetrics;
+  /** Tracing and access logs: a SERVER span and a log line per request (src/telemetry/http-server.ts). */
+  readonly telemetry?: MeshTelemetry;
 }
 
 /**
@@ -129,6 +133,8 @@ export async function serveHttp(
   }
   // `metrics` last, so its patch of emit is outermost: it sees the requests the inbound policy refuses too.
   if (deps.metrics !== undefined) observeHttpServer(server as http.Server, deps.metrics);
+  // `trace` outermost (after the inbound guard was patched in), so refused requests are traced and logged too.
+  if (deps.telemetry !== undefined) traceHttpServer(server as http.Server, deps.telemetry, () => inbound?.telemetry);
   // Subscribe before listening so the policy is usually in hand for the first request (which waits for it otherwise).
   void inbound?.start();
   // With a workload certificate, a plain http.Server listens through the inbound front: mTLS and plaintext on one port

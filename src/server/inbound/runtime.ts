@@ -4,6 +4,7 @@ import type { Disposable } from '../../core/watch.js';
 import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
 import type { Discovery } from '../../discovery/discovery.js';
 import type { InboundState } from '../../discovery/inbound-policy.js';
+import type { TelemetryPolicy } from '../../discovery/telemetry-policy.js';
 import { ProviderPool } from '../../policy/authn/index.js';
 import { BucketPool, compileInboundPolicy, PASS_THROUGH, refuseAll, type CompiledInbound, type Decision, type InboundRequest } from './pipeline.js';
 import type { Refusal } from './refusal.js';
@@ -81,6 +82,12 @@ export class InboundRuntime {
   /** True once start() was called (something serves with this runtime). */
   get started(): boolean {
     return this.#started || this.#compiled !== undefined;
+  }
+
+  /** Telemetry of the inbound policy in force (its HCM `tracing` / `access_log`); undefined without one. */
+  get telemetry(): TelemetryPolicy | undefined {
+    const s = this.#state;
+    return s?.status === 'resolved' ? s.policy.telemetry : undefined;
   }
 
   /** The pipeline in force; undefined until the first policy (or its absence) is known. */

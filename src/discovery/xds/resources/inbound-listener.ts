@@ -15,6 +15,8 @@ import { decodeJwtAuthn } from './jwt-authn.js';
 import { decodeLocalRateLimit, decodeLocalRateLimitOverride } from './local-ratelimit.js';
 import { decodeRbacFilter } from './rbac.js';
 import { decodeRouteMatch } from './route-configuration.js';
+import { decodeHcmTelemetry } from './telemetry.js';
+import { NO_TELEMETRY, type TelemetryPolicy } from '../../telemetry-policy.js';
 
 /** A validated inbound Listener: the policy a server enforces. */
 export interface InboundListenerResource {
@@ -40,16 +42,18 @@ export function decodeInboundListener(listener: ProtoObject): Result<InboundList
   const name = str(listener, 'name');
   if (obj(listener, 'api_listener') !== undefined) errors.push('api_listener: an inbound Listener is a server Listener (filter_chains), not an api_listener');
   if (list(listener, 'listener_filters').length > 0) errors.push('listener_filters: not supported');
-  const chains = list(listener, 'filter_chains').map((c, i) => decodeChain(c, `filter_chains[${i}]`, errors));
+  const telemetries: TelemetryPolicy[] = [];
+  const chains = list(listener, 'filter_chains').map((c, i) => decodeChain(c, `filter_chains[${i}]`, errors, telemetries));
   const fallback = obj(listener, 'default_filter_chain');
-  const defaultChain = fallback === undefined ? undefined : decodeChain(fallback, 'default_filter_chain', errors);
+  const defaultChain = fallback === undefined ? undefined : decodeChain(fallback, 'default_filter_chain', errors, telemetries);
   if (chains.length === 0 && defaultChain === undefined) errors.push('filter_chains: empty (a server needs at least one filter chain)');
   if (errors.length > 0) return fail(errors);
-  const policy: InboundPolicy = Object.freeze({ listener: name, chains: Object.freeze(chains as InboundChain[]), defaultChain });
+  // Telemetry is per server, not per connection: the first chain's HCM decides (Weft's control plane writes the same on all).
+  const policy: InboundPolicy = Object.freeze({ listener: name, chains: Object.freeze(chains as InboundChain[]), defaultChain, telemetry: telemetries[0] ?? NO_TELEMETRY });
   return ok(Object.freeze({ kind: 'inbound', name, policy }));
 }
 
-function decodeChain(chain: ProtoObject, field: string, errors: string[]): InboundChain | undefined {
+function decodeChain(chain: ProtoObject, field: string, errors: string[], telemetries: TelemetryPolicy[]): InboundChain | undefined {
   const before = errors.length;
   const match = obj(chain, 'filter_chain_match');
   for (const key of CHAIN_MATCH_FIELDS) {
@@ -81,6 +85,7 @@ function decodeChain(chain: ProtoObject, field: string, errors: string[]): Inbou
   }
   const at = `${field}.filters[0].typed_config`;
   const httpFilters = decodeHttpFilters(hcm ?? {}, `${at}.http_filters`, errors);
+  telemetries.push(decodeHcmTelemetry(hcm ?? {}, at, errors));
   if (str(hcm, 'route_specifier') !== 'route_config') {
     errors.push(`${at}: needs an inline route_config (rds is not supported for inbound Listeners)`);
     return undefined;

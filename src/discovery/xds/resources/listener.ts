@@ -4,6 +4,8 @@ import { TYPE_URL, type ProtoObject } from '../protos.js';
 import { anyTypeUrl, bool, fail, list, obj, ok, str, type Result } from './common.js';
 import { decodeHttpFault } from './fault.js';
 import { decodeRouteConfiguration, type RouteConfigResource } from './route-configuration.js';
+import { decodeHcmTelemetry } from './telemetry.js';
+import type { TelemetryPolicy } from '../../telemetry-policy.js';
 
 /** A validated client Listener: where its routes come from, and the HTTP filters it runs (router last). */
 export interface ListenerResource {
@@ -16,6 +18,8 @@ export interface ListenerResource {
   readonly httpFilters: readonly string[];
   /** The HCM's fault filters (Envoy HTTPFault, gRFC A33) in chain order, with their filter-level config. */
   readonly faultFilters: readonly FaultFilter[];
+  /** The HCM's `tracing` and `access_log` (telemetry.ts); NO_TELEMETRY when it has neither. */
+  readonly telemetry: TelemetryPolicy;
 }
 
 /** TypedStruct wrappers: the filter's real type is the `type_url` field inside. */
@@ -48,6 +52,7 @@ export function decodeListener(listener: ProtoObject): Result<ListenerResource> 
   const field = 'api_listener.api_listener';
   const faultFilters: FaultFilter[] = [];
   const httpFilters = decodeFilters(hcm, `${field}.http_filters`, errors, faultFilters);
+  const telemetry = decodeHcmTelemetry(hcm, field, errors);
 
   let routeConfigName: string | undefined;
   let inlineRouteConfig: RouteConfigResource | undefined;
@@ -75,6 +80,7 @@ export function decodeListener(listener: ProtoObject): Result<ListenerResource> 
       inlineRouteConfig,
       httpFilters: Object.freeze(httpFilters),
       faultFilters: faultFilters.length === 0 ? NO_FAULT_FILTERS : Object.freeze(faultFilters),
+      telemetry,
     }),
   );
 }
