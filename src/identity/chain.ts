@@ -64,7 +64,12 @@ export function oneLine(name: string): string {
 
 /** The serial number as lower-case hex without leading zeros (as `openssl x509 -serial` prints it, lower-cased). */
 export function serialOf(cert: X509Certificate): string {
-  return cert.serialNumber.toLowerCase().replace(/^0+(?=.)/, '');
+  return serialHex(cert.serialNumber);
+}
+
+/** A hex serial in one form: lower case, no leading zeros (TLS peer certificates and X509Certificate differ in both). */
+export function serialHex(serial: string): string {
+  return serial.toLowerCase().replace(/^0+(?=.)/, '');
 }
 
 /**

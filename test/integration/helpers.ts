@@ -56,7 +56,7 @@ export async function startTestControlPlane(
 export interface TestProcess {
   readonly child: ChildProcess;
   readonly lines: unknown[];
-  /** Resolves with the first JSON line matching `pred`, or rejects after `timeoutMs`. */
+  /** Resolves with the first JSON line matching `pred`, or rejects after `timeoutMs` (default 60 s: a fixture start-up on a loaded 2-core machine took up to 29 s). */
   waitForLine<T>(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<T>;
   /** Sends `signal` (default SIGTERM) and waits (bounded) for exit; SIGKILL after `timeoutMs`. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
@@ -87,7 +87,7 @@ export function spawnFixture(fixture: string, env: Record<string, string>): Test
   return {
     child,
     lines,
-    waitForLine<T>(pred: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000) {
+    waitForLine<T>(pred: (line: Record<string, unknown>) => boolean, timeoutMs = 60_000) {
       return new Promise<T>((resolve, reject) => {
         const check = () => {
           const hit = lines.find(pred);

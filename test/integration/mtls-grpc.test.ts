@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { recordingLogger, type RecordingLogger } from '../../control-plane/src/ca/ca-test-kit.js';
 import { createMesh, peerIdentity, type Mesh } from '../../src/index.js';
 import { generateWorkloadKey } from '../../src/identity/csr.js';
+import { serialHex } from '../../src/identity/chain.js';
 import { echoHandlers, echoService, EchoClient, say, type EchoClientInstance, type EchoReply, type EchoRequest } from '../../src/testing/index.js';
 import { serviceYaml, startTestControlPlane, waitFor, type TestControlPlane } from './helpers.js';
 import { createTestCa } from './test-ca.js';
@@ -39,6 +40,7 @@ spec:
 };
 
 type ServiceError = grpc.ServiceError;
+const hexSerial = (serial: string | undefined): string => serialHex(serial ?? '');
 const failure = (p: Promise<unknown>): Promise<ServiceError | undefined> => p.then(() => undefined, (e: unknown) => e as ServiceError);
 
 describe('mTLS between meshed gRPC services', { timeout: 120_000 }, () => {
@@ -75,7 +77,7 @@ describe('mTLS between meshed gRPC services', { timeout: 120_000 }, () => {
     Say: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) => {
       const peer = peerIdentity(call);
       seen.push({ server: name, peer, tls: call.getAuthContext().transportSecurityType === 'ssl' });
-      const serial = call.getAuthContext().sslPeerCertificate?.serialNumber?.toLowerCase() ?? '';
+      const serial = hexSerial(call.getAuthContext().sslPeerCertificate?.serialNumber);
       cb(null, { server: name, text: peer ?? 'none', attempt: 1, headers: { serial } });
     },
   });
@@ -241,10 +243,10 @@ spec:
     // A new connection (a channel with its own subchannel pool) presents the certificate of now, not the first one.
     const fresh = checkout.grpc.client(EchoClient, 'payments', { 'grpc.use_local_subchannel_pool': 1 });
     closers.push(() => fresh.close());
-    const current = checkout.identity!.current()!.serialNumber;
+    const current = hexSerial(checkout.identity!.current()!.serialNumber);
     const reply = await say(fresh, {}, { deadlineMs: 5_000 });
-    const after = checkout.identity!.current()!.serialNumber;
+    const after = hexSerial(checkout.identity!.current()!.serialNumber);
     assert.ok([current, after].includes(reply.headers['serial'] ?? ''), `presented ${reply.headers['serial']}, current ${current}/${after}`);
-    assert.notEqual(reply.headers['serial'], serialsBefore[0]);
+    assert.notEqual(reply.headers['serial'], hexSerial(serialsBefore[0]));
   });
 });
