@@ -1,0 +1,425 @@
+// Turns the cumulative traffic reports of every process into rates, success rates and latency percentiles per
+// service, per route and per edge (source → destination), over a window, with bounded memory.
+import { LATENCY_BUCKETS_MS, MAX_TRAFFIC_ROWS, type RouteTraffic } from '../../../src/telemetry/traffic-summary.js';
+import { histogramQuantile } from './histogram.js';
+
+/** How long reports are kept per instance (ms): the longest window or series range that can be asked for. */
+export const DEFAULT_RETENTION_MS = 15 * 60_000;
+/** An instance whose last report is older than this (ms) no longer counts (3 default report intervals). */
+export const DEFAULT_STALE_AFTER_MS = 30_000;
+/** Reports closer together than this (ms) replace each other in the ring (the newest one always stays). */
+export const DEFAULT_SAMPLE_SPACING_MS = 5_000;
+/** Most instances tracked; a report from one more evicts the one that reported least recently. */
+export const DEFAULT_MAX_INSTANCES = 1_000;
+/** Default window of stats() (ms). */
+export const DEFAULT_WINDOW_MS = 60_000;
+
+/** One report as the Telemetry service decoded and checked it. */
+export interface TrafficReport {
+  readonly nodeId: string;
+  readonly service: string;
+  /** `ip:port` it serves on, or ''. */
+  readonly instance: string;
+  /** When its counters started (ms since the epoch): a change means they restarted from 0. */
+  readonly startedAtMs: number;
+  /** Its workload certificate's notAfter (ms since the epoch), 0 without one. */
+  readonly certificateExpiresAtMs: number;
+  readonly sdkVersion: string;
+  /** The caller's authenticated SPIFFE ID, '' for an anonymous loopback caller. */
+  readonly identity: string;
+  readonly traffic: readonly RouteTraffic[];
+}
+
+/** Traffic over a window: counts, rates and latency percentiles (undefined where there were no requests). */
+export interface TrafficStats {
+  readonly requests: number;
+  readonly failures: number;
+  readonly retries: number;
+  /** Requests per second, summed over instances (each over the part of the window it reported). */
+  readonly rps: number;
+  /** Share of requests that did not fail, 0..1; undefined without requests. */
+  readonly successRate: number | undefined;
+  readonly p50Ms: number | undefined;
+  readonly p95Ms: number | undefined;
+  readonly p99Ms: number | undefined;
+}
+
+/** One service's numbers: its own (inbound) view, what it calls (outbound), and how many instances report. */
+export interface ServiceStats extends TrafficStats {
+  readonly service: string;
+  /** Instances of the service reporting now. */
+  readonly meshed: number;
+  /** All the calls it made, to every destination. */
+  readonly outbound: TrafficStats;
+}
+
+/** One route: `inbound` as the service's own instances saw it, `outbound` as its callers did (routes are matched there). */
+export interface RouteStats extends TrafficStats {
+  readonly service: string;
+  /** Route name; '' when none matched. */
+  readonly route: string;
+  readonly direction: 'inbound' | 'outbound';
+}
+
+/** Calls from one service to another, as the caller saw them. */
+export interface EdgeStats extends TrafficStats {
+  readonly source: string;
+  readonly destination: string;
+}
+
+/** What stats() answers. */
+export interface MeshStats {
+  /** The window's length (ms) and end (ms since the epoch). */
+  readonly windowMs: number;
+  readonly atMs: number;
+  readonly services: readonly ServiceStats[];
+  readonly routes: readonly RouteStats[];
+  readonly edges: readonly EdgeStats[];
+}
+
+/** One point of a service's time series: its inbound traffic over the step that ends at `atMs`. */
+export interface SeriesPoint {
+  readonly atMs: number;
+  readonly rps: number;
+  readonly successRate: number | undefined;
+  readonly p50Ms: number | undefined;
+  readonly p99Ms: number | undefined;
+}
+
+/** A reporting process as the dashboard lists it. */
+export interface InstanceView {
+  readonly nodeId: string;
+  readonly service: string;
+  readonly instance: string;
+  readonly identity: string;
+  readonly sdkVersion: string;
+  readonly lastReportAtMs: number;
+  /** Undefined when it holds no workload certificate. */
+  readonly certificateExpiresAtMs: number | undefined;
+  /** Reported within the staleness bound. */
+  readonly live: boolean;
+}
+
+/** Options of TrafficAggregator. */
+export interface TrafficAggregatorOptions {
+  readonly retentionMs?: number;
+  readonly staleAfterMs?: number;
+  readonly sampleSpacingMs?: number;
+  readonly maxInstances?: number;
+  /** Clock (default Date.now). */
+  readonly nowMs?: () => number;
+}
+
+interface Sample {
+  readonly atMs: number;
+  readonly startedAtMs: number;
+  readonly rows: ReadonlyMap<string, RouteTraffic>;
+}
+
+interface Instance {
+  meta: Omit<TrafficReport, 'traffic'>;
+  lastReportAtMs: number;
+  samples: Sample[];
+}
+
+interface Acc {
+  requests: number;
+  failures: number;
+  retries: number;
+  rps: number;
+  latency: number[];
+}
+
+const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
+const EMPTY_ROWS: ReadonlyMap<string, RouteTraffic> = new Map();
+
+/**
+ * Keeps, per reporting process (node id), a ring of its recent cumulative reports (at most retention / spacing + 2
+ * samples of at most MAX_TRAFFIC_ROWS rows, for at most maxInstances processes), and answers windowed questions by
+ * differencing them: a counter that went down, or a new `startedAtMs`, is a restart and counts from 0; a process that
+ * started inside the window counts from 0 at its start. Rates are per instance over the part of the window it reported,
+ * summed; percentiles come from the merged bucket deltas. Instances silent for `staleAfterMs` stop counting, and are
+ * forgotten after `retentionMs`. Synchronous and never throws.
+ */
+export class TrafficAggregator {
+  readonly #instances = new Map<string, Instance>();
+  readonly #retentionMs: number;
+  readonly #staleAfterMs: number;
+  readonly #spacingMs: number;
+  readonly #maxInstances: number;
+  readonly #nowMs: () => number;
+
+  constructor(options: TrafficAggregatorOptions = {}) {
+    this.#retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.#staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    this.#spacingMs = options.sampleSpacingMs ?? DEFAULT_SAMPLE_SPACING_MS;
+    this.#maxInstances = options.maxInstances ?? DEFAULT_MAX_INSTANCES;
+    this.#nowMs = options.nowMs ?? Date.now;
+  }
+
+  /** Records one report, received now. */
+  record(report: TrafficReport): void {
+    const now = this.#nowMs();
+    this.#prune(now);
+    let inst = this.#instances.get(report.nodeId);
+    if (inst === undefined) {
+      if (this.#instances.size >= this.#maxInstances) this.#evictOldest();
+      inst = { meta: report, lastReportAtMs: now, samples: [] };
+      this.#instances.set(report.nodeId, inst);
+    }
+    const { traffic, ...meta } = report;
+    inst.meta = meta;
+    inst.lastReportAtMs = now;
+    const rows = new Map<string, RouteTraffic>();
+    for (const row of traffic.slice(0, MAX_TRAFFIC_ROWS)) rows.set(rowKey(row), row);
+    const sample: Sample = { atMs: now, startedAtMs: report.startedAtMs, rows };
+    const s = inst.samples;
+    // Keep samples about `spacing` apart: the newest replaces the previous newest while they are closer than that,
+    // except across a restart, whose last sample before it must stay (it holds the old life's final counts).
+    const restarted = s.length > 0 && s[s.length - 1]!.startedAtMs !== report.startedAtMs;
+    if (!restarted && s.length >= 2 && now - s[s.length - 2]!.atMs < this.#spacingMs) s[s.length - 1] = sample;
+    else s.push(sample);
+  }
+
+  /** Every process that reported within the retention, by service then node id. */
+  instances(): InstanceView[] {
+    const now = this.#nowMs();
+    this.#prune(now);
+    return [...this.#instances.values()]
+      .map((i) => ({
+        nodeId: i.meta.nodeId,
+        service: i.meta.service,
+        instance: i.meta.instance,
+        identity: i.meta.identity,
+        sdkVersion: i.meta.sdkVersion,
+        lastReportAtMs: i.lastReportAtMs,
+        certificateExpiresAtMs: i.meta.certificateExpiresAtMs > 0 ? i.meta.certificateExpiresAtMs : undefined,
+        live: now - i.lastReportAtMs <= this.#staleAfterMs,
+      }))
+      .sort((a, b) => a.service.localeCompare(b.service) || a.nodeId.localeCompare(b.nodeId));
+  }
+
+  /** Stats over the `windowMs` (default 1 min) that ends now, optionally only what touches `service`. */
+  stats(options: { readonly windowMs?: number; readonly service?: string } = {}): MeshStats {
+    const now = this.#nowMs();
+    this.#prune(now);
+    const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    const inbound = new Map<string, Acc>();
+    const outbound = new Map<string, Acc>();
+    const routes = new Map<string, { service: string; route: string; direction: 'inbound' | 'outbound'; acc: Acc }>();
+    const edges = new Map<string, { source: string; destination: string; acc: Acc }>();
+    const meshed = new Map<string, number>();
+    for (const inst of this.#instances.values()) {
+      const service = inst.meta.service;
+      const w = this.#window(inst, now, windowMs);
+      if (w === undefined) continue;
+      meshed.set(service, (meshed.get(service) ?? 0) + 1);
+      if (!inbound.has(service)) inbound.set(service, newAcc());
+      if (!outbound.has(service)) outbound.set(service, newAcc());
+      for (const { row, delta } of w.deltas) {
+        if (row.direction === 'inbound') {
+          add(inbound.get(service)!, delta, w.spanMs);
+          const k = `${service}\u0000in\u0000${row.route}`;
+          let r = routes.get(k);
+          if (!r) routes.set(k, (r = { service, route: row.route, direction: 'inbound', acc: newAcc() }));
+          add(r.acc, delta, w.spanMs);
+        } else {
+          add(outbound.get(service)!, delta, w.spanMs);
+          const ek = `${service}\u0000${row.peer}`;
+          let e = edges.get(ek);
+          if (!e) edges.set(ek, (e = { source: service, destination: row.peer, acc: newAcc() }));
+          add(e.acc, delta, w.spanMs);
+          const rk = `${row.peer}\u0000out\u0000${row.route}`;
+          let r = routes.get(rk);
+          if (!r) routes.set(rk, (r = { service: row.peer, route: row.route, direction: 'outbound', acc: newAcc() }));
+          add(r.acc, delta, w.spanMs);
+        }
+      }
+    }
+    const only = options.service;
+    const services = [...inbound.keys()]
+      .filter((s) => only === undefined || s === only)
+      .sort()
+      .map((service): ServiceStats => ({ service, meshed: meshed.get(service) ?? 0, ...finish(inbound.get(service)!), outbound: finish(outbound.get(service)!) }));
+    return {
+      windowMs,
+      atMs: now,
+      services,
+      routes: [...routes.values()]
+        .filter((r) => only === undefined || r.service === only)
+        .sort((a, b) => a.service.localeCompare(b.service) || a.direction.localeCompare(b.direction) || a.route.localeCompare(b.route))
+        .map((r) => ({ service: r.service, route: r.route, direction: r.direction, ...finish(r.acc) })),
+      edges: [...edges.values()]
+        .filter((e) => only === undefined || e.source === only || e.destination === only)
+        .sort((a, b) => a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination))
+        .map((e) => ({ source: e.source, destination: e.destination, ...finish(e.acc) })),
+    };
+  }
+
+  /**
+   * `service`'s inbound traffic as points `stepMs` apart (each over the step before it) across the `rangeMs` that ends
+   * now, oldest first; at most 1000 points (the step grows to fit).
+   */
+  series(service: string, options: { readonly rangeMs?: number; readonly stepMs?: number } = {}): SeriesPoint[] {
+    const now = this.#nowMs();
+    this.#prune(now);
+    const rangeMs = Math.min(options.rangeMs ?? 5 * 60_000, this.#retentionMs);
+    const stepMs = Math.max(options.stepMs ?? 10_000, Math.ceil(rangeMs / 1000), 1);
+    const mine = [...this.#instances.values()].filter((i) => i.meta.service === service);
+    const points: SeriesPoint[] = [];
+    for (let end = now - Math.floor(rangeMs / stepMs) * stepMs; end <= now; end += stepMs) {
+      const acc = newAcc();
+      for (const inst of mine) {
+        const w = this.#window(inst, end, stepMs);
+        if (w === undefined) continue;
+        for (const { row, delta } of w.deltas) if (row.direction === 'inbound') add(acc, delta, w.spanMs);
+      }
+      const f = finish(acc);
+      points.push({ atMs: end, rps: f.rps, successRate: f.successRate, p50Ms: f.p50Ms, p99Ms: f.p99Ms });
+    }
+    return points;
+  }
+
+  /** How much is held: processes, and report samples over all of them (for memory bounds and tests). */
+  size(): { readonly instances: number; readonly samples: number } {
+    let samples = 0;
+    for (const inst of this.#instances.values()) samples += inst.samples.length;
+    return { instances: this.#instances.size, samples };
+  }
+
+  /** Forgets everything. */
+  clear(): void {
+    this.#instances.clear();
+  }
+
+  /**
+   * The traffic of `inst` in (endMs − windowMs, endMs]: undefined when it was not live at `endMs` (silent for
+   * staleAfterMs, or not yet reporting); else per row the counter deltas, and the span (ms) they cover.
+   */
+  #window(inst: Instance, endMs: number, windowMs: number): { deltas: { row: RouteTraffic; delta: Delta }[]; spanMs: number } | undefined {
+    const s = inst.samples;
+    let last = -1;
+    for (let i = s.length - 1; i >= 0; i--) {
+      if (s[i]!.atMs <= endMs) {
+        last = i;
+        break;
+      }
+    }
+    if (last < 0 || endMs - s[last]!.atMs > this.#staleAfterMs) return undefined;
+    const startMs = endMs - windowMs;
+    let base = 0;
+    for (let i = last; i >= 0; i--) {
+      if (s[i]!.atMs <= startMs) {
+        base = i;
+        break;
+      }
+    }
+    // A process that started inside the window counts from 0 at its start (its first report holds traffic since then).
+    const fromZero = s[base]!.atMs > startMs && s[base]!.startedAtMs > startMs;
+    const spanStart = fromZero ? Math.min(s[base]!.startedAtMs, s[base]!.atMs) : s[base]!.atMs;
+    const spanMs = s[last]!.atMs - spanStart;
+    const deltas = new Map<string, { row: RouteTraffic; delta: Delta }>();
+    const step = (prev: Sample | undefined, cur: Sample) => {
+      const restarted = prev !== undefined && prev.startedAtMs !== cur.startedAtMs;
+      for (const [key, row] of cur.rows) {
+        const before = restarted ? undefined : prev?.rows.get(key);
+        const d = diff(before, row);
+        const acc = deltas.get(key);
+        if (acc) {
+          acc.row = row;
+          addDelta(acc.delta, d);
+        } else deltas.set(key, { row, delta: d });
+      }
+    };
+    if (fromZero) step({ atMs: spanStart, startedAtMs: s[base]!.startedAtMs, rows: EMPTY_ROWS }, s[base]!);
+    for (let i = base + 1; i <= last; i++) step(s[i - 1], s[i]!);
+    if (spanMs <= 0) return { deltas: [], spanMs: 0 };
+    return { deltas: [...deltas.values()], spanMs };
+  }
+
+  #prune(now: number): void {
+    for (const [id, inst] of this.#instances) {
+      if (now - inst.lastReportAtMs > this.#retentionMs) {
+        this.#instances.delete(id);
+        continue;
+      }
+      const s = inst.samples;
+      // Keep one sample at or before the retention horizon, as the base of the longest window.
+      let drop = 0;
+      while (drop + 1 < s.length && s[drop + 1]!.atMs <= now - this.#retentionMs) drop++;
+      if (drop > 0) s.splice(0, drop);
+    }
+  }
+
+  #evictOldest(): void {
+    let oldest: [string, number] | undefined;
+    for (const [id, inst] of this.#instances) if (!oldest || inst.lastReportAtMs < oldest[1]) oldest = [id, inst.lastReportAtMs];
+    if (oldest) this.#instances.delete(oldest[0]);
+  }
+}
+
+interface Delta {
+  requests: number;
+  failures: number;
+  retries: number;
+  latency: number[];
+}
+
+function rowKey(r: RouteTraffic): string {
+  return `${r.direction}\u0000${r.protocol}\u0000${r.peer}\u0000${r.route}`;
+}
+
+/** Counter increase from `before` to `after`; a counter that went down restarted, so counts from 0. */
+function diff(before: RouteTraffic | undefined, after: RouteTraffic): Delta {
+  const reset = before !== undefined && (after.requests < before.requests || after.failures < before.failures || after.retries < before.retries);
+  const b = reset ? undefined : before;
+  const latency = new Array<number>(BUCKETS);
+  for (let i = 0; i < BUCKETS; i++) {
+    const a = after.latency[i] ?? 0;
+    const p = b?.latency[i] ?? 0;
+    latency[i] = a >= p ? a - p : a;
+  }
+  return { requests: after.requests - (b?.requests ?? 0), failures: after.failures - (b?.failures ?? 0), retries: after.retries - (b?.retries ?? 0), latency };
+}
+
+function addDelta(into: Delta, d: Delta): void {
+  into.requests += d.requests;
+  into.failures += d.failures;
+  into.retries += d.retries;
+  for (let i = 0; i < BUCKETS; i++) into.latency[i]! += d.latency[i]!;
+}
+
+function newAcc(): Acc {
+  return { requests: 0, failures: 0, retries: 0, rps: 0, latency: new Array<number>(BUCKETS).fill(0) };
+}
+
+function add(acc: Acc, d: Delta, spanMs: number): void {
+  acc.requests += d.requests;
+  acc.failures += d.failures;
+  acc.retries += d.retries;
+  if (spanMs > 0) acc.rps += (d.requests * 1000) / spanMs;
+  for (let i = 0; i < BUCKETS; i++) acc.latency[i]! += d.latency[i]!;
+}
+
+function finish(acc: Acc): TrafficStats {
+  const has = acc.requests > 0;
+  return {
+    requests: acc.requests,
+    failures: acc.failures,
+    retries: acc.retries,
+    rps: round(acc.rps, 3),
+    successRate: has ? round(1 - acc.failures / acc.requests, 4) : undefined,
+    p50Ms: has ? roundMs(histogramQuantile(0.5, acc.latency)) : undefined,
+    p95Ms: has ? roundMs(histogramQuantile(0.95, acc.latency)) : undefined,
+    p99Ms: has ? roundMs(histogramQuantile(0.99, acc.latency)) : undefined,
+  };
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function roundMs(v: number | undefined): number | undefined {
+  return v === undefined ? undefined : round(v, 3);
+}
