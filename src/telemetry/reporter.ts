@@ -13,6 +13,8 @@ export const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 export const MIN_REPORT_INTERVAL_MS = 100;
 
 const TRACER = 'telemetry-reporter';
+/** Longest close() waits for a report in flight (ms). */
+const CLOSE_WAIT_MS = 1_000;
 
 /** Options of TrafficReporter. */
 export interface TrafficReporterOptions {
@@ -101,13 +103,17 @@ export class TrafficReporter {
     return this.#inFlight ?? Promise.resolve();
   }
 
-  /** Stops the timer, waits for a report in flight (bounded by its deadline) and closes the channel. Idempotent. */
+  /** Stops the timer, waits up to 1 s for a report in flight, and closes the channel. Idempotent; never rejects. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#inFlight;
+    if (this.#inFlight !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#inFlight, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     this.#client.close();
   }
 
