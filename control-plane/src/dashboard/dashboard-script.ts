@@ -192,6 +192,9 @@ function servicePage() {
 function chart(points) {
   const W = 720, H = 220, L = 56, R = 56, T = 16, B = 28;
   const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, class: 'chart', role: 'img', 'aria-label': 'latency and request rate over the last 5 minutes' });
+  // Start where the traffic starts (one empty point before it), not 5 minutes of zeros before a new service's first call.
+  const first = points.findIndex((p) => p.rps > 0);
+  points = first < 0 ? [] : points.slice(Math.max(0, first - 1));
   if (points.length < 2) { svg.append(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'muted' }, 'collecting…')); return svg; }
   const t0 = points[0].atMs, t1 = points[points.length - 1].atMs;
   const maxMs = Math.max(1, ...points.map((p) => p.p99Ms || 0)) * 1.1;
