@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,6 +12,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { StatsView } from '../../control-plane/src/admin/stats-routes.js';
 import { AdsTestClient } from '../../control-plane/src/server/ads-test-client.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
+import { weftBinary } from '../../cli/cli-test-kit.js';
 import { ROOT } from './helpers.js';
 
 /** Debian's chromium; .ci/run installs it. */
@@ -103,10 +104,19 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     let stats: StatsView | undefined;
     while (Date.now() < deadline) {
       stats = (await admin<StatsView>('GET', '/v1/stats?window=1m')).body;
-      if (['payments', 'catalog', 'inventory'].every((s) => (stats!.services.find((x) => x.service === s)?.rps ?? 0) > 0)) break;
+      if (['payments', 'payments-v2', 'catalog', 'inventory', 'frontend'].every((s) => (stats!.services.find((x) => x.service === s)?.rps ?? 0) > 0)) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     assert.ok(stats && stats.services.some((s) => s.service === 'payments' && s.rps > 0), `no traffic reported:\n${JSON.stringify(stats)}\n${demoOut}`);
+
+    // weft stat over the same reports: one row per service, with live numbers (kept as an artifact beside the screenshot).
+    const stat = await weftBinary(['stat'], { WEFT_ADMIN: adminUrl, WEFT_ADMIN_TOKEN: token });
+    assert.equal(stat.code, 0, stat.stderr);
+    for (const service of ['catalog', 'frontend', 'inventory', 'payments', 'payments-v2']) {
+      assert.match(stat.stdout, new RegExp(`^${service}\\s+[1-9]\\d*\\s+\\d+\\.\\d\\d%\\s+\\d+\\.\\d+rps\\s+[\\d.]+ms\\s+[\\d.]+ms\\s+[\\d.]+ms$`, 'm'), stat.stdout);
+    }
+    await mkdir(ARTIFACTS, { recursive: true });
+    await writeFile(path.join(ARTIFACTS, 'weft-stat.txt'), stat.stdout);
 
     const page: Page = await context!.newPage();
     const pageErrors: string[] = [];
