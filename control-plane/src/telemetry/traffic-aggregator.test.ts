@@ -138,6 +138,21 @@ describe('TrafficAggregator', () => {
     assert.equal(s.rps, 10);
   });
 
+  it('takes a new process\'s rate between its reports, not diluted by its idle start-up', () => {
+    let now = 40_000;
+    const agg = new TrafficAggregator({ nowMs: () => now, sampleSpacingMs: 1000 });
+    const c = new Counters();
+    agg.record(report('n', 'svc', c, 0)); // started at 0, first report at 40 s, no traffic yet
+    for (let t = 0; t < 20; t++) {
+      now += 1000;
+      c.add('inbound', 'a', '', 10, 1);
+      agg.record(report('n', 'svc', c, 0));
+    }
+    const s = agg.stats({ windowMs: 60_000 }).services[0]!;
+    assert.equal(s.requests, 200);
+    assert.equal(s.rps, 10);
+  });
+
   it('stops counting instances that stop reporting, and forgets them after the retention', () => {
     let now = 0;
     const agg = new TrafficAggregator({ nowMs: () => now, staleAfterMs: 30_000, retentionMs: 120_000 });

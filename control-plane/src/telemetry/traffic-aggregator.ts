@@ -137,8 +137,8 @@ const EMPTY_ROWS: ReadonlyMap<string, RouteTraffic> = new Map();
  * Keeps, per reporting process (node id), a ring of its recent cumulative reports (at most retention / spacing + 2
  * samples of at most MAX_TRAFFIC_ROWS rows, for at most maxInstances processes), and answers windowed questions by
  * differencing them: a counter that went down, or a new `startedAtMs`, is a restart and counts from 0; a process that
- * started inside the window counts from 0 at its start. Rates are per instance over the part of the window it reported,
- * summed; percentiles come from the merged bucket deltas. Instances silent for `staleAfterMs` stop counting, and are
+ * started inside the window counts from 0 at its start. Rates are per instance between its reports in the window (as
+ * Prometheus' rate()), summed; percentiles and success rates come from the merged deltas. Instances silent for `staleAfterMs` stop counting, and are
  * forgotten after `retentionMs`. Synchronous and never throws.
  */
 export class TrafficAggregator {
@@ -294,7 +294,7 @@ export class TrafficAggregator {
 
   /**
    * The traffic of `inst` in (endMs − windowMs, endMs]: undefined when it was not live at `endMs` (silent for
-   * staleAfterMs, or not yet reporting); else per row the counter deltas, and the span (ms) they cover.
+   * staleAfterMs, or not yet reporting); else per row the counter deltas, and the span (ms) the rate is taken over.
    */
   #window(inst: Instance, endMs: number, windowMs: number): { deltas: { row: RouteTraffic; delta: Delta }[]; spanMs: number } | undefined {
     const s = inst.samples;
@@ -317,13 +317,18 @@ export class TrafficAggregator {
     // A process that started inside the window counts from 0 at its start (its first report holds traffic since then).
     const fromZero = s[base]!.atMs > startMs && s[base]!.startedAtMs > startMs;
     const spanStart = fromZero ? Math.min(s[base]!.startedAtMs, s[base]!.atMs) : s[base]!.atMs;
-    const spanMs = s[last]!.atMs - spanStart;
+    // Rates come from the reports themselves, as Prometheus' rate() does: counting from the start would spread the
+    // traffic over the process's idle start-up. With a single report, the average since the start is all there is.
+    const sampledMs = s[last]!.atMs - s[base]!.atMs;
+    const rateFromZero = fromZero && sampledMs <= 0;
+    const spanMs = rateFromZero ? s[last]!.atMs - spanStart : sampledMs;
     const deltas = new Map<string, { row: RouteTraffic; delta: Delta }>();
-    const step = (prev: Sample | undefined, cur: Sample) => {
+    const step = (prev: Sample | undefined, cur: Sample, inRate: boolean) => {
       const restarted = prev !== undefined && prev.startedAtMs !== cur.startedAtMs;
       for (const [key, row] of cur.rows) {
         const before = restarted ? undefined : prev?.rows.get(key);
         const d = diff(before, row);
+        if (inRate) d.rateRequests = d.requests;
         const acc = deltas.get(key);
         if (acc) {
           acc.row = row;
@@ -331,8 +336,8 @@ export class TrafficAggregator {
         } else deltas.set(key, { row, delta: d });
       }
     };
-    if (fromZero) step({ atMs: spanStart, startedAtMs: s[base]!.startedAtMs, rows: EMPTY_ROWS }, s[base]!);
-    for (let i = base + 1; i <= last; i++) step(s[i - 1], s[i]!);
+    if (fromZero) step({ atMs: spanStart, startedAtMs: s[base]!.startedAtMs, rows: EMPTY_ROWS }, s[base]!, rateFromZero);
+    for (let i = base + 1; i <= last; i++) step(s[i - 1], s[i]!, true);
     if (spanMs <= 0) return { deltas: [], spanMs: 0 };
     return { deltas: [...deltas.values()], spanMs };
   }
@@ -360,6 +365,8 @@ export class TrafficAggregator {
 
 interface Delta {
   requests: number;
+  /** The part of `requests` the rate is computed from (0 for the traffic before a process's first report). */
+  rateRequests: number;
   failures: number;
   retries: number;
   latency: number[];
@@ -379,11 +386,12 @@ function diff(before: RouteTraffic | undefined, after: RouteTraffic): Delta {
     const p = b?.latency[i] ?? 0;
     latency[i] = a >= p ? a - p : a;
   }
-  return { requests: after.requests - (b?.requests ?? 0), failures: after.failures - (b?.failures ?? 0), retries: after.retries - (b?.retries ?? 0), latency };
+  return { requests: after.requests - (b?.requests ?? 0), rateRequests: 0, failures: after.failures - (b?.failures ?? 0), retries: after.retries - (b?.retries ?? 0), latency };
 }
 
 function addDelta(into: Delta, d: Delta): void {
   into.requests += d.requests;
+  into.rateRequests += d.rateRequests;
   into.failures += d.failures;
   into.retries += d.retries;
   for (let i = 0; i < BUCKETS; i++) into.latency[i]! += d.latency[i]!;
@@ -397,7 +405,7 @@ function add(acc: Acc, d: Delta, spanMs: number): void {
   acc.requests += d.requests;
   acc.failures += d.failures;
   acc.retries += d.retries;
-  if (spanMs > 0) acc.rps += (d.requests * 1000) / spanMs;
+  if (spanMs > 0) acc.rps += (d.rateRequests * 1000) / spanMs;
   for (let i = 0; i < BUCKETS; i++) acc.latency[i]! += d.latency[i]!;
 }
 
