@@ -170,10 +170,16 @@ export class TrafficAggregator {
     const { traffic, ...meta } = report;
     inst.meta = meta;
     inst.lastReportAtMs = now;
-    const rows = new Map<string, RouteTraffic>();
-    for (const row of traffic.slice(0, MAX_TRAFFIC_ROWS)) rows.set(rowKey(row), row);
-    const sample: Sample = { atMs: now, startedAtMs: report.startedAtMs, rows };
     const s = inst.samples;
+    const previous = s[s.length - 1]?.rows;
+    const rows = new Map<string, RouteTraffic>();
+    for (const row of traffic.slice(0, MAX_TRAFFIC_ROWS)) {
+      const key = rowKey(row);
+      // An idle row is the same as last time: share that object, so idle routes cost one row, not one per sample.
+      const same = previous?.get(key);
+      rows.set(key, same !== undefined && same.requests === row.requests && same.failures === row.failures && same.retries === row.retries ? same : row);
+    }
+    const sample: Sample = { atMs: now, startedAtMs: report.startedAtMs, rows };
     // Keep samples about `spacing` apart: the newest replaces the previous newest while they are closer than that,
     // except across a restart, whose last sample before it must stay (it holds the old life's final counts).
     const restarted = s.length > 0 && s[s.length - 1]!.startedAtMs !== report.startedAtMs;
@@ -257,8 +263,9 @@ export class TrafficAggregator {
   }
 
   /**
-   * `service`'s inbound traffic as points `stepMs` apart (each over the step before it) across the `rangeMs` that ends
-   * now, oldest first; at most 1000 points (the step grows to fit).
+   * `service`'s inbound traffic as points `stepMs` apart across the `rangeMs` that ends now, oldest first; at most 1000
+   * points (the step grows to fit). Each point covers the step before it, or twice the sample spacing if that is longer
+   * (a shorter window could fall between two kept reports and read as no traffic).
    */
   series(service: string, options: { readonly rangeMs?: number; readonly stepMs?: number } = {}): SeriesPoint[] {
     const now = this.#nowMs();
@@ -270,7 +277,7 @@ export class TrafficAggregator {
     for (let end = now - Math.floor(rangeMs / stepMs) * stepMs; end <= now; end += stepMs) {
       const acc = newAcc();
       for (const inst of mine) {
-        const w = this.#window(inst, end, stepMs);
+        const w = this.#window(inst, end, Math.max(stepMs, 2 * this.#spacingMs));
         if (w === undefined) continue;
         for (const { row, delta } of w.deltas) if (row.direction === 'inbound') add(acc, delta, w.spanMs);
       }
