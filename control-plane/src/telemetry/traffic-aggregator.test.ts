@@ -216,16 +216,16 @@ describe('TrafficAggregator', () => {
     assert.deepEqual(agg.series('nobody', { rangeMs: 20_000, stepMs: 10_000 }).map((p) => p.rps), [0, 0, 0]);
   });
 
-  it('gives a steady series for steady traffic even with steps shorter than the sample spacing', () => {
+  it('gives a steady series for steady traffic even with steps shorter than the report interval', () => {
     let now = 0;
     const agg = new TrafficAggregator({ nowMs: () => now }); // default spacing: 5 s between kept reports
     const c = new Counters();
-    for (let t = 0; t <= 120; t += 2) {
-      if (t > 0) c.add('inbound', 'x', '', 20, 3); // 10 rps, reported every 2 s
+    for (let t = 0; t <= 120; t += 10) {
+      if (t > 0) c.add('inbound', 'x', '', 100, 3); // 10 rps, reported every 10 s (the SDK's default)
       agg.record(report('n', 'svc', c, 1));
-      now += 2000;
+      now += 10_000;
     }
-    now -= 2000;
+    now -= 10_000;
     const points = agg.series('svc', { rangeMs: 60_000, stepMs: 5_000 });
     assert.equal(points.length, 13);
     for (const p of points) assert.ok(Math.abs(p.rps - 10) < 0.01, JSON.stringify(points.map((x) => x.rps)));

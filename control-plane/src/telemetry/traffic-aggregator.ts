@@ -264,8 +264,8 @@ export class TrafficAggregator {
 
   /**
    * `service`'s inbound traffic as points `stepMs` apart across the `rangeMs` that ends now, oldest first; at most 1000
-   * points (the step grows to fit). Each point covers the step before it, or twice the sample spacing if that is longer
-   * (a shorter window could fall between two kept reports and read as no traffic).
+   * points (the step grows to fit). Each point covers the step before it, or the span of the last two kept reports of
+   * each instance if that is longer (a shorter window could fall between two reports and read as no traffic).
    */
   series(service: string, options: { readonly rangeMs?: number; readonly stepMs?: number } = {}): SeriesPoint[] {
     const now = this.#nowMs();
@@ -277,7 +277,7 @@ export class TrafficAggregator {
     for (let end = now - Math.floor(rangeMs / stepMs) * stepMs; end <= now; end += stepMs) {
       const acc = newAcc();
       for (const inst of mine) {
-        const w = this.#window(inst, end, Math.max(stepMs, 2 * this.#spacingMs));
+        const w = this.#window(inst, end, stepMs, true);
         if (w === undefined) continue;
         for (const { row, delta } of w.deltas) if (row.direction === 'inbound') add(acc, delta, w.spanMs);
       }
@@ -302,8 +302,9 @@ export class TrafficAggregator {
   /**
    * The traffic of `inst` in (endMs − windowMs, endMs]: undefined when it was not live at `endMs` (silent for
    * staleAfterMs, or not yet reporting); else per row the counter deltas, and the span (ms) the rate is taken over.
+   * With `atLeastTwoReports`, a window holding a single report reaches back to the one before it.
    */
-  #window(inst: Instance, endMs: number, windowMs: number): { deltas: { row: RouteTraffic; delta: Delta }[]; spanMs: number } | undefined {
+  #window(inst: Instance, endMs: number, windowMs: number, atLeastTwoReports = false): { deltas: { row: RouteTraffic; delta: Delta }[]; spanMs: number } | undefined {
     const s = inst.samples;
     let last = -1;
     for (let i = s.length - 1; i >= 0; i--) {
@@ -321,6 +322,8 @@ export class TrafficAggregator {
         break;
       }
     }
+    // For a series, a step shorter than the gap between two reports still spans two of them (the rate over that gap).
+    if (atLeastTwoReports && base === last && last > 0) base = last - 1;
     // A process that started inside the window counts from 0 at its start (its first report holds traffic since then).
     const fromZero = s[base]!.atMs > startMs && s[base]!.startedAtMs > startMs;
     const spanStart = fromZero ? Math.min(s[base]!.startedAtMs, s[base]!.atMs) : s[base]!.atMs;
