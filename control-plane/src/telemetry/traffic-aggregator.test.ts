@@ -197,6 +197,28 @@ describe('TrafficAggregator', () => {
     assert.deepEqual(agg.instances().map((i) => i.nodeId), ['other-7', 'other-8', 'other-9'], 'the least recent reporters were evicted');
   });
 
+  it('keeps old reports a minute apart and recent ones dense, and still answers a 15-minute window', () => {
+    let now = 0;
+    const agg = new TrafficAggregator({ nowMs: () => now });
+    const c = new Counters();
+    for (let t = 0; t <= 15 * 60; t++) {
+      if (t > 0) c.add('inbound', 'x', '', 10, 1);
+      agg.record(report('n', 'svc', c, 1));
+      now += 1000;
+    }
+    now -= 1000;
+    const { samples } = agg.size();
+    // Dense: one per 4-5 s over the last 6 minutes (1 s reports, 5 s spacing); sparse: one a minute before that.
+    assert.ok(samples <= (6 * 60) / 4 + 9 + 3, `samples: ${samples}`);
+    assert.equal(agg.stats({ windowMs: 15 * 60_000 }).services[0]!.rps, 10);
+    assert.equal(agg.stats({ windowMs: 10 * 60_000 }).services[0]!.rps, 10);
+    assert.equal(agg.stats({ windowMs: 60_000 }).services[0]!.rps, 10);
+    // Through the thinned history too (its first minute, before the second kept report, cannot be told apart).
+    const points = agg.series('svc', { rangeMs: 15 * 60_000, stepMs: 10_000 }).filter((p) => p.atMs >= 60_000);
+    assert.equal(points.length, 85);
+    for (const p of points) assert.ok(Math.abs(p.rps - 10) < 0.01, JSON.stringify(points.map((x) => x.rps)));
+  });
+
   it('gives a per-service series of rate and latency over time', () => {
     let now = 0;
     const agg = new TrafficAggregator({ nowMs: () => now, sampleSpacingMs: 1000 });

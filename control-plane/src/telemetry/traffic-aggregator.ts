@@ -11,6 +11,10 @@ export const DEFAULT_STALE_AFTER_MS = 30_000;
 export const DEFAULT_SAMPLE_SPACING_MS = 5_000;
 /** Most instances tracked; a report from one more evicts the one that reported least recently. */
 export const DEFAULT_MAX_INSTANCES = 1_000;
+/** Reports younger than this (ms) are kept `sampleSpacingMs` apart: the dashboard's 5-minute chart and any window. */
+export const DENSE_HISTORY_MS = 6 * 60_000;
+/** Older reports are kept this far apart (ms): enough for windows up to the retention, at a minute's precision. */
+export const SPARSE_SPACING_MS = 60_000;
 /** Default window of stats() (ms). */
 export const DEFAULT_WINDOW_MS = 60_000;
 
@@ -184,7 +188,10 @@ export class TrafficAggregator {
     // except across a restart, whose last sample before it must stay (it holds the old life's final counts).
     const restarted = s.length > 0 && s[s.length - 1]!.startedAtMs !== report.startedAtMs;
     if (!restarted && s.length >= 2 && now - s[s.length - 2]!.atMs < this.#spacingMs) s[s.length - 1] = sample;
-    else s.push(sample);
+    else {
+      s.push(sample);
+      thin(s, now - DENSE_HISTORY_MS, SPARSE_SPACING_MS);
+    }
   }
 
   /** Every process that reported within the retention, by service then node id. */
@@ -313,7 +320,8 @@ export class TrafficAggregator {
         break;
       }
     }
-    if (last < 0 || endMs - s[last]!.atMs > this.#staleAfterMs) return undefined;
+    // Live at endMs: reported shortly before, or again later (old history is thinned to a report a minute).
+    if (last < 0 || (endMs - s[last]!.atMs > this.#staleAfterMs && last === s.length - 1)) return undefined;
     const startMs = endMs - windowMs;
     let base = 0;
     for (let i = last; i >= 0; i--) {
@@ -371,6 +379,28 @@ export class TrafficAggregator {
     for (const [id, inst] of this.#instances) if (!oldest || inst.lastReportAtMs < oldest[1]) oldest = [id, inst.lastReportAtMs];
     if (oldest) this.#instances.delete(oldest[0]);
   }
+}
+
+/**
+ * Drops samples older than `horizonMs` that are closer than `spacingMs` to the previous one kept, except the last
+ * sample of a process life (its final counts) and the newest sample before the horizon (the base of the dense part).
+ */
+function thin(samples: Sample[], horizonMs: number, spacingMs: number): void {
+  let kept = 0;
+  for (let i = 1; i < samples.length && samples[i]!.atMs < horizonMs; i++) {
+    const cur = samples[i]!;
+    const next = samples[i + 1];
+    const lastOfLife = next !== undefined && next.startedAtMs !== cur.startedAtMs;
+    const lastBeforeHorizon = next === undefined || next.atMs >= horizonMs;
+    // A dropped sample loses nothing: the counters are cumulative, so the next kept one holds its traffic.
+    if (cur.atMs - samples[kept]!.atMs >= spacingMs || lastOfLife || lastBeforeHorizon) samples[++kept] = cur;
+  }
+  const firstDense = samples.findIndex((x) => x.atMs >= horizonMs);
+  if (firstDense < 0) {
+    samples.length = Math.min(samples.length, kept + 1);
+    return;
+  }
+  if (firstDense > kept + 1) samples.splice(kept + 1, firstDense - kept - 1);
 }
 
 interface Delta {
