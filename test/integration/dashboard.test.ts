@@ -98,7 +98,7 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   });
 
-  it('shows the services, the edges between them and live numbers, then a NACK with its message', async () => {
+  it('shows the services, the edges between them and live numbers, then a NACK with its message', { timeout: 150_000 }, async () => {
     // Reports arrive every second once the services run; wait until the control plane has rates for the callees.
     const deadline = Date.now() + 60_000;
     let stats: StatsView | undefined;
