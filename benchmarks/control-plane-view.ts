@@ -3,7 +3,8 @@
 // 10 s for the whole 15-minute retention. In-process, no sockets.
 // Usage: node --import tsx benchmarks/control-plane-view.ts [--instances 200] [--rows 20]
 import { parseArgs } from 'node:util';
-import { TrafficAggregator, type TrafficReport } from '../control-plane/src/telemetry/traffic-aggregator.js';
+import { TrafficAggregator } from '../control-plane/src/telemetry/traffic-aggregator.js';
+import type { TrafficReport } from '../control-plane/src/telemetry/traffic-views.js';
 import { LATENCY_BUCKETS_MS, MAX_TRAFFIC_ROWS, type RouteTraffic } from '../src/telemetry/traffic-summary.js';
 
 const { values: args } = parseArgs({ options: { instances: { type: 'string', default: '200' }, rows: { type: 'string', default: '20' } } });

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import type { StatsView } from '../../control-plane/src/admin/stats-routes.js';
-import type { EdgeStats, RouteStats, TrafficStats } from '../../control-plane/src/telemetry/traffic-aggregator.js';
+import type { EdgeStats, RouteStats, TrafficStats } from '../../control-plane/src/telemetry/traffic-views.js';
 import { CliError, adminClientFor, type AdminClient } from '../admin-client.js';
 import { json, table, type CliIo } from '../output.js';
 

@@ -1,6 +1,7 @@
 // The admin API's traffic endpoints: `GET /v1/stats` (weft stat, weft top, the dashboard) and `GET /v1/stats/series`
 // (the dashboard's charts), answered from the TrafficAggregator.
-import type { InstanceView, MeshStats, SeriesPoint, TrafficAggregator } from '../telemetry/traffic-aggregator.js';
+import type { TrafficAggregator } from '../telemetry/traffic-aggregator.js';
+import type { InstanceView, MeshStats, SeriesPoint } from '../telemetry/traffic-views.js';
 import { parseDurationMs } from './identity-routes.js';
 
 /** Shortest and longest window or step accepted (ms); the longest is the aggregator's default retention. */

@@ -5,7 +5,8 @@ import { protos, type ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { LATENCY_BUCKETS_MS, MAX_TRAFFIC_ROWS, type RouteTraffic } from '../../../src/telemetry/traffic-summary.js';
 import type { RegistryAuth } from '../registry/registry-service.js';
-import type { TrafficAggregator, TrafficReport } from './traffic-aggregator.js';
+import type { TrafficAggregator } from './traffic-aggregator.js';
+import type { TrafficReport } from './traffic-views.js';
 
 /** Longest node id, service, instance, peer or route name accepted (characters). */
 export const MAX_NAME_LENGTH = 256;

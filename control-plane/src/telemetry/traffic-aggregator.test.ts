@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LATENCY_BUCKETS_MS, type RouteTraffic } from '../../../src/telemetry/traffic-summary.js';
 import { histogramQuantile } from './histogram.js';
-import { TrafficAggregator, type TrafficReport } from './traffic-aggregator.js';
+import { TrafficAggregator } from './traffic-aggregator.js';
+import type { TrafficReport } from './traffic-views.js';
 
 /** A process's cumulative counters, as a metrics registry would keep them. */
 class Counters {
