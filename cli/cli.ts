@@ -12,6 +12,9 @@ Commands:
   delete          delete a resource, or the resources declared in files
   status          connected clients, the version each ACKed, NACKs and config errors
   config-dump     what one client was last sent (JSON)
+  stat            per service or per route: success rate, RPS, latency p50/p95/p99
+  top             weft stat, refreshed every 2 s
+  dashboard       the address of the control plane's dashboard, with the token (--open)
   token create    a bootstrap token a new process enrols with (WEFT_TOKEN)
   cert issue      a key, certificate and trust bundle as files (for file-based TLS users)
   ca              the CA's roots (status) and a root rotation with overlap (rotate)
@@ -31,6 +34,9 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   delete: async () => (await import('./commands/delete.js')).runDelete,
   status: async () => (await import('./commands/status.js')).runStatus,
   'config-dump': async () => (await import('./commands/status.js')).runConfigDump,
+  stat: async () => (await import('./commands/stat.js')).runStat,
+  top: async () => (await import('./commands/stat.js')).runTop,
+  dashboard: async () => (await import('./commands/stat.js')).runDashboard,
   token: async () => (await import('./commands/token.js')).runToken,
   cert: async () => (await import('./commands/cert.js')).runCert,
   ca: async () => (await import('./commands/ca.js')).runCa,

@@ -8,6 +8,8 @@ export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
   /** Reads all of standard input (for `-f -`). */
   readStdin(): Promise<string>;
+  /** True when `out` is a terminal (`weft top` then clears the screen between refreshes). */
+  readonly isTTY?: boolean;
 }
 
 /** The process's own streams. */
@@ -16,6 +18,7 @@ export function processIo(): CliIo {
     out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     env: process.env,
+    isTTY: process.stdout.isTTY === true,
     async readStdin() {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);

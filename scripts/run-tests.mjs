@@ -31,10 +31,20 @@ if (selected.length === 0) {
   console.error('run-tests: no test files matched');
   process.exit(1);
 }
-console.log(`run-tests: ${selected.length} test files on Node ${process.version}`);
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=120000', ...flags, ...selected],
-  { stdio: 'inherit', env: { ...process.env, WEFT_TEST: '1' } },
-);
-process.exit(result.status ?? 1);
+// Files that run a whole demo and a browser: alone, after the rest, so their load does not starve timing-sensitive
+// tests running beside them on a 2-core machine (nor theirs them).
+const ALONE = ['test/integration/dashboard.test.ts'];
+const alone = selected.filter((f) => ALONE.some((a) => f.endsWith(path.normalize(a))));
+const together = selected.filter((f) => !alone.includes(f));
+console.log(`run-tests: ${selected.length} test files on Node ${process.version}${alone.length ? ` (${alone.length} run alone, last)` : ''}`);
+const run = (files, concurrency) =>
+  files.length === 0
+    ? 0
+    : (spawnSync(
+        process.execPath,
+        ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...flags, ...files],
+        { stdio: 'inherit', env: { ...process.env, WEFT_TEST: '1' } },
+      ).status ?? 1);
+const status = run(together, 2);
+const aloneStatus = run(alone, 1);
+process.exit(status !== 0 ? status : aloneStatus);

@@ -28,6 +28,8 @@ import { DEFAULT_DRAIN_TIMEOUT_MS, serveHttp, type ServeDeps, type ServedEndpoin
 import { bindMeshMetrics, MeshMetrics } from './telemetry/mesh-metrics.js';
 import { meshGauges } from './telemetry/mesh-gauges.js';
 import { attachOpenTelemetry } from './telemetry/otel-bridge.js';
+import { TrafficReporter } from './telemetry/reporter.js';
+import type { TrafficSource } from './telemetry/traffic-summary.js';
 
 /** The client-side view of the mesh (`weft status` for this process). Fresh plain data each call. */
 export interface MeshStatus {
@@ -183,6 +185,8 @@ class MeshImpl implements Mesh {
   readonly #metrics: MeshMetrics;
   #metricsServer: http.Server | undefined;
   #metricsSubscription: Disposable | undefined;
+  /** Sends the traffic summary to the control plane; undefined when disabled or `telemetry.report: false`. */
+  #reporter: TrafficReporter | undefined;
 
   constructor(options: ResolvedMeshOptions, identity: MeshIdentity | undefined) {
     this.#options = options;
@@ -261,6 +265,8 @@ class MeshImpl implements Mesh {
       });
       this.#metrics.addCollector(gauges.collect);
       this.#metricsSubscription = gauges.subscription;
+      // The golden metrics' cumulative rows go to the control plane (weft stat, weft top, the dashboard).
+      this.#startReporting(this.#metrics.registry);
     }
   }
 
@@ -322,6 +328,26 @@ class MeshImpl implements Mesh {
         return this.#registry.register({ ...endpoint, locality: this.#options.locality }, ttlMs);
       },
     };
+  }
+
+  /** Starts reporting `source` to the control plane every `telemetry.reportIntervalMs` (first report after one interval). */
+  #startReporting(source: TrafficSource): void {
+    const telemetry = this.#options.telemetry;
+    if (!this.enabled || telemetry === undefined || this.#options.discovery !== undefined) return;
+    const identity = this.identity;
+    this.#reporter = new TrafficReporter({
+      server: this.#options.controlPlaneAddress,
+      source,
+      nodeId: this.nodeId,
+      service: this.service,
+      intervalMs: telemetry.reportIntervalMs,
+      logger: this.#options.logger,
+      instance: () => {
+        const first = this.#served[0];
+        return first === undefined ? '' : `${first.address.includes(':') ? `[${first.address}]` : first.address}:${first.port}`;
+      },
+      ...(identity ? { credential: () => identity.xdsCredential(), certificateExpiresAtMs: () => identity.status().notAfterMs } : {}),
+    });
   }
 
   fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
@@ -473,6 +499,7 @@ class MeshImpl implements Mesh {
     // 1. Deregister and drain every served endpoint (in parallel): callers stop picking them before they stop.
     await step('drain', () => Promise.all(this.#served.map((s) => s.close())));
     await step('registry', async () => this.#registry?.close());
+    await step('telemetry', async () => this.#reporter?.close());
     // 2. Outgoing calls still running get the drain timeout to finish, then are cut.
     const drainTimeoutMs = this.#options.drain.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     await step('dispatcher', () => closeWithin(this.dispatcher, drainTimeoutMs));

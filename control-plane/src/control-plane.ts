@@ -21,6 +21,8 @@ import type { BootstrapTokens } from './auth/bootstrap-tokens.js';
 import type { CertificateAuthority } from './ca/authority.js';
 import { addIdentityService } from './ca/identity-service.js';
 import { trustBundleSecrets } from './ca/trust-bundle.js';
+import { TrafficAggregator, type TrafficAggregatorOptions } from './telemetry/traffic-aggregator.js';
+import { addTelemetryService } from './telemetry/telemetry-service.js';
 
 /** Default port of the xDS (ADS + registry) gRPC server. */
 export const DEFAULT_XDS_PORT = 15010;
@@ -49,6 +51,8 @@ export interface ControlPlaneOptions {
   readonly logger?: Logger;
   /** CA, enrolment, xDS auth and admin token options (docs/configuration.md "Control plane security"). */
   readonly security?: Omit<SecurityOptions, 'stateDir' | 'logger'>;
+  /** Retention, staleness and bounds of the traffic reports behind `weft stat` and the dashboard. */
+  readonly telemetry?: Omit<TrafficAggregatorOptions, 'nowMs'>;
 }
 
 /** A running control plane. */
@@ -63,6 +67,8 @@ export interface ControlPlane {
   readonly registry: Registry;
   /** The ADS server: connected clients and what they were sent. */
   readonly ads: AdsServer;
+  /** The traffic every process reports (weft.telemetry.v1), as rates and percentiles. */
+  readonly traffic: TrafficAggregator;
   /** The certificate authority (trust bundle, issuance, root rotation). */
   readonly ca: CertificateAuthority;
   /** Bootstrap tokens (what `weft token create` calls). */
@@ -158,7 +164,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       const svc = services(store.current()).find((s) => s.metadata.name === service);
       return svc === undefined ? undefined : (svc.metadata.namespace ?? DEFAULT_NAMESPACE);
     };
-    addRegistryService(server, registry, logger, { authenticate: (md, peer, what) => auth.authenticate(md, peer, what), namespaceOf });
+    const callerAuth = { authenticate: auth.authenticate.bind(auth), namespaceOf };
+    addRegistryService(server, registry, logger, callerAuth);
+    const traffic = new TrafficAggregator(options.telemetry);
+    addTelemetryService(server, traffic, logger, callerAuth);
     addIdentityService(server, security.signDeps);
     // Undo runs in reverse: ADS streams never end by themselves, so end them first, then the server can stop at once.
     undo.push(() => shutdown(server));
@@ -171,6 +180,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         store,
         registry,
         ads,
+        traffic,
         logger,
         host,
         port: options.adminPort ?? DEFAULT_ADMIN_PORT,
@@ -201,6 +211,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       store,
       registry,
       ads,
+      traffic,
       ca: security.ca,
       tokens: security.tokens,
       adminToken: security.adminToken,

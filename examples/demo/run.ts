@@ -38,7 +38,8 @@ console.log(`Weft control plane: xDS ${controlPlane.xdsUrl}, admin ${controlPlan
 console.log('Try, in another terminal:');
 console.log(`  export WEFT_ADMIN=${controlPlane.adminUrl} WEFT_ADMIN_TOKEN_FILE=${controlPlane.adminTokenFile ?? ''}`);
 console.log('  npm run weft -- get routes');
-console.log('  npm run weft -- status\n');
+console.log('  npm run weft -- status');
+console.log('  npm run weft -- stat           # or: top, and dashboard for the browser\n');
 
 interface Row {
   service: string;

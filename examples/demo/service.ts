@@ -1,6 +1,6 @@
 // One demo service process: serves HTTP through the mesh and, per request, calls the services it depends on by mesh name.
 // Environment: SERVICE (mesh Service name), INSTANCE (label), CALLS (JSON list of "METHOD url" for HTTP or
-// "GRPC service/Method" for gRPC), WEFT_CONTROL_PLANE.
+// "GRPC service/Method" for gRPC), REPORT_INTERVAL_MS (traffic reports, default 2000), WEFT_CONTROL_PLANE.
 import { createMesh } from '../../src/index.js';
 import { InventoryClient, type ReserveReply, type StockLevel } from './inventory-api.js';
 import { Stats } from './stats.js';
@@ -17,7 +17,8 @@ const calls = (JSON.parse(process.env.CALLS ?? '[]') as string[]).map((c): Call 
 });
 const dependsOn = [...new Set(calls.map((c) => (c.kind === 'http' ? new URL(c.url).host : c.service)))];
 
-const mesh = await createMesh({ service, dependsOn });
+// Traffic summaries go to the control plane every 2 s (default 10 s) so `weft stat` and the dashboard move quickly.
+const mesh = await createMesh({ service, dependsOn, telemetry: { reportIntervalMs: Number(process.env.REPORT_INTERVAL_MS ?? '2000') } });
 const stats = new Stats(service, instance);
 
 // A meshed grpc-js client: the GRPCRoute for `inventory` picks the replica, sets the deadline and retries.

@@ -1,5 +1,5 @@
 // The demo's traffic generator: calls http://frontend/checkout through the mesh at a steady rate with a few workers.
-// Environment: RATE (requests/s, default 40), WORKERS (default 4), WEFT_CONTROL_PLANE.
+// Environment: RATE (requests/s, default 40), WORKERS (default 4), REPORT_INTERVAL_MS (traffic reports, default 2000), WEFT_CONTROL_PLANE.
 import { createMesh } from '../../src/index.js';
 import { Stats } from './stats.js';
 
@@ -7,7 +7,11 @@ const rate = Number(process.env.RATE ?? '40');
 const workers = Number(process.env.WORKERS ?? '4');
 const url = process.env.TARGET_URL ?? 'http://frontend/checkout';
 
-const mesh = await createMesh({ service: 'loadgen', dependsOn: [new URL(url).host] });
+const mesh = await createMesh({
+  service: 'loadgen',
+  dependsOn: [new URL(url).host],
+  telemetry: { reportIntervalMs: Number(process.env.REPORT_INTERVAL_MS ?? '2000') },
+});
 await mesh.ready();
 const stats = new Stats('loadgen', `loadgen-${process.pid}`);
 process.stdout.write(`${JSON.stringify({ type: 'ready', service: 'loadgen' })}\n`);

@@ -2,6 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import { protos, type ProtoObject } from './xds/protos.js';
+import { ControlPlaneClient, type UnaryCallback } from './control-plane-client.js';
 
 /** Default lease TTL asked for (ms); the control plane clamps it to [1 s, 5 min]. */
 export const DEFAULT_LEASE_TTL_MS = 10_000;
@@ -75,7 +76,7 @@ export interface Registration {
   close(timeoutMs?: number): Promise<void>;
 }
 
-type Callback = (err: grpc.ServiceError | null, value?: ProtoObject) => void;
+type Callback = UnaryCallback;
 
 /**
  * A client of weft.registry.v1.Registry (docs/xds-mapping.md § Registry). Each register() keeps one endpoint's lease
@@ -84,20 +85,18 @@ type Callback = (err: grpc.ServiceError | null, value?: ProtoObject) => void;
  * and shown in status().
  */
 export class RegistryClient {
-  readonly #client: grpc.Client;
+  readonly #client: ControlPlaneClient;
   readonly #rpcTimeoutMs: number;
   readonly #backoff: Required<BackoffOptions>;
   readonly #logger: Logger;
   readonly #registrations = new Set<RegistrationImpl>();
-  readonly #credential: (() => string | undefined) | undefined;
   #closed = false;
 
   constructor(options: RegistryClientOptions) {
-    this.#client = new grpc.Client(options.server, options.credentials ?? grpc.credentials.createInsecure());
+    this.#client = new ControlPlaneClient(options);
     this.#rpcTimeoutMs = options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
     this.#backoff = { initialMs: options.backoff?.initialMs ?? 200, maxMs: options.backoff?.maxMs ?? 5_000 };
     this.#logger = options.logger ?? NOOP_LOGGER;
-    this.#credential = options.credential;
   }
 
   /** Registers `endpoint` under a lease of `ttlMs` (default 10 s) and keeps it alive until close(). */
@@ -126,29 +125,8 @@ export class RegistryClient {
 
   /** @internal Unary call on the Registry service, with a deadline. */
   call(method: 'Register' | 'KeepAlive' | 'Deregister', request: ProtoObject, timeoutMs: number, callback: Callback): void {
-    const def = protos().registryService[method]!;
-    try {
-      const metadata = new grpc.Metadata();
-      const credential = this.#credential?.();
-      if (credential !== undefined && credential !== '') metadata.set('authorization', `Bearer ${credential}`);
-      this.#client.makeUnaryRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize as (b: Buffer) => ProtoObject,
-        request,
-        metadata,
-        { deadline: Date.now() + (timeoutMs > 0 ? timeoutMs : this.#rpcTimeoutMs) },
-        callback,
-      );
-    } catch (e: unknown) {
-      // A closed channel throws synchronously; report it like any failed RPC.
-      const err = Object.assign(new Error(e instanceof Error ? e.message : String(e)), {
-        code: grpc.status.UNAVAILABLE,
-        details: 'channel closed',
-        metadata: new grpc.Metadata(),
-      });
-      queueMicrotask(() => callback(err));
-    }
+    const def = protos().registryService[method] as grpc.MethodDefinition<ProtoObject, ProtoObject>;
+    this.#client.unary(def, request, timeoutMs > 0 ? timeoutMs : this.#rpcTimeoutMs, callback);
   }
 
   /** @internal */

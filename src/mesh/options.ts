@@ -4,6 +4,7 @@ import { invalidArg } from '../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { tokenSourceOf, type TokenSource } from '../identity/token-source.js';
+import { DEFAULT_REPORT_INTERVAL_MS, MIN_REPORT_INTERVAL_MS } from '../telemetry/reporter.js';
 import type { MeterProvider } from '@opentelemetry/api';
 
 /** The `metrics` option of createMesh(). */
@@ -95,6 +96,13 @@ export interface MeshOptions {
    * appended to) or `stream` (default process.stdout), and `maxBufferedBytes` past which lines are dropped and counted.
    */
   readonly accessLog?: AccessLogOptions;
+  /**
+   * Traffic reporting to the control plane (`weft stat`, `weft top`, the dashboard): every `reportIntervalMs`
+   * (default 10 000, at least 100) a compact cumulative summary of this process's golden metrics is sent, off the
+   * request path, to `controlPlane` with this process's credential. `report: false` sends none, and neither does a mesh
+   * given its own `discovery`.
+   */
+  readonly telemetry?: { readonly reportIntervalMs?: number; readonly report?: boolean };
 }
 
 /** MeshOptions with every default applied. */
@@ -124,6 +132,8 @@ export interface ResolvedMeshOptions {
   readonly metricsHost: string;
   /** The access-log sink (createMesh's `accessLog`, default {} = stdout). */
   readonly accessLog: AccessLogOptions;
+  /** Traffic reports: undefined = none sent. */
+  readonly telemetry: { readonly reportIntervalMs: number } | undefined;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -192,6 +202,12 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   if (log?.path !== undefined && (typeof log.path !== 'string' || log.path === '')) invalidArg('createMesh: accessLog.path must be a file path');
   if (log?.stream !== undefined && typeof (log.stream as { write?: unknown }).write !== 'function') invalidArg('createMesh: accessLog.stream must be a Writable');
   nonNegative('accessLog.maxBufferedBytes', log?.maxBufferedBytes);
+  const t = options.telemetry;
+  if (t !== undefined && (typeof t !== 'object' || t === null)) invalidArg('createMesh: telemetry must be an object like { reportIntervalMs: 10000 }');
+  const reportIntervalMs = t?.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+  if (!(typeof reportIntervalMs === 'number' && Number.isFinite(reportIntervalMs) && reportIntervalMs >= MIN_REPORT_INTERVAL_MS)) {
+    invalidArg(`createMesh: telemetry.reportIntervalMs must be a number ≥ ${MIN_REPORT_INTERVAL_MS}, got ${String(reportIntervalMs)}`);
+  }
   const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
   const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
   return Object.freeze({
@@ -216,5 +232,6 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     metricsPort,
     metricsHost: options.metricsHost ?? '127.0.0.1',
     accessLog: { ...options.accessLog },
+    telemetry: t?.report === false ? undefined : { reportIntervalMs },
   });
 }

@@ -191,7 +191,7 @@ describe('admin API operator token', { timeout: 15_000 }, () => {
     const endpoints: [string, string][] = [
       ['POST', '/v1/apply'], ['GET', '/v1/resources'], ['GET', '/v1/resources/Service/x'], ['DELETE', '/v1/resources/Service/x'],
       ['GET', '/v1/endpoints'], ['GET', '/v1/status'], ['GET', '/v1/config-dump/x'], ['POST', '/v1/tokens'],
-      ['POST', '/v1/certificates'], ['GET', '/v1/ca'], ['POST', '/v1/ca/rotate'], ['GET', '/v1/nope'], ['GET', '/'],
+      ['POST', '/v1/certificates'], ['GET', '/v1/ca'], ['POST', '/v1/ca/rotate'], ['GET', '/v1/stats'], ['GET', '/v1/stats/series?service=x'], ['GET', '/v1/nope'], ['GET', '/'],
     ];
     const headers: [string, Record<string, string>, RegExp][] = [
       ['missing', {}, /requires the operator token/],

@@ -1,5 +1,6 @@
-// The control plane's admin API: HTTP/1.1 + JSON for `weft apply/get/delete/status/config-dump`, `weft token`, `weft cert`
-// and `weft ca` (see docs/cli.md). Every endpoint requires the operator token (`Authorization: Bearer`).
+// The control plane's admin API: HTTP/1.1 + JSON for `weft apply/get/delete/status/config-dump`, `weft token`, `weft cert`,
+// `weft ca` and `weft stat/top` (see docs/cli.md), and the dashboard page. Every /v1 endpoint requires the operator
+// token (`Authorization: Bearer`); the dashboard page is static and asks for it in the browser.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
@@ -11,6 +12,9 @@ import type { ClientStatus } from '../server/ads-stream.js';
 import type { ConfigDumpResult } from '../server/ads-server.js';
 import { checkBearer } from '../auth/admin-token.js';
 import { identityRoute, type AdminIdentityDeps } from './identity-routes.js';
+import { statsRoute } from './stats-routes.js';
+import type { TrafficAggregator } from '../telemetry/traffic-aggregator.js';
+import { serveDashboard } from '../dashboard/dashboard.js';
 
 /** Largest request body accepted (bytes); larger ones get 413. */
 export const MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024;
@@ -27,6 +31,8 @@ export interface AdminApiDeps {
   readonly adminToken: string;
   /** CA and bootstrap tokens for /v1/tokens, /v1/certificates and /v1/ca (absent: those answer 501). */
   readonly identity?: AdminIdentityDeps;
+  /** Reported traffic for /v1/stats and /v1/stats/series (absent: those answer 501). */
+  readonly traffic?: TrafficAggregator;
 }
 
 /** Options of startAdminServer. */
@@ -90,6 +96,8 @@ const UNAUTHORIZED = {
 export function adminRequestListener(deps: AdminApiDeps): http.RequestListener {
   const logger = deps.logger ?? NOOP_LOGGER;
   return (req, res) => {
+    // The dashboard page itself holds no data and is served without the token; every call it makes needs it.
+    if (serveDashboard(req, res)) return;
     const refused = checkBearer(req.headers.authorization, deps.adminToken);
     if (refused !== undefined) {
       logger.warn(`admin: request refused: operator token ${refused}`, {
@@ -160,6 +168,8 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
   const allow = (...methods: string[]) => {
     if (!methods.includes(method)) throw new HttpError(405, `${method} not allowed on ${url.pathname}; use ${methods.join(' or ')}`);
   };
+  const stats = statsRoute(deps.traffic, method, route, url.searchParams);
+  if (stats !== undefined) return stats;
   const identity = await identityRoute(deps.identity, method, route, async () => parseJson(await readBody(req)), deps.logger ?? NOOP_LOGGER);
   if (identity !== undefined) return identity;
   switch (route[0]) {

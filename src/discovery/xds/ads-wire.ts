@@ -62,7 +62,7 @@ export function deserializeResponse(bytes: Buffer): RawResponse {
 let cachedVersion: string | undefined;
 
 /** Weft's package version, for `user_agent_version` (read once from package.json; '0.0.0' if not found). */
-function weftVersion(): string {
+export function weftVersion(): string {
   if (cachedVersion !== undefined) return cachedVersion;
   cachedVersion = '0.0.0';
   let dir = path.dirname(fileURLToPath(import.meta.url));

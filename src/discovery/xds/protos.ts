@@ -1,4 +1,4 @@
-// Loads the real Envoy xDS v3 protos (shipped in @grpc/grpc-js-xds) and Weft's registry and identity protos once, and
+// Loads the real Envoy xDS v3 protos (shipped in @grpc/grpc-js-xds) and Weft's registry, identity and telemetry protos once, and
 // turns them into codecs and grpc-js service definitions shared by the SDK and the control plane.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -110,6 +110,8 @@ export interface Protos {
   readonly registryService: ServiceDefinition;
   /** grpc-js definition of weft.identity.v1.Identity (messages as ProtoObject). */
   readonly identityService: ServiceDefinition;
+  /** grpc-js definition of weft.telemetry.v1.Telemetry (messages as ProtoObject). */
+  readonly telemetryService: ServiceDefinition;
 }
 
 let loaded: Protos | undefined;
@@ -147,7 +149,7 @@ function load(): Protos {
     }
     return target;
   };
-  root.loadSync([...ENVOY_FILES, 'weft/registry/v1/registry.proto', 'weft/identity/v1/identity.proto'], { keepCase: true });
+  root.loadSync([...ENVOY_FILES, 'weft/registry/v1/registry.proto', 'weft/identity/v1/identity.proto', 'weft/telemetry/v1/telemetry.proto'], { keepCase: true });
   root.resolveAll();
 
   const types = new Map<string, protobuf.Type>();
@@ -185,6 +187,7 @@ function load(): Protos {
     adsService: serviceDefinition(root, type, 'envoy.service.discovery.v3.AggregatedDiscoveryService'),
     registryService: serviceDefinition(root, type, 'weft.registry.v1.Registry'),
     identityService: serviceDefinition(root, type, 'weft.identity.v1.Identity'),
+    telemetryService: serviceDefinition(root, type, 'weft.telemetry.v1.Telemetry'),
   };
 }
 

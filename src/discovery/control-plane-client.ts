@@ -1,0 +1,54 @@
+// One grpc-js channel to the control plane for Weft's own unary services (Registry, Telemetry): each call carries the
+// process's credential and a deadline, and a closed channel fails like any other RPC instead of throwing.
+import * as grpc from '@grpc/grpc-js';
+import type { ProtoObject } from './xds/protos.js';
+
+/** A unary call's answer: a grpc-js error, or the decoded response. */
+export type UnaryCallback = (err: grpc.ServiceError | null, value?: ProtoObject) => void;
+
+/** Options of ControlPlaneClient. */
+export interface ControlPlaneClientOptions {
+  /** Control plane gRPC address, `host:port`. */
+  readonly server: string;
+  /** Channel credentials; default insecure (plaintext). */
+  readonly credentials?: grpc.ChannelCredentials;
+  /** The credential each call presents as `authorization: Bearer <credential>` (workload assertion or bootstrap token). */
+  readonly credential?: () => string | undefined;
+}
+
+/**
+ * A channel to the control plane's gRPC port. unary() never throws: every failure, a closed channel included, reaches
+ * the callback (asynchronously) as a grpc-js ServiceError.
+ */
+export class ControlPlaneClient {
+  readonly #client: grpc.Client;
+  readonly #credential: (() => string | undefined) | undefined;
+
+  constructor(options: ControlPlaneClientOptions) {
+    this.#client = new grpc.Client(options.server, options.credentials ?? grpc.credentials.createInsecure());
+    this.#credential = options.credential;
+  }
+
+  /** Calls the unary method `def` (from protos()) with `request`, failing DEADLINE_EXCEEDED after `timeoutMs`. */
+  unary(def: grpc.MethodDefinition<ProtoObject, ProtoObject>, request: ProtoObject, timeoutMs: number, callback: UnaryCallback): void {
+    try {
+      const metadata = new grpc.Metadata();
+      const credential = this.#credential?.();
+      if (credential !== undefined && credential !== '') metadata.set('authorization', `Bearer ${credential}`);
+      this.#client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, metadata, { deadline: Date.now() + timeoutMs }, callback);
+    } catch (e: unknown) {
+      // A closed channel throws synchronously; report it like any failed RPC.
+      const err = Object.assign(new Error(e instanceof Error ? e.message : String(e)), {
+        code: grpc.status.UNAVAILABLE,
+        details: 'channel closed',
+        metadata: new grpc.Metadata(),
+      });
+      queueMicrotask(() => callback(err));
+    }
+  }
+
+  /** Closes the channel; later calls fail UNAVAILABLE. Idempotent. */
+  close(): void {
+    this.#client.close();
+  }
+}
