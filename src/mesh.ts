@@ -185,7 +185,7 @@ class MeshImpl implements Mesh {
   readonly #metrics: MeshMetrics;
   #metricsServer: http.Server | undefined;
   #metricsSubscription: Disposable | undefined;
-  /** Sends the traffic summary to the control plane; undefined when disabled or `telemetry.report: false`. */
+  /** Sends the traffic summary to the control plane; undefined when disabled or `reporting.enabled: false`. */
   #reporter: TrafficReporter | undefined;
 
   constructor(options: ResolvedMeshOptions, identity: MeshIdentity | undefined) {
@@ -330,17 +330,17 @@ class MeshImpl implements Mesh {
     };
   }
 
-  /** Starts reporting `source` to the control plane every `telemetry.reportIntervalMs` (first report after one interval). */
+  /** Starts reporting `source` to the control plane every `reporting.intervalMs` (first report after one interval). */
   #startReporting(source: TrafficSource): void {
-    const telemetry = this.#options.telemetry;
-    if (!this.enabled || telemetry === undefined || this.#options.discovery !== undefined) return;
+    const reporting = this.#options.reporting;
+    if (!this.enabled || reporting === undefined || this.#options.discovery !== undefined) return;
     const identity = this.identity;
     this.#reporter = new TrafficReporter({
       server: this.#options.controlPlaneAddress,
       source,
       nodeId: this.nodeId,
       service: this.service,
-      intervalMs: telemetry.reportIntervalMs,
+      intervalMs: reporting.intervalMs,
       logger: this.#options.logger,
       instance: () => {
         const first = this.#served[0];

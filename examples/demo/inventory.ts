@@ -15,7 +15,7 @@ const shedEvery = Number(process.env.SHED_EVERY ?? '25');
 const RESTOCK = 1000;
 
 // Traffic summaries go to the control plane every 2 s (default 10 s) so `weft stat` and the dashboard move quickly.
-const mesh = await createMesh({ service, telemetry: { reportIntervalMs: Number(process.env.REPORT_INTERVAL_MS ?? '2000') } });
+const mesh = await createMesh({ service, reporting: { intervalMs: Number(process.env.REPORT_INTERVAL_MS ?? '2000') } });
 const stats = new Stats(service, instance);
 const stock = new Map<string, number>();
 let reserves = 0;

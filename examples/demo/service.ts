@@ -18,7 +18,7 @@ const calls = (JSON.parse(process.env.CALLS ?? '[]') as string[]).map((c): Call 
 const dependsOn = [...new Set(calls.map((c) => (c.kind === 'http' ? new URL(c.url).host : c.service)))];
 
 // Traffic summaries go to the control plane every 2 s (default 10 s) so `weft stat` and the dashboard move quickly.
-const mesh = await createMesh({ service, dependsOn, telemetry: { reportIntervalMs: Number(process.env.REPORT_INTERVAL_MS ?? '2000') } });
+const mesh = await createMesh({ service, dependsOn, reporting: { intervalMs: Number(process.env.REPORT_INTERVAL_MS ?? '2000') } });
 const stats = new Stats(service, instance);
 
 // A meshed grpc-js client: the GRPCRoute for `inventory` picks the replica, sets the deadline and retries.

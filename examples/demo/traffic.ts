@@ -10,7 +10,7 @@ const url = process.env.TARGET_URL ?? 'http://frontend/checkout';
 const mesh = await createMesh({
   service: 'loadgen',
   dependsOn: [new URL(url).host],
-  telemetry: { reportIntervalMs: Number(process.env.REPORT_INTERVAL_MS ?? '2000') },
+  reporting: { intervalMs: Number(process.env.REPORT_INTERVAL_MS ?? '2000') },
 });
 await mesh.ready();
 const stats = new Stats('loadgen', `loadgen-${process.pid}`);

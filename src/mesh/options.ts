@@ -97,12 +97,12 @@ export interface MeshOptions {
    */
   readonly accessLog?: AccessLogOptions;
   /**
-   * Traffic reporting to the control plane (`weft stat`, `weft top`, the dashboard): every `reportIntervalMs`
-   * (default 10 000, at least 100) a compact cumulative summary of this process's golden metrics is sent, off the
-   * request path, to `controlPlane` with this process's credential. `report: false` sends none, and neither does a mesh
-   * given its own `discovery`.
+   * Traffic reports to the control plane (`weft stat`, `weft top`, the dashboard): every `intervalMs` (default
+   * 10 000, at least 100) a compact cumulative summary of this process's golden metrics is sent, off the request path,
+   * to `controlPlane` with this process's credential. `enabled: false` sends none, and neither does a mesh given its
+   * own `discovery`. (Not the `Telemetry` configuration kind, which sets trace sampling and access logs centrally.)
    */
-  readonly telemetry?: { readonly reportIntervalMs?: number; readonly report?: boolean };
+  readonly reporting?: { readonly intervalMs?: number; readonly enabled?: boolean };
 }
 
 /** MeshOptions with every default applied. */
@@ -133,7 +133,7 @@ export interface ResolvedMeshOptions {
   /** The access-log sink (createMesh's `accessLog`, default {} = stdout). */
   readonly accessLog: AccessLogOptions;
   /** Traffic reports: undefined = none sent. */
-  readonly telemetry: { readonly reportIntervalMs: number } | undefined;
+  readonly reporting: { readonly intervalMs: number } | undefined;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -202,11 +202,11 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   if (log?.path !== undefined && (typeof log.path !== 'string' || log.path === '')) invalidArg('createMesh: accessLog.path must be a file path');
   if (log?.stream !== undefined && typeof (log.stream as { write?: unknown }).write !== 'function') invalidArg('createMesh: accessLog.stream must be a Writable');
   nonNegative('accessLog.maxBufferedBytes', log?.maxBufferedBytes);
-  const t = options.telemetry;
-  if (t !== undefined && (typeof t !== 'object' || t === null)) invalidArg('createMesh: telemetry must be an object like { reportIntervalMs: 10000 }');
-  const reportIntervalMs = t?.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+  const r = options.reporting;
+  if (r !== undefined && (typeof r !== 'object' || r === null)) invalidArg('createMesh: reporting must be an object like { intervalMs: 10000 }');
+  const reportIntervalMs = r?.intervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
   if (!(typeof reportIntervalMs === 'number' && Number.isFinite(reportIntervalMs) && reportIntervalMs >= MIN_REPORT_INTERVAL_MS)) {
-    invalidArg(`createMesh: telemetry.reportIntervalMs must be a number ≥ ${MIN_REPORT_INTERVAL_MS}, got ${String(reportIntervalMs)}`);
+    invalidArg(`createMesh: reporting.intervalMs must be a number ≥ ${MIN_REPORT_INTERVAL_MS}, got ${String(reportIntervalMs)}`);
   }
   const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
   const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
@@ -232,6 +232,6 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     metricsPort,
     metricsHost: options.metricsHost ?? '127.0.0.1',
     accessLog: { ...options.accessLog },
-    telemetry: t?.report === false ? undefined : { reportIntervalMs },
+    reporting: r?.enabled === false ? undefined : { intervalMs: reportIntervalMs },
   });
 }

@@ -14,13 +14,13 @@ describe('traffic reports from createMesh', { timeout: 60_000 }, () => {
 
   before(async () => {
     tcp = await startTestControlPlane({ 'services.yaml': serviceYaml('payments') });
-    server = await createMesh({ service: 'payments', controlPlane: tcp.cp.xdsUrl, telemetry: { reportIntervalMs: 200 } });
+    server = await createMesh({ service: 'payments', controlPlane: tcp.cp.xdsUrl, reporting: { intervalMs: 200 } });
     await server.serve((req, res) => {
       res.statusCode = req.url === '/fail' ? 503 : 200;
       res.end('ok');
     }, { port: 0 });
     await server.ready();
-    client = await createMesh({ service: 'checkout', controlPlane: tcp.cp.xdsUrl, dependsOn: ['payments'], telemetry: { reportIntervalMs: 200 } });
+    client = await createMesh({ service: 'checkout', controlPlane: tcp.cp.xdsUrl, dependsOn: ['payments'], reporting: { intervalMs: 200 } });
     await client.ready();
   });
   after(async () => {
