@@ -12,6 +12,7 @@ import { createMesh, type Mesh } from '../../src/index.js';
 import { meshTraffic } from '../../src/telemetry/mesh-metrics.js';
 import { addEchoService, EchoClient, say, type EchoClientInstance } from '../../src/testing/index.js';
 import { serviceYaml, startTestControlPlane, waitFor, type TestControlPlane } from './helpers.js';
+import { renderVia, sampleSum, scrape } from './prometheus-text.js';
 
 const ROUTES = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -36,29 +37,6 @@ spec:
 class TestReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
   protected override async onForceFlush(): Promise<void> {}
-}
-
-/** Prometheus text scraped from `mesh`'s handler through a real HTTP server (the metricsPort one when it has it). */
-async function scrape(url: string): Promise<string> {
-  const res = await request(url);
-  assert.equal(res.statusCode, 200);
-  assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
-  return res.body.text();
-}
-
-/** The value of the sample `name{labels...}` (every label given must match; others are ignored), summed. */
-function sampleSum(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const body = line.slice(name.length);
-    const m = /^(?:\{(.*)\})? (\S+)$/.exec(body);
-    if (m === null) continue;
-    const have = new Map<string, string>();
-    for (const [, k, v] of (m[1] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have.set(k!, v!);
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[2]);
-  }
-  return sum;
 }
 
 describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_000 }, () => {
@@ -311,19 +289,6 @@ describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_00
     await assert.rejects(request(`http://127.0.0.1:${port}/metrics`), /ECONNREFUSED/);
   });
 });
-
-/** A throwaway server for `handler`, scraped once. */
-async function renderVia(handler: import('node:http').RequestListener): Promise<string> {
-  const http = await import('node:http');
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  try {
-    return await scrape(`http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/`);
-  } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-}
 
 /** The port of a server for `mesh`'s metricsHandler (made once per mesh). */
 const ports = new WeakMap<Mesh, number>();
