@@ -1,12 +1,16 @@
 // The Prometheus endpoint against the real Prometheus (Debian package `prometheus`): `promtool check metrics` parses
 // the text of meshes that served and made HTTP and gRPC calls (default names, and with the Istio option) and lints it
 // clean but for the millisecond names Istio and OpenTelemetry define; a Prometheus server scraping them every second
-// answers PromQL (counts by status, a latency quantile, the success rate of Istio's dashboards) with the traffic sent.
+// reads each family's type and help, and answers PromQL (counts by status, a latency quantile, the success rate of
+// Istio's dashboards) with the traffic sent; escaped label values and help, NaN and -Inf read back as rendered.
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus, type Family } from '../../src/telemetry/prometheus.js';
 import { LATENCY_BUCKETS_MS } from '../../src/telemetry/traffic-summary.js';
 import { addEchoService, EchoClient, say, type EchoClientInstance } from '../../src/testing/index.js';
 import { serviceYaml, startTestControlPlane, waitFor, type TestControlPlane } from './helpers.js';
@@ -25,6 +29,21 @@ const GRPC_CALLS = 4;
  * OpenTelemetry Prometheus exporter names them (docs/observability.md#golden-metrics).
  */
 const MILLISECOND_NAMES = ['istio_request_duration_milliseconds', 'rpc_client_duration_milliseconds', 'rpc_server_duration_milliseconds'];
+/** A label value and a help text with every character the exporter escapes, and values Prometheus writes by name. */
+const ODD_VALUE = 'a "quoted" back\\slash\nnew line';
+const ODD_HELP = 'Help with a back\\slash\nand a new line.';
+const ODD_FAMILIES: Family[] = [
+  {
+    name: 'weft.test-escapes',
+    help: ODD_HELP,
+    type: 'gauge',
+    samples: [
+      { labels: { 'odd.label': ODD_VALUE }, value: 1 },
+      { labels: { 'odd.label': 'nan' }, value: NaN },
+      { labels: { 'odd.label': 'minus-inf' }, value: -Infinity },
+    ],
+  },
+];
 
 describe('Prometheus endpoint against promtool and a real Prometheus server', { timeout: 120_000 }, () => {
   let tcp: TestControlPlane;
@@ -33,6 +52,7 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
   let client: Mesh;
   let plain: Mesh;
   let prom: TestPrometheus | undefined;
+  let odd: Server | undefined;
   const rpcs: EchoClientInstance[] = [];
 
   const metricsUrl = (mesh: Mesh) => `http://127.0.0.1:${mesh.metricsAddress()!.port}/metrics`;
@@ -75,11 +95,19 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
       assert.equal(await call(from, 503), 503);
       await assert.rejects(say(rpc, { text: 'no', fail: { code: grpc.status.NOT_FOUND } }, { deadlineMs: 5_000 }));
     }
-    prom = await startPrometheus([api, echo, client].map(target));
+    // The exporter's rendering of odd names, label values and numbers, served as a fourth target.
+    odd = createServer((_req, res) => {
+      res.setHeader('content-type', PROMETHEUS_CONTENT_TYPE);
+      res.end(renderPrometheus(ODD_FAMILIES));
+    });
+    await new Promise<void>((resolve) => odd!.listen(0, '127.0.0.1', resolve));
+    prom = await startPrometheus([...[api, echo, client].map(target), `127.0.0.1:${(odd.address() as AddressInfo).port}`]);
   });
 
   after(async () => {
     await prom?.stop();
+    odd?.closeAllConnections();
+    await new Promise((resolve) => (odd === undefined ? resolve(undefined) : odd.close(resolve)));
     for (const rpc of rpcs) rpc.close();
     await client?.close();
     await plain?.close();
@@ -114,8 +142,22 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
       grpcServed: `sum(rpc_server_duration_milliseconds_count{weft_destination_service="echo",rpc_grpc_status_code="0"})`,
       apiScrapedAt: `timestamp(up{job="weft",instance="${apiTarget}"})`,
     };
-    // All three targets up: Prometheus scraped each and its own parser accepted the text.
-    await waitFor(async () => (await p.value('sum(up{job="weft"})')) === 3, 'the three targets to be up', 30_000, 250);
+    // All four targets up: Prometheus scraped each and its own parser accepted the text.
+    await waitFor(async () => (await p.value('sum(up{job="weft"})')) === 4, 'the four targets to be up', 30_000, 250);
+    // The families' types and help as Prometheus read them.
+    const metadata = await p.metadata();
+    for (const [name, type] of [
+      ['http_server_request_duration_seconds', 'histogram'],
+      ['http_client_request_duration_seconds', 'histogram'],
+      ['rpc_client_duration_milliseconds', 'histogram'],
+      ['rpc_server_duration_milliseconds', 'histogram'],
+      ['istio_requests_total', 'counter'],
+      ['istio_request_duration_milliseconds', 'histogram'],
+      ['weft_xds_connected', 'gauge'],
+    ] as const) {
+      assert.equal(metadata[name]?.[0]?.type, type, `${name}: ${JSON.stringify(metadata[name])}`);
+      assert.ok(metadata[name]![0]!.help.length > 0, name);
+    }
 
     // Prometheus has the warm-up traffic: its values equal the texts' (read once the meshes are quiet).
     const apiText = await scrape(metricsUrl(api));
@@ -198,5 +240,15 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
       endS,
     );
     assert.ok(istioMedianMs !== undefined && istioMedianMs >= floorBucketMs && istioMedianMs <= ceilBucketMs, `istio median ${istioMedianMs} ms`);
+  });
+
+  it('promtool and Prometheus read escaped label values and help, sanitised names, NaN and -Inf as rendered', async () => {
+    const text = renderPrometheus(ODD_FAMILIES);
+    assert.deepEqual(await promtoolCheckMetrics(text), { code: 0, output: '' });
+    const p = prom!;
+    await waitFor(async () => (await p.value(`weft_test_escapes{odd_label=${JSON.stringify(ODD_VALUE)}}`)) === 1, 'the escaped label value to be read back', 30_000, 250);
+    assert.ok(Number.isNaN(await p.value('weft_test_escapes{odd_label="nan"}')));
+    assert.equal(await p.value('weft_test_escapes{odd_label="minus-inf"}'), -Infinity);
+    assert.deepEqual((await p.metadata())['weft_test_escapes'], [{ type: 'gauge', help: ODD_HELP, unit: '' }]);
   });
 });

@@ -63,8 +63,17 @@ export interface TestPrometheus {
   query(expr: string, timeS?: number): Promise<PromSample[]>;
   /** The single value of `expr` (undefined for an empty vector; throws for more than one element). */
   value(expr: string, timeS?: number): Promise<number | undefined>;
+  /** /api/v1/metadata: each metric family's type and help as Prometheus read them from its targets, by name. */
+  metadata(): Promise<Record<string, readonly { readonly type: string; readonly help: string }[]>>;
   /** Stops the server (SIGTERM, SIGKILL after 10 s) and removes its config and TSDB directory. */
   stop(): Promise<void>;
+}
+
+/** A sample value as the API writes it (Go's float formatting: `+Inf`, `-Inf` and `NaN` included). */
+function parseValue(v: string): number {
+  if (v === '+Inf' || v === 'Inf') return Infinity;
+  if (v === '-Inf') return -Infinity;
+  return Number(v);
 }
 
 async function freePort(): Promise<number> {
@@ -109,7 +118,7 @@ export async function startPrometheus(targets: readonly string[], scrapeInterval
     const res = await fetch(`${url}/api/v1/query?${params}`);
     const body = (await res.json()) as { status: string; error?: string; data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] } };
     if (body.status !== 'success' || body.data?.resultType !== 'vector') throw new Error(`Prometheus query ${expr}: ${body.error ?? JSON.stringify(body.data)}`);
-    return body.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+    return body.data.result.map((r) => ({ metric: r.metric, value: parseValue(r.value[1]) }));
   };
   try {
     await waitFor(
@@ -132,6 +141,11 @@ export async function startPrometheus(targets: readonly string[], scrapeInterval
       const result = await query(expr, timeS);
       if (result.length > 1) throw new Error(`Prometheus query ${expr}: ${result.length} elements, expected one: ${JSON.stringify(result)}`);
       return result[0]?.value;
+    },
+    async metadata() {
+      const body = (await (await fetch(`${url}/api/v1/metadata`)).json()) as { status: string; data: Record<string, { type: string; help: string }[]> };
+      if (body.status !== 'success') throw new Error(`Prometheus metadata: ${JSON.stringify(body)}`);
+      return body.data;
     },
     stop,
   };
