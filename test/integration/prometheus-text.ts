@@ -1,5 +1,6 @@
-// Reading Prometheus text in tests: scraping it over HTTP (status and content type checked), and summing the samples
-// of one metric whose labels match (the real parsers are promtool and Prometheus itself, see prometheus.ts).
+// Reading Prometheus text in tests: scraping it over HTTP (status and content type checked), the samples of one metric
+// and their sums by label, the families' TYPE and HELP. Whether the text parses is for promtool and Prometheus
+// themselves to say (prometheus.ts, metrics-prometheus.test.ts); these only read values out of it.
 import assert from 'node:assert/strict';
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,19 +14,44 @@ export async function scrape(url: string): Promise<string> {
   return res.body.text();
 }
 
-/** The value of the sample `name{labels...}` (every label given must match; others are ignored), summed. */
-export function sampleSum(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
+/** One sample line of a metric: its labels (values as written, escapes kept) and its value. */
+export interface TextSample {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** Every sample of the metric `name` (exactly that name: `x_count` is not a sample of `x`), in text order. */
+export function samples(text: string, name: string): TextSample[] {
+  const out: TextSample[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const body = line.slice(name.length);
-    const m = /^(?:\{(.*)\})? (\S+)$/.exec(body);
+    const m = /^(?:\{(.*)\})? (\S+)$/.exec(line.slice(name.length));
     if (m === null) continue;
-    const have = new Map<string, string>();
-    for (const [, k, v] of (m[1] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have.set(k!, v!);
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[2]);
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (m[1] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
+    out.push({ labels, value: Number(m[2]) });
   }
-  return sum;
+  return out;
+}
+
+/** True when `sample` has every label in `labels` (others are ignored). */
+export function matches(sample: TextSample, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(labels).every(([k, v]) => sample.labels[k] === v);
+}
+
+/** The value of the sample `name{labels...}` (every label given must match; others are ignored), summed. */
+export function sampleSum(text: string, name: string, labels: Readonly<Record<string, string>>): number {
+  return samples(text, name).reduce((sum, s) => (matches(s, labels) ? sum + s.value : sum), 0);
+}
+
+/** Each family's `# TYPE` and `# HELP` (the help as written, escapes kept), by name. */
+export function familyHeaders(text: string): Map<string, { type: string; help: string }> {
+  const out = new Map<string, { type: string; help: string }>();
+  for (const [, kind, name, rest] of text.matchAll(/^# (HELP|TYPE) (\S+) ?(.*)$/gm)) {
+    const f = out.get(name!) ?? { type: '', help: '' };
+    out.set(name!, kind === 'TYPE' ? { ...f, type: rest! } : { ...f, help: rest! });
+  }
+  return out;
 }
 
 /** A throwaway server for `handler`, scraped once. */
