@@ -140,7 +140,8 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
       istioOk: `sum(istio_requests_total{reporter="destination",destination_service_name="api",response_code="200"})`,
       grpcOk: `sum(istio_requests_total{reporter="source",request_protocol="grpc",destination_service_name="echo",grpc_response_status="0"})`,
       grpcServed: `sum(rpc_server_duration_milliseconds_count{weft_destination_service="echo",rpc_grpc_status_code="0"})`,
-      apiScrapedAt: `timestamp(up{job="weft",instance="${apiTarget}"})`,
+      // When api was last scraped, if that scrape succeeded (a failed one leaves its series without a sample there).
+      apiScrapedAt: `timestamp(up{job="weft",instance="${apiTarget}"}) and on() (up{job="weft",instance="${apiTarget}"} == 1)`,
     };
     // All four targets up: Prometheus scraped each and its own parser accepted the text.
     await waitFor(async () => (await p.value('sum(up{job="weft"})')) === 4, 'the four targets to be up', 30_000, 250);
@@ -208,7 +209,7 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
       20_000,
       250,
     );
-    const endS = (await p.value(q.apiScrapedAt))!;
+    const endS = await waitFor(async () => (await p.value(q.apiScrapedAt)) ?? 0, 'a successful scrape of api', 20_000, 100);
 
     const byStatus = Object.fromEntries((await p.query(q.servedByStatus)).map((s) => [s.metric['http_response_status_code'], s.value]));
     assert.deepEqual(byStatus, { '200': base.served200 + OK_CALLS, '503': base.served503 + FAILED_CALLS });
