@@ -115,17 +115,22 @@ export function spawnFixture(fixture: string, env: Record<string, string>): Test
       });
     },
     stop(signal = 'SIGTERM', timeoutMs = 10_000) {
-      return new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        child.kill(signal);
-      });
+      return stopChild(child, signal, timeoutMs);
     },
   };
+}
+
+/** Sends `signal` to `child` and resolves once it has exited; SIGKILL after `timeoutMs`. Resolves at once if it already exited. */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill(signal);
+  });
 }
 
 /** Polls `fn` every `intervalMs` until it returns a truthy value; rejects with `what` after `timeoutMs`. */

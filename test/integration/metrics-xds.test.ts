@@ -2,11 +2,11 @@
 // and a NACK counted with its type when an invalid update arrives.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
 import { FakeControlPlane, type FakeResource } from '../../src/testing/index.js';
 import { waitFor } from './helpers.js';
+import { matches, samples, scrape } from './prometheus-text.js';
 
 const HOST = 'echo.default.svc.cluster.local:8080';
 const CLUSTER = 'outbound|8080||echo.default.svc.cluster.local';
@@ -28,19 +28,13 @@ const routeConfig = (match: Record<string, unknown>): FakeResource => ({
   virtual_hosts: [{ name: 'echo', domains: [HOST, 'echo'], routes: [{ name: 'default', match, route: { cluster: CLUSTER } }] }],
 });
 
-type Family = ReturnType<typeof parsePrometheusTextFormat>[number];
-const metric = (families: Family[], name: string, labels: Record<string, string>): number | undefined => {
-  const m = families.find((f) => f.name === name)?.metrics.find((s) => Object.entries(labels).every(([k, v]) => (s['labels'] as Record<string, string>)[k] === v));
-  return m === undefined ? undefined : Number(m['value']);
-};
+/** The value of the first sample of `name` with `labels` in `text`; undefined when there is none. */
+const metric = (text: string, name: string, labels: Record<string, string>): number | undefined => samples(text, name).find((s) => matches(s, labels))?.value;
 
 describe('xDS metrics (scripted ADS server)', { timeout: 60_000 }, () => {
   let xds: FakeControlPlane;
   let mesh: Mesh;
-  const scrape = async () => {
-    const res = await fetch(`http://127.0.0.1:${mesh.metricsAddress()!.port}/metrics`);
-    return parsePrometheusTextFormat(await res.text());
-  };
+  const scrapeMesh = () => scrape(`http://127.0.0.1:${mesh.metricsAddress()!.port}/metrics`);
 
   before(async () => {
     xds = await FakeControlPlane.start();
@@ -63,18 +57,18 @@ describe('xDS metrics (scripted ADS server)', { timeout: 60_000 }, () => {
   });
 
   it('shows the stream connected and the ACKed version per type', async () => {
-    await waitFor(async () => metric(await scrape(), 'weft_xds_acked_version_info', { type: 'RouteConfiguration', version: 'r-1' }) === 1, 'RDS r-1 ACKed', 5_000);
-    const families = await scrape();
-    assert.equal(metric(families, 'weft_xds_connected', {}), 1);
-    assert.equal(metric(families, 'weft_xds_acked_version_info', { type: 'Listener', version: 'l-1' }), 1);
-    assert.equal(metric(families, 'weft_xds_nacks_total', { type: 'RouteConfiguration' }), 0);
+    await waitFor(async () => metric(await scrapeMesh(), 'weft_xds_acked_version_info', { type: 'RouteConfiguration', version: 'r-1' }) === 1, 'RDS r-1 ACKed', 5_000);
+    const text = await scrapeMesh();
+    assert.equal(metric(text, 'weft_xds_connected', {}), 1);
+    assert.equal(metric(text, 'weft_xds_acked_version_info', { type: 'Listener', version: 'l-1' }), 1);
+    assert.equal(metric(text, 'weft_xds_nacks_total', { type: 'RouteConfiguration' }), 0);
   });
 
   it('counts a NACK of an invalid update, and keeps the last ACKed version', async () => {
     xds.setResources(TYPE_URL.routeConfiguration, [routeConfig({ safe_regex: { regex: '(?=x).*' } })], { version: 'r-2' });
-    await waitFor(async () => metric(await scrape(), 'weft_xds_nacks_total', { type: 'RouteConfiguration' }) === 1, 'the NACK counted', 5_000);
-    const families = await scrape();
-    assert.equal(metric(families, 'weft_xds_acked_version_info', { type: 'RouteConfiguration', version: 'r-1' }), 1);
-    assert.equal(metric(families, 'weft_xds_nacks_total', { type: 'Listener' }), 0);
+    await waitFor(async () => metric(await scrapeMesh(), 'weft_xds_nacks_total', { type: 'RouteConfiguration' }) === 1, 'the NACK counted', 5_000);
+    const text = await scrapeMesh();
+    assert.equal(metric(text, 'weft_xds_acked_version_info', { type: 'RouteConfiguration', version: 'r-1' }), 1);
+    assert.equal(metric(text, 'weft_xds_nacks_total', { type: 'Listener' }), 0);
   });
 });

@@ -1,17 +1,17 @@
 // Golden metrics with a real control plane and real servers on loopback: HTTP and gRPC, client and server, the values
 // matching the calls sent (by status, retries, histogram counts), the TrafficSource rows, a real OpenTelemetry SDK
-// reader showing the semantic-convention names and attributes, the Prometheus endpoint parsed by a real parser (with
-// the Istio option), an inbound denial counted with its reason, and the metrics port closed by mesh.close().
+// reader showing the semantic-convention names and attributes, the Prometheus families typed and described (with the
+// Istio option; promtool and Prometheus parse it in metrics-prometheus.test.ts), an inbound denial counted with its reason, and the metrics port closed by mesh.close().
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { MeterProvider, MetricReader, type DataPoint, type Histogram as HistogramPoint } from '@opentelemetry/sdk-metrics';
-import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { meshTraffic } from '../../src/telemetry/mesh-metrics.js';
 import { addEchoService, EchoClient, say, type EchoClientInstance } from '../../src/testing/index.js';
 import { serviceYaml, startTestControlPlane, waitFor, type TestControlPlane } from './helpers.js';
+import { familyHeaders, renderVia, sampleSum, samples, scrape } from './prometheus-text.js';
 
 const ROUTES = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -36,29 +36,6 @@ spec:
 class TestReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
   protected override async onForceFlush(): Promise<void> {}
-}
-
-/** Prometheus text scraped from `mesh`'s handler through a real HTTP server (the metricsPort one when it has it). */
-async function scrape(url: string): Promise<string> {
-  const res = await request(url);
-  assert.equal(res.statusCode, 200);
-  assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
-  return res.body.text();
-}
-
-/** The value of the sample `name{labels...}` (every label given must match; others are ignored), summed. */
-function sampleSum(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const body = line.slice(name.length);
-    const m = /^(?:\{(.*)\})? (\S+)$/.exec(body);
-    if (m === null) continue;
-    const have = new Map<string, string>();
-    for (const [, k, v] of (m[1] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have.set(k!, v!);
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[2]);
-  }
-  return sum;
 }
 
 describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_000 }, () => {
@@ -230,25 +207,25 @@ describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_00
     assert.equal(rows[0]!.failures, 2, 'NOT_FOUND, and the UNAVAILABLE attempt grpc-js retried');
   });
 
-  it('serves Prometheus text a real parser reads, with the Istio metrics and labels', async () => {
+  // That the text parses is promtool's and Prometheus' to say (metrics-prometheus.test.ts); here, what it holds.
+  it('serves Prometheus text with every family typed and described, and the Istio metrics and labels', async () => {
     const text = await scrape(`http://127.0.0.1:${client.metricsAddress()!.port}/metrics`);
-    const families = parsePrometheusTextFormat(text);
-    const byName = new Map(families.map((f) => [f.name, f]));
+    const headers = familyHeaders(text);
     for (const [name, type] of [
-      ['http_client_request_duration_seconds', 'HISTOGRAM'],
-      ['rpc_client_duration_milliseconds', 'HISTOGRAM'],
-      ['weft_retries_total', 'COUNTER'],
-      ['weft_xds_connected', 'GAUGE'],
-      ['weft_xds_acked_version_info', 'GAUGE'],
-      ['weft_xds_nacks_total', 'COUNTER'],
-      ['weft_retry_budget_exhausted_total', 'COUNTER'],
-      ['istio_requests_total', 'COUNTER'],
-      ['istio_request_duration_milliseconds', 'HISTOGRAM'],
+      ['http_client_request_duration_seconds', 'histogram'],
+      ['rpc_client_duration_milliseconds', 'histogram'],
+      ['weft_retries_total', 'counter'],
+      ['weft_xds_connected', 'gauge'],
+      ['weft_xds_acked_version_info', 'gauge'],
+      ['weft_xds_nacks_total', 'counter'],
+      ['weft_retry_budget_exhausted_total', 'counter'],
+      ['istio_requests_total', 'counter'],
+      ['istio_request_duration_milliseconds', 'histogram'],
     ] as const) {
-      assert.equal(byName.get(name)?.type, type, `${name} is a ${type}`);
-      assert.ok(byName.get(name)!.help.length > 0);
+      assert.equal(headers.get(name)?.type, type, `${name} is a ${type}`);
+      assert.ok(headers.get(name)!.help.length > 0);
     }
-    const istio = byName.get('istio_requests_total')!.metrics as { labels: Record<string, string>; value: string }[];
+    const istio = samples(text, 'istio_requests_total');
     const ok = istio.find((m) => m.labels['destination_service_name'] === 'api' && m.labels['response_code'] === '200');
     assert.ok(ok, JSON.stringify(istio));
     assert.deepEqual(Object.keys(ok.labels).sort(), [
@@ -273,7 +250,7 @@ describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_00
     assert.equal(ok.labels['reporter'], 'source');
     assert.equal(ok.labels['source_workload'], 'client');
     assert.equal(ok.labels['request_protocol'], 'http');
-    assert.equal(Number(ok.value), sampleSum(text, 'http_client_request_duration_seconds_count', { http_response_status_code: '200', weft_destination_service: 'api' }));
+    assert.equal(ok.value, sampleSum(text, 'http_client_request_duration_seconds_count', { http_response_status_code: '200', weft_destination_service: 'api' }));
     const grpcRow = istio.find((m) => m.labels['request_protocol'] === 'grpc' && m.labels['grpc_response_status'] === '5');
     assert.equal(grpcRow?.labels['response_code'], '200');
     assert.equal(sampleSum(text, 'istio_request_duration_milliseconds_count', { destination_service_name: 'api' }), sampleSum(text, 'istio_requests_total', { destination_service_name: 'api' }));
@@ -311,19 +288,6 @@ describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_00
     await assert.rejects(request(`http://127.0.0.1:${port}/metrics`), /ECONNREFUSED/);
   });
 });
-
-/** A throwaway server for `handler`, scraped once. */
-async function renderVia(handler: import('node:http').RequestListener): Promise<string> {
-  const http = await import('node:http');
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  try {
-    return await scrape(`http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/`);
-  } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-}
 
 /** The port of a server for `mesh`'s metricsHandler (made once per mesh). */
 const ports = new WeakMap<Mesh, number>();
