@@ -31,7 +31,7 @@ async function until(pred: () => boolean, what: string): Promise<void> {
   }
 }
 
-async function setup(options: { service?: string; token?: (t: BootstrapTokens) => Promise<TokenSource>; random?: () => number } = {}) {
+async function setup(options: { service?: string; token?: (t: BootstrapTokens) => Promise<TokenSource>; random?: () => number; tamper?: (r: SignResult) => SignResult } = {}) {
   const clock = new FakeClock(Date.now());
   const logger = recordingLogger();
   const ca = await CertificateAuthority.open({ stateDir: false, certTtlMs: LIFETIME_MS, clock });
@@ -39,7 +39,7 @@ async function setup(options: { service?: string; token?: (t: BootstrapTokens) =
   const deps = { ca, tokens, limiter: new RateLimiter(0), logger: NOOP_LOGGER };
   const calls: string[] = [];
   const outages: string[] = []; // gRPC codes the transport fails with next (the control plane unreachable, overloaded...)
-  let tamper: ((r: SignResult) => SignResult) | undefined;
+  let tamper: ((r: SignResult) => SignResult) | undefined = options.tamper;
   let settle: (() => void) | undefined;
   const enrol: Enroller = async (csr, credential) => {
     calls.push(credential.kind);
@@ -89,6 +89,23 @@ describe('WorkloadIdentity', { timeout: 20_000 }, () => {
     const credential = identity.xdsCredential()!;
     assert.ok(Array.isArray(decodeProtectedHeader(credential).x5c), 'a workload assertion, not the token');
     assert.equal(identity.xdsCredential(), credential, 'cached for a while');
+    identity.close();
+  });
+
+  it('asks again with the same key when the answer to its enrolment was lost, and gets it signed for the single-use token', async () => {
+    let answers = 0;
+    const loseFirst = (r: SignResult): SignResult => {
+      if (answers++ === 0) throw refusalError('DEADLINE_EXCEEDED', 'the answer was lost after the CA signed');
+      return r;
+    };
+    const { identity, calls, advance } = await setup({ tamper: loseFirst });
+    assert.equal(identity.current(), undefined);
+    assert.match(identity.status().lastError ?? '', /the answer was lost after the CA signed/);
+    await advance(1_000);
+    assert.deepEqual(calls, ['bootstrap-token', 'bootstrap-token']);
+    const cert = identity.current();
+    assert.ok(cert !== undefined, `enrolled on the retry: ${identity.status().lastError}`);
+    assert.ok(new X509Certificate(cert.certificateChainPem).checkPrivateKey(cert.privateKey));
     identity.close();
   });
 

@@ -7,7 +7,7 @@ import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import type { Disposable } from '../core/watch.js';
 import { ASSERTION_TTL_MS, createWorkloadAssertion } from './assertion.js';
 import { parseCertificates, serialOf, validityMs, verifyChain } from './chain.js';
-import { createCsr, generateWorkloadKey } from './csr.js';
+import { createCsr, generateWorkloadKey, type KeyPair } from './csr.js';
 import type { EnrolCredential, Enroller, SignResult } from './enrolment-client.js';
 import { spiffeIdOfSans } from './spiffe.js';
 import { claimsOf } from './token-claims.js';
@@ -110,6 +110,8 @@ export class WorkloadIdentity {
   #inFlight = false;
   #assertion: { readonly value: string; readonly atMs: number; readonly serial: string } | undefined;
   #tokenCache: string | undefined;
+  /** The key enrolment with the bootstrap token asks to be signed, kept until a certificate for it arrives. */
+  #enrolKey: KeyPair | undefined;
 
   constructor(options: WorkloadIdentityOptions) {
     this.#opts = options;
@@ -239,8 +241,8 @@ export class WorkloadIdentity {
   async #enrolOnce(renewing: boolean): Promise<WorkloadCertificate> {
     let credential: EnrolCredential;
     let expected: string;
-    const key = generateWorkloadKey();
     if (renewing) {
+      const key = generateWorkloadKey();
       const held = this.#held!;
       expected = held.spiffeId;
       const csr = createCsr(key, expected);
@@ -265,8 +267,13 @@ export class WorkloadIdentity {
       throw identityError(`${describeTokenSource(source)} expired at ${new Date(claims.expiresAtMs).toISOString()}; create a new one with \`weft token create --service ${this.#opts.service}\``, true);
     }
     expected = claims.spiffeId;
+    // One key for every enrolment attempt until one succeeds: a CA whose answer was lost signs the same key again for
+    // the same token, while a fresh key would find the single-use token spent.
+    const key = (this.#enrolKey ??= generateWorkloadKey());
     const csr = createCsr(key, expected);
-    return this.#checked(await this.#opts.enrol(csr.pem, { kind: 'bootstrap-token', token }), expected, key);
+    const cert = this.#checked(await this.#opts.enrol(csr.pem, { kind: 'bootstrap-token', token }), expected, key);
+    this.#enrolKey = undefined;
+    return cert;
   }
 
   /** Checks the CA's answer: parseable, our key, the identity asked for, and a chain to the roots we trust. */

@@ -65,7 +65,18 @@ describe('BootstrapTokens', { timeout: 20_000 }, () => {
     const keyFile = path.join(stateDir, 'tokens', 'signing-key.pem');
     assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
     assert.equal((await stat(path.join(stateDir, 'tokens', 'used.json'))).mode & 0o777, 0o600);
+    // The key a use went to survives too: that key may ask again (its answer was lost), no other may.
+    const keyed = await restarted.create({ service: 'payments' });
+    const k = await restarted.check(keyed.token, 'key-a');
+    assert.ok(k.ok && (await restarted.consume(k.grant, 'key-a')).ok);
     await restarted.close();
+    const reopened = await open();
+    assert.ok((await reopened.check(keyed.token, 'key-a')).ok, 'the same key after a restart');
+    const repeat = await reopened.check(keyed.token, 'key-a');
+    assert.ok(repeat.ok && (await reopened.consume(repeat.grant, 'key-a')).ok, 'a repeat for the same key is not counted');
+    const otherKey = await reopened.check(keyed.token, 'key-b');
+    assert.ok(!otherKey.ok && otherKey.reason === 'replayed', JSON.stringify(otherKey));
+    await reopened.close();
   });
 
   it('refuses an expired token, a token signed by another key, and tampered or malformed ones, saying which', async () => {

@@ -140,9 +140,10 @@ export class BootstrapTokens {
 
   /**
    * Checks `token` without consuming it: ES256 signature by this control plane's key, `iss`, `aud`, not expired, `sub` a
-   * SPIFFE ID of this trust domain, and uses left. Never throws.
+   * SPIFFE ID of this trust domain, and uses left, or an earlier use for the public key with thumbprint `key` (a CSR
+   * asked again after its answer was lost). Never throws.
    */
-  async check(token: string): Promise<TokenCheck> {
+  async check(token: string, key?: string): Promise<TokenCheck> {
     if (typeof token !== 'string' || token.split('.').length !== 3) return { ok: false, reason: 'malformed', error: 'the bootstrap token is not a JWT (three dot-separated parts)' };
     let kid: unknown;
     try {
@@ -179,13 +180,16 @@ export class BootstrapTokens {
     const jti = String(payload['jti']);
     const grant: TokenGrant = { jti, spiffeId: sub as string, id, expiresAtMs: Number(payload['exp']) * 1000, uses };
     const used = this.#ledger.used(jti);
-    if (used >= uses) return { ok: false, reason: 'replayed', error: `the bootstrap token ${jti} for ${grant.spiffeId} was already used (${used} of ${uses} use${uses === 1 ? '' : 's'}): replayed?` };
+    if (used >= uses && !(key !== undefined && this.#ledger.usedFor(jti, key))) return { ok: false, reason: 'replayed', error: `the bootstrap token ${jti} for ${grant.spiffeId} was already used (${used} of ${uses} use${uses === 1 ? '' : 's'}): replayed?` };
     return { ok: true, grant };
   }
 
-  /** Counts one use of a checked token; resolves once it is on disk. Refuses `replayed` when none is left. */
-  async consume(grant: TokenGrant): Promise<TokenCheck> {
-    const result = await this.#ledger.consume(grant.jti, grant.uses, grant.expiresAtMs);
+  /**
+   * Counts one use of a checked token for the key with thumbprint `key` (a repeat for the same key is not counted);
+   * resolves once it is on disk. Refuses `replayed` when none is left.
+   */
+  async consume(grant: TokenGrant, key?: string): Promise<TokenCheck> {
+    const result = await this.#ledger.consume(grant.jti, grant.uses, grant.expiresAtMs, key);
     if (result.ok) return { ok: true, grant };
     return { ok: false, reason: result.reason === 'exhausted' ? 'replayed' : 'unavailable', error: result.error };
   }

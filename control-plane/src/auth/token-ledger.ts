@@ -11,6 +11,8 @@ const FORMAT_VERSION = 1;
 interface Entry {
   count: number;
   readonly expiresAtMs: number;
+  /** Thumbprints of the public keys the uses went to (absent in ledgers written before they were kept). */
+  keys?: string[];
 }
 
 /** The outcome of counting one use. */
@@ -45,9 +47,10 @@ export class TokenLedger {
     try {
       const parsed = JSON.parse(text) as { version?: unknown; used?: unknown };
       if (parsed.version !== FORMAT_VERSION || typeof parsed.used !== 'object' || parsed.used === null) throw new Error(`expected { version: ${FORMAT_VERSION}, used: {...} }`);
-      for (const [jti, raw] of Object.entries(parsed.used as Record<string, { count?: unknown; expiresAtMs?: unknown }>)) {
+      for (const [jti, raw] of Object.entries(parsed.used as Record<string, { count?: unknown; expiresAtMs?: unknown; keys?: unknown }>)) {
         if (typeof raw?.count !== 'number' || typeof raw.expiresAtMs !== 'number') throw new Error(`entry '${jti}' is malformed`);
-        if (raw.expiresAtMs > nowMs()) ledger.#entries.set(jti, { count: raw.count, expiresAtMs: raw.expiresAtMs });
+        const keys = Array.isArray(raw.keys) ? raw.keys.filter((k): k is string => typeof k === 'string') : undefined;
+        if (raw.expiresAtMs > nowMs()) ledger.#entries.set(jti, { count: raw.count, expiresAtMs: raw.expiresAtMs, ...(keys && { keys }) });
       }
     } catch (e: unknown) {
       throw new MeshError(
@@ -64,23 +67,34 @@ export class TokenLedger {
     return this.#entries.get(jti)?.count ?? 0;
   }
 
+  /** Whether one of token `jti`'s uses went to the public key with thumbprint `key`. */
+  usedFor(jti: string, key: string): boolean {
+    return this.#entries.get(jti)?.keys?.includes(key) ?? false;
+  }
+
   /**
-   * Counts one use of `jti` (allowed `uses` times, kept until `expiresAtMs`). Refuses `exhausted` once every use is
-   * spent, and `unavailable` when the count cannot be written (the use is then not counted; nothing may be issued).
+   * Counts one use of `jti` (allowed `uses` times, kept until `expiresAtMs`) for the public key with thumbprint `key`.
+   * A use for a key an earlier use already went to is not counted again: a workload whose answer was lost asks again
+   * with the same key and token, and gets a certificate for nothing it did not already hold. Refuses `exhausted` once
+   * every use is spent, and `unavailable` when the count cannot be written (the use is then not counted; nothing may
+   * be issued).
    */
-  async consume(jti: string, uses: number, expiresAtMs: number): Promise<ConsumeResult> {
+  async consume(jti: string, uses: number, expiresAtMs: number, key?: string): Promise<ConsumeResult> {
     const entry = this.#entries.get(jti);
     const count = entry?.count ?? 0;
+    if (key !== undefined && entry?.keys?.includes(key)) return { ok: true, usesLeft: Math.max(0, uses - count) };
     if (count >= uses) {
       return { ok: false, reason: 'exhausted', error: `token ${jti} was already used ${count === 1 ? 'once' : `${count} times`} and allows ${uses === 1 ? 'one use' : `${uses} uses`} (replayed?)` };
     }
-    if (entry) entry.count++;
-    else this.#entries.set(jti, { count: 1, expiresAtMs });
+    const counted = entry ?? { count: 0, expiresAtMs };
+    counted.count++;
+    if (key !== undefined) (counted.keys ??= []).push(key);
+    this.#entries.set(jti, counted);
     try {
       await this.#persist();
     } catch (e: unknown) {
-      const e2 = this.#entries.get(jti);
-      if (e2 !== undefined && --e2.count <= 0) this.#entries.delete(jti);
+      if (key !== undefined) counted.keys = counted.keys?.filter((k) => k !== key);
+      if (--counted.count <= 0) this.#entries.delete(jti);
       return { ok: false, reason: 'unavailable', error: `cannot record the token use in ${this.#file}: ${e instanceof Error ? e.message : String(e)}` };
     }
     return { ok: true, usesLeft: uses - count - 1 };

@@ -59,6 +59,19 @@ describe('signWorkloadCsr', { timeout: 20_000 }, () => {
     assert.ok((await sign(createCsr(generateWorkloadKey(), PAYMENTS).pem, { kind: 'bootstrap-token', token })).ok);
   });
 
+  it('signs the same key again for a spent token (its answer was lost), but no other key', async () => {
+    const { sign, tokens } = await setup();
+    const { token } = await tokens.create({ service: 'payments' });
+    const key = generateWorkloadKey();
+    const first = await sign(createCsr(key, PAYMENTS).pem, { kind: 'bootstrap-token', token });
+    assert.ok(first.ok);
+    const again = await sign(createCsr(key, PAYMENTS).pem, { kind: 'bootstrap-token', token });
+    assert.ok(again.ok, JSON.stringify(again));
+    assert.notEqual(again.value.certificateChain[0], first.value.certificateChain[0]);
+    const other = await sign(createCsr(generateWorkloadKey(), PAYMENTS).pem, { kind: 'bootstrap-token', token });
+    assert.ok(!other.ok && other.code === 'UNAUTHENTICATED' && /replayed\?/.test(other.message), JSON.stringify(other));
+  });
+
   it('refuses a replayed token, an expired token and a token signed by another key (UNAUTHENTICATED, logged)', async () => {
     const { sign, tokens, logger, clock } = await setup();
     const csr = () => createCsr(generateWorkloadKey(), PAYMENTS).pem;

@@ -65,9 +65,11 @@ export async function signWorkloadCsr(deps: SignDeps, input: SignInput): Promise
   let granted: string;
   let via: Record<string, unknown>;
   let grant: Parameters<BootstrapTokens['consume']>[0] | undefined;
+  let keyId: string | undefined;
   const credential = input.credential;
   if (credential.kind === 'bootstrap-token') {
-    const checked = await tokens.check(credential.token);
+    keyId = keyThumbprint(csr.value.publicKey);
+    const checked = await tokens.check(credential.token, keyId);
     if (!checked.ok) return refuse('UNAUTHENTICATED', checked.error, { tokenCheck: checked.reason });
     grant = checked.grant;
     granted = grant.spiffeId;
@@ -107,7 +109,7 @@ export async function signWorkloadCsr(deps: SignDeps, input: SignInput): Promise
     return refuse('RESOURCE_EXHAUSTED', `CSR signing is limited to ${limiter.ratePerSecond} per second on this control plane; retry in ${admission.retryAfterMs} ms`, { granted, ...via }, admission.retryAfterMs);
   }
   if (grant !== undefined) {
-    const consumed = await tokens.consume(grant);
+    const consumed = await tokens.consume(grant, keyId);
     if (!consumed.ok) return refuse(consumed.reason === 'unavailable' ? 'UNAVAILABLE' : 'UNAUTHENTICATED', consumed.error, { granted, ...via });
   }
   let issued;
@@ -121,4 +123,14 @@ export async function signWorkloadCsr(deps: SignDeps, input: SignInput): Promise
     ok: true,
     value: { certificateChain: issued.chainPem, trustBundle: ca.trustBundlePem(), spiffeId: granted, expiresAtMs: issued.notAfterMs, serial: issued.serial },
   };
+}
+
+/**
+ * The key's RFC 7638 JWK thumbprint (SHA-256, hex): which key a bootstrap token's use went to. Through JWK, as the CA
+ * reads keys, because OpenSSL's DER export costs ~20× more.
+ */
+function keyThumbprint(key: crypto.KeyObject): string {
+  const jwk = key.export({ format: 'jwk' });
+  const canonical = jwk.kty === 'EC' ? JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }) : JSON.stringify(jwk);
+  return crypto.createHash('sha256').update(canonical).digest('hex');
 }
