@@ -148,8 +148,9 @@ function printTable(title: string): void {
 }
 
 if (!stopping) {
-  void start('loadgen', { RATE: String(args.rate) }, 'traffic.ts');
+  const loadgen = start('loadgen', { RATE: String(args.rate) }, 'traffic.ts');
   const started = Date.now();
   ticker = setInterval(() => printTable(`after ${Math.round((Date.now() - started) / 1000)} s`), 2000);
-  if (durationS !== undefined) setTimeout(() => void stop(), durationS * 1000);
+  // --duration counts traffic time: from the moment the generator is ready (its start-up took over 6 s on a busy CI machine).
+  if (durationS !== undefined) void loadgen.then(() => setTimeout(() => void stop(), durationS * 1000));
 }
