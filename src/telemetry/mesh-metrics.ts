@@ -2,6 +2,16 @@
 // Prometheus families (OpenTelemetry semantic-convention names, and Istio's standard metrics on request), the
 // Prometheus request handler, and the accessor another module uses to read the mesh's TrafficSource.
 import type http from 'node:http';
+import {
+  ATTR_RPC_METHOD,
+  ATTR_RPC_STATUS_CODE,
+  ATTR_RPC_SYSTEM_NAME,
+  METRIC_HTTP_CLIENT_REQUEST_DURATION,
+  METRIC_HTTP_SERVER_REQUEST_DURATION,
+  METRIC_RPC_CLIENT_CALL_DURATION,
+  METRIC_RPC_SERVER_CALL_DURATION,
+  RPC_SYSTEM_NAME_VALUE_GRPC,
+} from '@opentelemetry/semantic-conventions';
 import { LATENCY_BUCKETS_MS, type TrafficSource } from './traffic-summary.js';
 import type { RetryPolicy } from '../discovery/mesh-state.js';
 import { compileRetry } from '../policy/retry/retry-config.js';
@@ -119,16 +129,15 @@ export function splitAuthority(authority: string): { readonly host: string; read
   return { host: authority, port: 80 };
 }
 
-/** `/pkg.Service/Method` → [`pkg.Service`, `Method`]. */
-export function splitRpcMethod(path: string): readonly [string, string] {
-  const p = path.startsWith('/') ? path.slice(1) : path;
-  const i = p.lastIndexOf('/');
-  return i < 0 ? ['', p] : [p.slice(0, i), p.slice(i + 1)];
+/** `/pkg.Service/Method` → `pkg.Service/Method` (the form of semconv's `rpc.method`, as on the spans). */
+export function fullRpcMethod(path: string): string {
+  return path.startsWith('/') ? path.slice(1) : path;
 }
 
 /**
- * The OpenTelemetry attributes of a cell, by semantic convention (HTTP stable; RPC the `rpc.*.duration` names), plus
- * Weft's mesh labels. Built once per cell.
+ * The OpenTelemetry attributes of a cell, by the stable semantic conventions of semconv 1.45 (HTTP; RPC with
+ * `rpc.system.name`, the full `rpc.method` and the gRPC status name as `rpc.status_code`, as the spans carry them),
+ * plus Weft's mesh labels. Built once per cell.
  */
 export function cellAttributes(cell: MetricCell, service: string): Readonly<Record<string, string | number>> {
   const s: RouteSeries = cell.series;
@@ -139,11 +148,10 @@ export function cellAttributes(cell: MetricCell, service: string): Readonly<Reco
     if (cell.code >= 0) a['http.response.status_code'] = cell.code;
     a['url.scheme'] = 'http';
   } else {
-    const [svc, method] = splitRpcMethod(s.rpcMethod);
-    a['rpc.system'] = 'grpc';
-    a['rpc.service'] = svc;
-    a['rpc.method'] = method;
-    if (cell.code >= 0) a['rpc.grpc.status_code'] = cell.code;
+    a[ATTR_RPC_SYSTEM_NAME] = RPC_SYSTEM_NAME_VALUE_GRPC;
+    a[ATTR_RPC_METHOD] = fullRpcMethod(s.rpcMethod);
+    // For gRPC the status name (`OK`, `UNAVAILABLE`), not the number: semconv's examples and the spans' value.
+    if (cell.code >= 0) a[ATTR_RPC_STATUS_CODE] = GRPC_CODE_NAMES[cell.code] ?? String(cell.code);
   }
   if (cell.errorType !== '') a['error.type'] = s.protocol === 'grpc' && cell.code >= 0 ? (GRPC_CODE_NAMES[cell.code] ?? String(cell.code)) : cell.errorType;
   if (outbound && s.authority !== '') {
@@ -166,28 +174,29 @@ function labelsOf(attributes: Readonly<Record<string, string | number>>): Labels
   return out;
 }
 
-/** The names of the golden histograms, by direction and protocol (OTel name, Prometheus unit suffix, unit). */
+/**
+ * The golden histograms, by direction and protocol: semantic-convention names, all in seconds (Prometheus `_seconds`,
+ * bounds LATENCY_BUCKETS_S).
+ */
 export const GOLDEN_INSTRUMENTS = Object.freeze({
-  'outbound.http': { name: 'http.client.request.duration', unit: 's', help: 'Duration of HTTP client requests (logical calls, to the response headers), seconds.' },
-  'inbound.http': { name: 'http.server.request.duration', unit: 's', help: 'Duration of HTTP server requests (to the end of the response), seconds.' },
-  'outbound.grpc': { name: 'rpc.client.duration', unit: 'ms', help: 'Duration of outbound gRPC calls (logical calls), milliseconds.' },
-  'inbound.grpc': { name: 'rpc.server.duration', unit: 'ms', help: 'Duration of inbound gRPC calls, milliseconds.' },
+  'outbound.http': { name: METRIC_HTTP_CLIENT_REQUEST_DURATION, unit: 's', help: 'Duration of HTTP client requests (logical calls, to the response headers), seconds.' },
+  'inbound.http': { name: METRIC_HTTP_SERVER_REQUEST_DURATION, unit: 's', help: 'Duration of HTTP server requests (to the end of the response), seconds.' },
+  'outbound.grpc': { name: METRIC_RPC_CLIENT_CALL_DURATION, unit: 's', help: 'Duration of outbound gRPC calls (logical calls), seconds.' },
+  'inbound.grpc': { name: METRIC_RPC_SERVER_CALL_DURATION, unit: 's', help: 'Duration of inbound gRPC calls, seconds.' },
 } as const);
 
 function goldenFamilies(registry: MetricsRegistry): Family[] {
   const byKind = new Map<keyof typeof GOLDEN_INSTRUMENTS, HistogramSample[]>();
   for (const cell of registry.allCells()) {
     const kind = `${cell.series.direction}.${cell.series.protocol}` as keyof typeof GOLDEN_INSTRUMENTS;
-    const seconds = GOLDEN_INSTRUMENTS[kind].unit === 's';
     let list = byKind.get(kind);
     if (list === undefined) byKind.set(kind, (list = []));
-    list.push({ labels: labelsOf(cellAttributes(cell, registry.service)), buckets: cell.buckets, sum: seconds ? cell.sumMs / 1000 : cell.sumMs, count: cell.count });
+    list.push({ labels: labelsOf(cellAttributes(cell, registry.service)), buckets: cell.buckets, sum: cell.sumMs / 1000, count: cell.count });
   }
   const out: Family[] = [];
   for (const [kind, samples] of byKind) {
     const inst = GOLDEN_INSTRUMENTS[kind];
-    const seconds = inst.unit === 's';
-    out.push({ name: `${inst.name}_${seconds ? 'seconds' : 'milliseconds'}`, help: inst.help, type: 'histogram', bounds: seconds ? LATENCY_BUCKETS_S : LATENCY_BUCKETS_MS, samples });
+    out.push({ name: `${inst.name}_seconds`, help: inst.help, type: 'histogram', bounds: LATENCY_BUCKETS_S, samples });
   }
   const retries = registry.allSeries().flatMap((s) =>
     [...s.retryReasons].map(([reason, n]) => ({

@@ -1,10 +1,11 @@
 // The metrics registry: records land in their cell and row, the TrafficSource rows obey MAX_TRAFFIC_ROWS (busiest
-// kept, the rest folded with their totals), and the label-set cap folds new label sets into one overflow series.
+// kept, the rest folded with their totals), the label-set cap folds new label sets into one overflow series, and the
+// gRPC families carry semconv 1.45's names, unit and attributes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errorCode, methodIndex, MetricsRegistry, OVERFLOW_LABEL } from './metrics-registry.js';
-import { MeshMetrics } from './mesh-metrics.js';
-import { renderPrometheus } from './prometheus.js';
+import { cellAttributes, LATENCY_BUCKETS_S, MeshMetrics } from './mesh-metrics.js';
+import { renderPrometheus, type HistogramSample } from './prometheus.js';
 import { LATENCY_BUCKETS_MS, MAX_TRAFFIC_ROWS } from './traffic-summary.js';
 
 const GET = methodIndex('GET');
@@ -91,5 +92,55 @@ describe('MetricsRegistry', () => {
     assert.equal(overflow?.[1], 3);
     const [row] = m.registry.traffic();
     assert.deepEqual([row!.requests, row!.failures], [6, 1], 'the row counts the overflowed failure');
+  });
+
+  it('names the gRPC histograms by semconv 1.45: rpc.{client,server}.call.duration in seconds, full method, status name', () => {
+    const m = new MeshMetrics({ service: 'me' });
+    const out = m.outboundSeries('grpc', 'echo:50051', 'GRPCRoute/echo/rules/0', undefined, '/weft.test.Echo/Say');
+    out.record(methodIndex('POST'), 0, undefined, 2);
+    out.record(methodIndex('POST'), 14, undefined, 3);
+    m.inboundSeries('grpc', undefined, '/weft.test.Echo/Say').record(methodIndex('POST'), 5, undefined, 4);
+    const families = m.families();
+    const byName = new Map(families.map((f) => [f.name, f]));
+    assert.equal(byName.has('rpc.client.duration_milliseconds'), false);
+    for (const name of ['rpc.client.call.duration_seconds', 'rpc.server.call.duration_seconds']) {
+      const f = byName.get(name);
+      assert.ok(f && f.type === 'histogram', `${name} in ${[...byName.keys()].join(',')}`);
+      assert.deepEqual(f.bounds, LATENCY_BUCKETS_S);
+    }
+    const client = byName.get('rpc.client.call.duration_seconds')!.samples as readonly HistogramSample[];
+    const failed = client.find((x) => x.labels['rpc_status_code'] === 'UNAVAILABLE');
+    assert.deepEqual(failed?.labels, {
+      rpc_system_name: 'grpc',
+      rpc_method: 'weft.test.Echo/Say',
+      rpc_status_code: 'UNAVAILABLE',
+      error_type: 'UNAVAILABLE',
+      server_address: 'echo',
+      server_port: '50051',
+      weft_source_service: 'me',
+      weft_destination_service: 'echo',
+      weft_route: 'GRPCRoute/echo/rules/0',
+      weft_outcome: 'failure',
+    });
+    assert.equal(failed.sum, 0.003, 'seconds');
+    assert.equal(client.find((x) => x.labels['rpc_status_code'] === 'OK')?.labels['weft_outcome'], 'success');
+    const server = byName.get('rpc.server.call.duration_seconds')!.samples as readonly HistogramSample[];
+    assert.deepEqual(server[0]?.labels, {
+      rpc_system_name: 'grpc',
+      rpc_method: 'weft.test.Echo/Say',
+      rpc_status_code: 'NOT_FOUND',
+      error_type: 'NOT_FOUND',
+      weft_source_service: 'unknown',
+      weft_destination_service: 'me',
+      weft_route: '/weft.test.Echo/Say',
+      weft_outcome: 'failure',
+    });
+    // The OpenTelemetry attributes (one object per cell) hold the same names, the status a string.
+    const cell = [...m.registry.allCells()].find((c) => c.series.direction === 'outbound' && c.code === 0)!;
+    const attrs = cellAttributes(cell, 'me');
+    assert.deepEqual([attrs['rpc.system.name'], attrs['rpc.method'], attrs['rpc.status_code'], attrs['server.port']], ['grpc', 'weft.test.Echo/Say', 'OK', 50051]);
+    const text = renderPrometheus(families);
+    assert.match(text, /^# TYPE rpc_client_call_duration_seconds histogram$/m);
+    assert.match(text, /^# TYPE rpc_server_call_duration_seconds histogram$/m);
   });
 });

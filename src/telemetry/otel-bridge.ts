@@ -1,7 +1,6 @@
 // Feeds the golden metrics to OpenTelemetry instruments (through @opentelemetry/api only; never an SDK), when a real
 // MeterProvider is in use: with none, the built-in store runs alone and no OTel call is made per request.
 import { createNoopMeter, metrics as otelMetrics, type Histogram, type Counter, type MeterProvider } from '@opentelemetry/api';
-import { LATENCY_BUCKETS_MS } from './traffic-summary.js';
 import { cellAttributes, GOLDEN_INSTRUMENTS, LATENCY_BUCKETS_S, type MeshMetrics } from './mesh-metrics.js';
 
 /** The instrumentation scope name of Weft's instruments. */
@@ -22,15 +21,10 @@ export function isNoopMeterProvider(provider: MeterProvider): boolean {
 export function attachOpenTelemetry(metrics: MeshMetrics, provider: MeterProvider = otelMetrics.getMeterProvider()): boolean {
   if (isNoopMeterProvider(provider)) return false;
   const meter = provider.getMeter(METER_NAME);
-  const histograms = new Map<string, { readonly h: Histogram; readonly seconds: boolean }>();
+  // Every golden histogram is in seconds (GOLDEN_INSTRUMENTS), over the same bounds.
+  const histograms = new Map<string, Histogram>();
   for (const [kind, inst] of Object.entries(GOLDEN_INSTRUMENTS)) {
-    const seconds = inst.unit === 's';
-    const h = meter.createHistogram(inst.name, {
-      unit: inst.unit,
-      description: inst.help,
-      advice: { explicitBucketBoundaries: [...(seconds ? LATENCY_BUCKETS_S : LATENCY_BUCKETS_MS)] },
-    });
-    histograms.set(kind, { h, seconds });
+    histograms.set(kind, meter.createHistogram(inst.name, { unit: inst.unit, description: inst.help, advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_S] } }));
   }
   const byKind = {
     'outbound.http': histograms.get('outbound.http')!,
@@ -42,8 +36,7 @@ export function attachOpenTelemetry(metrics: MeshMetrics, provider: MeterProvide
   const service = metrics.registry.service;
   metrics.registry.onRecord = (cell, latencyMs) => {
     const s = cell.series;
-    const i = byKind[`${s.direction}.${s.protocol}`];
-    i.h.record(i.seconds ? latencyMs / 1000 : latencyMs, (cell.otelAttributes ??= cellAttributes(cell, service)));
+    byKind[`${s.direction}.${s.protocol}`].record(latencyMs / 1000, (cell.otelAttributes ??= cellAttributes(cell, service)));
   };
   metrics.registry.onRetry = (series, reason) => {
     retries.add(1, { 'weft.source.service': service, 'weft.destination.service': series.peer, 'weft.route': series.route, 'weft.retry.reason': reason });

@@ -1,6 +1,6 @@
 // The Prometheus endpoint against the real Prometheus (Debian package `prometheus`): `promtool check metrics` parses
 // the text of meshes that served and made HTTP and gRPC calls (default names, and with the Istio option) and lints it
-// clean but for the millisecond names Istio and OpenTelemetry define; a Prometheus server scraping them every second
+// clean but for the millisecond name Istio defines; a Prometheus server scraping them every second
 // reads each family's type and help, and answers PromQL (counts by status, a latency quantile, the success rate of
 // Istio's dashboards) with the traffic sent; escaped label values and help, NaN and -Inf read back as rendered.
 import assert from 'node:assert/strict';
@@ -23,12 +23,11 @@ const OK_CALLS = 15;
 const FAILED_CALLS = 5;
 const GRPC_CALLS = 4;
 /**
- * The one rule promtool flags, on purpose: these histograms keep their millisecond names because others define them.
- * istio_request_duration_milliseconds is Istio's own name (its dashboards query it; Istio's proxies draw the same
- * lint), and rpc.{client,server}.duration are OpenTelemetry's RPC conventions up to semconv 1.37, in ms, as an
- * OpenTelemetry Prometheus exporter names them (docs/observability.md#golden-metrics).
+ * The one rule promtool flags, on purpose: this histogram keeps its millisecond name because Istio defines it
+ * (istio_request_duration_milliseconds: its dashboards query it; Istio's proxies draw the same lint). Every other
+ * histogram, the gRPC ones included (semconv 1.45's rpc.{client,server}.call.duration), is in seconds.
  */
-const MILLISECOND_NAMES = ['istio_request_duration_milliseconds', 'rpc_client_duration_milliseconds', 'rpc_server_duration_milliseconds'];
+const MILLISECOND_NAMES = ['istio_request_duration_milliseconds'];
 /** A label value and a help text with every character the exporter escapes, and values Prometheus writes by name. */
 const ODD_VALUE = 'a "quoted" back\\slash\nnew line';
 const ODD_HELP = 'Help with a back\\slash\nand a new line.';
@@ -128,7 +127,7 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
       assert.deepEqual(problems.filter((line) => !MILLISECOND_NAMES.some((n) => line === `${n} use base unit "seconds" instead of "milliseconds"`)), [], `${name}: promtool check metrics`);
     }
     assert.ok((await scrape(metricsUrl(client))).includes('istio_request_duration_milliseconds_bucket{'));
-    assert.ok((await scrape(metricsUrl(plain))).includes('rpc_client_duration_milliseconds_bucket{'));
+    assert.ok((await scrape(metricsUrl(plain))).includes('rpc_client_call_duration_seconds_bucket{'));
   });
 
   it('Prometheus scrapes every mesh and its queries count the traffic sent, its latency and success rate', async () => {
@@ -139,7 +138,7 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
       servedByStatus: `sum by (http_response_status_code) (http_server_request_duration_seconds_count{weft_destination_service="api"})`,
       istioOk: `sum(istio_requests_total{reporter="destination",destination_service_name="api",response_code="200"})`,
       grpcOk: `sum(istio_requests_total{reporter="source",request_protocol="grpc",destination_service_name="echo",grpc_response_status="0"})`,
-      grpcServed: `sum(rpc_server_duration_milliseconds_count{weft_destination_service="echo",rpc_grpc_status_code="0"})`,
+      grpcServed: `sum(rpc_server_call_duration_seconds_count{weft_destination_service="echo",rpc_status_code="OK"})`,
       // When api was last scraped, if that scrape succeeded (a failed one leaves its series without a sample there).
       apiScrapedAt: `timestamp(up{job="weft",instance="${apiTarget}"}) and on() (up{job="weft",instance="${apiTarget}"} == 1)`,
     };
@@ -150,8 +149,8 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
     for (const [name, type] of [
       ['http_server_request_duration_seconds', 'histogram'],
       ['http_client_request_duration_seconds', 'histogram'],
-      ['rpc_client_duration_milliseconds', 'histogram'],
-      ['rpc_server_duration_milliseconds', 'histogram'],
+      ['rpc_client_call_duration_seconds', 'histogram'],
+      ['rpc_server_call_duration_seconds', 'histogram'],
       ['istio_requests_total', 'counter'],
       ['istio_request_duration_milliseconds', 'histogram'],
       ['weft_xds_connected', 'gauge'],
@@ -169,7 +168,7 @@ describe('Prometheus endpoint against promtool and a real Prometheus server', { 
       served503: sampleSum(apiText, 'http_server_request_duration_seconds_count', { weft_destination_service: 'api', http_response_status_code: '503' }),
       istioOk: sampleSum(apiText, 'istio_requests_total', { reporter: 'destination', destination_service_name: 'api', response_code: '200' }),
       grpcOk: sampleSum(clientText, 'istio_requests_total', { reporter: 'source', request_protocol: 'grpc', destination_service_name: 'echo', grpc_response_status: '0' }),
-      grpcServed: sampleSum(echoText, 'rpc_server_duration_milliseconds_count', { weft_destination_service: 'echo', rpc_grpc_status_code: '0' }),
+      grpcServed: sampleSum(echoText, 'rpc_server_call_duration_seconds_count', { weft_destination_service: 'echo', rpc_status_code: 'OK' }),
     };
     assert.ok(base.served503 >= 2 && base.istioOk >= 2 && base.grpcOk >= 1, JSON.stringify(base));
     await waitFor(

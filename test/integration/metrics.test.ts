@@ -175,30 +175,60 @@ describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_00
     const failed = points.find((p) => p.attributes['http.response.status_code'] === 503);
     assert.equal(failed?.attributes['error.type'], '503');
     assert.equal(failed?.attributes['weft.outcome'], 'failure');
+    // gRPC (the warm-up call in before()): semconv 1.45's rpc.client.call.duration, in seconds, the same bounds.
+    const rpcMetric = metrics.find((m) => m.descriptor.name === 'rpc.client.call.duration');
+    assert.ok(rpcMetric, metrics.map((m) => m.descriptor.name).join(','));
+    assert.equal(rpcMetric.descriptor.unit, 's');
+    assert.equal(metrics.some((m) => m.descriptor.name === 'rpc.client.duration'), false);
+    const rpcOk = (rpcMetric.dataPoints as DataPoint<HistogramPoint>[]).find((p) => p.attributes['rpc.status_code'] === 'OK');
+    assert.ok(rpcOk);
+    assert.deepEqual(
+      [rpcOk.attributes['rpc.system.name'], rpcOk.attributes['rpc.method'], rpcOk.attributes['rpc.system'], rpcOk.attributes['rpc.grpc.status_code']],
+      ['grpc', 'weft.test.Echo/Say', undefined, undefined],
+    );
+    assert.deepEqual(rpcOk.value.buckets.boundaries, ok.value.buckets.boundaries);
   });
 
-  it('counts gRPC calls on the client and the server with rpc.* names and status codes', async () => {
+  it('counts gRPC calls on the client and the server with the semconv 1.45 rpc.* names, the full method and status names', async () => {
     const before = await scrape(`http://127.0.0.1:${client.metricsAddress()!.port}/`);
     for (let i = 0; i < 3; i++) await say(rpc, { text: 'hi' }, { deadlineMs: 5_000 });
     await assert.rejects(say(rpc, { text: 'no', fail: { code: grpc.status.NOT_FOUND } }, { deadlineMs: 5_000 }));
     const text = await scrape(`http://127.0.0.1:${client.metricsAddress()!.port}/`);
     const c = (t: string, code: string) =>
-      sampleSum(t, 'rpc_client_duration_milliseconds_count', { rpc_system: 'grpc', rpc_service: 'weft.test.Echo', rpc_method: 'Say', rpc_grpc_status_code: code, weft_destination_service: 'echo' });
-    assert.equal(c(text, '0') - c(before, '0'), 3);
-    assert.equal(c(text, '5') - c(before, '5'), 1);
-    assert.equal(sampleSum(text, 'rpc_client_duration_milliseconds_count', { rpc_grpc_status_code: '5', weft_outcome: 'failure', error_type: 'NOT_FOUND' }), 1);
+      sampleSum(t, 'rpc_client_call_duration_seconds_count', { rpc_system_name: 'grpc', rpc_method: 'weft.test.Echo/Say', rpc_status_code: code, weft_destination_service: 'echo' });
+    assert.equal(c(text, 'OK') - c(before, 'OK'), 3);
+    assert.equal(c(text, 'NOT_FOUND') - c(before, 'NOT_FOUND'), 1);
+    assert.equal(sampleSum(text, 'rpc_client_call_duration_seconds_count', { rpc_status_code: 'NOT_FOUND', weft_outcome: 'failure', error_type: 'NOT_FOUND' }), 1);
+    const okSample = samples(text, 'rpc_client_call_duration_seconds_count').find((m) => m.labels['rpc_status_code'] === 'OK');
+    assert.deepEqual(
+      { ...okSample?.labels },
+      {
+        rpc_system_name: 'grpc',
+        rpc_method: 'weft.test.Echo/Say',
+        rpc_status_code: 'OK',
+        server_address: 'echo',
+        server_port: '80', // as on the spans: the target `echo` names no port
+        weft_source_service: 'client',
+        weft_destination_service: 'echo',
+        weft_route: okSample?.labels['weft_route'],
+        weft_outcome: 'success',
+      },
+      'the semconv 1.45 attributes only (no rpc.system, rpc.service, rpc.grpc.status_code)',
+    );
+    assert.equal(text.includes('rpc_client_duration_milliseconds'), false);
     const served = echo.metricsHandler();
     const serverText = await renderVia(served);
-    assert.ok(sampleSum(serverText, 'rpc_server_duration_milliseconds_count', { rpc_method: 'Say', rpc_grpc_status_code: '0', weft_destination_service: 'echo' }) >= 4);
-    assert.equal(sampleSum(serverText, 'rpc_server_duration_milliseconds_count', { rpc_method: 'Say', rpc_grpc_status_code: '5', error_type: 'NOT_FOUND', weft_outcome: 'failure' }), 1);
-    assert.equal(sampleSum(serverText, 'rpc_server_duration_milliseconds_count', { rpc_method: 'Say', rpc_grpc_status_code: '5' }), 1);
+    const sv = { rpc_system_name: 'grpc', rpc_method: 'weft.test.Echo/Say' };
+    assert.ok(sampleSum(serverText, 'rpc_server_call_duration_seconds_count', { ...sv, rpc_status_code: 'OK', weft_destination_service: 'echo' }) >= 4);
+    assert.equal(sampleSum(serverText, 'rpc_server_call_duration_seconds_count', { ...sv, rpc_status_code: 'NOT_FOUND', error_type: 'NOT_FOUND', weft_outcome: 'failure' }), 1);
+    assert.equal(sampleSum(serverText, 'rpc_server_call_duration_seconds_count', { ...sv, rpc_status_code: 'NOT_FOUND' }), 1);
     // A call retried once by grpc-js (UNAVAILABLE on the first attempt) is one call, with one retry counted.
     const retriedBefore = sampleSum(text, 'weft_retries_total', { protocol: 'grpc', weft_destination_service: 'echo' });
     const reply = await say(rpc, { text: 'again', fail: { code: grpc.status.UNAVAILABLE, untilAttempt: 2 } }, { deadlineMs: 5_000 });
     assert.equal(reply.attempt, 2);
     const after = await scrape(`http://127.0.0.1:${client.metricsAddress()!.port}/`);
     assert.equal(sampleSum(after, 'weft_retries_total', { protocol: 'grpc', weft_destination_service: 'echo' }) - retriedBefore, 1);
-    assert.equal(c(after, '0') - c(text, '0'), 1, 'the retried call is one logical call');
+    assert.equal(c(after, 'OK') - c(text, 'OK'), 1, 'the retried call is one logical call');
     const out = meshTraffic(client).traffic().find((r) => r.direction === 'outbound' && r.protocol === 'grpc' && r.peer === 'echo');
     assert.equal(out?.retries, 1);
     const rows = meshTraffic(echo).traffic().filter((r) => r.direction === 'inbound' && r.protocol === 'grpc');
@@ -213,7 +243,7 @@ describe('golden metrics (real control plane, HTTP and gRPC)', { timeout: 120_00
     const headers = familyHeaders(text);
     for (const [name, type] of [
       ['http_client_request_duration_seconds', 'histogram'],
-      ['rpc_client_duration_milliseconds', 'histogram'],
+      ['rpc_client_call_duration_seconds', 'histogram'],
       ['weft_retries_total', 'counter'],
       ['weft_xds_connected', 'gauge'],
       ['weft_xds_acked_version_info', 'gauge'],
