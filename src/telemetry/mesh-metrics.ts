@@ -19,7 +19,7 @@ import { parseSpiffeId } from '../identity/spiffe.js';
 import { MetricsRegistry, OVERFLOW_LABEL, type FailureRule, type MetricCell, type RouteSeries } from './metrics-registry.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus, type Family, type HistogramSample, type Labels } from './prometheus.js';
 import { istioFamilies, type IstioIdentity } from './istio.js';
-import { GRPC_CODE_NAMES } from './grpc-codes.js';
+import { GRPC_STATUS_NAMES } from './attrs.js';
 
 /** Bucket bounds in seconds (LATENCY_BUCKETS_MS / 1000), for the `*_seconds` histograms. */
 export const LATENCY_BUCKETS_S: readonly number[] = Object.freeze(LATENCY_BUCKETS_MS.map((ms) => ms / 1000));
@@ -151,9 +151,9 @@ export function cellAttributes(cell: MetricCell, service: string): Readonly<Reco
     a[ATTR_RPC_SYSTEM_NAME] = RPC_SYSTEM_NAME_VALUE_GRPC;
     a[ATTR_RPC_METHOD] = fullRpcMethod(s.rpcMethod);
     // For gRPC the status name (`OK`, `UNAVAILABLE`), not the number: semconv's examples and the spans' value.
-    if (cell.code >= 0) a[ATTR_RPC_STATUS_CODE] = GRPC_CODE_NAMES[cell.code] ?? String(cell.code);
+    if (cell.code >= 0) a[ATTR_RPC_STATUS_CODE] = GRPC_STATUS_NAMES[cell.code] ?? String(cell.code);
   }
-  if (cell.errorType !== '') a['error.type'] = s.protocol === 'grpc' && cell.code >= 0 ? (GRPC_CODE_NAMES[cell.code] ?? String(cell.code)) : cell.errorType;
+  if (cell.errorType !== '') a['error.type'] = s.protocol === 'grpc' && cell.code >= 0 ? (GRPC_STATUS_NAMES[cell.code] ?? String(cell.code)) : cell.errorType;
   if (outbound && s.authority !== '') {
     const { host, port } = splitAuthority(s.authority);
     a['server.address'] = host;
