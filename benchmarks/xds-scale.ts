@@ -1,0 +1,123 @@
+// Benchmark: N simulated xDS clients (benchmarks/xds-load) against one control plane in its own process. Per routing
+// edit: time from `weft apply` to each client's ACK of the version carrying it; control-plane memory per client and
+// CPU per edit; bytes pushed per edit. Baseline: the same with --baseline clients, measured in the same run.
+// Usage: npm run build && node --import tsx benchmarks/xds-scale.ts [--clients 2000] [--baseline 100] [--edits 10]
+//        [--services 100] [--workers 2] [--channels 16] [--cpu-prof dir]   (the issue's figure: --clients 10000)
+import { parseArgs } from 'node:util';
+import { markerPath, percentile, startLoad, type SimClientSpec } from './xds-load/harness.js';
+import { startControlPlaneProcess, type ControlPlaneStats } from './xds-load/control-plane-runner.js';
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '2000' },
+    baseline: { type: 'string', default: '100' },
+    edits: { type: 'string', default: '10' },
+    services: { type: 'string', default: '100' },
+    workers: { type: 'string', default: '2' },
+    channels: { type: 'string', default: '16' },
+    'cpu-prof': { type: 'string' },
+  },
+});
+const edits = Number(args.edits);
+const serviceCount = Number(args.services);
+
+const serviceYaml = (name: string, port: number) =>
+  `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec:\n  ports: [{ name: http, port: 80 }]\n  endpoints: [{ address: 127.0.0.1, port: ${port} }]\n`;
+/** The edited route: edit `n` adds the marker path of `n`, so a client can tell the version that carries it. */
+const hubRoute = (n: number) => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: hub-route }
+spec:
+  parentRefs: [{ kind: Service, name: hub }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: ${markerPath(n)} } }]
+      backendRefs: [{ name: ${n % 2 === 0 ? 'hub-a' : 'hub-b'}, port: 80 }]
+    - backendRefs: [{ name: hub, port: 80 }]
+`;
+const files = {
+  'services.yaml': ['hub', 'hub-a', 'hub-b', ...Array.from({ length: serviceCount }, (_, i) => `app-${i}`)].map((n, i) => serviceYaml(n, 20_000 + i)).join('---\n'),
+  'route.yaml': hubRoute(0),
+};
+/** Client i runs app-(i mod S) and calls the edited `hub` and one other app: S distinct node views. */
+const specs = (n: number): SimClientSpec[] =>
+  Array.from({ length: n }, (_, id) => ({ id, service: `app-${id % serviceCount}`, dependsOn: ['hub', `app-${(id + 1) % serviceCount}`], port: 80 }));
+
+interface Result {
+  readonly clients: number;
+  readonly perClientMs: readonly number[];
+  readonly perEditMs: readonly number[];
+  readonly idle: ControlPlaneStats;
+  readonly loaded: ControlPlaneStats;
+  readonly cpuPerEditMs: number;
+  readonly bytesPerEdit: number;
+  readonly connectS: number;
+}
+
+async function run(clients: number): Promise<Result> {
+  const prof = args['cpu-prof'];
+  const cp = await startControlPlaneProcess(files, { nodeFlags: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`] });
+  const load = await startLoad({ address: cp.xdsAddress, specs: specs(clients), workers: Number(args.workers), channelsPerWorker: Number(args.channels) });
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const idle = await cp.stats();
+    const t = Date.now();
+    await load.waitReady(60_000 + clients * 30);
+    const connectS = (Date.now() - t) / 1000;
+    await new Promise((r) => setTimeout(r, 1000)); // let the last ACKs and GC settle
+    const loaded = await cp.stats();
+    const before = await load.counters();
+    const perClientMs: number[] = [];
+    const perEditMs: number[] = [];
+    for (let e = 1; e <= edits; e++) {
+      const t0 = Date.now();
+      await cp.apply(hubRoute(e));
+      const acked = await load.waitConverged(e, 60_000);
+      const times = [...acked.values()].map((at) => at - t0);
+      perClientMs.push(...times);
+      perEditMs.push(Math.max(...times));
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const after = await cp.stats();
+    const counters = await load.counters();
+    if (counters.nacks > 0) throw new Error(`${counters.nacks} responses were NACKed`);
+    return {
+      clients,
+      perClientMs: perClientMs.sort((a, b) => a - b),
+      perEditMs: perEditMs.sort((a, b) => a - b),
+      idle,
+      loaded,
+      cpuPerEditMs: (after.cpuUs - loaded.cpuUs) / 1000 / edits,
+      bytesPerEdit: (counters.bytes - before.bytes) / edits,
+      connectS,
+    };
+  } finally {
+    await load.close();
+    await cp.close();
+  }
+}
+
+const base = await run(Number(args.baseline));
+const big = await run(Number(args.clients));
+const kib = (b: number) => (b / 1024).toFixed(1);
+const rows: [string, (r: Result) => number, (v: number) => string][] = [
+  ['apply → client ACK, p50 (ms)', (r) => percentile(r.perClientMs, 0.5), String],
+  ['apply → client ACK, p99 (ms)', (r) => percentile(r.perClientMs, 0.99), String],
+  ['apply → client ACK, max (ms)', (r) => r.perClientMs[r.perClientMs.length - 1]!, String],
+  ['apply → last client ACK, median edit (ms)', (r) => percentile(r.perEditMs, 0.5), String],
+  ['CP RSS per client (KiB)', (r) => (r.loaded.rssBytes - r.idle.rssBytes) / r.clients, kib],
+  ['CP heap per client (KiB)', (r) => (r.loaded.heapUsedBytes - r.idle.heapUsedBytes) / r.clients, kib],
+  ['CP CPU per edit (ms)', (r) => r.cpuPerEditMs, (v) => v.toFixed(1)],
+  ['CP CPU per edit per client (µs)', (r) => (r.cpuPerEditMs * 1000) / r.clients, (v) => v.toFixed(1)],
+  ['bytes pushed per edit, all clients (KiB, SotW)', (r) => r.bytesPerEdit, kib],
+  ['bytes pushed per edit per client (B, SotW)', (r) => r.bytesPerEdit / r.clients, (v) => v.toFixed(0)],
+  ['connect: all clients ready (s)', (r) => r.connectS, (v) => v.toFixed(1)],
+];
+console.log(`\nxDS scale: ${big.clients} simulated ADS clients (${serviceCount} node views) vs a ${base.clients}-client baseline, ${edits} edits each, control plane alone in its process, Node ${process.version}`);
+console.log(`| measure | ${base.clients} clients | ${big.clients} clients | ratio |`);
+console.log('| --- | --- | --- | --- |');
+for (const [label, f, fmt] of rows) {
+  const a = f(base);
+  const b = f(big);
+  console.log(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${a === 0 ? '-' : `${(b / a).toFixed(2)}x`} |`);
+}
+console.log(`(goals: p99 ≤ 1000 ms, RSS per client ≤ 30 KiB; idle RSS ${kib(big.idle.rssBytes / 1024)} MiB, loaded ${kib(big.loaded.rssBytes / 1024)} MiB)`);
