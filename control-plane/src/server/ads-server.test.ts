@@ -3,43 +3,14 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { TYPE_URL, protos, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
-import type { XdsResource, XdsResources } from '../model.js';
 import { AdsServer } from './ads-server.js';
-import { AdsTestClient, type ReceivedResponse } from './ads-test-client.js';
+import { AdsTestClient, world, type ReceivedResponse } from './ads-test-client.js';
 import { SnapshotCache } from './snapshot-cache.js';
 
 const LDS = TYPE_URL.listener;
 const RDS = TYPE_URL.routeConfiguration;
 const CDS = TYPE_URL.cluster;
 const EDS = TYPE_URL.clusterLoadAssignment;
-
-/** A tiny mesh: every value is a content marker, so changing it changes the resource. */
-export interface World {
-  listeners?: Record<string, string>;
-  routes?: Record<string, string>;
-  clusters?: Record<string, number>;
-  endpoints?: Record<string, number>;
-}
-
-/** Builds XdsResources from a World. */
-export function world(w: World): XdsResources {
-  const map = (entries: [string, XdsResource][]) => new Map(entries);
-  return {
-    [LDS]: map(Object.entries(w.listeners ?? {}).map(([name, marker]) => [name, {
-      '@type': LDS,
-      name,
-      api_listener: { api_listener: { '@type': TYPE_URL.httpConnectionManager, stat_prefix: marker, rds: { route_config_name: name, config_source: { ads: {} } } } },
-    }])),
-    [RDS]: map(Object.entries(w.routes ?? {}).map(([name, marker]) => [name, { '@type': RDS, name, virtual_hosts: [{ name: marker, domains: ['*'] }] }])),
-    [CDS]: map(Object.entries(w.clusters ?? {}).map(([name, seconds]) => [name, { '@type': CDS, name, type: 'EDS', connect_timeout: { seconds } }])),
-    [EDS]: map(Object.entries(w.endpoints ?? {}).map(([name, port]) => [name, {
-      '@type': EDS,
-      cluster_name: name,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: port } } } }] }],
-    }])),
-    [TYPE_URL.secret]: new Map(),
-  } as XdsResources;
-}
 
 const NODE = (id: string, cluster = 'checkout'): ProtoObject => ({ id, cluster, user_agent_name: 'test', user_agent_version: '1' });
 const names = (r: ReceivedResponse) => r.resources.map((x) => String(x['name'] ?? x['cluster_name'])).sort();
@@ -262,19 +233,6 @@ describe('ADS server', { timeout: 20_000 }, () => {
     assert.deepEqual(amb.candidates, ['dump-alpha-1', 'dump-beta-1']);
     const none = ads.configDump('zzz');
     assert.ok(!none.ok && none.reason === 'not-found');
-  });
-
-  it('answers Delta ADS with UNIMPLEMENTED', async () => {
-    const Ctor = grpc.makeGenericClientConstructor(protos().adsService, 'ADS');
-    const client = new Ctor(address, grpc.credentials.createInsecure());
-    try {
-      const call = (client as unknown as Record<string, () => grpc.ClientDuplexStream<ProtoObject, ProtoObject>>)['DeltaAggregatedResources']!.call(client);
-      call.on('error', () => {});
-      const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
-      assert.equal(status.code, grpc.status.UNIMPLEMENTED);
-    } finally {
-      client.close();
-    }
   });
 
   it('drops a stream from status when the client goes away', async () => {

@@ -1,9 +1,9 @@
-// Serves Envoy's Aggregated Discovery Service (State of the World) from a SnapshotCache on a grpc-js Server.
+// Serves Envoy's Aggregated Discovery Service, State of the World and incremental (delta), from a SnapshotCache on a grpc-js Server.
 import * as grpc from '@grpc/grpc-js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import type { Disposable } from '../../../src/core/watch.js';
-import { protos, type ProtoObject } from '../../../src/discovery/xds/protos.js';
-import { AdsStream, type ClientConfigDump, type ClientStatus, type DiscoveryResponse } from './ads-stream.js';
+import { RESOURCE_TYPE_URLS, protos, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
+import { AdsStream, type AdsProtocol, type ClientConfigDump, type ClientStatus, type DeltaDiscoveryResponse, type DiscoveryResponse } from './ads-stream.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 
 /** Options of the AdsServer constructor. */
@@ -28,6 +28,20 @@ export interface NodeConfigDump {
   readonly clients: readonly ClientConfigDump[];
 }
 
+/** Responses and their bytes on the wire (serialized DiscoveryResponse / DeltaDiscoveryResponse), in all and per type URL. */
+export interface AdsTraffic {
+  readonly responses: number;
+  readonly bytes: number;
+  readonly byType: Readonly<Record<ResourceTypeUrl, { readonly responses: number; readonly bytes: number }>>;
+}
+
+/** What the server has written since it started, per protocol (streams that ended included), and per live stream. */
+export interface AdsBytesSent {
+  readonly sotw: AdsTraffic;
+  readonly delta: AdsTraffic;
+  readonly streams: readonly { readonly streamId: number; readonly nodeId: string; readonly protocol: AdsProtocol; readonly bytes: number }[];
+}
+
 /** Result of looking a node up by id or unique id prefix. */
 export type ConfigDumpResult =
   | { readonly ok: true; readonly dump: NodeConfigDump }
@@ -35,16 +49,20 @@ export type ConfigDumpResult =
   | { readonly ok: false; readonly reason: 'ambiguous'; readonly candidates: readonly string[] };
 
 /**
- * The ADS server: one AdsStream per gRPC stream, several streams per node id allowed. Cache changes are
- * pushed to every stream subscribed to a changed resource. Delta xDS is answered UNIMPLEMENTED.
- * After close() new streams are refused with UNAVAILABLE.
+ * The ADS server: one AdsStream per gRPC stream, several streams per node id allowed, on either ADS method
+ * (StreamAggregatedResources or DeltaAggregatedResources; both share authorization, status, NACK records and config
+ * dumps). Cache changes are pushed to every stream subscribed to a changed resource. Bytes written are counted per
+ * protocol, type and stream (bytesSent()). After close() new streams are refused with UNAVAILABLE.
  */
 export class AdsServer {
   readonly #cache: SnapshotCache;
   readonly #logger: Logger;
   readonly #nowMs: () => number;
   readonly #authorize: AdsServerOptions['authorize'];
-  readonly #streams = new Map<AdsStream, grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>>();
+  readonly #streams = new Map<AdsStream, grpc.ServerDuplexStream<ProtoObject, AnyResponse>>();
+  readonly #traffic: Record<AdsProtocol, TrafficCounter> = { sotw: newCounter(), delta: newCounter() };
+  /** Responses written and not yet serialized, with who to charge their bytes to (see #definition). */
+  readonly #unserialized = new WeakMap<object, (bytes: number) => void>();
   readonly #cacheWatch: Disposable;
   #nextStreamId = 0;
   #nonce = 0;
@@ -66,19 +84,30 @@ export class AdsServer {
     });
   }
 
-  /** Adds the AggregatedDiscoveryService to `server`. */
+  /** Adds the AggregatedDiscoveryService to `server`, with response serializers that count bytes for bytesSent(). */
   addTo(server: grpc.Server): void {
-    server.addService(protos().adsService, this.handlers());
+    server.addService(this.#definition(), this.handlers());
   }
 
   /** grpc-js handlers of envoy.service.discovery.v3.AggregatedDiscoveryService. */
   handlers(): grpc.UntypedServiceImplementation {
-    const StreamAggregatedResources: grpc.handleBidiStreamingCall<ProtoObject, DiscoveryResponse> = (call) => this.#serve(call);
-    const DeltaAggregatedResources: grpc.handleBidiStreamingCall<ProtoObject, ProtoObject> = (call) => {
-      call.on('error', () => {});
-      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'Weft serves State-of-the-World ADS only (StreamAggregatedResources)' });
-    };
+    const StreamAggregatedResources: grpc.handleBidiStreamingCall<ProtoObject, AnyResponse> = (call) => this.#serve(call, 'sotw');
+    const DeltaAggregatedResources: grpc.handleBidiStreamingCall<ProtoObject, AnyResponse> = (call) => this.#serve(call, 'delta');
     return { StreamAggregatedResources, DeltaAggregatedResources };
+  }
+
+  /**
+   * Bytes written since the server started, per protocol and type (fresh objects). Counted as grpc-js serializes each
+   * response, so a benchmark can compare what one edit costs on delta and on SotW streams.
+   */
+  bytesSent(): AdsBytesSent {
+    const freeze = (c: TrafficCounter): AdsTraffic => Object.freeze({
+      responses: c.responses,
+      bytes: c.bytes,
+      byType: Object.freeze(Object.fromEntries(RESOURCE_TYPE_URLS.map((t) => [t, Object.freeze({ ...c.byType[t] })])) as AdsTraffic['byType']),
+    });
+    const streams = [...this.#streams.keys()].map((s) => Object.freeze({ streamId: s.id, nodeId: s.nodeId, protocol: s.protocol, bytes: s.status().bytesSent ?? 0 }));
+    return Object.freeze({ sotw: freeze(this.#traffic.sotw), delta: freeze(this.#traffic.delta), streams: Object.freeze(streams) });
   }
 
   /** Every live stream's protocol state, ordered by node id then connection time. */
@@ -119,13 +148,34 @@ export class AdsServer {
     }
   }
 
-  #serve(call: grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>): void {
+  /** The ADS service definition with response serializers that charge each response's bytes (see #unserialized). */
+  #definition(): grpc.ServiceDefinition {
+    const base = protos().adsService;
+    const counted: Record<string, grpc.MethodDefinition<ProtoObject, ProtoObject>> = {};
+    for (const [name, method] of Object.entries(base) as [string, grpc.MethodDefinition<ProtoObject, ProtoObject>][]) {
+      counted[name] = {
+        ...method,
+        responseSerialize: (value: ProtoObject) => {
+          const bytes = method.responseSerialize(value);
+          const charge = this.#unserialized.get(value);
+          if (charge !== undefined) {
+            this.#unserialized.delete(value);
+            charge(bytes.length);
+          }
+          return bytes;
+        },
+      };
+    }
+    return counted;
+  }
+
+  #serve(call: grpc.ServerDuplexStream<ProtoObject, AnyResponse>, protocol: AdsProtocol): void {
     if (this.#closed) {
       call.on('error', () => {});
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
       return;
     }
-    if (this.#authorize === undefined) return this.#open(call, '');
+    if (this.#authorize === undefined) return this.#open(call, '', protocol);
     // Requests wait in the stream's buffer until the caller is known: no 'data' listener before then.
     let gone = false;
     const onGone = () => (gone = true);
@@ -137,7 +187,7 @@ export class AdsServer {
         call.off('error', onGone);
         if (gone) return;
         if (this.#closed) decision = { ok: false, message: 'control plane shutting down' };
-        if (decision.ok) return this.#open(call, decision.identity);
+        if (decision.ok) return this.#open(call, decision.identity, protocol);
         call.on('error', () => {});
         call.emit('error', { code: this.#closed ? grpc.status.UNAVAILABLE : grpc.status.UNAUTHENTICATED, details: decision.message });
       },
@@ -149,18 +199,30 @@ export class AdsServer {
     );
   }
 
-  #open(call: grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>, identity: string): void {
+  #open(call: grpc.ServerDuplexStream<ProtoObject, AnyResponse>, identity: string, protocol: AdsProtocol): void {
     let open = true;
-    const stream = new AdsStream({
+    const traffic = this.#traffic[protocol];
+    const stream: AdsStream = new AdsStream({
       id: ++this.#nextStreamId,
       peer: call.getPeer(),
       identity,
+      protocol,
       cache: this.#cache,
       nowMs: this.#nowMs,
       logger: this.#logger,
       nextNonce: () => String(++this.#nonce),
       send: (response) => {
-        if (open) call.write(response);
+        if (!open) return;
+        const typeUrl = response.type_url as ResourceTypeUrl;
+        this.#unserialized.set(response, (bytes) => {
+          stream.countBytesSent(bytes);
+          traffic.responses += 1;
+          traffic.bytes += bytes;
+          const perType = traffic.byType[typeUrl];
+          perType.responses += 1;
+          perType.bytes += bytes;
+        });
+        call.write(response);
       },
     });
     this.#streams.set(stream, call);
@@ -175,7 +237,8 @@ export class AdsServer {
       if (!open) return;
       const firstNode = stream.nodeId;
       try {
-        stream.handleRequest(request);
+        if (protocol === 'delta') stream.handleDeltaRequest(request);
+        else stream.handleRequest(request);
       } catch (e: unknown) {
         this.#logger.error('ads: request handling failed', { stream: stream.id, error: String(e) });
       }
@@ -191,4 +254,16 @@ export class AdsServer {
     call.on('cancelled', () => finish('cancelled'));
     call.on('close', () => finish('closed'));
   }
+}
+
+type AnyResponse = DiscoveryResponse | DeltaDiscoveryResponse;
+
+interface TrafficCounter {
+  responses: number;
+  bytes: number;
+  readonly byType: Record<ResourceTypeUrl, { responses: number; bytes: number }>;
+}
+
+function newCounter(): TrafficCounter {
+  return { responses: 0, bytes: 0, byType: Object.fromEntries(RESOURCE_TYPE_URLS.map((t) => [t, { responses: 0, bytes: 0 }])) as TrafficCounter['byType'] };
 }

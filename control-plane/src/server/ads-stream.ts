@@ -1,6 +1,6 @@
-// The State-of-the-World protocol of one ADS stream: subscriptions, ACK/NACK, stale nonces and pushes per type.
-// Rules: docs/xds-mapping.md "ADS stream"; Envoy xds_protocol.rst ("ACK and NACK semantics", "How the client
-// specifies what resources to return", "Resource warming"); /work/shared/reference/xds-interop.md §3.1.
+// The protocol of one ADS stream, State of the World or incremental (delta): subscriptions, ACK/NACK, stale nonces and
+// pushes per type. Rules: docs/xds-mapping.md "ADS stream"; Envoy xds_protocol.rst ("ACK and NACK semantics", "How the
+// client specifies what resources to return", "Resource warming", "Incremental xDS"); xds-interop.md §3.1.
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource } from '../model.js';
@@ -13,6 +13,25 @@ export interface DiscoveryResponse {
   type_url: string;
   nonce: string;
 }
+
+/** A Resource of a DeltaDiscoveryResponse: `version` is the resource's content hash (CachedResource.hash). */
+export interface DeltaResource {
+  name: string;
+  version: string;
+  resource: AnyMessage;
+}
+
+/** A DeltaDiscoveryResponse as written to the stream (proto field names). */
+export interface DeltaDiscoveryResponse {
+  system_version_info: string;
+  resources: DeltaResource[];
+  type_url: string;
+  removed_resources: string[];
+  nonce: string;
+}
+
+/** Which ADS method a stream speaks: StreamAggregatedResources ('sotw') or DeltaAggregatedResources ('delta'). */
+export type AdsProtocol = 'sotw' | 'delta';
 
 /** The last NACK a client sent for a type. */
 export interface NackInfo {
@@ -45,6 +64,10 @@ export interface ClientStatus {
   /** `node.cluster`: the service the process runs. */
   readonly service: string;
   readonly peer: string;
+  /** The ADS method the stream speaks (always set by AdsStream). */
+  readonly protocol?: AdsProtocol;
+  /** Bytes of responses written to this stream so far, all types (always set by AdsStream). */
+  readonly bytesSent?: number;
   /** The caller's authenticated SPIFFE ID; '' for an anonymous loopback caller (always set by AdsStream). */
   readonly identity?: string;
   readonly connectedAtMs: number;
@@ -67,8 +90,10 @@ export interface AdsStreamOptions {
   /** The caller's SPIFFE ID ('' = anonymous; default ''). */
   readonly identity?: string;
   readonly cache: SnapshotCache;
-  /** Writes a response to the wire. */
-  readonly send: (response: DiscoveryResponse) => void;
+  /** The method the stream speaks (default 'sotw'): which of handleRequest / handleDeltaRequest it takes. */
+  readonly protocol?: AdsProtocol;
+  /** Writes a response to the wire (a DeltaDiscoveryResponse on a 'delta' stream). */
+  readonly send: (response: DiscoveryResponse | DeltaDiscoveryResponse) => void;
   /** Returns a fresh nonce, greater than every earlier one. */
   readonly nextNonce: () => string;
   readonly nowMs?: () => number;
@@ -95,6 +120,13 @@ interface TypeState {
   owed: boolean;
   ackedVersion: string;
   nack: NackInfo | undefined;
+  /**
+   * Delta only: per name, the version (content hash) the client holds once it has the responses sent so far; '' = it
+   * was told the name does not exist. Seeded from `initial_resource_versions`. A NACK leaves it alone on purpose: the
+   * refused resource is not resent until it changes (no NACK loop), and a reconnect, which sends the versions the
+   * client really kept, gets it again.
+   */
+  known: Map<string, string>;
 }
 
 const TYPE_SET: ReadonlySet<string> = new Set(RESOURCE_TYPE_URLS);
@@ -109,11 +141,16 @@ const EMPTY_SUB: Subscription = Object.freeze({ wildcard: false, names: new Set<
  * empty list unsubscribes everything. Every request whose subscription changed is
  * answered, even with a stale nonce; other stale requests are ignored. Pushes compare per-resource hashes with
  * what was sent, and wait for the previous response of that type to be ACKed or NACKed.
+ * A 'delta' stream takes the same subscriptions as deltas (`resource_names_subscribe` / `_unsubscribe`, `*`), resolves
+ * them the same way, and sends only the resources whose hash differs from what the client holds, plus
+ * `removed_resources` for names gone or never there; a response with nothing in it is not sent.
  */
 export class AdsStream {
   readonly id: number;
   readonly peer: string;
+  readonly protocol: AdsProtocol;
   readonly connectedAtMs: number;
+  #bytesSent = 0;
   #node: ProtoObject | undefined;
   readonly #types = new Map<ResourceTypeUrl, TypeState>();
   readonly #opts: AdsStreamOptions;
@@ -124,6 +161,7 @@ export class AdsStream {
     this.#opts = options;
     this.id = options.id;
     this.peer = options.peer;
+    this.protocol = options.protocol ?? 'sotw';
     this.#nowMs = options.nowMs ?? Date.now;
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.connectedAtMs = this.#nowMs();
@@ -134,23 +172,14 @@ export class AdsStream {
     return str(this.#node?.['id']);
   }
 
-  /** Handles one DiscoveryRequest. Never throws; unknown type URLs are logged and ignored. */
+  /** Handles one DiscoveryRequest (State of the World). Never throws; unknown type URLs are logged and ignored. */
   handleRequest(request: ProtoObject): void {
-    const node = request['node'];
-    if (this.#node === undefined && typeof node === 'object' && node !== null) this.#node = node as ProtoObject;
-    const typeUrl = str(request['type_url']);
-    if (!TYPE_SET.has(typeUrl)) {
-      this.#logger.debug('ads: request for a type Weft does not serve ignored', { stream: this.id, typeUrl });
-      return;
-    }
-    const type = typeUrl as ResourceTypeUrl;
+    const type = this.#typeOf(request);
+    if (type === undefined) return;
     let ts = this.#types.get(type);
     const first = ts === undefined;
     const names = Array.isArray(request['resource_names']) ? (request['resource_names'] as unknown[]).map(str) : [];
-    if (!ts) {
-      ts = { typeUrl: type, sub: EMPTY_SUB, legacyWildcard: FULL_STATE.has(type) && names.length === 0, sentVersion: '', sentNonce: '', sent: new Map(), awaitingAnswer: false, owed: false, ackedVersion: '', nack: undefined };
-      this.#types.set(type, ts);
-    }
+    ts ??= this.#newType(type, FULL_STATE.has(type) && names.length === 0);
     if (names.length > 0) ts.legacyWildcard = false;
     const sub: Subscription = ts.legacyWildcard
       ? { wildcard: true, names: new Set() }
@@ -165,21 +194,81 @@ export class AdsStream {
       this.#respond(ts, true);
       return;
     }
-    if (ts.sentNonce !== '' && nonce === ts.sentNonce) {
-      ts.awaitingAnswer = false;
-      const errorDetail = request['error_detail'];
-      if (typeof errorDetail === 'object' && errorDetail !== null) {
-        const message = str((errorDetail as ProtoObject)['message']);
-        ts.nack = Object.freeze({ message, version: ts.sentVersion, nonce, atMs: this.#nowMs() });
-        this.#logger.warn('ads: NACK', { stream: this.id, node: this.nodeId, typeUrl, version: ts.sentVersion, nonce, message });
-      } else {
-        ts.ackedVersion = str(request['version_info']);
-        ts.nack = undefined;
-        this.#logger.debug('ads: ACK', { stream: this.id, node: this.nodeId, typeUrl, version: ts.ackedVersion, nonce });
-      }
-    }
+    if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, str(request['version_info']));
     ts.sub = sub;
     this.#respond(ts, subChanged);
+  }
+
+  /**
+   * Handles one DeltaDiscoveryRequest. Subscription changes apply whatever the nonce (they are deltas, not a state);
+   * `initial_resource_versions` counts on the first request of a type only; only an answer to the latest response
+   * of a type is an ACK/NACK (as on SotW). Never throws; unknown type URLs are logged and ignored.
+   */
+  handleDeltaRequest(request: ProtoObject): void {
+    const type = this.#typeOf(request);
+    if (type === undefined) return;
+    const subscribe = strings(request['resource_names_subscribe']);
+    const unsubscribe = strings(request['resource_names_unsubscribe']);
+    let ts = this.#types.get(type);
+    const first = ts === undefined;
+    if (ts === undefined) {
+      ts = this.#newType(type, FULL_STATE.has(type) && subscribe.length === 0);
+      const initial = request['initial_resource_versions'];
+      if (typeof initial === 'object' && initial !== null) for (const [name, v] of Object.entries(initial)) ts.known.set(name, str(v));
+    }
+    let wildcard = ts.legacyWildcard || ts.sub.wildcard;
+    if (ts.legacyWildcard && subscribe.some((n) => n !== '*')) wildcard = ts.legacyWildcard = false;
+    const names = new Set(ts.sub.names);
+    for (const n of subscribe) if (n === '*') wildcard = true; else names.add(n);
+    for (const n of unsubscribe) if (n === '*') wildcard = ts.legacyWildcard = false; else names.delete(n);
+    const sub: Subscription = { wildcard, names };
+    const subChanged = first || !sameSubscription(sub, ts.sub);
+    const nonce = str(request['response_nonce']);
+    if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, ts.sentVersion);
+    ts.sub = sub;
+    this.#respond(ts, subChanged);
+  }
+
+  /** Adds `bytes` written to the wire for this stream (the server counts them as grpc-js serializes). */
+  countBytesSent(bytes: number): void {
+    this.#bytesSent += bytes;
+  }
+
+  /** The type a request is for, taking its node if it is the first to carry one; undefined for a type Weft does not serve. */
+  #typeOf(request: ProtoObject): ResourceTypeUrl | undefined {
+    const node = request['node'];
+    if (this.#node === undefined && typeof node === 'object' && node !== null) this.#node = node as ProtoObject;
+    const typeUrl = str(request['type_url']);
+    if (TYPE_SET.has(typeUrl)) return typeUrl as ResourceTypeUrl;
+    this.#logger.debug('ads: request for a type Weft does not serve ignored', { stream: this.id, typeUrl });
+    return undefined;
+  }
+
+  #newType(typeUrl: ResourceTypeUrl, legacyWildcard: boolean): TypeState {
+    const ts: TypeState = {
+      typeUrl, sub: EMPTY_SUB, legacyWildcard, sentVersion: '', sentNonce: '', sent: new Map(), awaitingAnswer: false, owed: false, ackedVersion: '', nack: undefined, known: new Map(),
+    };
+    this.#types.set(typeUrl, ts);
+    return ts;
+  }
+
+  /**
+   * Records the client's answer to the latest response of `ts` (both protocols): a NACK when it carries `error_detail`,
+   * else an ACK of `version`. The one place an ACK is recorded, so a convergence observation belongs here.
+   */
+  #recordAnswer(ts: TypeState, request: ProtoObject, version: string): void {
+    ts.awaitingAnswer = false;
+    const nonce = ts.sentNonce;
+    const errorDetail = request['error_detail'];
+    if (typeof errorDetail === 'object' && errorDetail !== null) {
+      const message = str((errorDetail as ProtoObject)['message']);
+      ts.nack = Object.freeze({ message, version: ts.sentVersion, nonce, atMs: this.#nowMs() });
+      this.#logger.warn('ads: NACK', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: ts.sentVersion, nonce, message });
+    } else {
+      ts.ackedVersion = version;
+      ts.nack = undefined;
+      this.#logger.debug('ads: ACK', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version, nonce });
+    }
   }
 
   /** Pushes every subscribed type among `changedTypes` whose subscribed content differs from what was sent. */
@@ -206,12 +295,15 @@ export class AdsStream {
 
   #identity(): Omit<ClientStatus, 'types'> {
     const agent = [str(this.#node?.['user_agent_name']), str(this.#node?.['user_agent_version'])].filter(Boolean).join(' ');
-    return { streamId: this.id, nodeId: this.nodeId, service: str(this.#node?.['cluster']), peer: this.peer, identity: this.#opts.identity ?? '', connectedAtMs: this.connectedAtMs, userAgent: agent };
+    return {
+      streamId: this.id, nodeId: this.nodeId, service: str(this.#node?.['cluster']), peer: this.peer, protocol: this.protocol, bytesSent: this.#bytesSent,
+      identity: this.#opts.identity ?? '', connectedAtMs: this.connectedAtMs, userAgent: agent,
+    };
   }
 
   /**
-   * Sends the current state of `ts`'s subscription when `forced` (the subscription changed) or when the
-   * subscribed content differs from what was sent and no earlier response awaits its answer.
+   * Sends what `ts`'s subscription needs when `forced` (the subscription changed) or when the subscribed content
+   * differs from what was sent and no earlier response awaits its answer: its whole state on SotW, the difference on delta.
    */
   #respond(ts: TypeState, forced: boolean): void {
     const cache = this.#opts.cache;
@@ -221,7 +313,7 @@ export class AdsStream {
     }
     forced ||= ts.owed;
     ts.owed = false;
-    if (!ts.sub.wildcard && ts.sub.names.size === 0) {
+    if (this.protocol === 'sotw' && !ts.sub.wildcard && ts.sub.names.size === 0) {
       // Unsubscribed from everything: nothing to send; forget what was sent so a re-subscribe is answered in full.
       ts.sent = new Map();
       ts.awaitingAnswer = false;
@@ -237,15 +329,61 @@ export class AdsStream {
       const r = current.has(name) ? undefined : cache.resolve(ts.typeUrl, name, this.#node);
       if (r) current.set(name, r);
     }
+    if (this.protocol === 'delta') return this.#respondDelta(ts, snapshot.version, current);
     if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;
-    const nonce = this.#opts.nextNonce();
+    const nonce = this.#sent(ts, snapshot.version, current);
     const resources = [...current.values()];
-    ts.sent = current;
-    ts.sentVersion = snapshot.version;
-    ts.sentNonce = nonce;
-    ts.awaitingAnswer = true;
     this.#logger.debug('ads: response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: snapshot.version, nonce, resources: resources.length });
     this.#opts.send({ version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl, nonce });
+  }
+
+  /**
+   * The delta half of #respond: sends the resources of `current` whose hash the client does not hold, and as removed
+   * every name it holds that is gone (or, for a named subscription, that it was never told does not exist). Names no
+   * longer subscribed are forgotten without a word: the client dropped them itself.
+   */
+  #respondDelta(ts: TypeState, version: string, current: ReadonlyMap<string, CachedResource>): void {
+    const changed: CachedResource[] = [];
+    const removed: string[] = [];
+    for (const [name, r] of current) if (ts.known.get(name) !== r.hash) changed.push(r);
+    for (const [name, held] of ts.known) {
+      if (current.has(name)) continue;
+      const named = ts.sub.names.has(name);
+      if (held !== '' && (named || ts.sub.wildcard)) removed.push(name);
+      if (named) ts.known.set(name, '');
+      else ts.known.delete(name);
+    }
+    for (const name of ts.sub.names) {
+      if (current.has(name) || ts.known.has(name)) continue;
+      removed.push(name);
+      ts.known.set(name, '');
+    }
+    if (changed.length === 0 && removed.length === 0) {
+      ts.sent = current;
+      // The client holds exactly the current state (e.g. after a reconnect with initial_resource_versions): say so.
+      if (!ts.awaitingAnswer && ts.nack === undefined) ts.sentVersion = ts.ackedVersion = version;
+      return;
+    }
+    for (const r of changed) ts.known.set(r.name, r.hash);
+    const nonce = this.#sent(ts, version, current);
+    this.#logger.debug('ads: delta response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version, nonce, resources: changed.length, removed: removed.length });
+    this.#opts.send({
+      system_version_info: version,
+      resources: changed.map((r) => ({ name: r.name, version: r.hash, resource: r.any })),
+      type_url: ts.typeUrl,
+      removed_resources: removed,
+      nonce,
+    });
+  }
+
+  /** Records that `current` goes out at `version` under a fresh nonce, which it returns. */
+  #sent(ts: TypeState, version: string, current: ReadonlyMap<string, CachedResource>): string {
+    const nonce = this.#opts.nextNonce();
+    ts.sent = current;
+    ts.sentVersion = version;
+    ts.sentNonce = nonce;
+    ts.awaitingAnswer = true;
+    return nonce;
   }
 }
 
@@ -278,4 +416,8 @@ function typeStatus(ts: TypeState): ClientTypeStatus {
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(str) : [];
 }
