@@ -13,8 +13,10 @@ process.on('message', (m: ControlPlaneProcessRequest) => {
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     const mem = process.memoryUsage();
-    const cpu = process.cpuUsage();
-    send({ type: 'stats', rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, cpuUs: cpu.user + cpu.system, streams: cp.ads.clients().length });
+    const cpu = process.cpuUsage(); // before bytesSent(), whose per-stream list is not push-path work
+    // Totals only: bytesSent() also lists every stream, which a 10,000-stream run need not pay for here.
+    const sent = cp.ads.bytesSent();
+    send({ type: 'stats', rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, cpuUs: cpu.user + cpu.system, sotwBytes: sent.sotw.bytes, deltaBytes: sent.delta.bytes, streams: sent.streams.length });
   } else if (m.type === 'close') {
     // A clean exit, so --cpu-prof writes its profile.
     void cp.close().then(() => process.exit(0));

@@ -16,7 +16,7 @@ export type ControlPlaneProcessRequest = { readonly type: 'stats' } | { readonly
 /** Messages the control-plane process sends. */
 export type ControlPlaneProcessMessage =
   | { readonly type: 'started'; readonly xdsAddress: string; readonly adminUrl: string; readonly adminToken: string }
-  | { readonly type: 'stats'; readonly rssBytes: number; readonly heapUsedBytes: number; readonly cpuUs: number; readonly streams: number };
+  | ({ readonly type: 'stats' } & ControlPlaneStats);
 
 /** Memory and CPU of the control-plane process, measured after a full GC. */
 export interface ControlPlaneStats {
@@ -24,6 +24,9 @@ export interface ControlPlaneStats {
   readonly heapUsedBytes: number;
   /** User + system CPU time since the process started (µs). */
   readonly cpuUs: number;
+  /** Bytes of responses the ADS server wrote since it started, on SotW and on delta streams (its own counters). */
+  readonly sotwBytes: number;
+  readonly deltaBytes: number;
   /** Live ADS streams. */
   readonly streams: number;
 }

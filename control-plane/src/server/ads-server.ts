@@ -5,6 +5,7 @@ import type { Disposable } from '../../../src/core/watch.js';
 import { RESOURCE_TYPE_URLS, protos, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import { AdsStream, type AdsProtocol, type ClientConfigDump, type ClientStatus, type DeltaDiscoveryResponse, type DiscoveryResponse } from './ads-stream.js';
 import type { SnapshotCache } from './snapshot-cache.js';
+import { serializePreEncoded } from './response-encoding.js';
 
 /** Options of the AdsServer constructor. */
 export interface AdsServerOptions {
@@ -156,7 +157,7 @@ export class AdsServer {
       counted[name] = {
         ...method,
         responseSerialize: (value: ProtoObject) => {
-          const bytes = method.responseSerialize(value);
+          const bytes = serializePreEncoded(value) ?? method.responseSerialize(value);
           const charge = this.#unserialized.get(value);
           if (charge !== undefined) {
             this.#unserialized.delete(value);

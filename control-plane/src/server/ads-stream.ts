@@ -5,6 +5,7 @@ import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource } from '../model.js';
 import type { CachedResource, SnapshotCache } from './snapshot-cache.js';
+import { encodeWithoutNonce } from './response-encoding.js';
 
 /** A DiscoveryResponse as written to the stream (proto field names). */
 export interface DiscoveryResponse {
@@ -12,6 +13,8 @@ export interface DiscoveryResponse {
   resources: AnyMessage[];
   type_url: string;
   nonce: string;
+  /** Every field but the nonce, encoded once per distinct content and shared by the streams sending it (response-encoding.ts). */
+  encodedWithoutNonce?: Uint8Array;
 }
 
 /** A Resource of a DeltaDiscoveryResponse: `version` is the resource's content hash (CachedResource.hash). */
@@ -28,6 +31,8 @@ export interface DeltaDiscoveryResponse {
   type_url: string;
   removed_resources: string[];
   nonce: string;
+  /** As DiscoveryResponse.encodedWithoutNonce. */
+  encodedWithoutNonce?: Uint8Array;
 }
 
 /** Which ADS method a stream speaks: StreamAggregatedResources ('sotw') or DeltaAggregatedResources ('delta'). */
@@ -334,7 +339,10 @@ export class AdsStream {
     const nonce = this.#sent(ts, snapshot.version, current);
     const resources = [...current.values()];
     this.#logger.debug('ads: response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: snapshot.version, nonce, resources: resources.length });
-    this.#opts.send({ version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl, nonce });
+    const response = { version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl };
+    // Every stream with this view sends the same bytes: encoded once, then only the nonce differs (hashes are fixed-length).
+    const key = `sotw\n${snapshot.version}\n${resources.map((r) => r.hash).join('')}`;
+    this.#opts.send({ ...response, nonce, encodedWithoutNonce: cache.sharedEncoding(ts.typeUrl, key, () => encodeWithoutNonce('sotw', response)) });
   }
 
   /**
@@ -367,13 +375,15 @@ export class AdsStream {
     for (const r of changed) ts.known.set(r.name, r.hash);
     const nonce = this.#sent(ts, version, current);
     this.#logger.debug('ads: delta response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version, nonce, resources: changed.length, removed: removed.length });
-    this.#opts.send({
+    const response = {
       system_version_info: version,
       resources: changed.map((r) => ({ name: r.name, version: r.hash, resource: r.any })),
       type_url: ts.typeUrl,
       removed_resources: removed,
-      nonce,
-    });
+    };
+    // Names may come from the client (derived Listeners, removals): JSON keeps the key unambiguous whatever they hold.
+    const key = `delta\n${version}\n${JSON.stringify([changed.map((r) => [r.name, r.hash]), removed])}`;
+    this.#opts.send({ ...response, nonce, encodedWithoutNonce: this.#opts.cache.sharedEncoding(ts.typeUrl, key, () => encodeWithoutNonce('delta', response)) });
   }
 
   /** Records that `current` goes out at `version` under a fresh nonce, which it returns. */

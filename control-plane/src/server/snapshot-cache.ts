@@ -45,6 +45,13 @@ export interface SetResult {
  */
 export const MAX_DERIVED_RESOURCES = 1024;
 
+/**
+ * How many distinct encoded responses are kept per type (at its current version). Streams with the same view share
+ * one; past the bound the memo starts over (the next push of a dropped view encodes it again), so many distinct views
+ * cannot grow memory without bound.
+ */
+export const MAX_SHARED_ENCODINGS = 1024;
+
 /** Options of the SnapshotCache constructor. */
 export interface SnapshotCacheOptions {
   readonly logger?: Logger;
@@ -62,6 +69,8 @@ export class SnapshotCache {
   readonly #logger: Logger;
   /** Listeners derived from names, by name and source Listener, with the source's hash when derived. */
   readonly #derived = new Map<string, { readonly sourceHash: string; readonly entry: CachedResource | null }>();
+  /** Encoded responses by type, for the type's current version only (see sharedEncoding). */
+  readonly #encodings = new Map<ResourceTypeUrl, { readonly version: string; readonly bytes: Map<string, Uint8Array> }>();
   /** Server Listener names whose address is not IP:port (warned once each). */
   readonly #malformed = new Set<string>();
   #ready = false;
@@ -132,6 +141,29 @@ export class SnapshotCache {
     else entry = Object.freeze({ name, typeUrl, any: encoded.any, hash: encoded.hash, resource });
     this.#derived.set(key, { sourceHash, entry });
     return entry ?? undefined;
+  }
+
+  /**
+   * The bytes `encode` gives for `key` (which must name the content completely, e.g. the response's resource hashes
+   * and kind), computed once per key at the current version of `typeUrl` and shared by every stream sending that
+   * content: a push costs one encode per distinct node view, not one per stream (response-encoding.ts). Entries of
+   * older versions are dropped when the version changes; at most MAX_SHARED_ENCODINGS are kept per type. `encode`
+   * may throw; nothing is kept then. The bytes are shared: callers must not mutate them.
+   */
+  sharedEncoding(typeUrl: ResourceTypeUrl, key: string, encode: () => Uint8Array): Uint8Array {
+    const version = this.get(typeUrl).version;
+    let memo = this.#encodings.get(typeUrl);
+    if (memo === undefined || memo.version !== version) {
+      memo = { version, bytes: new Map() };
+      this.#encodings.set(typeUrl, memo);
+    }
+    let bytes = memo.bytes.get(key);
+    if (bytes === undefined) {
+      bytes = encode();
+      if (memo.bytes.size >= MAX_SHARED_ENCODINGS) memo.bytes.clear();
+      memo.bytes.set(key, bytes);
+    }
+    return bytes;
   }
 
   /**
