@@ -50,6 +50,7 @@ interface Result {
   readonly loaded: ControlPlaneStats;
   readonly cpuPerEditMs: number;
   readonly bytesPerEdit: number;
+  readonly harnessCpuPerEditMs: number;
   readonly connectS: number;
 }
 
@@ -87,7 +88,8 @@ async function run(clients: number): Promise<Result> {
       idle,
       loaded,
       cpuPerEditMs: (after.cpuUs - loaded.cpuUs) / 1000 / edits,
-      bytesPerEdit: (counters.bytes - before.bytes) / edits,
+      bytesPerEdit: (after.sotwBytes - loaded.sotwBytes) / edits,
+      harnessCpuPerEditMs: (counters.workerCpuUs - before.workerCpuUs) / 1000 / edits,
       connectS,
     };
   } finally {
@@ -108,6 +110,7 @@ const rows: [string, (r: Result) => number, (v: number) => string][] = [
   ['CP heap per client (KiB)', (r) => (r.loaded.heapUsedBytes - r.idle.heapUsedBytes) / r.clients, kib],
   ['CP CPU per edit (ms)', (r) => r.cpuPerEditMs, (v) => v.toFixed(1)],
   ['CP CPU per edit per client (µs)', (r) => (r.cpuPerEditMs * 1000) / r.clients, (v) => v.toFixed(1)],
+  ['harness (client workers) CPU per edit (ms)', (r) => r.harnessCpuPerEditMs, (v) => v.toFixed(1)],
   ['bytes pushed per edit, all clients (KiB, SotW)', (r) => r.bytesPerEdit, kib],
   ['bytes pushed per edit per client (B, SotW)', (r) => r.bytesPerEdit / r.clients, (v) => v.toFixed(0)],
   ['connect: all clients ready (s)', (r) => r.connectS, (v) => v.toFixed(1)],

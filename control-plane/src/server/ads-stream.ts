@@ -115,6 +115,8 @@ interface TypeState {
   sub: Subscription;
   /** True while empty requests still mean wildcard (first request for LDS/CDS had no names). */
   legacyWildcard: boolean;
+  /** SotW: `resource_names` of the last request, whose subscription `sub` is; an ACK repeating them reuses it. */
+  requestedNames: readonly string[] | undefined;
   sentVersion: string;
   sentNonce: string;
   /** What was last sent, by name (the CachedResource objects, shared with the cache). */
@@ -186,10 +188,15 @@ export class AdsStream {
     const names = Array.isArray(request['resource_names']) ? (request['resource_names'] as unknown[]).map(str) : [];
     ts ??= this.#newType(type, FULL_STATE.has(type) && names.length === 0);
     if (names.length > 0) ts.legacyWildcard = false;
-    const sub: Subscription = ts.legacyWildcard
-      ? { wildcard: true, names: new Set() }
-      : { wildcard: names.includes('*'), names: new Set(names.filter((n) => n !== '*')) };
-    const subChanged = first || !sameSubscription(sub, ts.sub);
+    // Most requests are ACKs repeating the names: keep their subscription rather than rebuild and compare it.
+    const repeated = sameNames(names, ts.requestedNames);
+    ts.requestedNames = names;
+    const sub: Subscription = repeated
+      ? ts.sub
+      : ts.legacyWildcard
+        ? { wildcard: true, names: new Set() }
+        : { wildcard: names.includes('*'), names: new Set(names.filter((n) => n !== '*')) };
+    const subChanged = first || (!repeated && !sameSubscription(sub, ts.sub));
 
     const nonce = str(request['response_nonce']);
     if (ts.sentNonce !== '' && nonce !== ts.sentNonce) {
@@ -251,7 +258,7 @@ export class AdsStream {
 
   #newType(typeUrl: ResourceTypeUrl, legacyWildcard: boolean): TypeState {
     const ts: TypeState = {
-      typeUrl, sub: EMPTY_SUB, legacyWildcard, sentVersion: '', sentNonce: '', sent: new Map(), awaitingAnswer: false, owed: false, ackedVersion: '', nack: undefined, known: new Map(),
+      typeUrl, sub: EMPTY_SUB, legacyWildcard, requestedNames: undefined, sentVersion: '', sentNonce: '', sent: new Map(), awaitingAnswer: false, owed: false, ackedVersion: '', nack: undefined, known: new Map(),
     };
     this.#types.set(typeUrl, ts);
     return ts;
@@ -326,6 +333,8 @@ export class AdsStream {
     }
     if (!forced && ts.awaitingAnswer) return;
     const snapshot = cache.get(ts.typeUrl);
+    // Same subscription, same version as last sent (an ACK, or a change to other types): nothing can differ.
+    if (!forced && this.protocol === 'sotw' && ts.sentVersion === snapshot.version) return;
     const current = new Map<string, CachedResource>();
     if (ts.sub.wildcard) for (const [name, r] of snapshot.resources) current.set(name, r);
     // Every named subscription is resolved here, the one place that decides what a name gets: a snapshot resource
@@ -405,6 +414,12 @@ function differs(current: ReadonlyMap<string, CachedResource>, sent: ReadonlyMap
   for (const [name, r] of current) if (sent.get(name)?.hash !== r.hash) return true;
   if (fullState) for (const name of sent.keys()) if (!current.has(name)) return true;
   return false;
+}
+
+function sameNames(a: readonly string[], b: readonly string[] | undefined): boolean {
+  if (b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function sameSubscription(a: Subscription, b: Subscription): boolean {
