@@ -139,6 +139,10 @@ interface TypeState {
 const TYPE_SET: ReadonlySet<string> = new Set(RESOURCE_TYPE_URLS);
 /** LDS and CDS are full state of the world: a response carries every subscribed resource, absence = deleted. */
 const FULL_STATE: ReadonlySet<string> = new Set([TYPE_URL.listener, TYPE_URL.cluster]);
+/** First parts of SnapshotCache.sharedEncoding keys: which message is encoded, and where a delta's removals start. */
+const SOTW_KEY = Object.freeze({ key: 'sotw' });
+const DELTA_KEY = Object.freeze({ key: 'delta' });
+const REMOVED_KEY = Object.freeze({ key: 'removed' });
 const EMPTY_SUB: Subscription = Object.freeze({ wildcard: false, names: new Set<string>() });
 
 /**
@@ -349,8 +353,8 @@ export class AdsStream {
     const resources = [...current.values()];
     this.#logger.debug('ads: response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: snapshot.version, nonce, resources: resources.length });
     const response = { version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl };
-    // Every stream with this view sends the same bytes: encoded once, then only the nonce differs (hashes are fixed-length).
-    const key = `sotw\n${snapshot.version}\n${resources.map((r) => r.hash).join('')}`;
+    // Every stream with this view sends the same bytes: encoded once, then only the nonce differs.
+    const key = [SOTW_KEY, ...resources];
     this.#opts.send({ ...response, nonce, encodedWithoutNonce: cache.sharedEncoding(ts.typeUrl, key, () => encodeWithoutNonce('sotw', response)) });
   }
 
@@ -390,8 +394,8 @@ export class AdsStream {
       type_url: ts.typeUrl,
       removed_resources: removed,
     };
-    // Names may come from the client (derived Listeners, removals): JSON keeps the key unambiguous whatever they hold.
-    const key = `delta\n${version}\n${JSON.stringify([changed.map((r) => [r.name, r.hash]), removed])}`;
+    // Removed names come from the client: the REMOVED marker object keeps them apart from the resources in the key.
+    const key = [DELTA_KEY, ...changed, REMOVED_KEY, ...removed];
     this.#opts.send({ ...response, nonce, encodedWithoutNonce: this.#opts.cache.sharedEncoding(ts.typeUrl, key, () => encodeWithoutNonce('delta', response)) });
   }
 

@@ -70,7 +70,7 @@ export class SnapshotCache {
   /** Listeners derived from names, by name and source Listener, with the source's hash when derived. */
   readonly #derived = new Map<string, { readonly sourceHash: string; readonly entry: CachedResource | null }>();
   /** Encoded responses by type, for the type's current version only (see sharedEncoding). */
-  readonly #encodings = new Map<ResourceTypeUrl, { readonly version: string; readonly bytes: Map<string, Uint8Array> }>();
+  readonly #encodings = new Map<ResourceTypeUrl, { readonly version: string; readonly root: Map<unknown, EncodingNode>; size: number }>();
   /** Server Listener names whose address is not IP:port (warned once each). */
   readonly #malformed = new Set<string>();
   #ready = false;
@@ -144,26 +144,41 @@ export class SnapshotCache {
   }
 
   /**
-   * The bytes `encode` gives for `key` (which must name the content completely, e.g. the response's resource hashes
-   * and kind), computed once per key at the current version of `typeUrl` and shared by every stream sending that
-   * content: a push costs one encode per distinct node view, not one per stream (response-encoding.ts). Entries of
-   * older versions are dropped when the version changes; at most MAX_SHARED_ENCODINGS are kept per type. `encode`
-   * may throw; nothing is kept then. The bytes are shared: callers must not mutate them.
+   * The bytes `encode` gives for the content `key` names, computed once per key at the current version of `typeUrl`
+   * and shared by every stream sending that content: a push costs one encode per distinct node view, not one per
+   * stream (response-encoding.ts). `key` is a sequence of values compared by identity (CachedResource objects, which
+   * within a version stand for their content, and strings such as the protocol or removed names); it must name the
+   * content completely. Entries of older versions are dropped when the version changes; at most
+   * MAX_SHARED_ENCODINGS are kept per type. `encode` may throw; nothing is kept then. The bytes are shared: callers
+   * must not mutate them.
    */
-  sharedEncoding(typeUrl: ResourceTypeUrl, key: string, encode: () => Uint8Array): Uint8Array {
+  sharedEncoding(typeUrl: ResourceTypeUrl, key: readonly unknown[], encode: () => Uint8Array): Uint8Array {
     const version = this.get(typeUrl).version;
     let memo = this.#encodings.get(typeUrl);
     if (memo === undefined || memo.version !== version) {
-      memo = { version, bytes: new Map() };
+      memo = { version, root: new Map(), size: 0 };
       this.#encodings.set(typeUrl, memo);
     }
-    let bytes = memo.bytes.get(key);
-    if (bytes === undefined) {
-      bytes = encode();
-      if (memo.bytes.size >= MAX_SHARED_ENCODINGS) memo.bytes.clear();
-      memo.bytes.set(key, bytes);
+    // A trie over the key's parts: object identity, no key string to build and hash on every push.
+    let level = memo.root;
+    let node: EncodingNode | undefined;
+    for (const part of key) {
+      node = level.get(part);
+      if (node === undefined) level.set(part, (node = { bytes: undefined, next: new Map() }));
+      level = node.next;
     }
-    return bytes;
+    if (node === undefined) return encode(); // an empty key names nothing shareable
+    if (node.bytes === undefined) {
+      const bytes = encode();
+      if (memo.size >= MAX_SHARED_ENCODINGS) {
+        memo = { version, root: new Map(), size: 0 };
+        this.#encodings.set(typeUrl, memo);
+        return bytes;
+      }
+      node.bytes = bytes;
+      memo.size++;
+    }
+    return node.bytes;
   }
 
   /**
@@ -225,6 +240,12 @@ export class SnapshotCache {
     this.#listeners.add(fn);
     return { dispose: () => void this.#listeners.delete(fn) };
   }
+}
+
+/** A node of SnapshotCache's trie of shared encodings: the bytes of the key ending here, and the longer keys. */
+interface EncodingNode {
+  bytes: Uint8Array | undefined;
+  readonly next: Map<unknown, EncodingNode>;
 }
 
 function encode(typeUrl: ResourceTypeUrl, name: string, resource: XdsResource): { any: AnyMessage; hash: string } | { error: string } {
