@@ -3,7 +3,8 @@
 // building, serialization as grpc-js would call it) and handling the N ACKs. It isolates what Weft's own code costs
 // per stream from grpc-js and from the load of the machine, so before/after figures of a change compare cleanly;
 // the end-to-end figures are benchmarks/xds-scale.ts's. Baseline: --baseline streams, in the same run.
-// Usage: node --import tsx benchmarks/push-path.ts [--streams 10000] [--baseline 100] [--edits 20] [--services 100]
+// Usage: node --expose-gc --import tsx benchmarks/push-path.ts [--streams 10000] [--baseline 100] [--edits 20] [--services 100]
+//        [--deps 2] (Services each stream calls: the size of its responses)
 import { parseArgs } from 'node:util';
 import { TYPE_URL, protos, type ProtoObject } from '../src/discovery/xds/protos.js';
 import { nodeProto } from '../src/discovery/xds/ads-wire.js';
@@ -18,10 +19,12 @@ const { values: args } = parseArgs({
     baseline: { type: 'string', default: '100' },
     edits: { type: 'string', default: '20' },
     services: { type: 'string', default: '100' },
+    deps: { type: 'string', default: '2' },
   },
 });
 const edits = Number(args.edits);
 const serviceCount = Number(args.services);
+const depCount = Math.min(Number(args.deps), serviceCount + 1);
 const method = protos().adsService['StreamAggregatedResources']!;
 // The pre-encoded path when this checkout has it (response-encoding.ts), else grpc-js's serializer as before.
 const preEncoded = await import('../control-plane/src/server/response-encoding.js').then(
@@ -75,7 +78,7 @@ function run(count: number): { pushUs: number; ackUs: number; heapPerStream: num
   const sims: Sim[] = [];
   for (let id = 0; id < count; id++) {
     const service = `app-${id % serviceCount}`;
-    const deps = ['hub', `app-${(id + 1) % serviceCount}`];
+    const deps = ['hub', ...Array.from({ length: depCount - 1 }, (_, k) => `app-${(id + 1 + k) % serviceCount}`)];
     const clusters = deps.map((d) => `${d}:80`);
     const sim: Sim = {
       stream: undefined as unknown as AdsStream,
@@ -148,7 +151,7 @@ const rows: [string, (r: ReturnType<typeof run>, n: number) => number, (v: numbe
 ];
 const nb = Number(args.baseline);
 const nn = Number(args.streams);
-console.log(`\nADS push path in-process: ${nn} SotW streams (${serviceCount} node views) vs ${nb}, ${edits} edits, Node ${process.version}${(globalThis as { gc?: unknown }).gc ? '' : ' (run with --expose-gc for heap figures)'}`);
+console.log(`\nADS push path in-process: ${nn} SotW streams (${serviceCount} node views, ${depCount} Services called each) vs ${nb}, ${edits} edits, Node ${process.version}${(globalThis as { gc?: unknown }).gc ? '' : ' (run with --expose-gc for heap figures)'}`);
 console.log(`| measure | ${nb} streams | ${nn} streams | ratio |`);
 console.log('| --- | --- | --- | --- |');
 for (const [label, f, fmt] of rows) {

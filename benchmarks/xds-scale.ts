@@ -4,7 +4,8 @@
 // Usage: npm run build && node --import tsx benchmarks/xds-scale.ts [--clients 2000] [--baseline 100] [--edits 10]
 //        [--services 100] [--workers 2] [--channels 16] [--cpu-prof dir]   (the issue's figure: --clients 10000)
 import { parseArgs } from 'node:util';
-import { markerPath, percentile, startLoad, type SimClientSpec } from './xds-load/harness.js';
+import { percentile, startLoad } from './xds-load/harness.js';
+import { editScenario } from './xds-load/scenario.js';
 import { startControlPlaneProcess, type ControlPlaneStats } from './xds-load/control-plane-runner.js';
 
 const { values: args } = parseArgs({
@@ -21,26 +22,7 @@ const { values: args } = parseArgs({
 const edits = Number(args.edits);
 const serviceCount = Number(args.services);
 
-const serviceYaml = (name: string, port: number) =>
-  `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec:\n  ports: [{ name: http, port: 80 }]\n  endpoints: [{ address: 127.0.0.1, port: ${port} }]\n`;
-/** The edited route: edit `n` adds the marker path of `n`, so a client can tell the version that carries it. */
-const hubRoute = (n: number) => `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: hub-route }
-spec:
-  parentRefs: [{ kind: Service, name: hub }]
-  rules:
-    - matches: [{ path: { type: PathPrefix, value: ${markerPath(n)} } }]
-      backendRefs: [{ name: ${n % 2 === 0 ? 'hub-a' : 'hub-b'}, port: 80 }]
-    - backendRefs: [{ name: hub, port: 80 }]
-`;
-const files = {
-  'services.yaml': ['hub', 'hub-a', 'hub-b', ...Array.from({ length: serviceCount }, (_, i) => `app-${i}`)].map((n, i) => serviceYaml(n, 20_000 + i)).join('---\n'),
-  'route.yaml': hubRoute(0),
-};
-/** Client i runs app-(i mod S) and calls the edited `hub` and one other app: S distinct node views. */
-const specs = (n: number): SimClientSpec[] =>
-  Array.from({ length: n }, (_, id) => ({ id, service: `app-${id % serviceCount}`, dependsOn: ['hub', `app-${(id + 1) % serviceCount}`], port: 80 }));
+const scenario = editScenario(serviceCount);
 
 interface Result {
   readonly clients: number;
@@ -56,8 +38,8 @@ interface Result {
 
 async function run(clients: number): Promise<Result> {
   const prof = args['cpu-prof'];
-  const cp = await startControlPlaneProcess(files, { nodeFlags: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`] });
-  const load = await startLoad({ address: cp.xdsAddress, specs: specs(clients), workers: Number(args.workers), channelsPerWorker: Number(args.channels) });
+  const cp = await startControlPlaneProcess(scenario.files, { nodeFlags: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`] });
+  const load = await startLoad({ address: cp.xdsAddress, specs: scenario.specs(clients), workers: Number(args.workers), channelsPerWorker: Number(args.channels) });
   try {
     await new Promise((r) => setTimeout(r, 500));
     const idle = await cp.stats();
@@ -71,7 +53,7 @@ async function run(clients: number): Promise<Result> {
     const perEditMs: number[] = [];
     for (let e = 1; e <= edits; e++) {
       const t0 = Date.now();
-      await cp.apply(hubRoute(e));
+      await cp.apply(scenario.edit(e));
       const acked = await load.waitConverged(e, 60_000);
       const times = [...acked.values()].map((at) => at - t0);
       perClientMs.push(...times);

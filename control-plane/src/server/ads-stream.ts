@@ -139,7 +139,7 @@ interface TypeState {
 const TYPE_SET: ReadonlySet<string> = new Set(RESOURCE_TYPE_URLS);
 /** LDS and CDS are full state of the world: a response carries every subscribed resource, absence = deleted. */
 const FULL_STATE: ReadonlySet<string> = new Set([TYPE_URL.listener, TYPE_URL.cluster]);
-/** First parts of SnapshotCache.sharedEncoding keys: which message is encoded, and where a delta's removals start. */
+/** SnapshotCache.sharedEncoding kinds (which message is encoded), and the mark where a delta key's removals start. */
 const SOTW_KEY = Object.freeze({ key: 'sotw' });
 const DELTA_KEY = Object.freeze({ key: 'delta' });
 const REMOVED_KEY = Object.freeze({ key: 'removed' });
@@ -352,10 +352,11 @@ export class AdsStream {
     const nonce = this.#sent(ts, snapshot.version, current);
     const resources = [...current.values()];
     this.#logger.debug('ads: response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: snapshot.version, nonce, resources: resources.length });
-    const response = { version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl };
-    // Every stream with this view sends the same bytes: encoded once, then only the nonce differs.
-    const key = [SOTW_KEY, ...resources];
-    this.#opts.send({ ...response, nonce, encodedWithoutNonce: cache.sharedEncoding(ts.typeUrl, key, () => encodeWithoutNonce('sotw', response)) });
+    const response: DiscoveryResponse = { version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl, nonce: '' };
+    // Every stream with this view sends the same bytes: encoded once (without the nonce), then only the nonce differs.
+    response.encodedWithoutNonce = cache.sharedEncoding(ts.typeUrl, SOTW_KEY, resources, () => encodeWithoutNonce('sotw', { ...response, nonce: undefined }));
+    response.nonce = nonce;
+    this.#opts.send(response);
   }
 
   /**
@@ -395,8 +396,8 @@ export class AdsStream {
       removed_resources: removed,
     };
     // Removed names come from the client: the REMOVED marker object keeps them apart from the resources in the key.
-    const key = [DELTA_KEY, ...changed, REMOVED_KEY, ...removed];
-    this.#opts.send({ ...response, nonce, encodedWithoutNonce: this.#opts.cache.sharedEncoding(ts.typeUrl, key, () => encodeWithoutNonce('delta', response)) });
+    const key = [...changed, REMOVED_KEY, ...removed];
+    this.#opts.send({ ...response, nonce, encodedWithoutNonce: this.#opts.cache.sharedEncoding(ts.typeUrl, DELTA_KEY, key, () => encodeWithoutNonce('delta', response)) });
   }
 
   /** Records that `current` goes out at `version` under a fresh nonce, which it returns. */

@@ -39,6 +39,7 @@ describe('pre-encoded ADS responses', () => {
 });
 
 describe('SnapshotCache.sharedEncoding', () => {
+  const KIND = {};
   const snapshot = (n: number): XdsResources => ({
     [TYPE_URL.listener]: new Map(),
     [TYPE_URL.routeConfiguration]: new Map(),
@@ -52,15 +53,15 @@ describe('SnapshotCache.sharedEncoding', () => {
     cache.set(snapshot(1));
     let encodes = 0;
     const encode = () => new Uint8Array([++encodes]);
-    const first = cache.sharedEncoding(TYPE_URL.cluster, ['k'], encode);
-    assert.equal(cache.sharedEncoding(TYPE_URL.cluster, ['k'], encode), first);
+    const first = cache.sharedEncoding(TYPE_URL.cluster, KIND, ['k'], encode);
+    assert.equal(cache.sharedEncoding(TYPE_URL.cluster, KIND, ['k'], encode), first);
     assert.equal(encodes, 1);
-    cache.sharedEncoding(TYPE_URL.cluster, ['other'], encode);
+    cache.sharedEncoding(TYPE_URL.cluster, KIND, ['other'], encode);
     assert.equal(encodes, 2);
     cache.set(snapshot(1)); // same content: same version, memo kept
-    assert.equal(cache.sharedEncoding(TYPE_URL.cluster, ['k'], encode), first);
+    assert.equal(cache.sharedEncoding(TYPE_URL.cluster, KIND, ['k'], encode), first);
     cache.set(snapshot(2));
-    assert.notEqual(cache.sharedEncoding(TYPE_URL.cluster, ['k'], encode), first);
+    assert.notEqual(cache.sharedEncoding(TYPE_URL.cluster, KIND, ['k'], encode), first);
     assert.equal(encodes, 3);
   });
 
@@ -69,11 +70,11 @@ describe('SnapshotCache.sharedEncoding', () => {
     cache.set(snapshot(1));
     let encodes = 0;
     const encode = () => new Uint8Array([++encodes & 255]);
-    for (let i = 0; i <= MAX_SHARED_ENCODINGS; i++) cache.sharedEncoding(TYPE_URL.cluster, ['k', i], encode);
+    for (let i = 0; i <= MAX_SHARED_ENCODINGS; i++) cache.sharedEncoding(TYPE_URL.cluster, KIND, ['k', i], encode);
     assert.equal(encodes, MAX_SHARED_ENCODINGS + 1);
-    cache.sharedEncoding(TYPE_URL.cluster, ['k', 0], encode); // the memo started over when full: an old key is encoded again
+    cache.sharedEncoding(TYPE_URL.cluster, KIND, ['k', 0], encode); // the memo started over when full: an old key is encoded again
     assert.equal(encodes, MAX_SHARED_ENCODINGS + 2);
-    cache.sharedEncoding(TYPE_URL.cluster, ['k', 0], encode); // and kept again
+    cache.sharedEncoding(TYPE_URL.cluster, KIND, ['k', 0], encode); // and kept again
     assert.equal(encodes, MAX_SHARED_ENCODINGS + 2);
   });
 });

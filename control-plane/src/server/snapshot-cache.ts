@@ -146,39 +146,39 @@ export class SnapshotCache {
   /**
    * The bytes `encode` gives for the content `key` names, computed once per key at the current version of `typeUrl`
    * and shared by every stream sending that content: a push costs one encode per distinct node view, not one per
-   * stream (response-encoding.ts). `key` is a sequence of values compared by identity (CachedResource objects, which
-   * within a version stand for their content, and strings such as the protocol or removed names); it must name the
-   * content completely. Entries of older versions are dropped when the version changes; at most
+   * stream (response-encoding.ts). `kind` (an object) says what is encoded; `key` is a sequence of values compared by
+   * identity (CachedResource objects, which within a version stand for their content, and strings such as removed
+   * names); together they must name the content completely. Entries of older versions are dropped when the version changes; at most
    * MAX_SHARED_ENCODINGS are kept per type. `encode` may throw; nothing is kept then. The bytes are shared: callers
    * must not mutate them.
    */
-  sharedEncoding(typeUrl: ResourceTypeUrl, key: readonly unknown[], encode: () => Uint8Array): Uint8Array {
+  sharedEncoding(typeUrl: ResourceTypeUrl, kind: object, key: readonly unknown[], encode: () => Uint8Array): Uint8Array {
     const version = this.get(typeUrl).version;
     let memo = this.#encodings.get(typeUrl);
     if (memo === undefined || memo.version !== version) {
       memo = { version, root: new Map(), size: 0 };
       this.#encodings.set(typeUrl, memo);
     }
-    // A trie over the key's parts: object identity, no key string to build and hash on every push.
+    // A trie over `kind` then the key's parts: object identity, no key string to build and hash on every push.
     let level = memo.root;
     let node: EncodingNode | undefined;
-    for (const part of key) {
+    for (let i = -1; i < key.length; i++) {
+      const part = i < 0 ? kind : key[i];
       node = level.get(part);
       if (node === undefined) level.set(part, (node = { bytes: undefined, next: new Map() }));
       level = node.next;
     }
-    if (node === undefined) return encode(); // an empty key names nothing shareable
-    if (node.bytes === undefined) {
+    if (node!.bytes === undefined) {
       const bytes = encode();
       if (memo.size >= MAX_SHARED_ENCODINGS) {
         memo = { version, root: new Map(), size: 0 };
         this.#encodings.set(typeUrl, memo);
         return bytes;
       }
-      node.bytes = bytes;
+      node!.bytes = bytes;
       memo.size++;
     }
-    return node.bytes;
+    return node!.bytes;
   }
 
   /**
