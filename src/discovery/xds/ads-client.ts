@@ -105,6 +105,8 @@ interface TypeState {
   readonly sentOnStream: Set<string>;
   /** Delta: the names the server has as subscribed on this stream (what the last request left it with). */
   readonly streamNames: Set<string>;
+  /** Names dropped from the cache since the last request: if subscribed again, the server must send them again. */
+  readonly dropped: Set<string>;
 }
 
 /** A bounded wait for a target's or an inbound policy's state; `settle` resolves it when decisive (or when `final`). */
@@ -162,7 +164,7 @@ class AdsClient implements XdsClient {
     this.#backoff = new Backoff(options.initialBackoffMs ?? 100, options.maxBackoffMs ?? 5000);
     for (const typeUrl of RESOURCE_TYPE_URLS) {
       this.#types.set(typeUrl, {
-        typeUrl, subscribed: new Set(), version: '', nonce: '', error: undefined, lastNack: undefined, sentKey: undefined, sentOnStream: new Set(), streamNames: new Set(),
+        typeUrl, subscribed: new Set(), version: '', nonce: '', error: undefined, lastNack: undefined, sentKey: undefined, sentOnStream: new Set(), streamNames: new Set(), dropped: new Set(),
       });
       const seeds = options.initialResourceVersions?.[typeUrl];
       if (seeds !== undefined) this.#seeds.set(typeUrl, new Map(Object.entries(seeds).filter(([, v]) => typeof v === 'string' && v !== '')));
@@ -319,6 +321,7 @@ class AdsClient implements XdsClient {
       t.sentKey = undefined;
       t.sentOnStream.clear();
       t.streamNames.clear();
+      t.dropped.clear();
     }
     let answered = false;
     const onConnected = () => {
@@ -440,6 +443,7 @@ class AdsClient implements XdsClient {
         if (!names.has(name)) {
           this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });
           this.#cache.drop(type.typeUrl, name);
+          type.dropped.add(name);
         }
       }
       type.subscribed = new Set(names);
@@ -460,7 +464,8 @@ class AdsClient implements XdsClient {
   #flushSubscriptions(): void {
     for (const type of this.#types.values()) {
       const key = sortedKey(type.subscribed);
-      if (key === type.sentKey || (type.sentKey === undefined && type.subscribed.size === 0)) continue;
+      const refetch = this.#delta && [...type.dropped].some((n) => type.subscribed.has(n));
+      if ((key === type.sentKey && !refetch) || (type.sentKey === undefined && type.subscribed.size === 0)) continue;
       this.#send(type);
     }
   }
@@ -476,7 +481,8 @@ class AdsClient implements XdsClient {
     const names = [...type.subscribed].sort();
     let request: ProtoObject;
     if (this.#delta) {
-      const subscribe = names.filter((n) => !type.streamNames.has(n));
+      // A name dropped and subscribed again before this request: the server still counts it as held, so ask again.
+      const subscribe = names.filter((n) => !type.streamNames.has(n) || type.dropped.has(n));
       const unsubscribe = [...type.streamNames].filter((n) => !type.subscribed.has(n)).sort();
       request = { type_url: type.typeUrl, resource_names_subscribe: subscribe, resource_names_unsubscribe: unsubscribe };
       if (type.sentKey === undefined) request['initial_resource_versions'] = this.#heldVersions(type);
@@ -492,6 +498,7 @@ class AdsClient implements XdsClient {
     }
     if (type.error !== undefined && (answer || !this.#delta)) request['error_detail'] = { code: INVALID_ARGUMENT, message: type.error };
     type.sentKey = names.join('\n');
+    type.dropped.clear();
     for (const n of names) type.sentOnStream.add(n);
     this.#trace(`${RESOURCE_TYPES[type.typeUrl].shortName} request`, {
       names, version: type.version, nonce: type.nonce, nack: type.error !== undefined, delta: this.#delta,
