@@ -6,6 +6,8 @@ export { createMesh } from './mesh.js';
 export type { Mesh, MeshStatus, MeshConfigDump, ConfigEvent } from './mesh.js';
 /** Options of createMesh() and the ready() timeout policy. */
 export type { MeshOptions, MetricsOptions, ReadyOnTimeout } from './mesh/options.js';
+/** The `xds.protocol` option of createMesh(): 'auto', 'delta' or 'sotw'. */
+export type { XdsProtocol } from './discovery/xds/ads-client.js';
 /** Defaults of createMesh() (control plane URL, ready() bound). */
 export { DEFAULT_CONTROL_PLANE, DEFAULT_READY_TIMEOUT_MS } from './mesh/options.js';
 

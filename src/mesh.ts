@@ -235,6 +235,7 @@ class MeshImpl implements Mesh {
           locality: { ...options.locality },
         },
         logger: options.logger,
+        protocol: options.xdsProtocol,
         ...(credential ? { credential } : {}),
       }));
     if (xds !== undefined) identity?.watchTrustBundle(xds);

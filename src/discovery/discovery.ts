@@ -20,6 +20,8 @@ export interface DiscoveryStatus {
   /** xDS node id this process uses. */
   readonly nodeId: string;
   readonly server: string;
+  /** The ADS method in use (the xDS client sets it): 'delta', or 'sotw' when configured so or the server has no delta. */
+  readonly protocol?: 'delta' | 'sotw';
   readonly types: readonly TypeStatus[];
 }
 

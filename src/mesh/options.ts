@@ -3,6 +3,7 @@ import os from 'node:os';
 import { invalidArg } from '../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
+import { XDS_PROTOCOLS, type XdsProtocol } from '../discovery/xds/ads-client.js';
 import { tokenSourceOf, type TokenSource } from '../identity/token-source.js';
 import { DEFAULT_REPORT_INTERVAL_MS, MIN_REPORT_INTERVAL_MS } from '../telemetry/reporter.js';
 import type { MeterProvider } from '@opentelemetry/api';
@@ -103,6 +104,11 @@ export interface MeshOptions {
    * own `discovery`. (Not the `Telemetry` configuration kind, which sets trace sampling and access logs centrally.)
    */
   readonly reporting?: { readonly intervalMs?: number; readonly enabled?: boolean };
+  /**
+   * The xDS client: `protocol` 'auto' (default: incremental/delta xDS, State of the World against a control plane
+   * without it), 'delta' or 'sotw' (docs/configuration.md "xDS protocol (SDK)").
+   */
+  readonly xds?: { readonly protocol?: XdsProtocol };
 }
 
 /** MeshOptions with every default applied. */
@@ -134,6 +140,8 @@ export interface ResolvedMeshOptions {
   readonly accessLog: AccessLogOptions;
   /** Traffic reports: undefined = none sent. */
   readonly reporting: { readonly intervalMs: number } | undefined;
+  /** The ADS method the xDS client speaks. */
+  readonly xdsProtocol: XdsProtocol;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -208,6 +216,9 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   if (!(typeof reportIntervalMs === 'number' && Number.isFinite(reportIntervalMs) && reportIntervalMs >= MIN_REPORT_INTERVAL_MS)) {
     invalidArg(`createMesh: reporting.intervalMs must be a number ≥ ${MIN_REPORT_INTERVAL_MS}, got ${String(reportIntervalMs)}`);
   }
+  const xds = options.xds;
+  if (xds !== undefined && (typeof xds !== 'object' || xds === null)) invalidArg("createMesh: xds must be an object like { protocol: 'auto' }");
+  if (xds?.protocol !== undefined && !XDS_PROTOCOLS.includes(xds.protocol)) invalidArg(`createMesh: xds.protocol must be 'auto', 'delta' or 'sotw', got ${JSON.stringify(xds.protocol)}`);
   const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
   const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
   return Object.freeze({
@@ -233,5 +244,6 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     metricsHost: options.metricsHost ?? '127.0.0.1',
     accessLog: { ...options.accessLog },
     reporting: r?.enabled === false ? undefined : { intervalMs: reportIntervalMs },
+    xdsProtocol: xds?.protocol ?? 'auto',
   });
 }

@@ -49,7 +49,8 @@ const nameOf = (r: ProtoObject): string => String(r['name'] ?? r['cluster_name']
  * A real grpc-js ADS server on 127.0.0.1. It answers a type only once `setResources` was called for it, answers
  * every request whose names changed (and the first of each type on a stream), ignores ACKs/NACKs otherwise, and pushes
  * to every subscribed stream when resources change. Responses carry, of the resources set, those the stream names.
- * Versions are per type ('1', '2', ...); nonces increase across the server. Not thread-safe; not for production.
+ * Versions are per type ('1', '2', ...); nonces increase across the server. State of the World only: delta is answered
+ * UNIMPLEMENTED, so the SDK's default `xds.protocol: 'auto'` falls back to SotW here. Not thread-safe; not for production.
  */
 export class FakeControlPlane {
   /** `127.0.0.1:<port>`, what createXdsClient takes as `server`. */

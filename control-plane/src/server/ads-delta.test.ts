@@ -118,6 +118,19 @@ describe('Delta ADS server', { timeout: 30_000 }, () => {
     assert.deepEqual(names(again), ['a:80']);
   });
 
+  it('sends a resource again when the client subscribes again to a name it is subscribed to (it dropped its copy)', async (t) => {
+    const cp = await start(t);
+    const c = cp.connect();
+    c.send({ typeUrl: CDS, subscribe: ['a:80', 'b:80'], node: NODE('d-resub') });
+    c.ack(await c.next());
+    c.send({ typeUrl: CDS, subscribe: ['a:80'] });
+    const again = await c.next();
+    assert.deepEqual(names(again), ['a:80']);
+    c.ack(again);
+    await cp.probe(c);
+    assert.deepEqual(cp.status('d-resub', CDS)?.subscribed, ['a:80', 'b:80']);
+  });
+
   it('serves wildcard subscriptions (legacy empty first LDS request, and `*`) and sends removals as removed_resources', async (t) => {
     const cp = await start(t);
     const c = cp.connect();

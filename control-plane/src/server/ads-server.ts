@@ -227,7 +227,14 @@ export class AdsServer {
       },
     });
     this.#streams.set(stream, call);
-    this.#logger.debug('ads: stream opened', { stream: stream.id, peer: stream.peer });
+    this.#logger.debug('ads: stream opened', { stream: stream.id, peer: stream.peer, protocol });
+    // Headers now tell the client it is connected (and authorized) even when there is nothing to send: a delta client
+    // that reconnects holding the current versions gets no response at all.
+    try {
+      call.sendMetadata(new grpc.Metadata());
+    } catch (e: unknown) {
+      this.#logger.debug('ads: could not send headers', { stream: stream.id, error: String(e) });
+    }
     const finish = (why: string) => {
       if (!open) return;
       open = false;

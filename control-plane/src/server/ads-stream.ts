@@ -217,7 +217,8 @@ export class AdsStream {
 
   /**
    * Handles one DeltaDiscoveryRequest. Subscription changes apply whatever the nonce (they are deltas, not a state);
-   * `initial_resource_versions` counts on the first request of a type only; only an answer to the latest response
+   * subscribing again to a subscribed name has it sent again; `initial_resource_versions` counts on the first request
+   * of a type only; only an answer to the latest response
    * of a type is an ACK/NACK (as on SotW). Never throws; unknown type URLs are logged and ignored.
    */
   handleDeltaRequest(request: ProtoObject): void {
@@ -235,14 +236,22 @@ export class AdsStream {
     let wildcard = ts.legacyWildcard || ts.sub.wildcard;
     if (ts.legacyWildcard && subscribe.some((n) => n !== '*')) wildcard = ts.legacyWildcard = false;
     const names = new Set(ts.sub.names);
-    for (const n of subscribe) if (n === '*') wildcard = true; else names.add(n);
+    // Subscribing to a name already subscribed asks for it again (a client that dropped its copy): forget its version.
+    let resubscribed = false;
+    for (const n of subscribe) {
+      if (n === '*') wildcard = true;
+      else {
+        if (!first && names.has(n)) resubscribed = ts.known.delete(n) || resubscribed;
+        names.add(n);
+      }
+    }
     for (const n of unsubscribe) if (n === '*') wildcard = ts.legacyWildcard = false; else names.delete(n);
     const sub: Subscription = { wildcard, names };
     const subChanged = first || !sameSubscription(sub, ts.sub);
     const nonce = str(request['response_nonce']);
     if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, ts.sentVersion);
     ts.sub = sub;
-    this.#respond(ts, subChanged);
+    this.#respond(ts, subChanged || resubscribed);
   }
 
   /** Adds `bytes` written to the wire for this stream (the server counts them as grpc-js serializes). */

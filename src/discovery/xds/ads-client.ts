@@ -1,4 +1,5 @@
-// The SDK's xDS client: one State-of-the-World ADS stream per process, on-demand targets, ACK/NACK, compiled MeshState.
+// The SDK's xDS client: one ADS stream per process (delta, or State of the World where the server has no delta), on-demand
+// targets, ACK/NACK, compiled MeshState.
 import * as grpc from '@grpc/grpc-js';
 import { invalidArg } from '../../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../core/logger.js';
@@ -6,11 +7,13 @@ import { WatchCell, type Disposable, type Watch } from '../../core/watch.js';
 import type { Discovery, DiscoveryStatus, NackEvent, TypeStatus } from '../discovery.js';
 import type { InboundState } from '../inbound-policy.js';
 import { EMPTY_MESH_STATE, type MeshState, type TargetState } from '../mesh-state.js';
-import { ADS_METHOD, deserializeResponse, nodeProto, serializeRequest, type RawResponse } from './ads-wire.js';
+import {
+  ADS_METHOD, DELTA_ADS_METHOD, deserializeDeltaResponse, deserializeResponse, nodeProto, serializeDeltaRequest, serializeRequest, type RawDeltaResponse, type RawResponse,
+} from './ads-wire.js';
 import { Backoff } from './backoff.js';
 import { compileMeshState, requiredResourceNames } from './compile.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type ProtoObject, type ResourceTypeUrl } from './protos.js';
-import { ResourceCache } from './resource-cache.js';
+import { ResourceCache, type ApplyResult } from './resource-cache.js';
 import { RESOURCE_TYPES, type SecretResource } from './resources/index.js';
 import { SecretWatchers } from './secret-watchers.js';
 
@@ -40,7 +43,26 @@ export interface XdsClientOptions {
    * token, docs/security-design.md); read once per stream. Default none (accepted from loopback only).
    */
   credential?: () => string | undefined;
+  /**
+   * Which ADS method to speak: 'delta' (DeltaAggregatedResources, only changed resources are sent), 'sotw'
+   * (StreamAggregatedResources, every subscribed resource on each change) or 'auto' (default): delta, and SotW for
+   * the rest of this client's life once the server answers delta UNIMPLEMENTED (other control planes, older Weft).
+   */
+  protocol?: XdsProtocol;
+  /**
+   * Versions of resources this process already holds from elsewhere (the disk cache at start-up), per type URL, name
+   * → the version the server gave it on delta. Sent as `initial_resource_versions` on delta streams for names the
+   * client holds no version of itself, so the server skips what did not change. Claim only resources whose content is
+   * also restored into the client: the server will not send a claimed resource again until it changes.
+   */
+  initialResourceVersions?: Partial<Record<ResourceTypeUrl, Readonly<Record<string, string>>>>;
 }
+
+/** The `protocol` option of createXdsClient (and `xds.protocol` of createMesh). */
+export type XdsProtocol = 'auto' | 'delta' | 'sotw';
+
+/** The values XdsProtocol takes, for validation. */
+export const XDS_PROTOCOLS: readonly XdsProtocol[] = Object.freeze(['auto', 'delta', 'sotw']);
 
 /** One resource as held by the client, for `weft config-dump`. */
 export interface XdsDumpedResource {
@@ -81,6 +103,10 @@ interface TypeState {
   sentKey: string | undefined;
   /** Every name asked for on this stream: only those can be deleted by omission from an LDS/CDS response. */
   readonly sentOnStream: Set<string>;
+  /** Delta: the names the server has as subscribed on this stream (what the last request left it with). */
+  readonly streamNames: Set<string>;
+  /** Names dropped from the cache since the last request: if subscribed again, the server must send them again. */
+  readonly dropped: Set<string>;
 }
 
 /** A bounded wait for a target's or an inbound policy's state; `settle` resolves it when decisive (or when `final`). */
@@ -100,6 +126,7 @@ const PENDING = Object.freeze({ status: 'pending' as const });
 export function createXdsClient(options: XdsClientOptions): XdsClient {
   if (typeof options?.server !== 'string' || options.server === '') invalidArg('createXdsClient: options.server must be "host:port"');
   if (typeof options.node?.id !== 'string' || options.node.id === '') invalidArg('createXdsClient: options.node.id must be a non-empty string');
+  if (options.protocol !== undefined && !XDS_PROTOCOLS.includes(options.protocol)) invalidArg(`createXdsClient: options.protocol must be 'auto', 'delta' or 'sotw', got ${JSON.stringify(options.protocol)}`);
   return new AdsClient(options);
 }
 
@@ -119,7 +146,11 @@ class AdsClient implements XdsClient {
   readonly #backoff: Backoff;
   readonly #node: ProtoObject;
   #client: grpc.Client | undefined;
-  #call: grpc.ClientDuplexStream<ProtoObject, RawResponse> | undefined;
+  #call: grpc.ClientDuplexStream<ProtoObject, RawResponse | RawDeltaResponse> | undefined;
+  /** The method of the current (or next) stream. */
+  #delta: boolean;
+  /** Seeded versions (initialResourceVersions), per type; a name leaves when the server removes it. */
+  readonly #seeds = new Map<ResourceTypeUrl, Map<string, string>>();
   #retryTimer: NodeJS.Timeout | undefined;
   #nodeSent = false;
   #connected = false;
@@ -133,9 +164,12 @@ class AdsClient implements XdsClient {
     this.#backoff = new Backoff(options.initialBackoffMs ?? 100, options.maxBackoffMs ?? 5000);
     for (const typeUrl of RESOURCE_TYPE_URLS) {
       this.#types.set(typeUrl, {
-        typeUrl, subscribed: new Set(), version: '', nonce: '', error: undefined, lastNack: undefined, sentKey: undefined, sentOnStream: new Set(),
+        typeUrl, subscribed: new Set(), version: '', nonce: '', error: undefined, lastNack: undefined, sentKey: undefined, sentOnStream: new Set(), streamNames: new Set(), dropped: new Set(),
       });
+      const seeds = options.initialResourceVersions?.[typeUrl];
+      if (seeds !== undefined) this.#seeds.set(typeUrl, new Map(Object.entries(seeds).filter(([, v]) => typeof v === 'string' && v !== '')));
     }
+    this.#delta = (options.protocol ?? 'auto') !== 'sotw';
     this.#node = nodeProto(options.node);
     this.#secrets = new SecretWatchers(this.#logger, () => this.#closed);
   }
@@ -189,6 +223,7 @@ class AdsClient implements XdsClient {
       connected: this.#connected,
       nodeId: this.#options.node.id,
       server: this.#options.server,
+      protocol: this.#delta ? 'delta' : 'sotw',
       types: Object.freeze(
         this.#shownTypes().map((t) =>
           Object.freeze({ typeUrl: t.typeUrl, subscribed: Object.freeze([...t.subscribed].sort()), ackedVersion: t.version, lastNack: t.lastNack }),
@@ -259,7 +294,8 @@ class AdsClient implements XdsClient {
     if (this.#closed) return;
     this.#retryTimer = undefined;
     const initialMs = this.#options.initialBackoffMs ?? 100;
-    let call: grpc.ClientDuplexStream<ProtoObject, RawResponse>;
+    let call: grpc.ClientDuplexStream<ProtoObject, RawResponse | RawDeltaResponse>;
+    const delta = this.#delta;
     try {
       this.#client ??= new grpc.Client(this.#options.server, grpc.credentials.createInsecure(), {
         // The channel's own reconnect backoff must not outlast ours, or a restarted server is found late.
@@ -269,7 +305,9 @@ class AdsClient implements XdsClient {
       const metadata = new grpc.Metadata();
       const credential = this.#options.credential?.();
       if (credential !== undefined && credential !== '') metadata.set('authorization', `Bearer ${credential}`);
-      call = this.#client.makeBidiStreamRequest(ADS_METHOD, serializeRequest, deserializeResponse, metadata);
+      call = delta
+        ? this.#client.makeBidiStreamRequest(DELTA_ADS_METHOD, serializeDeltaRequest, deserializeDeltaResponse, metadata)
+        : this.#client.makeBidiStreamRequest(ADS_METHOD, serializeRequest, deserializeResponse, metadata);
     } catch (e: unknown) {
       // grpc-js refuses some targets synchronously; discovery never throws, so report and retry like a failed stream.
       this.#logger.error('xDS stream could not be started', { server: this.#options.server, error: String(e) });
@@ -282,13 +320,25 @@ class AdsClient implements XdsClient {
       t.nonce = '';
       t.sentKey = undefined;
       t.sentOnStream.clear();
+      t.streamNames.clear();
+      t.dropped.clear();
     }
-    call.on('data', (response: RawResponse) => {
-      if (call !== this.#call) return;
-      if (!this.#connected) this.#logger.info('xDS stream connected', { server: this.#options.server });
+    let answered = false;
+    const onConnected = () => {
+      if (!this.#connected) this.#logger.info('xDS stream connected', { server: this.#options.server, protocol: delta ? 'delta' : 'sotw' });
       this.#connected = true;
       this.#backoff.reset();
-      this.#onResponse(response);
+    };
+    // Response headers mean the server took the stream: a delta stream that resynced with nothing to send gets no data.
+    call.on('metadata', () => {
+      if (call === this.#call) onConnected();
+    });
+    call.on('data', (response: RawResponse | RawDeltaResponse) => {
+      if (call !== this.#call) return;
+      onConnected();
+      answered = true;
+      if ('system_version_info' in response) this.#onDeltaResponse(response);
+      else this.#onResponse(response);
     });
     call.on('error', (e: Error) => this.#trace('stream error', { error: e.message }));
     call.on('status', (status: grpc.StatusObject) => {
@@ -296,6 +346,13 @@ class AdsClient implements XdsClient {
       this.#call = undefined;
       this.#connected = false;
       if (this.#closed) return;
+      if (delta && !answered && status.code === grpc.status.UNIMPLEMENTED && (this.#options.protocol ?? 'auto') === 'auto') {
+        // A control plane without delta xDS (another vendor's, an older Weft): speak State of the World to it from now on.
+        this.#logger.info('xDS server has no delta ADS; using State of the World', { server: this.#options.server, details: status.details });
+        this.#delta = false;
+        this.#startStream();
+        return;
+      }
       this.#logger.warn('xDS stream ended; keeping the last good state and reconnecting', {
         server: this.#options.server, code: status.code, details: status.details,
       });
@@ -313,34 +370,59 @@ class AdsClient implements XdsClient {
   }
 
   #onResponse(response: RawResponse): void {
-    const type = this.#types.get(response.type_url as ResourceTypeUrl);
-    if (type === undefined) {
-      this.#logger.warn('xDS response of an unknown type ignored', { typeUrl: response.type_url });
-      return;
-    }
-    const short = RESOURCE_TYPES[type.typeUrl].shortName;
-    this.#trace(`${short} response`, { version: response.version_info, nonce: response.nonce, resources: response.resources.length });
-    if (type.sentKey === undefined && type.subscribed.size === 0) {
-      // Never asked for on this stream: answering would send empty resource_names, which old servers read as wildcard.
-      this.#logger.warn(`xDS ${short} response for a type never requested ignored`, { nonce: response.nonce });
-      return;
-    }
+    const type = this.#requestedType(response.type_url, response.nonce, { version: response.version_info, resources: response.resources.length });
+    if (type === undefined) return;
     type.nonce = response.nonce;
     const result = this.#cache.apply(type.typeUrl, response.version_info, response.resources, type.subscribed, type.sentOnStream);
+    this.#settle(type, response.version_info, response.nonce, result);
+  }
+
+  /** A delta response: the same checks and last-good rule as SotW (ResourceCache), then the same ACK/NACK. */
+  #onDeltaResponse(response: RawDeltaResponse): void {
+    const type = this.#requestedType(response.type_url, response.nonce, {
+      version: response.system_version_info, resources: response.resources.length, removed: response.removed_resources.length,
+    });
+    if (type === undefined) return;
+    type.nonce = response.nonce;
+    const seeds = this.#seeds.get(type.typeUrl);
+    for (const name of response.removed_resources) seeds?.delete(name);
+    const result = this.#cache.applyDelta(type.typeUrl, response.resources, response.removed_resources, type.subscribed);
+    this.#settle(type, response.system_version_info, response.nonce, result);
+  }
+
+  /** The state of a response's type, or undefined (logged) when the type is unknown or was never asked for. */
+  #requestedType(typeUrl: string, nonce: string, fields: Record<string, unknown>): TypeState | undefined {
+    const type = this.#types.get(typeUrl as ResourceTypeUrl);
+    if (type === undefined) {
+      this.#logger.warn('xDS response of an unknown type ignored', { typeUrl });
+      return undefined;
+    }
+    const short = RESOURCE_TYPES[type.typeUrl].shortName;
+    this.#trace(`${short} response`, { nonce, ...fields });
+    if (type.sentKey === undefined && type.subscribed.size === 0) {
+      // Never asked for on this stream: answering would send empty resource_names, which old servers read as wildcard.
+      this.#logger.warn(`xDS ${short} response for a type never requested ignored`, { nonce });
+      return undefined;
+    }
+    return type;
+  }
+
+  /** After a response was applied (either protocol): record the ACK or NACK, recompile, answer, and notify. */
+  #settle(type: TypeState, version: string, nonce: string, result: ApplyResult): void {
     let nack: NackEvent | undefined;
     if (result.errors.length > 0) {
       const message = result.errors.join('\n');
       type.error = message;
-      type.lastNack = Object.freeze({ version: response.version_info, nonce: response.nonce, message, atMs: Date.now() });
-      nack = Object.freeze({ typeUrl: type.typeUrl, version: response.version_info, nonce: response.nonce, message });
-      this.#logger.warn(`xDS ${short} update refused (NACK); keeping the last good values`, { version: response.version_info, message });
+      type.lastNack = Object.freeze({ version, nonce, message, atMs: Date.now() });
+      nack = Object.freeze({ typeUrl: type.typeUrl, version, nonce, message });
+      this.#logger.warn(`xDS ${RESOURCE_TYPES[type.typeUrl].shortName} update refused (NACK); keeping the last good values`, { version, message });
     } else {
-      type.version = response.version_info;
+      type.version = version;
       type.error = undefined;
       type.lastNack = undefined;
     }
     if (result.changed) this.#recompute();
-    this.#send(type); // ACK or NACK, with this type's current names
+    this.#send(type, true); // ACK or NACK, with this type's current names
     this.#flushSubscriptions();
     if (nack !== undefined) this.#emitNack(nack);
     if (result.changed && type.typeUrl === TYPE_URL.secret) {
@@ -361,6 +443,7 @@ class AdsClient implements XdsClient {
         if (!names.has(name)) {
           this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });
           this.#cache.drop(type.typeUrl, name);
+          type.dropped.add(name);
         }
       }
       type.subscribed = new Set(names);
@@ -381,32 +464,58 @@ class AdsClient implements XdsClient {
   #flushSubscriptions(): void {
     for (const type of this.#types.values()) {
       const key = sortedKey(type.subscribed);
-      if (key === type.sentKey || (type.sentKey === undefined && type.subscribed.size === 0)) continue;
+      const refetch = this.#delta && [...type.dropped].some((n) => type.subscribed.has(n));
+      if ((key === type.sentKey && !refetch) || (type.sentKey === undefined && type.subscribed.size === 0)) continue;
       this.#send(type);
     }
   }
 
-  #send(type: TypeState): void {
+  /**
+   * Sends `type`'s request: on SotW its whole name list (which is also the ACK/NACK of the latest response); on delta
+   * the names added and dropped since the last request, with `initial_resource_versions` on the first of the stream,
+   * and the nonce (and error) only when `answer`ing a response.
+   */
+  #send(type: TypeState, answer = false): void {
     const call = this.#call;
     if (call === undefined || this.#closed) return;
     const names = [...type.subscribed].sort();
-    const request: ProtoObject = {
-      type_url: type.typeUrl,
-      resource_names: names,
-      version_info: type.version,
-      response_nonce: type.nonce,
-    };
+    let request: ProtoObject;
+    if (this.#delta) {
+      // A name dropped and subscribed again before this request: the server still counts it as held, so ask again.
+      const subscribe = names.filter((n) => !type.streamNames.has(n) || type.dropped.has(n));
+      const unsubscribe = [...type.streamNames].filter((n) => !type.subscribed.has(n)).sort();
+      request = { type_url: type.typeUrl, resource_names_subscribe: subscribe, resource_names_unsubscribe: unsubscribe };
+      if (type.sentKey === undefined) request['initial_resource_versions'] = this.#heldVersions(type);
+      if (answer) request['response_nonce'] = type.nonce;
+      type.streamNames.clear();
+      for (const n of names) type.streamNames.add(n);
+    } else {
+      request = { type_url: type.typeUrl, resource_names: names, version_info: type.version, response_nonce: type.nonce };
+    }
     if (!this.#nodeSent) {
       request['node'] = this.#node;
       this.#nodeSent = true;
     }
-    if (type.error !== undefined) request['error_detail'] = { code: INVALID_ARGUMENT, message: type.error };
+    if (type.error !== undefined && (answer || !this.#delta)) request['error_detail'] = { code: INVALID_ARGUMENT, message: type.error };
     type.sentKey = names.join('\n');
+    type.dropped.clear();
     for (const n of names) type.sentOnStream.add(n);
     this.#trace(`${RESOURCE_TYPES[type.typeUrl].shortName} request`, {
-      names, version: type.version, nonce: type.nonce, nack: type.error !== undefined,
+      names, version: type.version, nonce: type.nonce, nack: type.error !== undefined, delta: this.#delta,
     });
     call.write(request);
+  }
+
+  /** Name → version of every subscribed resource of `type` held (accepted, else seeded), for `initial_resource_versions`. */
+  #heldVersions(type: TypeState): Record<string, string> {
+    const accepted = this.#cache.accepted(type.typeUrl);
+    const seeds = this.#seeds.get(type.typeUrl);
+    const held: Record<string, string> = {};
+    for (const name of type.subscribed) {
+      const version = accepted.get(name)?.version ?? seeds?.get(name);
+      if (version !== undefined && version !== '') held[name] = version;
+    }
+    return held;
   }
 
   #emitNack(event: NackEvent): void {

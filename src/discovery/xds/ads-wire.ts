@@ -7,6 +7,25 @@ import { protos, type AnyMessage, type ProtoObject } from './protos.js';
 /** gRPC path of the State-of-the-World ADS method. */
 export const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
+/** gRPC path of the incremental (delta) ADS method. */
+export const DELTA_ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+
+/** One Resource of a DeltaDiscoveryResponse, its payload left as Any; `resource` is undefined when the server sent none. */
+export interface RawDeltaResource {
+  name: string;
+  version: string;
+  resource: AnyMessage | undefined;
+}
+
+/** A DeltaDiscoveryResponse with its resources left as Any (decoded one by one, like RawResponse). */
+export interface RawDeltaResponse {
+  system_version_info: string;
+  type_url: string;
+  nonce: string;
+  resources: RawDeltaResource[];
+  removed_resources: string[];
+}
+
 /** A DiscoveryResponse with its resources left as Any (decoded one by one, so one bad resource cannot break the stream). */
 export interface RawResponse {
   version_info: string;
@@ -43,20 +62,48 @@ export function serializeRequest(request: ProtoObject): Buffer {
   return Buffer.from(protos().encode('envoy.service.discovery.v3.DiscoveryRequest', request));
 }
 
+/** Encodes a DeltaDiscoveryRequest (proto field names). Throws only on a malformed object (a bug here). */
+export function serializeDeltaRequest(request: ProtoObject): Buffer {
+  return Buffer.from(protos().encode('envoy.service.discovery.v3.DeltaDiscoveryRequest', request));
+}
+
 /** Decodes a DiscoveryResponse without expanding its resources (a malformed response ends the stream; grpc-js reports it). */
 export function deserializeResponse(bytes: Buffer): RawResponse {
-  const type = protos().root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
-  const o = type.toObject(type.decode(bytes), { defaults: true, longs: String, enums: String }) as ProtoObject;
-  const resources = Array.isArray(o['resources']) ? (o['resources'] as { type_url?: unknown; value?: unknown }[]) : [];
+  const o = rawDecode('envoy.service.discovery.v3.DiscoveryResponse', bytes);
   return {
     version_info: String(o['version_info'] ?? ''),
     type_url: String(o['type_url'] ?? ''),
     nonce: String(o['nonce'] ?? ''),
-    resources: resources.map((r) => ({
-      type_url: typeof r.type_url === 'string' ? r.type_url : '',
-      value: r.value instanceof Uint8Array ? r.value : new Uint8Array(),
-    })),
+    resources: (Array.isArray(o['resources']) ? (o['resources'] as unknown[]) : []).map(rawAny),
   };
+}
+
+/** Decodes a DeltaDiscoveryResponse without expanding its resources (malformed bytes end the stream, as for SotW). */
+export function deserializeDeltaResponse(bytes: Buffer): RawDeltaResponse {
+  const o = rawDecode('envoy.service.discovery.v3.DeltaDiscoveryResponse', bytes);
+  const resources = Array.isArray(o['resources']) ? (o['resources'] as { name?: unknown; version?: unknown; resource?: unknown }[]) : [];
+  return {
+    system_version_info: String(o['system_version_info'] ?? ''),
+    type_url: String(o['type_url'] ?? ''),
+    nonce: String(o['nonce'] ?? ''),
+    resources: resources.map((r) => ({
+      name: typeof r.name === 'string' ? r.name : '',
+      version: typeof r.version === 'string' ? r.version : '',
+      resource: typeof r.resource === 'object' && r.resource !== null ? rawAny(r.resource) : undefined,
+    })),
+    removed_resources: Array.isArray(o['removed_resources']) ? (o['removed_resources'] as unknown[]).map(String) : [],
+  };
+}
+
+/** Decodes `bytes` as `typeName` leaving every Any as `{ type_url, value }`. */
+function rawDecode(typeName: string, bytes: Buffer): ProtoObject {
+  const type = protos().root.lookupType(typeName);
+  return type.toObject(type.decode(bytes), { defaults: true, longs: String, enums: String }) as ProtoObject;
+}
+
+function rawAny(r: unknown): AnyMessage {
+  const a = (typeof r === 'object' && r !== null ? r : {}) as { type_url?: unknown; value?: unknown };
+  return { type_url: typeof a.type_url === 'string' ? a.type_url : '', value: a.value instanceof Uint8Array ? a.value : new Uint8Array() };
 }
 
 let cachedVersion: string | undefined;

@@ -1,4 +1,4 @@
-// Holds the accepted (last good) xDS resources per type, applies State-of-the-World responses, and records refusals.
+// Holds the accepted (last good) xDS resources per type, applies State-of-the-World and delta responses, and records refusals.
 import { protos, RESOURCE_TYPE_URLS, TYPE_URL, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from './protos.js';
 import {
   isInboundListener,
@@ -15,7 +15,7 @@ import {
 export interface CachedResource {
   readonly name: string;
   readonly value: DecodedResource;
-  /** `version_info` of the response that carried it. */
+  /** `version_info` of the SotW response that carried it; on delta, the resource's own version (the server's content hash). */
   readonly version: string;
   /** The Any payload as received; an identical payload is not decoded again, so unchanged values keep identity. */
   readonly raw: Uint8Array;
@@ -97,63 +97,93 @@ export class ResourceCache implements ResourceView {
     subscribed: ReadonlySet<string>,
     requested: ReadonlySet<string>,
   ): ApplyResult {
+    const run = new ApplyRun(subscribed);
+    resources.forEach((any, index) => this.#accept(typeUrl, any, version, run, `resource index ${index}`));
+    if (RESOURCE_TYPES[typeUrl].allRequiredInSotW) {
+      for (const name of subscribed) if (!run.seen.has(name) && requested.has(name)) this.#remove(typeUrl, name, run);
+    }
+    return { errors: run.errors, changed: run.changed };
+  }
+
+  /**
+   * Applies one delta response of `typeUrl`: each resource is checked and kept exactly as by apply() (same decode,
+   * same last-good rule), with its own version, and must carry the name it is sent under; a name in `removed` is
+   * deleted and marked absent (the server's word that it does not exist). Unsubscribed names are ignored. Never throws.
+   */
+  applyDelta(
+    typeUrl: ResourceTypeUrl,
+    resources: readonly { readonly name: string; readonly version: string; readonly resource: AnyMessage | undefined }[],
+    removed: readonly string[],
+    subscribed: ReadonlySet<string>,
+  ): ApplyResult {
+    const run = new ApplyRun(subscribed);
+    for (const r of resources) {
+      if (r.resource === undefined) {
+        if (subscribed.has(r.name)) run.errors.push(`resource '${r.name}': carries no resource (Weft does not use xDS TTL heartbeats)`);
+        continue;
+      }
+      this.#accept(typeUrl, r.resource, r.version, run, `resource '${r.name}'`, r.name);
+    }
+    for (const name of removed) if (subscribed.has(name) && !run.seen.has(name)) this.#remove(typeUrl, name, run);
+    return { errors: run.errors, changed: run.changed };
+  }
+
+  /** Decodes, validates and keeps one resource (or records why not); `expectedName` is the name a delta Resource gave. */
+  #accept(typeUrl: ResourceTypeUrl, any: AnyMessage, version: string, run: ApplyRun, label: string, expectedName?: string): void {
     const type = RESOURCE_TYPES[typeUrl];
     const accepted = this.#accepted.get(typeUrl)!;
-    const values = this.#values.get(typeUrl)!;
     const errorsByName = this.#errors.get(typeUrl)!;
-    const absent = this.#absent.get(typeUrl)!;
-    const errors: string[] = [];
-    const seen = new Set<string>();
-    let changed = false;
-    resources.forEach((any, index) => {
-      if (any.type_url !== typeUrl) {
-        errors.push(`resource index ${index}: type '${any.type_url}' does not match the response type '${typeUrl}'`);
-        return;
-      }
-      let proto: ProtoObject;
-      try {
-        proto = protos().fromAny(any);
-      } catch (e: unknown) {
-        errors.push(`resource index ${index}: cannot be decoded: ${e instanceof Error ? e.message : String(e)}`);
-        return;
-      }
-      const name = type.nameOf(proto);
-      if (!subscribed.has(name)) return;
-      if (seen.has(name)) {
-        errors.push(`resource '${name}': appears more than once in the response`);
-        return;
-      }
-      seen.add(name);
-      if (absent.delete(name)) changed = true;
-      const previous = accepted.get(name);
-      if (previous !== undefined && Buffer.from(previous.raw).equals(any.value)) {
-        if (previous.version !== version) accepted.set(name, { ...previous, version });
-        if (errorsByName.delete(name)) changed = true;
-        return;
-      }
-      const result = type.decode(proto);
-      changed = true;
-      if (result.ok) {
-        accepted.set(name, { name, value: result.value, version, raw: any.value, proto });
-        this.#store(values, name, result.value);
-        errorsByName.delete(name);
-      } else {
-        const lines = result.errors.map((e) => `resource '${name}': ${e}`);
-        errors.push(...lines);
-        errorsByName.set(name, lines.join('; '));
-      }
-    });
-    if (type.allRequiredInSotW) {
-      for (const name of subscribed) {
-        if (seen.has(name) || !requested.has(name)) continue;
-        if (accepted.delete(name) || !absent.has(name) || errorsByName.has(name)) changed = true;
-        values.delete(name);
-        this.#inbound.delete(name);
-        errorsByName.delete(name);
-        absent.add(name);
-      }
+    if (any.type_url !== typeUrl) {
+      run.errors.push(`${label}: type '${any.type_url}' does not match the response type '${typeUrl}'`);
+      return;
     }
-    return { errors, changed };
+    let proto: ProtoObject;
+    try {
+      proto = protos().fromAny(any);
+    } catch (e: unknown) {
+      run.errors.push(`${label}: cannot be decoded: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    const name = type.nameOf(proto);
+    if (expectedName !== undefined && name !== expectedName) {
+      if (run.subscribed.has(expectedName)) run.errors.push(`${label}: the resource inside is named '${name}'`);
+      return;
+    }
+    if (!run.subscribed.has(name)) return;
+    if (run.seen.has(name)) {
+      run.errors.push(`resource '${name}': appears more than once in the response`);
+      return;
+    }
+    run.seen.add(name);
+    if (this.#absent.get(typeUrl)!.delete(name)) run.changed = true;
+    const previous = accepted.get(name);
+    if (previous !== undefined && Buffer.from(previous.raw).equals(any.value)) {
+      if (previous.version !== version) accepted.set(name, { ...previous, version });
+      if (errorsByName.delete(name)) run.changed = true;
+      return;
+    }
+    const result = type.decode(proto);
+    run.changed = true;
+    if (result.ok) {
+      accepted.set(name, { name, value: result.value, version, raw: any.value, proto });
+      this.#store(this.#values.get(typeUrl)!, name, result.value);
+      errorsByName.delete(name);
+    } else {
+      const lines = result.errors.map((e) => `resource '${name}': ${e}`);
+      run.errors.push(...lines);
+      errorsByName.set(name, lines.join('; '));
+    }
+  }
+
+  /** Deletes `name` and marks it absent: the server said it does not exist. */
+  #remove(typeUrl: ResourceTypeUrl, name: string, run: ApplyRun): void {
+    const absent = this.#absent.get(typeUrl)!;
+    const errorsByName = this.#errors.get(typeUrl)!;
+    if (this.#accepted.get(typeUrl)!.delete(name) || !absent.has(name) || errorsByName.has(name)) run.changed = true;
+    this.#values.get(typeUrl)!.delete(name);
+    if (typeUrl === TYPE_URL.listener) this.#inbound.delete(name);
+    errorsByName.delete(name);
+    absent.add(name);
   }
 
   /** Forgets everything about `name` (called when it is no longer subscribed). */
@@ -170,4 +200,12 @@ export class ResourceCache implements ResourceView {
     if (isInboundListener(value)) this.#inbound.set(name, value);
     else values.set(name, value);
   }
+}
+
+/** The bookkeeping of one apply()/applyDelta() call. */
+class ApplyRun {
+  readonly errors: string[] = [];
+  readonly seen = new Set<string>();
+  changed = false;
+  constructor(readonly subscribed: ReadonlySet<string>) {}
 }
