@@ -5,6 +5,7 @@ import type { Disposable } from '../../../src/core/watch.js';
 import { protos, type ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { AdsStream, type ClientConfigDump, type ClientStatus, type DiscoveryResponse } from './ads-stream.js';
 import type { SnapshotCache } from './snapshot-cache.js';
+import type { PushObserver } from './convergence.js';
 
 /** Options of the AdsServer constructor. */
 export interface AdsServerOptions {
@@ -17,6 +18,8 @@ export interface AdsServerOptions {
    * authenticate"); `identity` is the caller's SPIFFE ID ('' = anonymous loopback). Default: everyone, anonymously.
    */
   readonly authorize?: (metadata: grpc.Metadata, peer: string) => Promise<StreamAuthorization>;
+  /** Told of every push, NACK and stream convergence (the control plane's metrics); default none. */
+  readonly observer?: PushObserver;
 }
 
 /** The answer of AdsServerOptions.authorize. */
@@ -44,6 +47,7 @@ export class AdsServer {
   readonly #logger: Logger;
   readonly #nowMs: () => number;
   readonly #authorize: AdsServerOptions['authorize'];
+  readonly #observer: PushObserver | undefined;
   readonly #streams = new Map<AdsStream, grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>>();
   readonly #cacheWatch: Disposable;
   #nextStreamId = 0;
@@ -55,6 +59,7 @@ export class AdsServer {
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#authorize = options.authorize;
+    this.#observer = options.observer;
     this.#cacheWatch = this.#cache.onChange((types) => {
       for (const stream of this.#streams.keys()) {
         try {
@@ -159,6 +164,7 @@ export class AdsServer {
       nowMs: this.#nowMs,
       logger: this.#logger,
       nextNonce: () => String(++this.#nonce),
+      ...(this.#observer === undefined ? {} : { observer: this.#observer }),
       send: (response) => {
         if (open) call.write(response);
       },

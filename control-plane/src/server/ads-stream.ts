@@ -5,6 +5,7 @@ import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource } from '../model.js';
 import type { CachedResource, SnapshotCache } from './snapshot-cache.js';
+import { StreamConvergence, type PushObserver } from './convergence.js';
 
 /** A DiscoveryResponse as written to the stream (proto field names). */
 export interface DiscoveryResponse {
@@ -73,6 +74,8 @@ export interface AdsStreamOptions {
   readonly nextNonce: () => string;
   readonly nowMs?: () => number;
   readonly logger?: Logger;
+  /** Told of every push, NACK and convergence of this stream (the control plane's metrics). */
+  readonly observer?: PushObserver;
 }
 
 interface Subscription {
@@ -119,6 +122,7 @@ export class AdsStream {
   readonly #opts: AdsStreamOptions;
   readonly #nowMs: () => number;
   readonly #logger: Logger;
+  readonly #convergence: StreamConvergence | undefined;
 
   constructor(options: AdsStreamOptions) {
     this.#opts = options;
@@ -127,6 +131,7 @@ export class AdsStream {
     this.#nowMs = options.nowMs ?? Date.now;
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.connectedAtMs = this.#nowMs();
+    this.#convergence = options.observer === undefined ? undefined : new StreamConvergence(options.observer, this.#nowMs);
   }
 
   /** The node id from the stream's first request that carried a node ('' until then). */
@@ -172,10 +177,12 @@ export class AdsStream {
         const message = str((errorDetail as ProtoObject)['message']);
         ts.nack = Object.freeze({ message, version: ts.sentVersion, nonce, atMs: this.#nowMs() });
         this.#logger.warn('ads: NACK', { stream: this.id, node: this.nodeId, typeUrl, version: ts.sentVersion, nonce, message });
+        this.#convergence?.answered(typeUrl, 'nack');
       } else {
         ts.ackedVersion = str(request['version_info']);
         ts.nack = undefined;
         this.#logger.debug('ads: ACK', { stream: this.id, node: this.nodeId, typeUrl, version: ts.ackedVersion, nonce });
+        this.#convergence?.answered(typeUrl, 'ack');
       }
     }
     ts.sub = sub;
@@ -225,6 +232,7 @@ export class AdsStream {
       // Unsubscribed from everything: nothing to send; forget what was sent so a re-subscribe is answered in full.
       ts.sent = new Map();
       ts.awaitingAnswer = false;
+      this.#convergence?.answered(ts.typeUrl, 'gone');
       return;
     }
     if (!forced && ts.awaitingAnswer) return;
@@ -240,6 +248,8 @@ export class AdsStream {
     if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;
     const nonce = this.#opts.nextNonce();
     const resources = [...current.values()];
+    // A new version to a stream that had one carries a change (convergence is timed from it); a first answer does not.
+    this.#convergence?.sent(ts.typeUrl, ts.sentVersion !== '' && snapshot.version !== ts.sentVersion ? snapshot.changedAtMs : undefined);
     ts.sent = current;
     ts.sentVersion = snapshot.version;
     ts.sentNonce = nonce;
