@@ -75,9 +75,14 @@ describe('maximum connection age', { timeout: 120_000 }, () => {
       }
     })();
     const recycled = () => logger.find('info', /xDS connection recycled by the control plane/).length;
+    const pushes = () => [...cp.pushMetrics.render().matchAll(/^weft_control_plane_xds_pushes_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
     try {
-      // At a 1 s age (±10 %), three recycles take about 3.3 s; the bound is for a loaded machine.
+      await waitFor(() => recycled() >= 1, 'a first routine reconnect', 60_000);
+      const pushedBefore = pushes();
+      // At a 1 s age (±10 %), two more recycles take about 2.2 s; the bound is for a loaded machine.
       await waitFor(() => recycled() >= 3, 'three routine reconnects', 60_000);
+      // Every process (this one and both servers) reconnected meanwhile, each already holding the current versions.
+      assert.equal(pushes(), pushedBefore, 'no re-push on reconnects while nothing changed');
       // Still converged: an edit made now reaches the client over its latest stream.
       const res = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: ROUTE_TO('echo-v2'), headers: { authorization: `Bearer ${cp.adminToken}` } });
       assert.equal(res.status, 200, await res.clone().text());

@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import type { Disposable } from '../../../src/core/watch.js';
-import { protos, type ProtoObject } from '../../../src/discovery/xds/protos.js';
+import { protos, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import { AdsStream, type ClientConfigDump, type ClientStatus, type DiscoveryResponse } from './ads-stream.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import type { PushObserver } from './convergence.js';
@@ -24,6 +24,12 @@ export interface AdsServerOptions {
 
 /** The answer of AdsServerOptions.authorize. */
 export type StreamAuthorization = { readonly ok: true; readonly identity: string } | { readonly ok: false; readonly message: string };
+
+/**
+ * How many disconnected nodes' last ACKed state is remembered for resuming (AdsStream resumeFrom); past it the
+ * oldest is forgotten, and that node is sent everything again when it reconnects. About 100 bytes per type per node.
+ */
+export const MAX_RESUMABLE_NODES = 20_000;
 
 /** A config dump for one node id: every live stream of that node (usually one). */
 export interface NodeConfigDump {
@@ -50,6 +56,10 @@ export class AdsServer {
   readonly #observer: PushObserver | undefined;
   readonly #streams = new Map<AdsStream, grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>>();
   readonly #cacheWatch: Disposable;
+  /** Per node id, what it held per type when its latest stream ended (insertion order = age, for eviction). */
+  readonly #resumable = new Map<string, ReadonlyMap<ResourceTypeUrl, string>>();
+  /** Per node id, its latest live stream: a reconnect may arrive before the stream it replaces has ended. */
+  readonly #liveByNode = new Map<string, AdsStream>();
   #nextStreamId = 0;
   #nonce = 0;
   #closed = false;
@@ -124,6 +134,17 @@ export class AdsServer {
     }
   }
 
+  #remember(stream: AdsStream): void {
+    if (stream.nodeId === '' || this.#closed) return;
+    if (this.#liveByNode.get(stream.nodeId) !== stream) return; // a newer stream of the node took over
+    this.#liveByNode.delete(stream.nodeId);
+    const state = stream.resumeState();
+    this.#resumable.delete(stream.nodeId);
+    if (state.size === 0) return;
+    this.#resumable.set(stream.nodeId, state);
+    if (this.#resumable.size > MAX_RESUMABLE_NODES) this.#resumable.delete(this.#resumable.keys().next().value!);
+  }
+
   #serve(call: grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>): void {
     if (this.#closed) {
       call.on('error', () => {});
@@ -156,6 +177,7 @@ export class AdsServer {
 
   #open(call: grpc.ServerDuplexStream<ProtoObject, DiscoveryResponse>, identity: string): void {
     let open = true;
+    let held: ReadonlyMap<ResourceTypeUrl, string> | null | undefined;
     const stream = new AdsStream({
       id: ++this.#nextStreamId,
       peer: call.getPeer(),
@@ -165,16 +187,28 @@ export class AdsServer {
       logger: this.#logger,
       nextNonce: () => String(++this.#nonce),
       ...(this.#observer === undefined ? {} : { observer: this.#observer }),
+      resumeFrom: (nodeId, typeUrl): string | undefined => {
+        // Read once, at the stream's first request: the node's previous live stream (a reconnect can come before the
+        // old stream ends), else what its last ended stream held. A copy: the old stream itself is not kept alive.
+        if (held === undefined) {
+          const live = this.#liveByNode.get(nodeId);
+          held = (live !== undefined && live !== stream ? live.resumeState() : this.#resumable.get(nodeId)) ?? null;
+        }
+        return held?.get(typeUrl);
+      },
       send: (response) => {
         if (open) call.write(response);
       },
     });
     this.#streams.set(stream, call);
+    // Headers now tell the client the stream is accepted, even if no response follows (a resumed stream).
+    call.sendMetadata(new grpc.Metadata());
     this.#logger.debug('ads: stream opened', { stream: stream.id, peer: stream.peer });
     const finish = (why: string) => {
       if (!open) return;
       open = false;
       this.#streams.delete(stream);
+      this.#remember(stream);
       this.#logger.info('ads: stream closed', { stream: stream.id, node: stream.nodeId, peer: stream.peer, why });
     };
     call.on('data', (request: ProtoObject) => {
@@ -186,6 +220,7 @@ export class AdsServer {
         this.#logger.error('ads: request handling failed', { stream: stream.id, error: String(e) });
       }
       if (firstNode === '' && stream.nodeId !== '') {
+        this.#liveByNode.set(stream.nodeId, stream); // after its first request: that one resumes from the previous stream
         this.#logger.info('ads: client connected', { stream: stream.id, node: stream.nodeId, peer: stream.peer, identity: identity || '(anonymous loopback)' });
       }
     });

@@ -1,6 +1,7 @@
 // The State-of-the-World protocol of one ADS stream: subscriptions, ACK/NACK, stale nonces and pushes per type.
 // Rules: docs/xds-mapping.md "ADS stream"; Envoy xds_protocol.rst ("ACK and NACK semantics", "How the client
 // specifies what resources to return", "Resource warming"); /work/shared/reference/xds-interop.md §3.1.
+import { createHash } from 'node:crypto';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource } from '../model.js';
@@ -76,6 +77,8 @@ export interface AdsStreamOptions {
   readonly logger?: Logger;
   /** Told of every push, NACK and convergence of this stream (the control plane's metrics). */
   readonly observer?: PushObserver;
+  /** What `nodeId` held of `typeUrl` when its previous stream here ended (its resumeState()); enables resuming. */
+  readonly resumeFrom?: (nodeId: string, typeUrl: ResourceTypeUrl) => string | undefined;
 }
 
 interface Subscription {
@@ -110,7 +113,8 @@ const EMPTY_SUB: Subscription = Object.freeze({ wildcard: false, names: new Set<
  * first LDS/CDS request with no names is a wildcard until the client names resources, and `*` always is
  * (names given beside `*` are resolved too: server Listeners exist only by name). After names were given, an
  * empty list unsubscribes everything. Every request whose subscription changed is
- * answered, even with a stale nonce; other stale requests are ignored. Pushes compare per-resource hashes with
+ * answered, even with a stale nonce (but for a new stream's first request that resumes what the node already holds,
+ * see #resume); other stale requests are ignored. Pushes compare per-resource hashes with
  * what was sent, and wait for the previous response of that type to be ACKed or NACKed.
  */
 export class AdsStream {
@@ -186,6 +190,7 @@ export class AdsStream {
       }
     }
     ts.sub = sub;
+    if (first && nonce === '' && this.#resume(ts, str(request['version_info']))) return;
     this.#respond(ts, subChanged);
   }
 
@@ -197,6 +202,18 @@ export class AdsStream {
   /** Current protocol state (fresh frozen objects). */
   status(): ClientStatus {
     return Object.freeze({ ...this.#identity(), types: Object.freeze([...this.#types.values()].map(typeStatus)) });
+  }
+
+  /**
+   * Per type, what the node holds for sure (it ACKed the latest response, no answer pending): the key its next stream's
+   * first request is compared with (AdsStreamOptions.resumeFrom). Called when the stream ends.
+   */
+  resumeState(): ReadonlyMap<ResourceTypeUrl, string> {
+    const out = new Map<ResourceTypeUrl, string>();
+    for (const ts of this.#types.values()) {
+      if (ts.sentVersion !== '' && ts.ackedVersion === ts.sentVersion && ts.nack === undefined && !ts.awaitingAnswer) out.set(ts.typeUrl, resumeKey(ts.sentVersion, ts.sub, this.#node));
+    }
+    return out;
   }
 
   /** What this stream was last sent per type, with versions and NACKs. */
@@ -214,6 +231,39 @@ export class AdsStream {
   #identity(): Omit<ClientStatus, 'types'> {
     const agent = [str(this.#node?.['user_agent_name']), str(this.#node?.['user_agent_version'])].filter(Boolean).join(' ');
     return { streamId: this.id, nodeId: this.nodeId, service: str(this.#node?.['cluster']), peer: this.peer, identity: this.#opts.identity ?? '', connectedAtMs: this.connectedAtMs, userAgent: agent };
+  }
+
+  /**
+   * On a new stream's first request of a type: if the node ACKed exactly `version` for these names on its previous
+   * stream to this server, and `version` is still current, it holds what it would be sent, so nothing is sent (no
+   * re-push burst when streams reconnect, e.g. at the maximum connection age), as go-control-plane answers an up-to-date
+   * SotW request. The state is then as if it had been sent and ACKed here; later changes are pushed as usual.
+   * Versions from another process never match: the previous stream's state is looked up in this one.
+   */
+  #resume(ts: TypeState, version: string): boolean {
+    const cache = this.#opts.cache;
+    const held = this.#opts.resumeFrom;
+    if (held === undefined || version === '' || !cache.ready || version !== cache.get(ts.typeUrl).version) return false;
+    if (held(this.nodeId, ts.typeUrl) !== resumeKey(version, ts.sub, this.#node)) return false;
+    ts.sent = this.#current(ts);
+    ts.sentVersion = version;
+    ts.ackedVersion = version;
+    this.#logger.debug('ads: resumed without a response (the node holds the current version)', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version });
+    return true;
+  }
+
+  /** The resources `ts`'s subscription gets now, by name. */
+  #current(ts: TypeState): Map<string, CachedResource> {
+    const cache = this.#opts.cache;
+    const current = new Map<string, CachedResource>();
+    if (ts.sub.wildcard) for (const [name, r] of cache.get(ts.typeUrl).resources) current.set(name, r);
+    // Every named subscription is resolved here, the one place that decides what a name gets: a snapshot resource
+    // (client Listeners, per Service) or a server Listener derived from its name (gRFC A36), side by side in LDS.
+    for (const name of ts.sub.names) {
+      const r = current.has(name) ? undefined : cache.resolve(ts.typeUrl, name, this.#node);
+      if (r) current.set(name, r);
+    }
+    return current;
   }
 
   /**
@@ -237,14 +287,7 @@ export class AdsStream {
     }
     if (!forced && ts.awaitingAnswer) return;
     const snapshot = cache.get(ts.typeUrl);
-    const current = new Map<string, CachedResource>();
-    if (ts.sub.wildcard) for (const [name, r] of snapshot.resources) current.set(name, r);
-    // Every named subscription is resolved here, the one place that decides what a name gets: a snapshot resource
-    // (client Listeners, per Service) or a server Listener derived from its name (gRFC A36), side by side in LDS.
-    for (const name of ts.sub.names) {
-      const r = current.has(name) ? undefined : cache.resolve(ts.typeUrl, name, this.#node);
-      if (r) current.set(name, r);
-    }
+    const current = this.#current(ts);
     if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;
     const nonce = this.#opts.nextNonce();
     const resources = [...current.values()];
@@ -257,6 +300,16 @@ export class AdsStream {
     this.#logger.debug('ads: response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: snapshot.version, nonce, resources: resources.length });
     this.#opts.send({ version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl, nonce });
   }
+}
+
+/**
+ * What a node held of one type when its stream ended, as compared on its next stream: the version it ACKed, and a
+ * hash of the names it was subscribed to and its cluster (the inputs of derived Listeners).
+ */
+function resumeKey(version: string, sub: Subscription, node: ProtoObject | undefined): string {
+  const names = [...sub.names].sort().join('\n');
+  const hash = createHash('sha256').update(`${str(node?.['cluster'])}\n${sub.wildcard ? '*\n' : ''}${names}`).digest('base64url').slice(0, 16);
+  return `${version}\n${hash}`;
 }
 
 /**

@@ -286,11 +286,18 @@ class AdsClient implements XdsClient {
       t.sentKey = undefined;
       t.sentOnStream.clear();
     }
-    call.on('data', (response: RawResponse) => {
-      if (call !== this.#call) return;
+    const up = () => {
       if (!this.#connected) this.#logger.info('xDS stream connected', { server: this.#options.server });
       this.#connected = true;
-      this.#backoff.reset();
+    };
+    // The server's headers say it accepted the stream: a stream resumed with nothing new gets no response at all.
+    call.on('metadata', () => {
+      if (call === this.#call) up();
+    });
+    call.on('data', (response: RawResponse) => {
+      if (call !== this.#call) return;
+      up();
+      this.#backoff.reset(); // only on data: a server that accepts streams and then fails them must still back us off
       this.#onResponse(response);
     });
     call.on('error', (e: Error) => this.#trace('stream error', { error: e.message }));
