@@ -10,20 +10,16 @@ import { isMeshError } from '../../src/core/errors.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 import { AdsTestClient } from './server/ads-test-client.js';
+import { serviceYaml } from '../../test/integration/helpers.js';
 
-const SERVICE = `apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: payments }
-spec:
-  ports: [{ name: http, port: 8080 }]
-`;
-const ROUTE = (prefix: string) => `apiVersion: gateway.networking.k8s.io/v1
+/** A route on payments whose header match marks the edit (`x-edit: <n>`). */
+const EDIT = (n: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: pay }
 spec:
   parentRefs: [{ kind: Service, name: payments }]
   rules:
-  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
+  - matches: [{ headers: [{ name: x-edit, value: '${n}' }] }]
     backendRefs: [{ name: payments, port: 8080 }]
 `;
 const EDS = TYPE_URL.clusterLoadAssignment;
@@ -32,13 +28,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function start(t: { after(fn: () => Promise<void>): void }, options: Partial<ControlPlaneOptions>): Promise<ControlPlane> {
   const dir = await mkdtemp(path.join(tmpdir(), 'weft-push-'));
-  await writeFile(path.join(dir, 'payments.yaml'), SERVICE);
+  await writeFile(path.join(dir, 'payments.yaml'), serviceYaml('payments'));
   const cp = await startControlPlane({ configDir: dir, xdsPort: 0, adminPort: 0, stateDir: false, ...options });
   t.after(async () => {
     await cp.close();
     await rm(dir, { recursive: true, force: true });
   });
   return cp;
+}
+
+/** An ADS stream subscribed to payments' endpoints, its first answer ACKed. */
+async function watchEndpoints(t: { after(fn: () => void): void }, cp: ControlPlane): Promise<AdsTestClient> {
+  const c = new AdsTestClient(cp.xdsAddress);
+  t.after(() => c.close());
+  c.send({ typeUrl: EDS, names: ['payments:8080'], node: { id: `push-${cp.xdsAddress}` } });
+  c.ack(await c.next(), ['payments:8080']);
+  return c;
 }
 
 /** One Prometheus sample's value from /metrics text, or undefined. */
@@ -60,10 +65,7 @@ async function until<T>(fn: () => Promise<T | undefined>, what: string, timeoutM
 describe('push pipeline', { timeout: 60_000 }, () => {
   it('coalesces registrations spread over time into one push after the quiet period', async (t) => {
     const cp = await start(t, { debounceMs: 2_000, debounceMaxMs: 20_000 });
-    const c = new AdsTestClient(cp.xdsAddress);
-    t.after(() => c.close());
-    c.send({ typeUrl: EDS, names: ['payments:8080'], node: { id: 'push-1' } });
-    c.ack(await c.next(), ['payments:8080']);
+    const c = await watchEndpoints(t, cp);
     for (let i = 1; i <= 10; i++) {
       assert.ok(cp.registry.register({ service: 'payments', address: `10.2.0.${i}`, port: 8080 }).ok);
       await sleep(50); // far apart for setImmediate coalescing, well inside the 2 s quiet period
@@ -75,10 +77,7 @@ describe('push pipeline', { timeout: 60_000 }, () => {
 
   it('still pushes at debounceMaxMs while changes never stop', async (t) => {
     const cp = await start(t, { debounceMs: 500, debounceMaxMs: 1_500 });
-    const c = new AdsTestClient(cp.xdsAddress);
-    t.after(() => c.close());
-    c.send({ typeUrl: EDS, names: ['payments:8080'], node: { id: 'push-2' } });
-    c.ack(await c.next(), ['payments:8080']);
+    const c = await watchEndpoints(t, cp);
     const CHURN = 100; // one registration every 100 ms: 10 s of churn, never a 500 ms quiet period
     let registered = 0;
     let pushedAfter: number | undefined;
@@ -112,7 +111,7 @@ describe('push pipeline', { timeout: 60_000 }, () => {
     assert.equal(sample(before, 'weft_control_plane_xds_clients'), 1);
     assert.equal(sample(before, 'weft_control_plane_proxy_convergence_time_seconds_count'), 0, 'a first answer is not a convergence');
 
-    const applied = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: ROUTE('/charge'), headers: { authorization: `Bearer ${cp.adminToken}` } });
+    const applied = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: EDIT(1), headers: { authorization: `Bearer ${cp.adminToken}` } });
     assert.equal(applied.status, 200);
     const pushed = await c.next(10_000);
     assert.match(JSON.stringify(pushed.resources), /HTTPRoute\/pay/);
@@ -136,7 +135,7 @@ describe('push pipeline', { timeout: 60_000 }, () => {
     assert.equal((await fetch(`${cp.adminUrl}/v1/status`)).status, 401, 'the rest of the admin API still needs the token');
 
     // A NACK is counted per type and is not a convergence.
-    await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: ROUTE('/pay'), headers: { authorization: `Bearer ${cp.adminToken}` } });
+    await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: EDIT(2), headers: { authorization: `Bearer ${cp.adminToken}` } });
     const refused = await c.next(10_000);
     c.send({ typeUrl: RDS, names: ['payments'], version: pushed.version_info, nonce: refused.nonce, errorMessage: 'test: refused' });
     const after = await until(async () => {
