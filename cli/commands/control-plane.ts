@@ -17,6 +17,7 @@ export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./me
                          [--lease-ttl-ms 10000] [--state-dir <config-dir>/.weft | --no-state] [--log-level info]
                          [--trust-domain weft.local] [--cert-ttl 24h] [--ca-cert <pem> --ca-key <pem> [--ca-chain <pem>]]
                          [--xds-auth loopback-plaintext|required] [--csr-rate 50] [--admin-token-file <state-dir>/admin-token]
+                         [--debounce 100ms] [--debounce-max 1s] [--max-connection-age 30m] [--max-connection-age-grace 10s]
 
 Runs the Weft control plane: serves xDS (ADS), the endpoint registry and workload enrolment (the CA) on
 --xds-port, the admin API used by the other weft commands on --admin-port, and keeps its configuration as YAML
@@ -24,7 +25,9 @@ files in --config-dir (created if missing; hand edits are picked up live). Regis
 the bootstrap-token key and used tokens are kept in --state-dir (--no-state keeps them in memory only). The
 admin API requires the operator token in --admin-token-file (created with a random token if missing; with
 --no-state, by default a 0600 file in a new temporary directory, removed at stop). The token itself is never
-printed: stdout usually ends up in log collection. Port 0
+printed: stdout usually ends up in log collection. Changes are pushed after --debounce without another change, at
+most --debounce-max after the first; xDS connections are recycled after --max-connection-age (0s = never) so
+long-lived streams rebalance across replicas. Prometheus metrics are at <admin API>/metrics. Port 0
 picks a free port. Stops cleanly on SIGINT/SIGTERM. See docs/cli.md for every flag.`;
 
 /** Runs `weft control-plane`; resolves with the exit code once stopped by a signal (or at once on a start-up failure). */
@@ -48,6 +51,10 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       'xds-auth': { type: 'string' },
       'csr-rate': { type: 'string' },
       'admin-token-file': { type: 'string' },
+      debounce: { type: 'string' },
+      'debounce-max': { type: 'string' },
+      'max-connection-age': { type: 'string' },
+      'max-connection-age-grace': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -69,6 +76,12 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
     certTtlMs = parseDurationMs(values['cert-ttl']);
     if (certTtlMs === undefined) throw new CliError(`--cert-ttl must be a duration like 24h, 90m or 7d, not '${values['cert-ttl']}'`, 2);
   }
+  const durations = {
+    debounceMs: duration(values.debounce, '--debounce'),
+    debounceMaxMs: duration(values['debounce-max'], '--debounce-max'),
+    maxConnectionAgeMs: duration(values['max-connection-age'], '--max-connection-age'),
+    maxConnectionAgeGraceMs: duration(values['max-connection-age-grace'], '--max-connection-age-grace'),
+  };
   const csrRate = values['csr-rate'];
   if (csrRate !== undefined && !(Number.isFinite(Number(csrRate)) && Number(csrRate) >= 0 && csrRate.trim() !== '')) throw new CliError(`--csr-rate must be a number ≥ 0 (0 = no limit), not '${csrRate}'`, 2);
   // With no state dir the token still goes to a file (0600, in a fresh 0700 directory), never to stdout.
@@ -98,6 +111,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
       ...(values['no-state'] ? { stateDir: false as const } : values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
       logger: consoleLogger('weft-control-plane', level as 'debug' | 'info' | 'warn' | 'error'),
       security,
+      ...Object.fromEntries(Object.entries(durations).filter(([, v]) => v !== undefined)),
     });
   } catch (e: unknown) {
     await removeTempTokenDir();
@@ -153,6 +167,13 @@ function port(value: string | undefined, flag: string, fallback: number): number
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliError(`${flag} must be a port number 0..65535, not '${value}'`, 2);
   return n;
+}
+
+function duration(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDurationMs(value);
+  if (ms === undefined) throw new CliError(`${flag} must be a duration like 100ms, 1s or 30m, not '${value}'`, 2);
+  return ms;
 }
 
 function positiveInt(value: string, flag: string): number {

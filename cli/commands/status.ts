@@ -12,7 +12,8 @@ export const STATUS_USAGE = `Usage: weft status [-o table|json] [--server <url>]
 
 Shows the config generation and any errors in the config directory, every connected xDS client with the
 version it ACKed per type (LDS RDS CDS EDS, and SDS when used; "3 (sent 4)" = an answer is pending, "!" = NACKed), each NACK
-with the client's error, and endpoints registered for Services that are not configured.`;
+with the client's error, endpoints registered for Services that are not configured, and the convergence time (from a
+change to the clients' ACKs, debounce included) at p50 and p99 over the latest pushes.`;
 
 /** Usage text of `weft config-dump`. */
 export const CONFIG_DUMP_USAGE = `Usage: weft config-dump <node-id> [--server <url>] [--token <t>]
@@ -53,6 +54,10 @@ export async function runStatus(argv: readonly string[], io: CliIo, nowMs = Date
 
   const lines: string[] = [];
   lines.push(`Config generation ${status.generation}; ${status.clients.length} client${status.clients.length === 1 ? '' : 's'} connected; ${status.endpoints} endpoint${status.endpoints === 1 ? '' : 's'} registered.`);
+  const conv = status.convergence;
+  if (conv !== undefined && conv.p50Ms !== undefined && conv.p99Ms !== undefined) {
+    lines.push(`Convergence (change to ACK): p50 ${conv.p50Ms} ms, p99 ${conv.p99Ms} ms over the latest ${conv.window} of ${conv.count}.`);
+  }
   if (status.configErrors.length > 0) {
     lines.push('', 'CONFIG ERRORS (the config directory has errors; the control plane keeps serving the last good config):');
     for (const e of status.configErrors as ConfigError[]) lines.push(`  ${formatConfigError(e)}`);

@@ -2,7 +2,7 @@
 // trust bundle over SDS), xDS caller authentication and the admin API behind the operator token.
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ERROR_CODES, MeshError } from '../../src/core/errors.js';
+import { ERROR_CODES, MeshError, invalidArg } from '../../src/core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../src/core/logger.js';
 import type { ConfigStore } from './model.js';
 import { openDirStore } from './config/dir-store.js';
@@ -23,6 +23,8 @@ import { addIdentityService } from './ca/identity-service.js';
 import { trustBundleSecrets } from './ca/trust-bundle.js';
 import { TrafficAggregator, type TrafficAggregatorOptions } from './telemetry/traffic-aggregator.js';
 import { addTelemetryService } from './telemetry/telemetry-service.js';
+import { PushDebouncer } from './server/push-debounce.js';
+import { PushMetrics } from './telemetry/push-metrics.js';
 
 /** Default port of the xDS (ADS + registry) gRPC server. */
 export const DEFAULT_XDS_PORT = 15010;
@@ -30,6 +32,14 @@ export const DEFAULT_XDS_PORT = 15010;
 export const DEFAULT_ADMIN_PORT = 15000;
 /** How long close() lets in-flight gRPC calls finish before cutting them (ms). */
 export const SHUTDOWN_GRACE_MS = 500;
+/**
+ * Default maximum age of a connection to the xDS gRPC server (ms; grpc-js adds ±10 % jitter), as Istio's
+ * MAX_CONNECTION_AGE: long-lived ADS streams move to another replica (or rebalance behind a load balancer) at least
+ * this often. The SDK treats the GOAWAY as a routine reconnect.
+ */
+export const DEFAULT_MAX_CONNECTION_AGE_MS = 30 * 60_000;
+/** Default time calls may still finish on a connection past its maximum age before it is closed (ms). */
+export const DEFAULT_MAX_CONNECTION_AGE_GRACE_MS = 10_000;
 
 /** Options of startControlPlane. */
 export interface ControlPlaneOptions {
@@ -53,6 +63,17 @@ export interface ControlPlaneOptions {
   readonly security?: Omit<SecurityOptions, 'stateDir' | 'logger'>;
   /** Retention, staleness and bounds of the traffic reports behind `weft stat` and the dashboard. */
   readonly telemetry?: Omit<TrafficAggregatorOptions, 'nowMs'>;
+  /**
+   * Quiet period (ms) after the latest config or registry change before the snapshot is rebuilt and pushed (default
+   * 100, as Istio's PILOT_DEBOUNCE_AFTER; 0 = next timer turn). `--debounce`.
+   */
+  readonly debounceMs?: number;
+  /** Longest a change waits for its rebuild under constant churn (ms, default 1 000; see DEFAULT_DEBOUNCE_MAX_MS). `--debounce-max`. */
+  readonly debounceMaxMs?: number;
+  /** Maximum age of an xDS server connection (ms, default 30 min, ±10 % jitter; 0 = unlimited). `--max-connection-age`. */
+  readonly maxConnectionAgeMs?: number;
+  /** Grace after the maximum age before the connection is closed (ms, default 10 000). `--max-connection-age-grace`. */
+  readonly maxConnectionAgeGraceMs?: number;
 }
 
 /** A running control plane. */
@@ -69,6 +90,8 @@ export interface ControlPlane {
   readonly ads: AdsServer;
   /** The traffic every process reports (weft.telemetry.v1), as rates and percentiles. */
   readonly traffic: TrafficAggregator;
+  /** Convergence time, pushes, NACKs and rebuild time (served as Prometheus text on the admin port's /metrics). */
+  readonly pushMetrics: PushMetrics;
   /** The certificate authority (trust bundle, issuance, root rotation). */
   readonly ca: CertificateAuthority;
   /** Bootstrap tokens (what `weft token create` calls). */
@@ -83,14 +106,26 @@ export interface ControlPlane {
 
 /**
  * Opens the config store, starts the registry, the ADS + registry gRPC server and the admin API, and keeps the
- * xDS snapshot equal to translate(config, endpoints): every config or registry change is translated once per
- * turn of the event loop (bursts coalesce; no fixed delay). Rejects, after closing whatever it had opened, with
- * WEFT_ERR_INVALID_CONFIG when the config directory is invalid (every error in the message) or WEFT_ERR_LISTEN
- * when a port cannot be bound.
+ * xDS snapshot equal to translate(config, endpoints): config and registry changes are debounced (`debounceMs` quiet,
+ * at most `debounceMaxMs` from the first) and translated once per burst. Rejects with WEFT_ERR_INVALID_ARG for a
+ * negative or non-finite delay option (before opening anything); or, after closing whatever it had opened, with
+ * WEFT_ERR_INVALID_CONFIG when the config directory is invalid (every error in the message) or WEFT_ERR_LISTEN when a
+ * port cannot be bound.
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const logger = options.logger ?? NOOP_LOGGER;
   const host = options.host ?? '127.0.0.1';
+  const maxAgeMs = options.maxConnectionAgeMs ?? DEFAULT_MAX_CONNECTION_AGE_MS;
+  const maxAgeGraceMs = options.maxConnectionAgeGraceMs ?? DEFAULT_MAX_CONNECTION_AGE_GRACE_MS;
+  for (const [name, v] of [['maxConnectionAgeMs', maxAgeMs], ['maxConnectionAgeGraceMs', maxAgeGraceMs]] as const) {
+    if (!Number.isInteger(v) || v < 0) invalidArg(`startControlPlane: ${name} must be an integer number of ms ≥ 0, got ${v}`);
+  }
+  let rebuild: (firstChangeAtMs: number) => void = () => {};
+  // Built first: it validates debounceMs / debounceMaxMs before anything is opened.
+  const debouncer = new PushDebouncer((firstChangeAtMs) => rebuild(firstChangeAtMs), {
+    ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+    ...(options.debounceMaxMs === undefined ? {} : { debounceMaxMs: options.debounceMaxMs }),
+  });
   const undo: (() => unknown)[] = [];
   const rollback = async () => {
     for (const fn of undo.reverse()) {
@@ -121,31 +156,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       });
     }
     const cache = new SnapshotCache({ logger });
+    let adsServer: AdsServer | undefined;
+    const pushMetrics = new PushMetrics({ clients: () => adsServer?.clients().length ?? 0 });
 
-    let closed = false;
-    const rebuild = () => {
+    rebuild = (firstChangeAtMs) => {
+      const startedMs = performance.now();
       try {
         const config = store.current();
-        const result = cache.set({ ...translate(config, registry.endpoints()), [TYPE_URL.secret]: trustBundleSecrets(security.ca.trustBundlePem()) });
-        if (result.changedTypes.length > 0) logger.debug('control plane: snapshot updated', { generation: config.generation, changedTypes: result.changedTypes });
+        const result = cache.set({ ...translate(config, registry.endpoints()), [TYPE_URL.secret]: trustBundleSecrets(security.ca.trustBundlePem()) }, firstChangeAtMs);
+        if (result.changedTypes.length > 0) logger.debug('control plane: snapshot updated', { generation: config.generation, changedTypes: result.changedTypes, waitedMs: Date.now() - firstChangeAtMs });
       } catch (e: unknown) {
         // translate is pure and total; if it ever throws, keep serving the last snapshot.
         logger.error('control plane: translate failed; still serving the previous snapshot', { error: e instanceof Error ? e.stack : String(e) });
       }
+      pushMetrics.rebuilt(performance.now() - startedMs);
     };
-    let scheduled = false;
-    const schedule = () => {
-      if (scheduled || closed) return;
-      scheduled = true;
-      setImmediate(() => {
-        scheduled = false;
-        if (!closed) rebuild();
-      });
-    };
-    rebuild();
+    rebuild(Date.now());
+    const schedule = () => debouncer.changed();
     const subscriptions = [store.onChange(schedule), registry.onChange(schedule), security.ca.onChange(schedule)];
     undo.push(() => {
-      closed = true;
+      debouncer.close();
       for (const s of subscriptions) s.dispose();
     });
 
@@ -153,12 +183,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const ads = new AdsServer({
       cache,
       logger,
+      observer: pushMetrics,
       authorize: async (metadata, peer) => {
         const r = await auth.authenticate(metadata, peer, 'ADS');
         return r.ok ? { ok: true, identity: r.caller.authenticated ? r.caller.spiffeId : '' } : { ok: false, message: r.error };
       },
     });
-    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 60_000, 'grpc.keepalive_timeout_ms': 20_000 });
+    adsServer = ads;
+    const server = new grpc.Server({
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+      // A GOAWAY at the maximum age moves long-lived ADS streams to a fresh connection (another replica behind a load
+      // balancer); grpc-js jitters it ±10 % so a fleet does not reconnect at once.
+      ...(maxAgeMs > 0 ? { 'grpc.max_connection_age_ms': maxAgeMs, 'grpc.max_connection_age_grace_ms': maxAgeGraceMs } : {}),
+    });
     ads.addTo(server);
     const namespaceOf = (service: string) => {
       const svc = services(store.current()).find((s) => s.metadata.name === service);
@@ -181,6 +219,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         registry,
         ads,
         traffic,
+        push: pushMetrics,
         logger,
         host,
         port: options.adminPort ?? DEFAULT_ADMIN_PORT,
@@ -212,6 +251,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       registry,
       ads,
       traffic,
+      pushMetrics,
       ca: security.ca,
       tokens: security.tokens,
       adminToken: security.adminToken,

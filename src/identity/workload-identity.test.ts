@@ -38,14 +38,16 @@ async function setup(options: { service?: string; token?: (t: BootstrapTokens) =
   const tokens = await BootstrapTokens.open({ stateDir: false, trustDomain: 'weft.local', nowMs: () => clock.nowMs() });
   const deps = { ca, tokens, limiter: new RateLimiter(0), logger: NOOP_LOGGER };
   const calls: string[] = [];
-  const outages: string[] = []; // gRPC codes the transport fails with next (the control plane unreachable, overloaded...)
+  // gRPC codes the transport fails with next (the control plane unreachable, overloaded...), with a retry-after if given.
+  const outages: (string | { readonly code: string; readonly retryAfterMs: number })[] = [];
   let tamper: ((r: SignResult) => SignResult) | undefined = options.tamper;
   let settle: (() => void) | undefined;
   const enrol: Enroller = async (csr, credential) => {
     calls.push(credential.kind);
     try {
       const outage = outages.shift();
-      if (outage !== undefined) throw refusalError(outage, 'scripted outage');
+      if (typeof outage === 'string') throw refusalError(outage, 'scripted outage');
+      if (outage !== undefined) throw refusalError(outage.code, 'scripted outage', outage.retryAfterMs);
       const out = await signWorkloadCsr(deps, { csr, credential, peer: 'in-process' });
       if (!out.ok) throw refusalError(out.code, out.message, out.retryAfterMs);
       const result = { chainPem: out.value.certificateChain, trustBundlePem: out.value.trustBundle, spiffeId: out.value.spiffeId, expiresAtMs: out.value.expiresAtMs };
@@ -155,6 +157,23 @@ describe('WorkloadIdentity', { timeout: 20_000 }, () => {
     assert.equal(identity.status().lastError, undefined);
     assert.equal(changes.length, 2, 'no change was announced while renewal failed');
     identity.close();
+  });
+
+  it("waits at least the CA's retry-after on RESOURCE_EXHAUSTED, spread after it by jitter", async () => {
+    // random 0 → exactly the retry-after; random 0.5 → 5 % after it (the base backoff, 1 s, is shorter here).
+    for (const [random, waitMs] of [[0, 5_000], [0.5, 5_250]] as const) {
+      const { identity, outages, calls, advance, clock } = await setup({ random: () => random });
+      outages.push({ code: 'RESOURCE_EXHAUSTED', retryAfterMs: 5_000 });
+      await advance(identity.status().nextRenewalAtMs! - clock.nowMs());
+      assert.equal(calls.length, 2, 'the renewal was refused');
+      assert.match(identity.status().lastError ?? '', /RESOURCE_EXHAUSTED/);
+      await advance(waitMs - 1);
+      assert.equal(calls.length, 2, `not before ${waitMs} ms`);
+      await advance(1);
+      assert.equal(calls.length, 3, `retried at ${waitMs} ms`);
+      assert.equal(identity.status().lastError, undefined);
+      identity.close();
+    }
   });
 
   it('drops an expired certificate it could not renew, then falls back to the (used) token and says so', async () => {

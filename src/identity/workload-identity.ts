@@ -83,7 +83,7 @@ export interface WorkloadIdentityOptions {
 /**
  * One workload identity. Starts enrolling at construction. Never throws after construction and never rejects except
  * whenReady(); every failure is logged, kept in status().lastError, and retried with backoff (1 s doubling to 30 s,
- * ±20 %), while the last good certificate keeps serving until it expires. onChange listeners run synchronously when a
+ * ±20 %; never sooner than a retry-after the CA sent, spread up to 10 % after it), while the last good certificate keeps serving until it expires. onChange listeners run synchronously when a
  * certificate or the trust bundle changes (with undefined when the certificate expires), never after close().
  */
 export class WorkloadIdentity {
@@ -339,8 +339,11 @@ export class WorkloadIdentity {
       }
     }
     const base = Math.min(RETRY_MAX_MS, RETRY_INITIAL_MS * 2 ** Math.min(this.#failures - 1, 16));
+    const jitter = 0.8 + this.#random() * 0.4;
     const pushback = Number(error.details['retryAfterMs']);
-    let delayMs = Math.max(base * (0.8 + this.#random() * 0.4), Number.isFinite(pushback) ? pushback : 0);
+    // The CA's retry-after (RESOURCE_EXHAUSTED past --csr-rate) is a floor, spread up to 10 % after it: the processes it
+    // refused at one moment must not all come back at one moment (a CSR storm would repeat at every retry-after).
+    let delayMs = Math.max(base * jitter, Number.isFinite(pushback) && pushback > 0 ? pushback * (1 + (jitter - 0.8) / 4) : 0);
     if (this.#current) delayMs = Math.min(delayMs, Math.max(0, (this.#current.notAfterMs - this.#clock.nowMs()) / 4));
     if (this.#failures === 1 || this.#failures % 10 === 0 || permanent) {
       this.#logger.warn(renewing ? 'weft: certificate renewal failed; the current certificate keeps serving' : 'weft: enrolment failed', {

@@ -19,8 +19,8 @@ export interface MeshGaugeSources {
   readonly nowMs?: () => number;
 }
 
-/** Short xDS type names (`type.googleapis.com/envoy.config.cluster.v3.Cluster` → `Cluster`). */
-function shortType(typeUrl: string): string {
+/** Short xDS type names (`type.googleapis.com/envoy.config.cluster.v3.Cluster` → `Cluster`), as metric labels. */
+export function shortType(typeUrl: string): string {
   const i = typeUrl.lastIndexOf('.');
   return i < 0 ? typeUrl : typeUrl.slice(i + 1);
 }

@@ -17,7 +17,7 @@ import type { RetryPolicy } from '../discovery/mesh-state.js';
 import { compileRetry } from '../policy/retry/retry-config.js';
 import { parseSpiffeId } from '../identity/spiffe.js';
 import { MetricsRegistry, OVERFLOW_LABEL, type FailureRule, type MetricCell, type RouteSeries } from './metrics-registry.js';
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus, type Family, type HistogramSample, type Labels } from './prometheus.js';
+import { prometheusHandler, renderPrometheus, type Family, type HistogramSample, type Labels } from './prometheus.js';
 import { istioFamilies, type IstioIdentity } from './istio.js';
 import { GRPC_STATUS_NAMES } from './attrs.js';
 
@@ -95,23 +95,7 @@ export class MeshMetrics {
 
   /** A node:http request handler answering every request with render() (GET/HEAD; others get 405). */
   handler(): http.RequestListener {
-    return (req, res) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD' });
-        res.end();
-        return;
-      }
-      let body: string;
-      try {
-        body = this.render();
-      } catch (e: unknown) {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`weft: metrics rendering failed: ${e instanceof Error ? e.message : String(e)}\n`);
-        return;
-      }
-      res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    };
+    return prometheusHandler(() => this.render());
   }
 }
 

@@ -1,6 +1,7 @@
 // Prometheus text exposition format 0.0.4: metric families as plain data, and their rendering (names and labels
 // sanitised, label values escaped, histograms as cumulative `_bucket{le}` plus `_sum` and `_count`).
 // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+import type http from 'node:http';
 
 /** The Content-Type of the text exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -95,4 +96,28 @@ export function renderPrometheus(families: readonly Family[]): string {
     }
   }
   return out.length === 0 ? '' : `${out.join('\n')}\n`;
+}
+
+/**
+ * A node:http request listener answering GET and HEAD with `render()` as Prometheus text (405 for other methods, 500
+ * with the reason if rendering throws). Shared by the SDK's metrics endpoint and the control plane's `/metrics`.
+ */
+export function prometheusHandler(render: () => string): http.RequestListener {
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' });
+      res.end();
+      return;
+    }
+    let body: string;
+    try {
+      body = render();
+    } catch (e: unknown) {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`weft: metrics rendering failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
 }

@@ -1,6 +1,7 @@
 // The control plane's admin API: HTTP/1.1 + JSON for `weft apply/get/delete/status/config-dump`, `weft token`, `weft cert`,
 // `weft ca` and `weft stat/top` (see docs/cli.md), and the dashboard page. Every /v1 endpoint requires the operator
-// token (`Authorization: Bearer`); the dashboard page is static and asks for it in the browser.
+// token (`Authorization: Bearer`); the dashboard page is static and asks for it in the browser; `/metrics` (Prometheus)
+// holds only aggregate numbers and is open, as Istio's monitoring port is, so scrapers never hold the operator token.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
@@ -15,6 +16,8 @@ import { identityRoute, type AdminIdentityDeps } from './identity-routes.js';
 import { statsRoute } from './stats-routes.js';
 import type { TrafficAggregator } from '../telemetry/traffic-aggregator.js';
 import { serveDashboard } from '../dashboard/dashboard.js';
+import { prometheusHandler } from '../../../src/telemetry/prometheus.js';
+import type { ConvergenceStatus } from '../telemetry/push-metrics.js';
 
 /** Largest request body accepted (bytes); larger ones get 413. */
 export const MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024;
@@ -33,6 +36,8 @@ export interface AdminApiDeps {
   readonly identity?: AdminIdentityDeps;
   /** Reported traffic for /v1/stats and /v1/stats/series (absent: those answer 501). */
   readonly traffic?: TrafficAggregator;
+  /** The push pipeline's metrics: `/metrics` (Prometheus text) and the convergence in /v1/status (absent: neither). */
+  readonly push?: { status(): ConvergenceStatus; render(): string };
 }
 
 /** Options of startAdminServer. */
@@ -71,6 +76,8 @@ export interface StatusView {
   readonly endpoints: number;
   /** Registered endpoints that are not routed (Service or port not configured), each with its reason. */
   readonly unroutedEndpoints: readonly EndpointView[];
+  /** Time from a change to clients' ACKs (p50/p99 of the latest ones); absent when the push metrics are not wired. */
+  readonly convergence?: ConvergenceStatus;
 }
 
 class HttpError extends Error {
@@ -95,9 +102,14 @@ const UNAUTHORIZED = {
 /** Returns the admin API as a node:http request listener. Never throws; every failure is a JSON `{error}` reply. */
 export function adminRequestListener(deps: AdminApiDeps): http.RequestListener {
   const logger = deps.logger ?? NOOP_LOGGER;
+  const push = deps.push;
+  const metrics = push === undefined ? undefined : prometheusHandler(() => push.render());
   return (req, res) => {
     // The dashboard page itself holds no data and is served without the token; every call it makes needs it.
     if (serveDashboard(req, res)) return;
+    // Counts, durations and type names only: no node ids, names or config. The operator token grants edits to mesh
+    // policy; it does not belong in every scraper's configuration.
+    if (metrics !== undefined && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) return metrics(req, res);
     const refused = checkBearer(req.headers.authorization, deps.adminToken);
     if (refused !== undefined) {
       logger.warn(`admin: request refused: operator token ${refused}`, {
@@ -214,6 +226,7 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
         clients: deps.ads.clients(),
         endpoints: endpoints.length,
         unroutedEndpoints: endpoints.filter((e) => !e.routed),
+        ...(deps.push === undefined ? {} : { convergence: deps.push.status() }),
       };
       return { status: 200, body: status };
     }

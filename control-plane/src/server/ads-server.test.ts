@@ -12,6 +12,11 @@ const RDS = TYPE_URL.routeConfiguration;
 const CDS = TYPE_URL.cluster;
 const EDS = TYPE_URL.clusterLoadAssignment;
 
+async function eventually(pred: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(pred(), `not within 10 s: ${what}`);
+}
+
 const NODE = (id: string, cluster = 'checkout'): ProtoObject => ({ id, cluster, user_agent_name: 'test', user_agent_version: '1' });
 const names = (r: ReceivedResponse) => r.resources.map((x) => String(x['name'] ?? x['cluster_name'])).sort();
 
@@ -132,7 +137,7 @@ describe('ADS server', { timeout: 20_000 }, () => {
     const r1 = await c1.next();
     c1.ack(r1, ['a', 'b']);
     const c2 = connect();
-    c2.send({ typeUrl: LDS, names: ['a', 'b'], version: r1.version_info, node: NODE('n-re') });
+    c2.send({ typeUrl: LDS, names: ['a', 'b'], node: NODE('n-re') }); // no version held: everything
     const r2 = await c2.next();
     assert.deepEqual(names(r2), ['a', 'b']);
     assert.equal(r2.version_info, r1.version_info);
@@ -141,6 +146,41 @@ describe('ADS server', { timeout: 20_000 }, () => {
     const dump = ads.configDump('n-re');
     assert.ok(dump.ok);
     assert.equal(dump.dump.clients.length, 2);
+  });
+
+  it('sends nothing to a reconnecting node that holds the current version for the same names, and pushes later changes', async () => {
+    const c1 = connect();
+    c1.send({ typeUrl: CDS, names: ['a:80', 'b:80'], node: NODE('n-resume') });
+    const r1 = await c1.next();
+    c1.ack(r1, ['a:80', 'b:80']);
+    await probe(c1);
+    c1.close();
+    await eventually(() => !ads.clients().some((s) => s.nodeId === 'n-resume'), 'the first stream to end');
+
+    const c2 = connect();
+    c2.send({ typeUrl: CDS, names: ['a:80', 'b:80'], version: r1.version_info, node: NODE('n-resume') });
+    await probe(c2); // the probe's answer comes first: no CDS re-push
+    const t = ads.clients().find((s) => s.nodeId === 'n-resume')?.types.find((x) => x.typeUrl === CDS);
+    assert.deepEqual([t?.sentVersion, t?.ackedVersion], [r1.version_info, r1.version_info], 'as if sent and ACKed here');
+    const c2b = connect(); // a reconnect that arrives before the stream it replaces has ended: resumes from that one
+    c2b.send({ typeUrl: CDS, names: ['a:80', 'b:80'], version: r1.version_info, node: NODE('n-resume') });
+    await probe(c2b);
+    c2b.close();
+    const c3 = connect(); // same node, other names: not what it holds
+    c3.send({ typeUrl: CDS, names: ['a:80'], version: r1.version_info, node: NODE('n-resume') });
+    assert.deepEqual(names(await c3.next()), ['a:80']);
+    const c4 = connect(); // same names, another version: not what it holds
+    c4.send({ typeUrl: CDS, names: ['a:80', 'b:80'], version: `${r1.version_info}0`, node: NODE('n-resume') });
+    assert.deepEqual(names(await c4.next()), ['a:80', 'b:80']);
+
+    // A change after the resume reaches the resumed stream, with only what changed making it differ.
+    const before = cache.get(CDS).version;
+    const was = { listeners: { a: 'a1', b: 'b1' }, routes: { a: 'a1', b: 'b1' }, clusters: { 'a:80': 2, 'b:80': 1 }, endpoints: { 'a:80': 81, 'b:80': 81 } }; // set by the test before
+    cache.set(world({ ...was, clusters: { 'a:80': 2, 'b:80': 7 } }));
+    const pushed = await c2.next();
+    assert.notEqual(pushed.version_info, before);
+    assert.match(JSON.stringify(pushed.resources), /"seconds":"?7"?/);
+    cache.set(world(was));
   });
 
   it('sends LDS/CDS as full state: unknown names are absent, a removed resource leaves in a push', async () => {

@@ -6,6 +6,7 @@ import { RESOURCE_TYPE_URLS, protos, type ProtoObject, type ResourceTypeUrl } fr
 import { AdsStream, type AdsProtocol, type ClientConfigDump, type ClientStatus, type DeltaDiscoveryResponse, type DiscoveryResponse } from './ads-stream.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import { serializePreEncoded } from './response-encoding.js';
+import type { PushObserver } from './convergence.js';
 
 /** Options of the AdsServer constructor. */
 export interface AdsServerOptions {
@@ -18,10 +19,18 @@ export interface AdsServerOptions {
    * authenticate"); `identity` is the caller's SPIFFE ID ('' = anonymous loopback). Default: everyone, anonymously.
    */
   readonly authorize?: (metadata: grpc.Metadata, peer: string) => Promise<StreamAuthorization>;
+  /** Told of every push, NACK and stream convergence (the control plane's metrics); default none. */
+  readonly observer?: PushObserver;
 }
 
 /** The answer of AdsServerOptions.authorize. */
 export type StreamAuthorization = { readonly ok: true; readonly identity: string } | { readonly ok: false; readonly message: string };
+
+/**
+ * How many disconnected nodes' last ACKed state is remembered for resuming (AdsStream resumeFrom); past it the
+ * oldest is forgotten, and that node is sent everything again when it reconnects. About 100 bytes per type per node.
+ */
+export const MAX_RESUMABLE_NODES = 20_000;
 
 /** A config dump for one node id: every live stream of that node (usually one). */
 export interface NodeConfigDump {
@@ -60,11 +69,16 @@ export class AdsServer {
   readonly #logger: Logger;
   readonly #nowMs: () => number;
   readonly #authorize: AdsServerOptions['authorize'];
+  readonly #observer: PushObserver | undefined;
   readonly #streams = new Map<AdsStream, grpc.ServerDuplexStream<ProtoObject, AnyResponse>>();
   readonly #traffic: Record<AdsProtocol, TrafficCounter> = { sotw: newCounter(), delta: newCounter() };
   /** Responses written and not yet serialized, with who to charge their bytes to (see #definition). */
   readonly #unserialized = new WeakMap<object, (bytes: number) => void>();
   readonly #cacheWatch: Disposable;
+  /** Per node id, what it held per type when its latest stream ended (insertion order = age, for eviction). */
+  readonly #resumable = new Map<string, ReadonlyMap<ResourceTypeUrl, string>>();
+  /** Per node id, its latest live stream: a reconnect may arrive before the stream it replaces has ended. */
+  readonly #liveByNode = new Map<string, AdsStream>();
   #nextStreamId = 0;
   #nonce = 0;
   #closed = false;
@@ -74,6 +88,7 @@ export class AdsServer {
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#authorize = options.authorize;
+    this.#observer = options.observer;
     this.#cacheWatch = this.#cache.onChange((types) => {
       for (const stream of this.#streams.keys()) {
         try {
@@ -170,6 +185,17 @@ export class AdsServer {
     return counted;
   }
 
+  #remember(stream: AdsStream): void {
+    if (stream.nodeId === '' || this.#closed) return;
+    if (this.#liveByNode.get(stream.nodeId) !== stream) return; // a newer stream of the node took over
+    this.#liveByNode.delete(stream.nodeId);
+    const state = stream.resumeState();
+    this.#resumable.delete(stream.nodeId);
+    if (state.size === 0) return;
+    this.#resumable.set(stream.nodeId, state);
+    if (this.#resumable.size > MAX_RESUMABLE_NODES) this.#resumable.delete(this.#resumable.keys().next().value!);
+  }
+
   #serve(call: grpc.ServerDuplexStream<ProtoObject, AnyResponse>, protocol: AdsProtocol): void {
     if (this.#closed) {
       call.on('error', () => {});
@@ -203,6 +229,7 @@ export class AdsServer {
   #open(call: grpc.ServerDuplexStream<ProtoObject, AnyResponse>, identity: string, protocol: AdsProtocol): void {
     let open = true;
     const traffic = this.#traffic[protocol];
+    let held: ReadonlyMap<ResourceTypeUrl, string> | null | undefined;
     const stream: AdsStream = new AdsStream({
       id: ++this.#nextStreamId,
       peer: call.getPeer(),
@@ -212,6 +239,16 @@ export class AdsServer {
       nowMs: this.#nowMs,
       logger: this.#logger,
       nextNonce: () => String(++this.#nonce),
+      ...(this.#observer === undefined ? {} : { observer: this.#observer }),
+      resumeFrom: (nodeId, typeUrl): string | undefined => {
+        // Read once, at the stream's first request: the node's previous live stream (a reconnect can come before the
+        // old stream ends), else what its last ended stream held. A copy: the old stream itself is not kept alive.
+        if (held === undefined) {
+          const live = this.#liveByNode.get(nodeId);
+          held = (live !== undefined && live !== stream ? live.resumeState() : this.#resumable.get(nodeId)) ?? null;
+        }
+        return held?.get(typeUrl);
+      },
       send: (response) => {
         if (!open) return;
         const typeUrl = response.type_url as ResourceTypeUrl;
@@ -239,6 +276,7 @@ export class AdsServer {
       if (!open) return;
       open = false;
       this.#streams.delete(stream);
+      this.#remember(stream);
       this.#logger.info('ads: stream closed', { stream: stream.id, node: stream.nodeId, peer: stream.peer, why });
     };
     call.on('data', (request: ProtoObject) => {
@@ -251,6 +289,7 @@ export class AdsServer {
         this.#logger.error('ads: request handling failed', { stream: stream.id, error: String(e) });
       }
       if (firstNode === '' && stream.nodeId !== '') {
+        this.#liveByNode.set(stream.nodeId, stream); // after its first request: that one resumes from the previous stream
         this.#logger.info('ads: client connected', { stream: stream.id, node: stream.nodeId, peer: stream.peer, identity: identity || '(anonymous loopback)' });
       }
     });

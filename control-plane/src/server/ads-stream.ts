@@ -1,11 +1,13 @@
 // The protocol of one ADS stream, State of the World or incremental (delta): subscriptions, ACK/NACK, stale nonces and
 // pushes per type. Rules: docs/xds-mapping.md "ADS stream"; Envoy xds_protocol.rst ("ACK and NACK semantics", "How the
 // client specifies what resources to return", "Resource warming", "Incremental xDS"); xds-interop.md §3.1.
+import { createHash } from 'node:crypto';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type AnyMessage, type ProtoObject, type ResourceTypeUrl } from '../../../src/discovery/xds/protos.js';
 import type { XdsResource } from '../model.js';
 import type { CachedResource, SnapshotCache } from './snapshot-cache.js';
 import { encodeWithoutNonce } from './response-encoding.js';
+import { StreamConvergence, type PushObserver } from './convergence.js';
 
 /** A DiscoveryResponse as written to the stream (proto field names). */
 export interface DiscoveryResponse {
@@ -103,6 +105,10 @@ export interface AdsStreamOptions {
   readonly nextNonce: () => string;
   readonly nowMs?: () => number;
   readonly logger?: Logger;
+  /** Told of every push, NACK and convergence of this stream (the control plane's metrics). */
+  readonly observer?: PushObserver;
+  /** What `nodeId` held of `typeUrl` when its previous stream here ended (its resumeState()); enables resuming. */
+  readonly resumeFrom?: (nodeId: string, typeUrl: ResourceTypeUrl) => string | undefined;
 }
 
 interface Subscription {
@@ -150,7 +156,8 @@ const EMPTY_SUB: Subscription = Object.freeze({ wildcard: false, names: new Set<
  * first LDS/CDS request with no names is a wildcard until the client names resources, and `*` always is
  * (names given beside `*` are resolved too: server Listeners exist only by name). After names were given, an
  * empty list unsubscribes everything. Every request whose subscription changed is
- * answered, even with a stale nonce; other stale requests are ignored. Pushes compare per-resource hashes with
+ * answered, even with a stale nonce (but for a new stream's first request that resumes what the node already holds,
+ * see #resume); other stale requests are ignored. Pushes compare per-resource hashes with
  * what was sent, and wait for the previous response of that type to be ACKed or NACKed.
  * A 'delta' stream takes the same subscriptions as deltas (`resource_names_subscribe` / `_unsubscribe`, `*`), resolves
  * them the same way, and sends only the resources whose hash differs from what the client holds, plus
@@ -167,6 +174,7 @@ export class AdsStream {
   readonly #opts: AdsStreamOptions;
   readonly #nowMs: () => number;
   readonly #logger: Logger;
+  readonly #convergence: StreamConvergence | undefined;
 
   constructor(options: AdsStreamOptions) {
     this.#opts = options;
@@ -176,6 +184,7 @@ export class AdsStream {
     this.#nowMs = options.nowMs ?? Date.now;
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.connectedAtMs = this.#nowMs();
+    this.#convergence = options.observer === undefined ? undefined : new StreamConvergence(options.observer, this.#nowMs);
   }
 
   /** The node id from the stream's first request that carried a node ('' until then). */
@@ -212,6 +221,7 @@ export class AdsStream {
     }
     if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, str(request['version_info']));
     ts.sub = sub;
+    if (first && nonce === '' && this.#resume(ts, str(request['version_info']))) return;
     this.#respond(ts, subChanged);
   }
 
@@ -289,10 +299,12 @@ export class AdsStream {
       const message = str((errorDetail as ProtoObject)['message']);
       ts.nack = Object.freeze({ message, version: ts.sentVersion, nonce, atMs: this.#nowMs() });
       this.#logger.warn('ads: NACK', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: ts.sentVersion, nonce, message });
+      this.#convergence?.answered(ts.typeUrl, 'nack');
     } else {
       ts.ackedVersion = version;
       ts.nack = undefined;
       this.#logger.debug('ads: ACK', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version, nonce });
+      this.#convergence?.answered(ts.typeUrl, 'ack');
     }
   }
 
@@ -304,6 +316,18 @@ export class AdsStream {
   /** Current protocol state (fresh frozen objects). */
   status(): ClientStatus {
     return Object.freeze({ ...this.#identity(), types: Object.freeze([...this.#types.values()].map(typeStatus)) });
+  }
+
+  /**
+   * Per type, what the node holds for sure (it ACKed the latest response, no answer pending): the key its next stream's
+   * first request is compared with (AdsStreamOptions.resumeFrom). Called when the stream ends.
+   */
+  resumeState(): ReadonlyMap<ResourceTypeUrl, string> {
+    const out = new Map<ResourceTypeUrl, string>();
+    for (const ts of this.#types.values()) {
+      if (ts.sentVersion !== '' && ts.ackedVersion === ts.sentVersion && ts.nack === undefined && !ts.awaitingAnswer) out.set(ts.typeUrl, resumeKey(ts.sentVersion, ts.sub, this.#node));
+    }
+    return out;
   }
 
   /** What this stream was last sent per type, with versions and NACKs. */
@@ -327,6 +351,39 @@ export class AdsStream {
   }
 
   /**
+   * On a new stream's first request of a type: if the node ACKed exactly `version` for these names on its previous
+   * stream to this server, and `version` is still current, it holds what it would be sent, so nothing is sent (no
+   * re-push burst when streams reconnect, e.g. at the maximum connection age), as go-control-plane answers an up-to-date
+   * SotW request. The state is then as if it had been sent and ACKed here; later changes are pushed as usual.
+   * Versions from another process never match: the previous stream's state is looked up in this one.
+   */
+  #resume(ts: TypeState, version: string): boolean {
+    const cache = this.#opts.cache;
+    const held = this.#opts.resumeFrom;
+    if (held === undefined || version === '' || !cache.ready || version !== cache.get(ts.typeUrl).version) return false;
+    if (held(this.nodeId, ts.typeUrl) !== resumeKey(version, ts.sub, this.#node)) return false;
+    ts.sent = this.#current(ts);
+    ts.sentVersion = version;
+    ts.ackedVersion = version;
+    this.#logger.debug('ads: resumed without a response (the node holds the current version)', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version });
+    return true;
+  }
+
+  /** The resources `ts`'s subscription gets now, by name. */
+  #current(ts: TypeState): Map<string, CachedResource> {
+    const cache = this.#opts.cache;
+    const current = new Map<string, CachedResource>();
+    if (ts.sub.wildcard) for (const [name, r] of cache.get(ts.typeUrl).resources) current.set(name, r);
+    // Every named subscription is resolved here, the one place that decides what a name gets: a snapshot resource
+    // (client Listeners, per Service) or a server Listener derived from its name (gRFC A36), side by side in LDS.
+    for (const name of ts.sub.names) {
+      const r = current.has(name) ? undefined : cache.resolve(ts.typeUrl, name, this.#node);
+      if (r) current.set(name, r);
+    }
+    return current;
+  }
+
+  /**
    * Sends what `ts`'s subscription needs when `forced` (the subscription changed) or when the subscribed content
    * differs from what was sent and no earlier response awaits its answer: its whole state on SotW, the difference on delta.
    */
@@ -342,20 +399,14 @@ export class AdsStream {
       // Unsubscribed from everything: nothing to send; forget what was sent so a re-subscribe is answered in full.
       ts.sent = new Map();
       ts.awaitingAnswer = false;
+      this.#convergence?.answered(ts.typeUrl, 'gone');
       return;
     }
     if (!forced && ts.awaitingAnswer) return;
     const snapshot = cache.get(ts.typeUrl);
     // Same subscription, same version as last sent (an ACK, or a change to other types): nothing can differ.
     if (!forced && this.protocol === 'sotw' && ts.sentVersion === snapshot.version) return;
-    const current = new Map<string, CachedResource>();
-    if (ts.sub.wildcard) for (const [name, r] of snapshot.resources) current.set(name, r);
-    // Every named subscription is resolved here, the one place that decides what a name gets: a snapshot resource
-    // (client Listeners, per Service) or a server Listener derived from its name (gRFC A36), side by side in LDS.
-    for (const name of ts.sub.names) {
-      const r = current.has(name) ? undefined : cache.resolve(ts.typeUrl, name, this.#node);
-      if (r) current.set(name, r);
-    }
+    const current = this.#current(ts);
     if (this.protocol === 'delta') return this.#respondDelta(ts, snapshot.version, current);
     if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;
     const nonce = this.#sent(ts, snapshot.version, current);
@@ -412,12 +463,24 @@ export class AdsStream {
   /** Records that `current` goes out at `version` under a fresh nonce, which it returns. */
   #sent(ts: TypeState, version: string, current: ReadonlyMap<string, CachedResource>): string {
     const nonce = this.#opts.nextNonce();
+    // A new version to a stream that had one carries a change (convergence is timed from it); a first answer does not.
+    this.#convergence?.sent(ts.typeUrl, ts.sentVersion !== '' && version !== ts.sentVersion ? this.#opts.cache.get(ts.typeUrl).changedAtMs : undefined);
     ts.sent = current;
     ts.sentVersion = version;
     ts.sentNonce = nonce;
     ts.awaitingAnswer = true;
     return nonce;
   }
+}
+
+/**
+ * What a node held of one type when its stream ended, as compared on its next stream: the version it ACKed, and a
+ * hash of the names it was subscribed to and its cluster (the inputs of derived Listeners).
+ */
+function resumeKey(version: string, sub: Subscription, node: ProtoObject | undefined): string {
+  const names = [...sub.names].sort().join('\n');
+  const hash = createHash('sha256').update(`${str(node?.['cluster'])}\n${sub.wildcard ? '*\n' : ''}${names}`).digest('base64url').slice(0, 16);
+  return `${version}\n${hash}`;
 }
 
 /**

@@ -29,6 +29,11 @@ export interface TypeSnapshot {
   /** Non-empty; changes whenever a resource of this type is added, removed or changed. */
   readonly version: string;
   readonly resources: ReadonlyMap<string, CachedResource>;
+  /**
+   * When the first config or registry change this version includes happened (ms since the epoch, as given to `set`):
+   * what convergence time is measured from. 0 before the first set.
+   */
+  readonly changedAtMs: number;
 }
 
 /** What one `set` did. */
@@ -79,7 +84,7 @@ export class SnapshotCache {
   constructor(options: SnapshotCacheOptions = {}) {
     this.#logger = options.logger ?? NOOP_LOGGER;
     for (const typeUrl of RESOURCE_TYPE_URLS) {
-      this.#types.set(typeUrl, Object.freeze({ typeUrl, version: '0', resources: new Map() }));
+      this.#types.set(typeUrl, Object.freeze({ typeUrl, version: '0', resources: new Map(), changedAtMs: 0 }));
     }
   }
 
@@ -184,9 +189,10 @@ export class SnapshotCache {
   /**
    * Replaces every type's resources with `resources`. Never throws: a resource that cannot be encoded (or whose
    * `'@type'` is not its map's type) is left out and reported in `errors`. Listeners are called synchronously,
-   * once, with the set of types that changed (and on the first set with every type).
+   * once, with the set of types that changed (and on the first set with every type). `changedAtMs` is when the first
+   * change these resources include happened (default now); a type whose version changes carries it as `changedAtMs`.
    */
-  set(resources: XdsResources): SetResult {
+  set(resources: XdsResources, changedAtMs: number = Date.now()): SetResult {
     const changed = new Set<ResourceTypeUrl>();
     const errors: string[] = [];
     const versionTag = String(++this.#counter);
@@ -215,7 +221,7 @@ export class SnapshotCache {
       if (next.size !== previous.resources.size) differs = true;
       if (differs || !this.#ready) {
         // One counter across types keeps versions unique and increasing, which makes `weft status` easy to read.
-        this.#types.set(typeUrl, Object.freeze({ typeUrl, version: differs ? versionTag : previous.version, resources: next }));
+        this.#types.set(typeUrl, Object.freeze({ typeUrl, version: differs ? versionTag : previous.version, resources: next, changedAtMs: differs ? changedAtMs : previous.changedAtMs }));
         if (differs) changed.add(typeUrl);
       }
     }

@@ -1,5 +1,7 @@
-// Latency percentiles from bucket counts, as Prometheus' histogram_quantile computes them.
+// Latency percentiles from bucket counts, as Prometheus' histogram_quantile computes them, and the bucket histogram the
+// control plane's own metrics count in.
 import { LATENCY_BUCKETS_MS } from '../../../src/telemetry/traffic-summary.js';
+import type { HistogramSample } from '../../../src/telemetry/prometheus.js';
 
 /**
  * The `q`-quantile (0..1) of a histogram of non-cumulative `counts` per LATENCY_BUCKETS_MS bucket plus one overflow
@@ -23,4 +25,36 @@ export function histogramQuantile(q: number, counts: readonly number[], bounds: 
     below += inBucket;
   }
   return bounds[bounds.length - 1];
+}
+
+/**
+ * A cumulative histogram over fixed `bounds` (any unit), rendered as a Prometheus histogram sample. Single-threaded;
+ * observe() is allocation-free. Non-finite values are ignored (a broken clock must not poison the sum).
+ */
+export class Histogram {
+  readonly bounds: readonly number[];
+  /** Per-bucket (not cumulative) counts: one per bound, then one for larger values. */
+  readonly buckets: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(bounds: readonly number[]) {
+    this.bounds = Object.freeze([...bounds]);
+    this.buckets = new Float64Array(bounds.length + 1);
+  }
+
+  /** Counts one value. */
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    let b = 0;
+    while (b < this.bounds.length && value > this.bounds[b]!) b++;
+    this.buckets[b]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  /** Its Prometheus sample (fresh object; the counts are copied). */
+  sample(labels: Readonly<Record<string, string>> = {}): HistogramSample {
+    return { labels, buckets: Array.from(this.buckets), sum: this.sum, count: this.count };
+  }
 }

@@ -297,11 +297,14 @@ class AdsClient implements XdsClient {
     let call: grpc.ClientDuplexStream<ProtoObject, RawResponse | RawDeltaResponse>;
     const delta = this.#delta;
     try {
-      this.#client ??= new grpc.Client(this.#options.server, grpc.credentials.createInsecure(), {
-        // The channel's own reconnect backoff must not outlast ours, or a restarted server is found late.
-        'grpc.initial_reconnect_backoff_ms': initialMs,
-        'grpc.max_reconnect_backoff_ms': Math.max(this.#options.maxBackoffMs ?? 5000, initialMs),
-      });
+      if (this.#client === undefined) {
+        this.#client = new grpc.Client(this.#options.server, grpc.credentials.createInsecure(), {
+          // The channel's own reconnect backoff must not outlast ours, or a restarted server is found late.
+          'grpc.initial_reconnect_backoff_ms': initialMs,
+          'grpc.max_reconnect_backoff_ms': Math.max(this.#options.maxBackoffMs ?? 5000, initialMs),
+        });
+        this.#watchConnection(this.#client);
+      }
       const metadata = new grpc.Metadata();
       const credential = this.#options.credential?.();
       if (credential !== undefined && credential !== '') metadata.set('authorization', `Bearer ${credential}`);
@@ -324,19 +327,20 @@ class AdsClient implements XdsClient {
       t.dropped.clear();
     }
     let answered = false;
-    const onConnected = () => {
+    const up = () => {
       if (!this.#connected) this.#logger.info('xDS stream connected', { server: this.#options.server, protocol: delta ? 'delta' : 'sotw' });
       this.#connected = true;
-      this.#backoff.reset();
     };
-    // Response headers mean the server took the stream: a delta stream that resynced with nothing to send gets no data.
+    // The server's headers say it accepted the stream: a stream resumed with nothing new (SotW resume, or delta with
+    // initial_resource_versions) gets no response at all.
     call.on('metadata', () => {
-      if (call === this.#call) onConnected();
+      if (call === this.#call) up();
     });
     call.on('data', (response: RawResponse | RawDeltaResponse) => {
       if (call !== this.#call) return;
-      onConnected();
+      up();
       answered = true;
+      this.#backoff.reset(); // only on data: a server that accepts streams and then fails them must still back us off
       if ('system_version_info' in response) this.#onDeltaResponse(response);
       else this.#onResponse(response);
     });
@@ -360,6 +364,39 @@ class AdsClient implements XdsClient {
     });
     this.#trace('stream started', { server: this.#options.server });
     this.#flushSubscriptions();
+  }
+
+  /**
+   * Follows the channel's connectivity: when it leaves READY under a stream that worked, the server has sent a GOAWAY
+   * (its maximum connection age: it rebalances long-lived streams across replicas) or the connection dropped. The
+   * stream is reopened at once on a fresh connection, as a routine event: no backoff, no warning, the cached
+   * resources kept (the request path never waits on this). A reconnect that then fails takes the usual backoff path.
+   */
+  #watchConnection(client: grpc.Client): void {
+    const channel = client.getChannel();
+    const watch = (from: grpc.connectivityState): void => {
+      try {
+        channel.watchConnectivityState(from, Infinity, () => {
+          if (this.#closed || this.#client !== client) return;
+          const now = channel.getConnectivityState(false);
+          if (from === grpc.connectivityState.READY && now !== grpc.connectivityState.READY) this.#reopenAfterGoaway();
+          watch(now);
+        });
+      } catch (e: unknown) {
+        this.#trace('connectivity watch ended', { error: String(e) }); // the channel was shut down
+      }
+    };
+    watch(channel.getConnectivityState(false));
+  }
+
+  #reopenAfterGoaway(): void {
+    const call = this.#call;
+    if (call === undefined || !this.#connected || this.#closed) return;
+    this.#logger.info('xDS connection recycled by the control plane (GOAWAY: maximum connection age); reopening the stream', { server: this.#options.server });
+    this.#call = undefined;
+    this.#connected = false;
+    call.cancel();
+    this.#startStream();
   }
 
   #scheduleReconnect(): void {
