@@ -88,7 +88,8 @@ export class ResourceCache implements ResourceView {
    * Applies one response of `typeUrl`. Resources not in `subscribed` are ignored (not validated). Valid resources
    * replace their last good value even when others in the same response are refused (gRFC A46); a refused one keeps
    * its last good value. For LDS/CDS, a name in `requested` (asked for on this stream) that the response lacks is
-   * deleted and marked absent. Decoding failures and type mismatches become error lines, never exceptions.
+   * deleted and marked absent, unless a resource in it could not be decoded far enough to read its name (it may be
+ * that one). Decoding failures and type mismatches become error lines, never exceptions.
    */
   apply(
     typeUrl: ResourceTypeUrl,
@@ -105,9 +106,12 @@ export class ResourceCache implements ResourceView {
     const errors: string[] = [];
     const seen = new Set<string>();
     let changed = false;
+    // A resource whose name cannot be read may be any subscribed one: then no name is known to be missing.
+    let unnamed = false;
     resources.forEach((any, index) => {
       if (any.type_url !== typeUrl) {
         errors.push(`resource index ${index}: type '${any.type_url}' does not match the response type '${typeUrl}'`);
+        unnamed = true;
         return;
       }
       let proto: ProtoObject;
@@ -115,6 +119,7 @@ export class ResourceCache implements ResourceView {
         proto = protos().fromAny(any);
       } catch (e: unknown) {
         errors.push(`resource index ${index}: cannot be decoded: ${e instanceof Error ? e.message : String(e)}`);
+        unnamed = true;
         return;
       }
       const name = type.nameOf(proto);
@@ -143,7 +148,9 @@ export class ResourceCache implements ResourceView {
         errorsByName.set(name, lines.join('; '));
       }
     });
-    if (type.allRequiredInSotW) {
+    // gRFC A46 (as grpc-go does): deletions of a State-of-the-World response are skipped when a resource in it
+    // could not be named, or an undecodable Listener would delete the good one it was meant to replace.
+    if (type.allRequiredInSotW && !unnamed) {
       for (const name of subscribed) {
         if (seen.has(name) || !requested.has(name)) continue;
         if (accepted.delete(name) || !absent.has(name) || errorsByName.has(name)) changed = true;
