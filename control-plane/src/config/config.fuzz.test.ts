@@ -70,7 +70,7 @@ describe('config validation (fuzz)', () => {
   });
 
   it('mutations of valid resources: never throw or hang, each error names file, resource and message', () => {
-    fc.assert(fc.property(mutatedConfig, (docs) => assertWellFormed(check(renderDocuments(docs)))), fuzzParams(150));
+    fc.assert(fc.property(mutatedConfig, (docs) => assertWellFormed(check(renderDocuments(docs)))), fuzzParams(80));
   });
 });
 

@@ -122,7 +122,7 @@ describe('translate round trip (fuzz)', () => {
         acceptedCount++;
         await roundTrip(config);
       }),
-      fuzzParams(120),
+      fuzzParams(80),
     );
     assert.ok(acceptedCount > 0, 'some mutations were accepted (the round trip was exercised)');
   });
