@@ -20,17 +20,18 @@ const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
-// A PeakEWMA decay of 0s passes the control plane's validation, but the Weft SDK refuses a Cluster whose
-// weft.lb.v1.PeakEwma decay_ms is 0, so every process that calls `catalog` (frontend) NACKs the CDS update and keeps
-// its last good config. If the control plane comes to refuse this (it should), pick another update a client refuses.
-const NACKED_POLICY = `apiVersion: weft.dev/v1alpha1
-kind: DestinationPolicy
-metadata: { name: catalog }
+// A route whose path regex has "(?=" inside a character class: a valid pattern in RE2 and JS, which the control
+// plane accepts, but the Weft SDK's RE2 check sees a look-ahead there and refuses the RouteConfiguration, so every
+// process that calls `catalog` (frontend) NACKs the RDS update and keeps its last good config. (The fuzz tests closed
+// the gap this test used before, PeakEWMA decay 0s; when this one is closed too, pick another update a client refuses.)
+const NACKED_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: catalog-nacked }
 spec:
-  targetRef: { kind: Service, name: catalog }
-  loadBalancer:
-    type: PeakEWMA
-    peakEWMA: { decay: 0s }
+  parentRefs: [{ kind: Service, name: catalog }]
+  rules:
+  - matches: [{ path: { type: RegularExpression, value: "/items/[(?=]" } }]
+    backendRefs: [{ name: catalog }]
 `;
 
 /** Polls `check` every 200 ms until it holds; fails naming `what` after `timeoutMs`. */
@@ -155,14 +156,14 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await instanceRow.waitFor();
     assert.match((await instanceRow.textContent()) ?? '', /in (\d+h\d+m|\d+m\d+s|\d+d\d+h)/, 'certificate expiry shown');
 
-    // The realistic NACK: a policy the control plane accepts and the Weft SDK in frontend refuses.
-    const applied = await admin<{ changed?: unknown }>('POST', '/v1/apply?source=dashboard-test', NACKED_POLICY);
+    // The realistic NACK: a route the control plane accepts and the Weft SDK in frontend refuses.
+    const applied = await admin<{ changed?: unknown }>('POST', '/v1/apply?source=dashboard-test', NACKED_ROUTE);
     assert.equal(applied.status, 200, JSON.stringify(applied.body));
     const nack = page.locator('#nacks tr.nack', { hasText: 'frontend' }).first();
     await nack.waitFor({ timeout: 30_000 });
     const message = (await nack.locator('.nack-message').textContent()) ?? '';
-    assert.match(message, /PeakEwma decay_ms must be > 0/, message);
-    assert.match((await nack.textContent()) ?? '', /CDS/);
+    assert.match(message, /lookaround is not RE2 syntax/, message);
+    assert.match((await nack.textContent()) ?? '', /RDS/);
     assert.match((await page.locator('#nack-count').textContent()) ?? '', /^[1-9]\d* NACKs?$/);
 
     // What clients send is shown as text, never as markup: any loopback process may connect with any node id and

@@ -2,8 +2,7 @@
 // from each calling process, fixed or adaptive (Envoy's gradient controller). Attached to a rule by an ExtensionRef
 // filter (rule-filters-schema.ts) and carried to clients in route metadata (docs/xds-mapping.md).
 import { z } from 'zod';
-import { parseGatewayDurationMs } from './duration.js';
-import { gatewayDuration } from './schema.js';
+import { gatewayDuration, positiveGatewayDuration } from './schema.js';
 
 /** `spec.adaptive.minRTT`: how the no-load latency is measured (Envoy min_rtt_calc_params). */
 export interface MinRttSpec {
@@ -38,7 +37,6 @@ export interface ConcurrencyLimitSpec {
 
 const positive = z.number().int().min(1).max(0xffffffff);
 const percent = z.number().int().min(0).max(100);
-const positiveDuration = gatewayDuration.refine((d) => (parseGatewayDurationMs(d) ?? 0) > 0, { error: 'must be greater than 0' });
 
 /** `spec` schema of a ConcurrencyLimit. */
 export const concurrencyLimitSpecSchema: z.ZodType<ConcurrencyLimitSpec> = z
@@ -48,7 +46,7 @@ export const concurrencyLimitSpecSchema: z.ZodType<ConcurrencyLimitSpec> = z
       .strictObject({
         maxConcurrency: positive.optional(),
         percentile: z.number().int().min(1).max(100).optional(),
-        updateInterval: positiveDuration.optional(),
+        updateInterval: positiveGatewayDuration.optional(),
         minRTT: z
           .strictObject({
             interval: gatewayDuration.optional(),

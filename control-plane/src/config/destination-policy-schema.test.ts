@@ -66,3 +66,11 @@ test('targetRef must name a Service that exists, and a Service takes one policy'
   const kind = parse(SVC + policy('  retryBudget: {}\n').replace('kind: Service, name', 'kind: Gateway, name'));
   assert.ok(kind.errors.some((e) => /targetRef\.kind: must be Service/.test(e)), kind.errors.join(' | '));
 });
+
+test('a PeakEWMA decay of zero is refused by field (the SDK NACKs a Cluster whose decay_ms is 0; found by the translate fuzz test)', () => {
+  for (const decay of ['0s', '0ms', '0h0m']) {
+    const { errors } = parse(SVC + policy(`  loadBalancer: { type: PeakEWMA, peakEWMA: { decay: ${decay} } }\n`));
+    assert.deepEqual(errors, ['spec.loadBalancer.peakEWMA.decay: must be greater than 0'], decay);
+  }
+  assert.deepEqual(parse(SVC + policy('  loadBalancer: { type: PeakEWMA, peakEWMA: { decay: 1ms } }\n')).errors, []);
+});

@@ -1,7 +1,7 @@
 // Schema and types of Weft's `DestinationPolicy` kind (weft.dev/v1alpha1): how callers treat one Service's endpoints —
 // load balancer, circuit breaker, outlier detection, retry budget (Istio DestinationRule trafficPolicy / Linkerd).
 import { z } from 'zod';
-import { dnsLabel, gatewayDuration, HEADER_NAME_PATTERN } from './schema.js';
+import { dnsLabel, gatewayDuration, HEADER_NAME_PATTERN, positiveGatewayDuration } from './schema.js';
 
 /** The load balancers a DestinationPolicy may ask for. */
 export type LoadBalancerType = 'RoundRobin' | 'LeastRequest' | 'PeakEWMA' | 'RingHash' | 'Random';
@@ -86,7 +86,8 @@ const loadBalancerSchema = z
   .strictObject({
     type: z.enum(['RoundRobin', 'LeastRequest', 'PeakEWMA', 'RingHash', 'Random']).default('RoundRobin'),
     leastRequest: z.strictObject({ choiceCount: z.number().int().min(2).max(100).default(2) }).optional(),
-    peakEWMA: z.strictObject({ decay: gatewayDuration.default('10s') }).optional(),
+    // decay 0 would make the SDK refuse the Cluster (weft.lb.v1.PeakEwma decay_ms must be > 0): refuse it here, by field.
+    peakEWMA: z.strictObject({ decay: positiveGatewayDuration.default('10s') }).optional(),
     ringHash: z
       .strictObject({ key: ringHashKeySchema.optional(), minRingSize: z.number().int().min(1).max(8_388_608).default(1024) })
       .optional(),

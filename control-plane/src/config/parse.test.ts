@@ -275,3 +275,21 @@ describe('resolveKind', () => {
     assert.equal(resolveKind('gateway'), undefined);
   });
 });
+
+describe('parseConfigText: odd YAML (found by config.fuzz)', () => {
+  it('a mapping used as a key is a field error, with no process warning (any admin client could trigger one)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const { errors } = parseConfigText('apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec:\n  ports: [{ name: http, port: 80 }]\n  ? [x, y]\n  : 1\n', 'odd.yaml');
+      assert.equal(errors.length, 1);
+      assert.equal(errors[0]!.resource, 'Service/a');
+      assert.match(errors[0]!.message, /unknown field/);
+      await new Promise((resolve) => setImmediate(resolve)); // process warnings are emitted on the next tick
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});

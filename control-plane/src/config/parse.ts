@@ -60,7 +60,9 @@ export function parseConfigDocuments(text: string, source: string): ParsedDocume
   const errors: ConfigError[] = [];
   let docs: Document[];
   try {
-    docs = parseAllDocuments(text) as Document[];
+    // logLevel 'error': yaml would otherwise report odd input (a mapping used as a key) with process.emitWarning, a
+    // process-wide side effect any client of the admin API could trigger; such a key fails the schema by name anyway.
+    docs = parseAllDocuments(text, { logLevel: 'error' }) as Document[];
   } catch (e: unknown) {
     return { documents, errors: [{ file: source, message: `YAML syntax error: ${(e as Error).message}` }] };
   }

@@ -2,7 +2,7 @@
 // and Weft's opt-in annotation for retrying non-idempotent methods.
 import { z } from 'zod';
 import { parseGatewayDurationMs } from './duration.js';
-import { gatewayDuration } from './schema.js';
+import { gatewayDuration, positiveGatewayDuration } from './schema.js';
 
 /** HTTPRoute annotation that lets rules retry POST/PATCH/CONNECT: `"true"` (every rule) or rule indices (`"0,2"`). */
 export const RETRY_NON_IDEMPOTENT_ANNOTATION = 'retry.weft.dev/non-idempotent';
@@ -24,9 +24,7 @@ export interface HTTPRouteRetry {
 export const httpRouteRetrySchema = z.strictObject({
   codes: z.array(z.number().int().min(400, { error: 'must be an HTTP error status (400..599)' }).max(599, { error: 'must be an HTTP error status (400..599)' })).max(32).default([]),
   attempts: z.number().int().min(0).max(100).optional(),
-  backoff: gatewayDuration
-    .refine((d) => (parseGatewayDurationMs(d) ?? 0) > 0, { error: 'must be greater than 0' })
-    .optional(),
+  backoff: positiveGatewayDuration.optional(),
 });
 
 /** `timeouts` of an HTTPRoute rule (Gateway API HTTPRouteTimeouts). */
@@ -88,7 +86,5 @@ export interface GRPCRouteRetry {
 export const grpcRouteRetrySchema = z.strictObject({
   codes: z.array(z.enum(GRPC_RETRY_CODES)).min(1, { error: `needs at least one gRPC status (${GRPC_RETRY_CODES.join(', ')})` }).max(5),
   attempts: z.number().int().min(0).max(100).optional(),
-  backoff: gatewayDuration
-    .refine((d) => (parseGatewayDurationMs(d) ?? 0) > 0, { error: 'must be greater than 0' })
-    .optional(),
+  backoff: positiveGatewayDuration.optional(),
 });

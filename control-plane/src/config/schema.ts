@@ -2,7 +2,7 @@
 // Schemas check shape, types, formats and ranges; rules that look at several fields or resources are in validate.ts.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { GATEWAY_DURATION_PATTERN } from './duration.js';
+import { GATEWAY_DURATION_PATTERN, parseGatewayDurationMs } from './duration.js';
 
 /** DNS-1123 label: what Service names and port names must be. */
 export const DNS_LABEL_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -39,6 +39,9 @@ export const ipLiteral = z.string().refine((s) => isIP(s) !== 0, {
 export const gatewayDuration = z.string().regex(GATEWAY_DURATION_PATTERN, {
   error: 'must be a Gateway API duration: 1 to 4 parts of up to 5 digits and a unit h, m, s or ms (e.g. "2s", "500ms", "1m30s")',
 });
+
+/** A Gateway API duration above zero: for intervals and rates, where 0 would divide by zero or spin (the SDK refuses it). */
+export const positiveGatewayDuration = gatewayDuration.refine((d) => (parseGatewayDurationMs(d) ?? 0) > 0, { error: 'must be greater than 0' });
 
 /** Kubernetes metadata as Weft reads it. */
 export interface ResourceMetadataSpec {

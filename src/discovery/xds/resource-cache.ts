@@ -88,7 +88,8 @@ export class ResourceCache implements ResourceView {
    * Applies one response of `typeUrl`. Resources not in `subscribed` are ignored (not validated). Valid resources
    * replace their last good value even when others in the same response are refused (gRFC A46); a refused one keeps
    * its last good value. For LDS/CDS, a name in `requested` (asked for on this stream) that the response lacks is
-   * deleted and marked absent. Decoding failures and type mismatches become error lines, never exceptions.
+   * deleted and marked absent, unless a resource in it could not be decoded far enough to read its name (it may be
+ * that one). Decoding failures and type mismatches become error lines, never exceptions.
    */
   apply(
     typeUrl: ResourceTypeUrl,
@@ -99,7 +100,9 @@ export class ResourceCache implements ResourceView {
   ): ApplyResult {
     const run = new ApplyRun(subscribed);
     resources.forEach((any, index) => this.#accept(typeUrl, any, version, run, `resource index ${index}`));
-    if (RESOURCE_TYPES[typeUrl].allRequiredInSotW) {
+    // gRFC A46 (as grpc-go does): deletions of a State-of-the-World response are skipped when a resource in it
+    // could not be named, or an undecodable Listener would delete the good one it was meant to replace.
+    if (RESOURCE_TYPES[typeUrl].allRequiredInSotW && !run.unnamed) {
       for (const name of subscribed) if (!run.seen.has(name) && requested.has(name)) this.#remove(typeUrl, name, run);
     }
     return { errors: run.errors, changed: run.changed };
@@ -135,6 +138,7 @@ export class ResourceCache implements ResourceView {
     const errorsByName = this.#errors.get(typeUrl)!;
     if (any.type_url !== typeUrl) {
       run.errors.push(`${label}: type '${any.type_url}' does not match the response type '${typeUrl}'`);
+      run.unnamed = true;
       return;
     }
     let proto: ProtoObject;
@@ -142,6 +146,7 @@ export class ResourceCache implements ResourceView {
       proto = protos().fromAny(any);
     } catch (e: unknown) {
       run.errors.push(`${label}: cannot be decoded: ${e instanceof Error ? e.message : String(e)}`);
+      run.unnamed = true;
       return;
     }
     const name = type.nameOf(proto);
@@ -207,5 +212,7 @@ class ApplyRun {
   readonly errors: string[] = [];
   readonly seen = new Set<string>();
   changed = false;
+  /** A resource's name could not be read (wrong type, undecodable): it may be any subscribed one. */
+  unnamed = false;
   constructor(readonly subscribed: ReadonlySet<string>) {}
 }
