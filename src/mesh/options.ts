@@ -3,6 +3,7 @@ import os from 'node:os';
 import { invalidArg } from '../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
+import { DEFAULT_CACHE_WRITE_INTERVAL_MS, defaultCacheDir } from '../discovery/xds/disk-cache.js';
 import { tokenSourceOf, type TokenSource } from '../identity/token-source.js';
 import { DEFAULT_REPORT_INTERVAL_MS, MIN_REPORT_INTERVAL_MS } from '../telemetry/reporter.js';
 import type { MeterProvider } from '@opentelemetry/api';
@@ -32,6 +33,22 @@ import type { AccessLogOptions } from '../telemetry/access-log.js';
 export const DEFAULT_CONTROL_PLANE = 'http://127.0.0.1:15010';
 /** Default bound of mesh.ready() (ms). */
 export const DEFAULT_READY_TIMEOUT_MS = 10_000;
+
+/** Default of `xdsCache.readyWaitMs`: how long ready() waits for the control plane before resolving on the disk cache. */
+export const DEFAULT_CACHE_READY_WAIT_MS = 2000;
+
+/** The `xdsCache` option of createMesh(): where the last good xDS resources are kept for static stability. */
+export interface XdsCacheOptions {
+  /**
+   * Directory of the cache file (`<dir>/<service>.xds-cache.json`, created 0700). Default env WEFT_CACHE_DIR, else
+   * `$XDG_STATE_HOME/weft/xds`, else `~/.local/state/weft/xds`, else `<tmpdir>/weft-<uid>/xds`.
+   */
+  readonly dir?: string;
+  /** Least time between two writes of the file (ms); default 1000. */
+  readonly minWriteIntervalMs?: number;
+  /** With a usable cache and no control plane, how long ready() waits for it before resolving on the cache (ms); default 2000. */
+  readonly readyWaitMs?: number;
+}
 
 /** What mesh.ready() does when its bound passes with something still missing. */
 export type ReadyOnTimeout = 'fail-closed' | 'fail-open';
@@ -103,6 +120,12 @@ export interface MeshOptions {
    * own `discovery`. (Not the `Telemetry` configuration kind, which sets trace sampling and access logs centrally.)
    */
   readonly reporting?: { readonly intervalMs?: number; readonly enabled?: boolean };
+  /**
+   * Static stability: the last good (ACKed) xDS resources are kept on disk, so a process restarted while every control
+   * plane is down starts from them and serves (docs/configuration.md "Disk cache"). On by default; `false` switches it
+   * off. Not used with a custom `discovery`.
+   */
+  readonly xdsCache?: XdsCacheOptions | false;
 }
 
 /** MeshOptions with every default applied. */
@@ -134,6 +157,8 @@ export interface ResolvedMeshOptions {
   readonly accessLog: AccessLogOptions;
   /** Traffic reports: undefined = none sent. */
   readonly reporting: { readonly intervalMs: number } | undefined;
+  /** The disk cache: undefined = off. */
+  readonly xdsCache: { readonly dir: string; readonly minWriteIntervalMs: number; readonly readyWaitMs: number } | undefined;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -208,6 +233,11 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   if (!(typeof reportIntervalMs === 'number' && Number.isFinite(reportIntervalMs) && reportIntervalMs >= MIN_REPORT_INTERVAL_MS)) {
     invalidArg(`createMesh: reporting.intervalMs must be a number ≥ ${MIN_REPORT_INTERVAL_MS}, got ${String(reportIntervalMs)}`);
   }
+  const c = options.xdsCache;
+  if (c !== undefined && c !== false && (typeof c !== 'object' || c === null)) invalidArg('createMesh: xdsCache must be false or an object like { dir }');
+  if (c && c.dir !== undefined && (typeof c.dir !== 'string' || c.dir === '')) invalidArg('createMesh: xdsCache.dir must be a directory path');
+  nonNegative('xdsCache.minWriteIntervalMs', c ? c.minWriteIntervalMs : undefined);
+  nonNegative('xdsCache.readyWaitMs', c ? c.readyWaitMs : undefined);
   const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
   const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
   return Object.freeze({
@@ -233,5 +263,13 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     metricsHost: options.metricsHost ?? '127.0.0.1',
     accessLog: { ...options.accessLog },
     reporting: r?.enabled === false ? undefined : { intervalMs: reportIntervalMs },
+    xdsCache:
+      c === false || options.discovery !== undefined
+        ? undefined
+        : {
+            dir: c?.dir ?? defaultCacheDir(env),
+            minWriteIntervalMs: c?.minWriteIntervalMs ?? DEFAULT_CACHE_WRITE_INTERVAL_MS,
+            readyWaitMs: c?.readyWaitMs ?? DEFAULT_CACHE_READY_WAIT_MS,
+          },
   });
 }

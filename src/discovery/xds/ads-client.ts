@@ -9,6 +9,7 @@ import { EMPTY_MESH_STATE, type MeshState, type TargetState } from '../mesh-stat
 import { ADS_METHOD, deserializeResponse, nodeProto, serializeRequest, type RawResponse } from './ads-wire.js';
 import { Backoff } from './backoff.js';
 import { compileMeshState, requiredResourceNames } from './compile.js';
+import { CACHED_TYPE_URLS, type CachedXdsResource, type XdsCacheContent, type XdsDiskCache } from './disk-cache.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type ProtoObject, type ResourceTypeUrl } from './protos.js';
 import { ResourceCache } from './resource-cache.js';
 import { RESOURCE_TYPES, type SecretResource } from './resources/index.js';
@@ -40,6 +41,11 @@ export interface XdsClientOptions {
    * token, docs/security-design.md); read once per stream. Default none (accepted from loopback only).
    */
   credential?: () => string | undefined;
+  /**
+   * The disk cache of last good resources (static stability): what it loaded seeds the client until the control plane
+   * answers, and every accepted change is saved to it (coalesced). Default none. Closed by close().
+   */
+  diskCache?: XdsDiskCache;
 }
 
 /** One resource as held by the client, for `weft config-dump`. */
@@ -121,6 +127,8 @@ class AdsClient implements XdsClient {
   #client: grpc.Client | undefined;
   #call: grpc.ClientDuplexStream<ProtoObject, RawResponse> | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Resources loaded from the disk cache, applied as names get subscribed; dropped at the first live response. */
+  #seed: Map<ResourceTypeUrl, Map<string, CachedXdsResource>> | undefined;
   #nodeSent = false;
   #connected = false;
   #closed = false;
@@ -138,6 +146,15 @@ class AdsClient implements XdsClient {
     }
     this.#node = nodeProto(options.node);
     this.#secrets = new SecretWatchers(this.#logger, () => this.#closed);
+    const loaded = options.diskCache?.loaded;
+    if (loaded !== undefined && loaded.resources.length > 0) {
+      this.#seed = new Map();
+      for (const r of loaded.resources) {
+        let byName = this.#seed.get(r.typeUrl);
+        if (byName === undefined) this.#seed.set(r.typeUrl, (byName = new Map()));
+        byName.set(r.name, r);
+      }
+    }
   }
 
   get state(): Watch<MeshState> {
@@ -194,6 +211,7 @@ class AdsClient implements XdsClient {
           Object.freeze({ typeUrl: t.typeUrl, subscribed: Object.freeze([...t.subscribed].sort()), ackedVersion: t.version, lastNack: t.lastNack }),
         ),
       ),
+      ...(this.#options.diskCache !== undefined && { cache: this.#options.diskCache.status(this.#cache.fromDiskCount()) }),
     });
   }
 
@@ -247,6 +265,7 @@ class AdsClient implements XdsClient {
     this.#waiters.clear();
     this.#nackListeners.clear();
     this.#secrets.clear();
+    await this.#options.diskCache?.close(); // writes the latest accepted state if a write was still pending
     this.#logger.info('xDS client closed', { server: this.#options.server });
   }
 
@@ -326,6 +345,8 @@ class AdsClient implements XdsClient {
       return;
     }
     type.nonce = response.nonce;
+    this.#seed = undefined; // the control plane answers: from now on it, not the disk, fills new subscriptions
+    const versionBefore = type.version;
     const result = this.#cache.apply(type.typeUrl, response.version_info, response.resources, type.subscribed, type.sentOnStream);
     let nack: NackEvent | undefined;
     if (result.errors.length > 0) {
@@ -340,6 +361,7 @@ class AdsClient implements XdsClient {
       type.lastNack = undefined;
     }
     if (result.changed) this.#recompute();
+    if ((result.changed || type.version !== versionBefore) && CACHED_TYPE_URLS.includes(type.typeUrl)) this.#options.diskCache?.save(() => this.#cacheContent());
     this.#send(type); // ACK or NACK, with this type's current names
     this.#flushSubscriptions();
     if (nack !== undefined) this.#emitNack(nack);
@@ -349,21 +371,29 @@ class AdsClient implements XdsClient {
     }
   }
 
-  /** Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response. */
+  /**
+   * Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response; while
+   * resources from the disk cache remain to be used, one more per step of the LDS → RDS → CDS → EDS chain they fill.
+   */
   #recompute(): void {
     const input = { targets: this.#targets, resources: this.#cache, inbound: this.#inbound };
-    const next = compileMeshState(input, this.#state.get());
-    const required = new Map(requiredResourceNames(input, next));
-    required.set(TYPE_URL.secret, new Set(this.#secrets.names()));
-    for (const type of this.#types.values()) {
-      const names = required.get(type.typeUrl) ?? new Set<string>();
-      for (const name of type.subscribed) {
-        if (!names.has(name)) {
-          this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });
-          this.#cache.drop(type.typeUrl, name);
+    let next: MeshState;
+    for (let pass = 0; ; pass++) {
+      next = compileMeshState(input, this.#state.get());
+      const required = new Map(requiredResourceNames(input, next));
+      required.set(TYPE_URL.secret, new Set(this.#secrets.names()));
+      for (const type of this.#types.values()) {
+        const names = required.get(type.typeUrl) ?? new Set<string>();
+        for (const name of type.subscribed) {
+          if (!names.has(name)) {
+            this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });
+            this.#cache.drop(type.typeUrl, name);
+          }
         }
+        type.subscribed = new Set(names);
       }
-      type.subscribed = new Set(names);
+      // Bounded: each pass that seeds moves at least one step down the four-type chain.
+      if (pass >= 8 || !this.#applySeed()) break;
     }
     if (next !== this.#state.get()) {
       this.#trace('publish MeshState', { generation: next.generation, targets: next.targets.size, clusters: next.clusters.size });
@@ -375,6 +405,44 @@ class AdsClient implements XdsClient {
       clearTimeout(w.timer);
       this.#waiters.delete(w);
     }
+  }
+
+  /**
+   * Accepts, through the same validation as live resources, the disk-cached resources of every subscribed name not yet
+   * held; a cached one that no longer validates is dropped with a warning. True if anything was accepted.
+   */
+  #applySeed(): boolean {
+    const seed = this.#seed;
+    if (seed === undefined) return false;
+    let applied = false;
+    for (const type of this.#types.values()) {
+      const byName = seed.get(type.typeUrl);
+      if (byName === undefined) continue;
+      for (const name of type.subscribed) {
+        const r = byName.get(name);
+        if (r === undefined || this.#cache.accepted(type.typeUrl).has(name)) continue;
+        byName.delete(name);
+        const errors = this.#cache.seed(type.typeUrl, name, r.version, r.any);
+        if (errors.length > 0) {
+          this.#logger.warn('xDS disk cache: a cached resource no longer validates and is dropped', {
+            file: this.#options.diskCache?.file, typeUrl: type.typeUrl, name, errors: errors.join('; '),
+          });
+          continue;
+        }
+        this.#trace(`${RESOURCE_TYPES[type.typeUrl].shortName} from disk cache`, { name, version: r.version });
+        applied = true;
+      }
+    }
+    return applied;
+  }
+
+  /** What the disk cache stores: every accepted routing resource with its version and wire bytes. */
+  #cacheContent(): XdsCacheContent {
+    const resources: CachedXdsResource[] = [];
+    for (const typeUrl of CACHED_TYPE_URLS) {
+      for (const r of this.#cache.accepted(typeUrl).values()) resources.push({ typeUrl, name: r.name, version: r.version, any: { type_url: typeUrl, value: r.raw } });
+    }
+    return { server: this.#options.server, resources };
   }
 
   /** Sends a request for every type whose names differ from the last request on this stream. */
