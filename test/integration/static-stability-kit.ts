@@ -83,12 +83,7 @@ export async function startStaticWorld(): Promise<StaticWorld> {
   };
   try {
     const env = { WEFT_CONTROL_PLANE: (await world.startCp(0)).xdsUrl };
-    backends.push(
-      spawnFixture('test/integration/fixtures/http-backend.ts', { ...env, SERVICE: 'web-v1', INSTANCE: 'h1' }),
-      spawnFixture('test/integration/fixtures/http-backend.ts', { ...env, SERVICE: 'web-v2', INSTANCE: 'h2' }),
-      spawnFixture('test/integration/fixtures/grpc-echo-backend.ts', { ...env, SERVICE: 'echo-v1', INSTANCE: 'g1' }),
-      spawnFixture('test/integration/fixtures/grpc-echo-backend.ts', { ...env, SERVICE: 'echo-v2', INSTANCE: 'g2' }),
-    );
+    backends.push(spawnFixture('test/integration/fixtures/static-backends.ts', env));
     await Promise.all(backends.map((b) => b.waitForLine((l) => l['type'] === 'ready')));
     // The control plane keeps its registry on disk: a kill before all four leases are saved would lose endpoints.
     await waitFor(async () => {
