@@ -1,15 +1,17 @@
 // Bad xDS disk cache files: corrupt, truncated, foreign or future-format files are ignored with one clear warning that
 // names the file and the reason, start-up goes on as with no cache (and the file is written whole again); a cached
-// resource that no longer validates is dropped with a warning instead of being served.
+// resource that no longer validates is dropped with a warning instead of being served; and live resources replace
+// cached ones once the control plane is back.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startControlPlane } from '../../control-plane/src/index.js';
 import { createMesh, type Logger } from '../../src/index.js';
 import { cacheFileOf, decodeXdsCache, encodeXdsCache, XDS_CACHE_FORMAT_VERSION } from '../../src/discovery/xds/disk-cache.js';
 import { protos, TYPE_URL } from '../../src/discovery/xds/protos.js';
-import { serviceYaml, startTestControlPlane, type TestControlPlane } from './helpers.js';
+import { serviceYaml, startTestControlPlane, waitFor, type TestControlPlane } from './helpers.js';
 
 type Logged = { message: string; fields: Record<string, unknown> | undefined };
 function recordingLogger(): { logger: Logger; warnings: Logged[] } {
@@ -96,6 +98,56 @@ describe('xDS disk cache files', { timeout: 90_000 }, () => {
       assert.notEqual(mesh.configDump().targets['echo']?.status, 'resolved');
     } finally {
       await mesh.close();
+    }
+  });
+
+  it('serves from the file while the control plane is down, and live resources replace it when it is back', async () => {
+    const configDir = await mkdtemp(path.join(tmpdir(), 'weft-cache-back-'));
+    const cacheDir = path.join(configDir, 'cache');
+    await writeFile(path.join(configDir, 'echo.yaml'), [serviceYaml('echo'), serviceYaml('comeback')].join('---\n'));
+    let cp = await startControlPlane({ configDir, xdsPort: 0, adminPort: 0 });
+    const port = Number(new URL(cp.xdsUrl).port);
+    const options = { service: 'comeback', controlPlane: cp.xdsUrl, dependsOn: ['echo'], xdsCache: { dir: cacheDir, readyWaitMs: 100 } };
+    const routesOf = (m: { configDump(): { targets: Record<string, { routes?: readonly string[] }> } }) => m.configDump().targets['echo']?.routes ?? [];
+    try {
+      const first = await createMesh(options);
+      await first.serve((_req, res) => res.end('ok'), { port: 0 }); // so its inbound policy is in the file too
+      await first.ready();
+      const liveRoutes = routesOf(first);
+      await first.close();
+      await cp.close();
+      const mesh = await createMesh(options);
+      try {
+        // Serving too: its registration cannot complete now and must not hold ready() up; it completes later.
+        const served = await mesh.serve((_req, res) => res.end('ok'), { port: 0 });
+        await mesh.ready(); // no control plane: the file
+        assert.notEqual(served.registration?.status().state, 'registered');
+        assert.deepEqual(routesOf(mesh), liveRoutes);
+        assert.equal(mesh.status().discovery?.cache?.servingFromCache, true);
+        // Back, with an edit the file cannot know.
+        await writeFile(
+          path.join(configDir, 'route.yaml'),
+          `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: echo-canary }
+spec:
+  parentRefs: [{ kind: Service, name: echo }]
+  rules:
+    - matches: [{ headers: [{ name: x-canary, value: "yes" }] }]
+      backendRefs: [{ name: echo, port: 8080 }]
+`,
+        );
+        cp = await startControlPlane({ configDir, xdsPort: port, adminPort: 0 });
+        await waitFor(() => mesh.status().discovery?.cache?.servingFromCache === false, 'live resources to replace every cached one', 30_000);
+        await waitFor(() => routesOf(mesh).some((r) => r.includes('echo-canary')), 'the edit', 30_000);
+        assert.equal(mesh.status().discovery?.connected, true);
+        await waitFor(() => served.registration?.status().state === 'registered', 'the deferred registration', 30_000);
+      } finally {
+        await mesh.close();
+      }
+    } finally {
+      await cp.close();
+      await rm(configDir, { recursive: true, force: true });
     }
   });
 });
