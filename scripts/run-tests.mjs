@@ -2,7 +2,8 @@
 // Node 20's --test takes no globs, so the files are listed here. Extra arguments are passed to node --test
 // (e.g. `npm test -- --test-name-pattern=lease`); a path argument limits the run to matching files.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const roots = ['src', 'control-plane', 'cli', 'test'];
@@ -37,14 +38,18 @@ const ALONE = ['test/integration/dashboard.test.ts'];
 const alone = selected.filter((f) => ALONE.some((a) => f.endsWith(path.normalize(a))));
 const together = selected.filter((f) => !alone.includes(f));
 console.log(`run-tests: ${selected.length} test files on Node ${process.version}${alone.length ? ` (${alone.length} run alone, last)` : ''}`);
+// Meshes keep their xDS disk cache (static stability) in WEFT_CACHE_DIR: one fresh directory per run, so tests never
+// write to the user's ~/.local/state nor start from a cache an earlier run left.
+const cacheDir = mkdtempSync(path.join(tmpdir(), 'weft-test-cache-'));
 const run = (files, concurrency) =>
   files.length === 0
     ? 0
     : (spawnSync(
         process.execPath,
         ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...flags, ...files],
-        { stdio: 'inherit', env: { ...process.env, WEFT_TEST: '1' } },
+        { stdio: 'inherit', env: { ...process.env, WEFT_TEST: '1', WEFT_CACHE_DIR: cacheDir } },
       ).status ?? 1);
 const status = run(together, 2);
 const aloneStatus = run(alone, 1);
+rmSync(cacheDir, { recursive: true, force: true });
 process.exit(status !== 0 ? status : aloneStatus);

@@ -14,6 +14,7 @@ import type { Route } from './discovery/mesh-state.js';
 import type { Disposable } from './core/watch.js';
 import { RegistryClient, type RegistrationStatus } from './discovery/registration.js';
 import { createXdsClient, type XdsClient, type XdsConfigDump } from './discovery/xds/ads-client.js';
+import { XdsDiskCache } from './discovery/xds/disk-cache.js';
 import type { IdentityStatus, WorkloadIdentity } from './identity/workload-identity.js';
 import { startMeshIdentity, type MeshIdentity } from './mesh/identity.js';
 import { MeshTls } from './identity/mesh-tls.js';
@@ -109,6 +110,9 @@ export interface Mesh {
    * for another service...) rejects at once with WEFT_ERR_IDENTITY saying why (warns instead in 'fail-open'). On
    * timeout: rejects with WEFT_ERR_READY_TIMEOUT naming what is missing
    * ('fail-closed', default) or resolves anyway ('fail-open'; calls then wait for discovery per call).
+   * Static stability: when the control plane is unreachable but the disk cache (`xdsCache`) holds what is needed, it
+   * resolves after at most `xdsCache.readyWaitMs` on the cached state (mesh.status().discovery.cache says so and how
+   * old it is); registrations are then not waited for (they complete when the control plane is back).
    * The xDS stream opens on the first subscription; with no `dependsOn`, ready() subscribes to this service's own
    * name to open it. Safe to call more than once; each call waits afresh.
    */
@@ -152,7 +156,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     resolved.enabled && resolved.identity !== undefined
       ? await startMeshIdentity({ service: resolved.service, controlPlaneAddress: resolved.controlPlaneAddress, token: resolved.identity, logger: resolved.logger })
       : undefined;
-  const mesh = new MeshImpl(resolved, identity);
+  const mesh = new MeshImpl(resolved, identity, await loadDiskCache(resolved));
   try {
     await mesh.listenMetrics();
   } catch (e: unknown) {
@@ -188,7 +192,7 @@ class MeshImpl implements Mesh {
   /** Sends the traffic summary to the control plane; undefined when disabled or `reporting.enabled: false`. */
   #reporter: TrafficReporter | undefined;
 
-  constructor(options: ResolvedMeshOptions, identity: MeshIdentity | undefined) {
+  constructor(options: ResolvedMeshOptions, identity: MeshIdentity | undefined, diskCache: XdsDiskCache | undefined) {
     this.#options = options;
     this.#meshIdentity = identity;
     this.identity = identity?.identity;
@@ -237,6 +241,7 @@ class MeshImpl implements Mesh {
         logger: options.logger,
         protocol: options.xdsProtocol,
         ...(credential ? { credential } : {}),
+        ...(diskCache !== undefined && { diskCache }),
       }));
     if (xds !== undefined) identity?.watchTrustBundle(xds);
     // A TracerProvider registered since the last check is seen at the next config change (else within 1024 calls).
@@ -384,6 +389,7 @@ class MeshImpl implements Mesh {
         timeoutMs: readyTimeoutMs,
         ...(identity ? { identity } : {}),
         ...(this.#inbound?.started === true && { inboundService: this.service }),
+        ...(this.#options.xdsCache !== undefined && { cacheReadyWaitMs: this.#options.xdsCache.readyWaitMs }),
       }),
       ...(identityRefused ? [identityRefused.then(() => [])] : []),
     ]);
@@ -391,6 +397,12 @@ class MeshImpl implements Mesh {
       if (readyOnTimeout === 'fail-open') logger.warn('weft: no workload certificate; continuing (fail-open)', { error: refused.message });
       else throw refused;
       return;
+    }
+    const status = discovery.status();
+    if (missing.length === 0 && !status.connected && status.cache?.servingFromCache === true) {
+      logger.warn('weft: ready on the last good configuration from the disk cache; the control plane is unreachable', {
+        file: status.cache.file, ageMs: status.cache.loaded?.ageMs, server: status.server,
+      });
     }
     if (missing.length === 0) return;
     if (readyOnTimeout === 'fail-open') {
@@ -514,6 +526,19 @@ class MeshImpl implements Mesh {
     await step('identity', async () => this.#meshIdentity?.close());
     await step('access log', () => this.#telemetry.log.close());
   }
+}
+
+/** Opens and reads the disk cache when it is on (never fails: a bad file is ignored with a warning). */
+async function loadDiskCache(o: ResolvedMeshOptions): Promise<XdsDiskCache | undefined> {
+  if (!o.enabled || o.xdsCache === undefined) return undefined;
+  const cache = new XdsDiskCache({
+    dir: o.xdsCache.dir,
+    identity: { service: o.service, nodeId: o.nodeId, controlPlane: o.controlPlaneAddress, locality: o.locality },
+    logger: o.logger,
+    minWriteIntervalMs: o.xdsCache.minWriteIntervalMs,
+  });
+  await cache.load();
+  return cache;
 }
 
 async function closeServer(server: http.Server | undefined): Promise<void> {

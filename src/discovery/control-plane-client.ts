@@ -3,6 +3,9 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ProtoObject } from './xds/protos.js';
 
+/** Longest wait between two reconnect attempts of the channel (ms): well within a lease TTL's keep-alive period. */
+const MAX_RECONNECT_BACKOFF_MS = 2000;
+
 /** A unary call's answer: a grpc-js error, or the decoded response. */
 export type UnaryCallback = (err: grpc.ServiceError | null, value?: ProtoObject) => void;
 
@@ -25,7 +28,12 @@ export class ControlPlaneClient {
   readonly #credential: (() => string | undefined) | undefined;
 
   constructor(options: ControlPlaneClientOptions) {
-    this.#client = new grpc.Client(options.server, options.credentials ?? grpc.credentials.createInsecure());
+    this.#client = new grpc.Client(options.server, options.credentials ?? grpc.credentials.createInsecure(), {
+      // grpc-js backs off up to 120 s after a long outage: a control plane back sooner would then restore a lease that
+      // expires (one TTL, 10 s by default) before this channel reconnects to keep it alive, and clients lose endpoints.
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS,
+    });
     this.#credential = options.credential;
   }
 

@@ -2,6 +2,7 @@
 import type { Disposable, Watch } from '../core/watch.js';
 import type { InboundState } from './inbound-policy.js';
 import type { MeshState, TargetState } from './mesh-state.js';
+import type { XdsCacheStatus } from './xds/disk-cache.js';
 
 /** One type's stream status, as a CSDS-like client-side view. */
 export interface TypeStatus {
@@ -23,6 +24,11 @@ export interface DiscoveryStatus {
   /** The ADS method in use (the xDS client sets it): 'delta', or 'sotw' when configured so or the server has no delta. */
   readonly protocol?: 'delta' | 'sotw';
   readonly types: readonly TypeStatus[];
+  /**
+   * The disk cache of last good resources (static stability): its file, what was loaded at start-up and how old it is,
+   * whether resources from it are still in use, and writes. Undefined when there is none (`xdsCache: false`).
+   */
+  readonly cache?: XdsCacheStatus;
 }
 
 /** A refused xDS update. */

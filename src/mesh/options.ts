@@ -4,6 +4,7 @@ import { invalidArg } from '../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { XDS_PROTOCOLS, type XdsProtocol } from '../discovery/xds/ads-client.js';
+import { DEFAULT_CACHE_WRITE_INTERVAL_MS, defaultCacheDir } from '../discovery/xds/disk-cache.js';
 import { tokenSourceOf, type TokenSource } from '../identity/token-source.js';
 import { DEFAULT_REPORT_INTERVAL_MS, MIN_REPORT_INTERVAL_MS } from '../telemetry/reporter.js';
 import type { MeterProvider } from '@opentelemetry/api';
@@ -33,6 +34,22 @@ import type { AccessLogOptions } from '../telemetry/access-log.js';
 export const DEFAULT_CONTROL_PLANE = 'http://127.0.0.1:15010';
 /** Default bound of mesh.ready() (ms). */
 export const DEFAULT_READY_TIMEOUT_MS = 10_000;
+
+/** Default of `xdsCache.readyWaitMs`: how long ready() waits for the control plane before resolving on the disk cache. */
+export const DEFAULT_CACHE_READY_WAIT_MS = 2000;
+
+/** The `xdsCache` option of createMesh(): where the last good xDS resources are kept for static stability. */
+export interface XdsCacheOptions {
+  /**
+   * Directory of the cache file (`<dir>/<service>.xds-cache.json`, created 0700). Default env WEFT_CACHE_DIR, else
+   * `$XDG_STATE_HOME/weft/xds`, else `~/.local/state/weft/xds`, else `<tmpdir>/weft-<uid>/xds`.
+   */
+  readonly dir?: string;
+  /** Least time between two writes of the file (ms); default 1000. */
+  readonly minWriteIntervalMs?: number;
+  /** With a usable cache and no control plane, how long ready() waits for it before resolving on the cache (ms); default 2000. */
+  readonly readyWaitMs?: number;
+}
 
 /** What mesh.ready() does when its bound passes with something still missing. */
 export type ReadyOnTimeout = 'fail-closed' | 'fail-open';
@@ -109,6 +126,12 @@ export interface MeshOptions {
    * without it), 'delta' or 'sotw' (docs/configuration.md "xDS protocol (SDK)").
    */
   readonly xds?: { readonly protocol?: XdsProtocol };
+  /**
+   * Static stability: the last good (ACKed) xDS resources are kept on disk, so a process restarted while every control
+   * plane is down starts from them and serves (docs/configuration.md "Disk cache"). On by default; `false` switches it
+   * off. Not used with a custom `discovery`.
+   */
+  readonly xdsCache?: XdsCacheOptions | false;
 }
 
 /** MeshOptions with every default applied. */
@@ -142,6 +165,8 @@ export interface ResolvedMeshOptions {
   readonly reporting: { readonly intervalMs: number } | undefined;
   /** The ADS method the xDS client speaks. */
   readonly xdsProtocol: XdsProtocol;
+  /** The disk cache: undefined = off. */
+  readonly xdsCache: { readonly dir: string; readonly minWriteIntervalMs: number; readonly readyWaitMs: number } | undefined;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -219,6 +244,11 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   const xds = options.xds;
   if (xds !== undefined && (typeof xds !== 'object' || xds === null)) invalidArg("createMesh: xds must be an object like { protocol: 'auto' }");
   if (xds?.protocol !== undefined && !XDS_PROTOCOLS.includes(xds.protocol)) invalidArg(`createMesh: xds.protocol must be 'auto', 'delta' or 'sotw', got ${JSON.stringify(xds.protocol)}`);
+  const c = options.xdsCache;
+  if (c !== undefined && c !== false && (typeof c !== 'object' || c === null)) invalidArg('createMesh: xdsCache must be false or an object like { dir }');
+  if (c && c.dir !== undefined && (typeof c.dir !== 'string' || c.dir === '')) invalidArg('createMesh: xdsCache.dir must be a directory path');
+  nonNegative('xdsCache.minWriteIntervalMs', c ? c.minWriteIntervalMs : undefined);
+  nonNegative('xdsCache.readyWaitMs', c ? c.readyWaitMs : undefined);
   const envOff = /^(1|true|yes)$/i.test(env['WEFT_DISABLED'] ?? '');
   const disabledBy = envOff ? 'WEFT_DISABLED' : options.enabled === false ? 'option' : undefined;
   return Object.freeze({
@@ -245,5 +275,13 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     accessLog: { ...options.accessLog },
     reporting: r?.enabled === false ? undefined : { intervalMs: reportIntervalMs },
     xdsProtocol: xds?.protocol ?? 'auto',
+    xdsCache:
+      c === false || options.discovery !== undefined
+        ? undefined
+        : {
+            dir: c?.dir ?? defaultCacheDir(env),
+            minWriteIntervalMs: c?.minWriteIntervalMs ?? DEFAULT_CACHE_WRITE_INTERVAL_MS,
+            readyWaitMs: c?.readyWaitMs ?? DEFAULT_CACHE_READY_WAIT_MS,
+          },
   });
 }

@@ -16,7 +16,16 @@ export interface ReadyInputs {
   readonly inboundService?: string;
   /** The workload identity, when a bootstrap token is configured: ready() waits for its first certificate. */
   readonly identity?: { whenReady(): Promise<void>; status(): IdentityStatus };
+  /**
+   * With a disk cache: when the state in use comes from it and the stream is down, wait this long (ms) for the control
+   * plane, then count the stream as ready on the cached state, and registrations as deferred (they complete once the
+   * control plane is back). Undefined: the stream must connect.
+   */
+  readonly cacheReadyWaitMs?: number;
 }
+
+/** How often ready() looks whether the stream connected while serving from the disk cache (ms). */
+const CONNECT_POLL_MS = 50;
 
 /**
  * Resolves with the list of what is still missing when `timeoutMs` passes (empty = ready), each entry one readable
@@ -30,10 +39,27 @@ export async function waitUntilReady(inputs: ReadyInputs): Promise<string[]> {
   const within = async <T>(p: Promise<T>): Promise<T | 'timeout'> => Promise.race([p, expired]);
   const remaining = (): number => Math.max(0, deadline - Date.now());
 
+  // Settled once ready() has decided to serve from the disk cache: registrations then stop holding it up.
+  let onCache: (value: 'cache') => void = () => {};
+  const servingFromCache = new Promise<'cache'>((resolve) => (onCache = resolve));
+
+  /** Resolves once the stream is connected or `ms` passed (polling: the Discovery contract has no connect event). */
+  const connectedWithin = async (ms: number): Promise<void> => {
+    const until = Date.now() + ms;
+    while (!discovery.status().connected && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(CONNECT_POLL_MS, Math.max(1, until - Date.now()))));
+  };
+
   const stream = async (): Promise<string | undefined> => {
     const targets = inputs.dependsOn.length > 0 ? inputs.dependsOn : [inputs.probe];
     // Any decisive answer (resolved or absent) proves the stream answers; the dependsOn check below is stricter.
-    await within(Promise.race(targets.map((t) => discovery.resolve(t, remaining()))));
+    const answered = Promise.race(targets.map((t) => discovery.resolve(t, remaining())));
+    // resolve() subscribes, and fills from the disk cache, synchronously: whether the cache serves is known here.
+    if (inputs.cacheReadyWaitMs !== undefined && !discovery.status().connected && discovery.status().cache?.servingFromCache === true) {
+      await within(connectedWithin(Math.min(inputs.cacheReadyWaitMs, remaining())));
+      if (!discovery.status().connected) onCache('cache');
+      return undefined; // connected, or static stability: serving the last good state from disk
+    }
+    await within(answered);
     if (discovery.status().connected) return undefined;
     const status = discovery.status();
     return `xDS stream to ${status.server} (not connected)`;
@@ -69,8 +95,8 @@ export async function waitUntilReady(inputs: ReadyInputs): Promise<string[]> {
   };
 
   const registration = async (r: Registration): Promise<string | undefined> => {
-    const ok = await within(r.registered());
-    if (ok === true) return undefined;
+    const ok = await within(Promise.race([r.registered(), servingFromCache]));
+    if (ok === true || ok === 'cache') return undefined;
     const s = r.status();
     return `registration of ${s.service} at ${s.address}:${s.port}${s.lastError ? ` (${s.lastError})` : ''}`;
   };

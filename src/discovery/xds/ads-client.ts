@@ -12,6 +12,7 @@ import {
 } from './ads-wire.js';
 import { Backoff } from './backoff.js';
 import { compileMeshState, requiredResourceNames } from './compile.js';
+import { CACHED_TYPE_URLS, type CachedXdsResource, type XdsCacheContent, type XdsDiskCache } from './disk-cache.js';
 import { RESOURCE_TYPE_URLS, TYPE_URL, type ProtoObject, type ResourceTypeUrl } from './protos.js';
 import { ResourceCache, type ApplyResult } from './resource-cache.js';
 import { RESOURCE_TYPES, type SecretResource } from './resources/index.js';
@@ -56,6 +57,11 @@ export interface XdsClientOptions {
    * also restored into the client: the server will not send a claimed resource again until it changes.
    */
   initialResourceVersions?: Partial<Record<ResourceTypeUrl, Readonly<Record<string, string>>>>;
+  /**
+   * The disk cache of last good resources (static stability): what it loaded seeds the client until the control plane
+   * answers, and every accepted change is saved to it (coalesced). Default none. Closed by close().
+   */
+  diskCache?: XdsDiskCache;
 }
 
 /** The `protocol` option of createXdsClient (and `xds.protocol` of createMesh). */
@@ -152,6 +158,8 @@ class AdsClient implements XdsClient {
   /** Seeded versions (initialResourceVersions), per type; a name leaves when the server removes it. */
   readonly #seeds = new Map<ResourceTypeUrl, Map<string, string>>();
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Resources loaded from the disk cache, applied as names get subscribed; dropped at the first live response. */
+  #seed: Map<ResourceTypeUrl, Map<string, CachedXdsResource>> | undefined;
   #nodeSent = false;
   #connected = false;
   #closed = false;
@@ -172,6 +180,15 @@ class AdsClient implements XdsClient {
     this.#delta = (options.protocol ?? 'auto') !== 'sotw';
     this.#node = nodeProto(options.node);
     this.#secrets = new SecretWatchers(this.#logger, () => this.#closed);
+    const loaded = options.diskCache?.loaded;
+    if (loaded !== undefined && loaded.resources.length > 0) {
+      this.#seed = new Map();
+      for (const r of loaded.resources) {
+        let byName = this.#seed.get(r.typeUrl);
+        if (byName === undefined) this.#seed.set(r.typeUrl, (byName = new Map()));
+        byName.set(r.name, r);
+      }
+    }
   }
 
   get state(): Watch<MeshState> {
@@ -229,6 +246,7 @@ class AdsClient implements XdsClient {
           Object.freeze({ typeUrl: t.typeUrl, subscribed: Object.freeze([...t.subscribed].sort()), ackedVersion: t.version, lastNack: t.lastNack }),
         ),
       ),
+      ...(this.#options.diskCache !== undefined && { cache: this.#options.diskCache.status(this.#cache.fromDiskCount()) }),
     });
   }
 
@@ -282,6 +300,7 @@ class AdsClient implements XdsClient {
     this.#waiters.clear();
     this.#nackListeners.clear();
     this.#secrets.clear();
+    await this.#options.diskCache?.close(); // writes the latest accepted state if a write was still pending
     this.#logger.info('xDS client closed', { server: this.#options.server });
   }
 
@@ -446,6 +465,8 @@ class AdsClient implements XdsClient {
 
   /** After a response was applied (either protocol): record the ACK or NACK, recompile, answer, and notify. */
   #settle(type: TypeState, version: string, nonce: string, result: ApplyResult): void {
+    const versionBefore = type.version;
+    this.#seed = undefined; // the control plane answers: from now on it, not the disk, fills new subscriptions
     let nack: NackEvent | undefined;
     if (result.errors.length > 0) {
       const message = result.errors.join('\n');
@@ -459,6 +480,7 @@ class AdsClient implements XdsClient {
       type.lastNack = undefined;
     }
     if (result.changed) this.#recompute();
+    if ((result.changed || type.version !== versionBefore) && CACHED_TYPE_URLS.includes(type.typeUrl)) this.#options.diskCache?.save(() => this.#cacheContent());
     this.#send(type, true); // ACK or NACK, with this type's current names
     this.#flushSubscriptions();
     if (nack !== undefined) this.#emitNack(nack);
@@ -468,22 +490,29 @@ class AdsClient implements XdsClient {
     }
   }
 
-  /** Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response. */
+  /**
+   * Compiles and publishes the MeshState, updates subscriptions, and settles waiters. One compile per response; while
+   * resources from the disk cache remain to be used, one more per step of the LDS → RDS → CDS → EDS chain they fill.
+   */
   #recompute(): void {
     const input = { targets: this.#targets, resources: this.#cache, inbound: this.#inbound };
-    const next = compileMeshState(input, this.#state.get());
-    const required = new Map(requiredResourceNames(input, next));
-    required.set(TYPE_URL.secret, new Set(this.#secrets.names()));
-    for (const type of this.#types.values()) {
-      const names = required.get(type.typeUrl) ?? new Set<string>();
-      for (const name of type.subscribed) {
-        if (!names.has(name)) {
-          this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });
-          this.#cache.drop(type.typeUrl, name);
-          type.dropped.add(name);
+    let next: MeshState;
+    for (let pass = 0; ; pass++) {
+      next = compileMeshState(input, this.#state.get());
+      const required = new Map(requiredResourceNames(input, next));
+      required.set(TYPE_URL.secret, new Set(this.#secrets.names()));
+      for (const type of this.#types.values()) {
+        const names = required.get(type.typeUrl) ?? new Set<string>();
+        for (const name of type.subscribed) {
+          if (!names.has(name)) {
+            this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });
+            this.#cache.drop(type.typeUrl, name);
+          }
         }
+        type.subscribed = new Set(names);
       }
-      type.subscribed = new Set(names);
+      // Bounded: each pass that seeds moves at least one step down the four-type chain.
+      if (pass >= 8 || !this.#applySeed()) break;
     }
     if (next !== this.#state.get()) {
       this.#trace('publish MeshState', { generation: next.generation, targets: next.targets.size, clusters: next.clusters.size });
@@ -495,6 +524,44 @@ class AdsClient implements XdsClient {
       clearTimeout(w.timer);
       this.#waiters.delete(w);
     }
+  }
+
+  /**
+   * Accepts, through the same validation as live resources, the disk-cached resources of every subscribed name not yet
+   * held; a cached one that no longer validates is dropped with a warning. True if anything was accepted.
+   */
+  #applySeed(): boolean {
+    const seed = this.#seed;
+    if (seed === undefined) return false;
+    let applied = false;
+    for (const type of this.#types.values()) {
+      const byName = seed.get(type.typeUrl);
+      if (byName === undefined) continue;
+      for (const name of type.subscribed) {
+        const r = byName.get(name);
+        if (r === undefined || this.#cache.accepted(type.typeUrl).has(name)) continue;
+        byName.delete(name);
+        const errors = this.#cache.seed(type.typeUrl, name, r.version, r.any);
+        if (errors.length > 0) {
+          this.#logger.warn('xDS disk cache: a cached resource no longer validates and is dropped', {
+            file: this.#options.diskCache?.file, typeUrl: type.typeUrl, name, errors: errors.join('; '),
+          });
+          continue;
+        }
+        this.#trace(`${RESOURCE_TYPES[type.typeUrl].shortName} from disk cache`, { name, version: r.version });
+        applied = true;
+      }
+    }
+    return applied;
+  }
+
+  /** What the disk cache stores: every accepted routing resource with its version and wire bytes. */
+  #cacheContent(): XdsCacheContent {
+    const resources: CachedXdsResource[] = [];
+    for (const typeUrl of CACHED_TYPE_URLS) {
+      for (const r of this.#cache.accepted(typeUrl).values()) resources.push({ typeUrl, name: r.name, version: r.version, any: { type_url: typeUrl, value: r.raw } });
+    }
+    return { server: this.#options.server, resources };
   }
 
   /** Sends a request for every type whose names differ from the last request on this stream. */
@@ -543,12 +610,17 @@ class AdsClient implements XdsClient {
     call.write(request);
   }
 
-  /** Name → version of every subscribed resource of `type` held (accepted, else seeded), for `initial_resource_versions`. */
+  /**
+   * Name → version of every subscribed resource of `type` held (accepted, else seeded), for `initial_resource_versions`.
+   * Resources read from the disk cache are not claimed: the server then sends them once, which confirms them live (a
+   * cached resource the server never sends would stay "from the cache" in status, with no way to tell it is current).
+   */
   #heldVersions(type: TypeState): Record<string, string> {
     const accepted = this.#cache.accepted(type.typeUrl);
     const seeds = this.#seeds.get(type.typeUrl);
     const held: Record<string, string> = {};
     for (const name of type.subscribed) {
+      if (this.#cache.isFromDisk(type.typeUrl, name)) continue;
       const version = accepted.get(name)?.version ?? seeds?.get(name);
       if (version !== undefined && version !== '') held[name] = version;
     }

@@ -53,6 +53,8 @@ export class ResourceCache implements ResourceView {
   readonly #errors = new Map<ResourceTypeUrl, Map<string, string>>(RESOURCE_TYPE_URLS.map((t) => [t, new Map()]));
   readonly #absent = new Map<ResourceTypeUrl, Set<string>>(RESOURCE_TYPE_URLS.map((t) => [t, new Set()]));
   readonly #inbound = new Map<string, InboundListenerResource>();
+  /** Accepted resources that came from the disk cache (seed()) and no control plane has sent since. */
+  readonly #fromDisk = new Map<ResourceTypeUrl, Set<string>>(RESOURCE_TYPE_URLS.map((t) => [t, new Set()]));
 
   get listeners(): ReadonlyMap<string, ListenerResource> {
     return this.#values.get(TYPE_URL.listener) as Map<string, ListenerResource>;
@@ -77,6 +79,33 @@ export class ResourceCache implements ResourceView {
   }
   errorOf(typeUrl: ResourceTypeUrl, name: string): string | undefined {
     return this.#errors.get(typeUrl)!.get(name);
+  }
+
+  /** How many accepted resources came from the disk cache and are still in use (not yet replaced by a live one). */
+  fromDiskCount(): number {
+    let n = 0;
+    for (const names of this.#fromDisk.values()) n += names.size;
+    return n;
+  }
+
+  /** Whether `name` holds a resource read from the disk cache that no control plane has confirmed yet. */
+  isFromDisk(typeUrl: ResourceTypeUrl, name: string): boolean {
+    return this.#fromDisk.get(typeUrl)!.has(name);
+  }
+
+  /**
+   * Accepts one resource read from the disk cache through the same decoding and validation as a live one. Returns the
+   * errors that refused it; a refused one is forgotten at once (no last good value, no error state), so the target
+   * waits for the control plane instead. Never throws.
+   */
+  seed(typeUrl: ResourceTypeUrl, name: string, version: string, any: AnyMessage): readonly string[] {
+    const { errors } = this.apply(typeUrl, version, [any], new Set([name]), new Set());
+    if (errors.length > 0 || !this.#accepted.get(typeUrl)!.has(name)) {
+      this.drop(typeUrl, name);
+      return errors.length > 0 ? errors : [`resource '${name}': not in the cached payload`];
+    }
+    this.#fromDisk.get(typeUrl)!.add(name);
+    return errors;
   }
 
   /** The accepted resources of one type (live view; do not keep it across calls). */
@@ -163,6 +192,7 @@ export class ResourceCache implements ResourceView {
     if (this.#absent.get(typeUrl)!.delete(name)) run.changed = true;
     const previous = accepted.get(name);
     if (previous !== undefined && Buffer.from(previous.raw).equals(any.value)) {
+      this.#fromDisk.get(typeUrl)!.delete(name); // confirmed by a live response
       if (previous.version !== version) accepted.set(name, { ...previous, version });
       if (errorsByName.delete(name)) run.changed = true;
       return;
@@ -172,6 +202,7 @@ export class ResourceCache implements ResourceView {
     if (result.ok) {
       accepted.set(name, { name, value: result.value, version, raw: any.value, proto });
       this.#store(this.#values.get(typeUrl)!, name, result.value);
+      this.#fromDisk.get(typeUrl)!.delete(name); // replaced (seed() marks its own again)
       errorsByName.delete(name);
     } else {
       const lines = result.errors.map((e) => `resource '${name}': ${e}`);
@@ -187,6 +218,7 @@ export class ResourceCache implements ResourceView {
     if (this.#accepted.get(typeUrl)!.delete(name) || !absent.has(name) || errorsByName.has(name)) run.changed = true;
     this.#values.get(typeUrl)!.delete(name);
     if (typeUrl === TYPE_URL.listener) this.#inbound.delete(name);
+    this.#fromDisk.get(typeUrl)!.delete(name);
     errorsByName.delete(name);
     absent.add(name);
   }
@@ -198,6 +230,7 @@ export class ResourceCache implements ResourceView {
     if (typeUrl === TYPE_URL.listener) this.#inbound.delete(name);
     this.#errors.get(typeUrl)!.delete(name);
     this.#absent.get(typeUrl)!.delete(name);
+    this.#fromDisk.get(typeUrl)!.delete(name);
   }
 
   /** Stores a decoded value: inbound Listeners in their own map, everything else by type. */
