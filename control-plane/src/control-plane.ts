@@ -10,7 +10,8 @@ import { openDirStore } from './config/dir-store.js';
 import { openEtcdStore } from './config/etcd-store.js';
 import { isEtcdStore, openEtcd, parseEtcdStoreUrl } from './etcd/etcd-client.js';
 import { translate } from './translate/translate.js';
-import { Registry } from './registry/registry.js';
+import { Registry, type LeaseService } from './registry/registry.js';
+import { EtcdLeases } from './registry/etcd-leases.js';
 import { addRegistryService } from './registry/registry-service.js';
 import { loadRegistryState, REGISTRY_STATE_FILE, saveRegistryState } from './registry/registry-state.js';
 import { AdsServer } from './server/ads-server.js';
@@ -77,7 +78,10 @@ export interface ControlPlane {
   /** `http://host:port` of the admin API. */
   readonly adminUrl: string;
   readonly store: ConfigStore;
+  /** This replica's endpoint table (with etcd, a mirror of the leases etcd holds): what translation routes to. */
   readonly registry: Registry;
+  /** Where registrations go: `registry` itself, or etcd leases valid on every replica (the gRPC Registry service). */
+  readonly leases: LeaseService;
   /** The ADS server: connected clients and what they were sent. */
   readonly ads: AdsServer;
   /** The traffic every process reports (weft.telemetry.v1), as rates and percentiles. */
@@ -120,10 +124,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const { store } = backing;
     const registry = new Registry({ ...(options.leaseTtlMs === undefined ? {} : { defaultTtlMs: options.leaseTtlMs }), logger });
     undo.push(() => registry.close());
+    // With etcd, leases live there (valid on every replica, expired by etcd); otherwise in this process.
+    let leases: LeaseService = registry;
+    if (backing.etcd !== undefined) {
+      const etcdLeases = await EtcdLeases.open({ ...backing.etcd, registry, logger });
+      undo.push(() => etcdLeases.close());
+      leases = etcdLeases;
+    }
     const stateDir = options.stateDir ?? (backing.configDir === undefined ? false : path.join(backing.configDir, '.weft'));
     const security = await openSecurity({ ...options.security, stateDir, logger });
     undo.push(() => security.close());
-    if (stateDir !== false) {
+    if (stateDir !== false && backing.etcd === undefined) {
       const file = path.join(stateDir, REGISTRY_STATE_FILE);
       for (const error of registry.restore(await loadRegistryState(file, logger))) {
         logger.warn('registry state: skipped a saved lease', { file, error: error.message });
@@ -179,7 +190,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       return svc === undefined ? undefined : (svc.metadata.namespace ?? DEFAULT_NAMESPACE);
     };
     const callerAuth = { authenticate: auth.authenticate.bind(auth), namespaceOf };
-    addRegistryService(server, registry, logger, callerAuth);
+    addRegistryService(server, leases, logger, callerAuth);
     const traffic = new TrafficAggregator(options.telemetry);
     addTelemetryService(server, traffic, logger, callerAuth);
     addIdentityService(server, security.signDeps);
@@ -224,6 +235,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       adminUrl: admin.url,
       store,
       registry,
+      leases,
       ads,
       traffic,
       ca: security.ca,
