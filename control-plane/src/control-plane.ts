@@ -64,7 +64,7 @@ export interface ControlPlaneOptions {
   readonly stateDir?: string | false;
   readonly logger?: Logger;
   /** CA, enrolment, xDS auth and admin token options (docs/configuration.md "Control plane security"). */
-  readonly security?: Omit<SecurityOptions, 'stateDir' | 'logger'>;
+  readonly security?: Omit<SecurityOptions, 'stateDir' | 'logger' | 'etcd'>;
   /** Retention, staleness and bounds of the traffic reports behind `weft stat` and the dashboard. */
   readonly telemetry?: Omit<TrafficAggregatorOptions, 'nowMs'>;
 }
@@ -132,7 +132,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       leases = etcdLeases;
     }
     const stateDir = options.stateDir ?? (backing.configDir === undefined ? false : path.join(backing.configDir, '.weft'));
-    const security = await openSecurity({ ...options.security, stateDir, logger });
+    const security = await openSecurity({ ...options.security, stateDir, logger, ...(backing.etcd === undefined ? {} : { etcd: backing.etcd }) });
     undo.push(() => security.close());
     if (stateDir !== false && backing.etcd === undefined) {
       const file = path.join(stateDir, REGISTRY_STATE_FILE);
