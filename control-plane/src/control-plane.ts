@@ -1,5 +1,6 @@
 // Starts a whole control plane: config store + registry -> translate -> snapshot cache -> ADS, plus the CA (enrolment,
 // trust bundle over SDS), xDS caller authentication and the admin API behind the operator token.
+import { hostname } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
@@ -9,6 +10,7 @@ import type { ConfigStore } from './model.js';
 import { openDirStore } from './config/dir-store.js';
 import { openEtcdStore } from './config/etcd-store.js';
 import { isEtcdStore, openEtcd, parseEtcdStoreUrl } from './etcd/etcd-client.js';
+import { ReplicaPresence } from './etcd/replica-presence.js';
 import { translate } from './translate/translate.js';
 import { Registry, type LeaseService } from './registry/registry.js';
 import { EtcdLeases } from './registry/etcd-leases.js';
@@ -199,6 +201,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     undo.push(() => ads.close());
     const xdsPort = await bind(server, host, options.xdsPort ?? DEFAULT_XDS_PORT);
 
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    const xdsAddress = `${hostPart}:${xdsPort}`;
+    let presence: ReplicaPresence | undefined;
     let admin;
     try {
       admin = await startAdminServer({
@@ -211,6 +216,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         port: options.adminPort ?? DEFAULT_ADMIN_PORT,
         adminToken: security.adminToken,
         identity: { ca: security.ca, tokens: security.tokens },
+        ...(backing.etcd === undefined ? {} : { replicas: () => presence?.list() ?? Promise.resolve([]) }),
       });
     } catch (e: unknown) {
       throw listenError('admin API', host, options.adminPort ?? DEFAULT_ADMIN_PORT, e);
@@ -218,8 +224,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const adminServer = admin;
     undo.push(() => adminServer.close());
 
-    const hostPart = host.includes(':') ? `[${host}]` : host;
-    const xdsAddress = `${hostPart}:${xdsPort}`;
+    if (backing.etcd !== undefined) {
+      const announced = new ReplicaPresence(backing.etcd.client, backing.etcd.prefix, { id: `${hostname()}:${xdsPort}`, xdsAddress, adminUrl: admin.url, startedAt: new Date().toISOString() }, logger);
+      presence = announced;
+      undo.push(() => announced.close());
+    }
     logger.info('control plane started', {
       xdsAddress,
       adminUrl: admin.url,

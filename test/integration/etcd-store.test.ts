@@ -111,6 +111,25 @@ describe('etcd config store: three replicas', { timeout: 120_000 }, () => {
   });
 });
 
+describe('etcd replicas: status', { timeout: 120_000 }, () => {
+  it('GET /v1/status on any replica lists the live replicas; one that closes leaves the list', async (t) => {
+    const etcd = await startEtcd();
+    t.after(() => etcd.stop());
+    const [a, b, c] = [await startReplica(etcd, 'status'), await startReplica(etcd, 'status'), await startReplica(etcd, 'status')] as [ControlPlane, ControlPlane, ControlPlane];
+    t.after(() => Promise.all([a, b, c].map((r) => r.close())));
+    const live = async (cp: ControlPlane) => {
+      const res = await fetch(`${cp.adminUrl}/v1/status`, { headers: { authorization: `Bearer ${cp.adminToken}` } });
+      const body = (await res.json()) as { replicas?: { live: { xdsAddress: string; adminUrl: string }[] } };
+      return (body.replicas?.live ?? []).map((r) => r.xdsAddress).sort();
+    };
+    const all = [a, b, c].map((r) => r.xdsAddress).sort();
+    await waitFor(async () => JSON.stringify(await live(b)) === JSON.stringify(all), 'three replicas listed on B', 30_000, 100);
+    await c.close();
+    const left = [a, b].map((r) => r.xdsAddress).sort();
+    await waitFor(async () => JSON.stringify(await live(a)) === JSON.stringify(left), 'C gone from the list on A', 30_000, 100);
+  });
+});
+
 describe('etcd config store: concurrency', { timeout: 120_000 }, () => {
   let etcd: EtcdServer;
   let replicas: ControlPlane[] = [];

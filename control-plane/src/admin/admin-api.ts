@@ -15,6 +15,7 @@ import { identityRoute, type AdminIdentityDeps } from './identity-routes.js';
 import { statsRoute } from './stats-routes.js';
 import type { TrafficAggregator } from '../telemetry/traffic-aggregator.js';
 import { serveDashboard } from '../dashboard/dashboard.js';
+import type { ReplicaInfo } from '../etcd/replica-presence.js';
 
 /** Largest request body accepted (bytes); larger ones get 413. */
 export const MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024;
@@ -33,6 +34,8 @@ export interface AdminApiDeps {
   readonly identity?: AdminIdentityDeps;
   /** Reported traffic for /v1/stats and /v1/stats/series (absent: those answer 501). */
   readonly traffic?: TrafficAggregator;
+  /** The live control-plane replicas sharing this one's etcd store (absent with a directory store). */
+  readonly replicas?: () => Promise<readonly ReplicaInfo[]>;
 }
 
 /** Options of startAdminServer. */
@@ -71,6 +74,8 @@ export interface StatusView {
   readonly endpoints: number;
   /** Registered endpoints that are not routed (Service or port not configured), each with its reason. */
   readonly unroutedEndpoints: readonly EndpointView[];
+  /** With an etcd store: the live replicas (this one included), or why etcd could not be asked. */
+  readonly replicas?: { readonly live: readonly ReplicaInfo[]; readonly error?: string };
 }
 
 class HttpError extends Error {
@@ -214,6 +219,7 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
         clients: deps.ads.clients(),
         endpoints: endpoints.length,
         unroutedEndpoints: endpoints.filter((e) => !e.routed),
+        ...(deps.replicas === undefined ? {} : { replicas: await deps.replicas().then((live) => ({ live }), (e: unknown) => ({ live: [], error: `etcd is unavailable: ${String(e)}` })) }),
       };
       return { status: 200, body: status };
     }
