@@ -70,23 +70,14 @@ export async function openSecurity(options: SecurityOptions): Promise<Security> 
   if (options.adminToken !== undefined && options.adminToken.length < 16) invalid('adminToken must be at least 16 characters');
 
   if (options.etcd !== undefined) return openSharedSecurity(options, options.etcd, clock, xdsAuth, rate);
-  const ca = await CertificateAuthority.open({
-    stateDir: options.stateDir,
-    ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
-    ...(options.certTtlMs === undefined ? {} : { certTtlMs: options.certTtlMs }),
-    ...(options.caFiles === undefined ? {} : { operator: options.caFiles }),
-    clock,
-    logger,
-  });
+  const ca = await openCa(options, options.stateDir, clock);
   try {
     const tokens = await BootstrapTokens.open({ stateDir: options.stateDir, trustDomain: ca.trustDomain, nowMs: () => clock.nowMs() });
     const adminTokenFile = options.adminToken !== undefined ? undefined : (options.adminTokenFile ?? (options.stateDir === false ? undefined : path.join(options.stateDir, ADMIN_TOKEN_FILE)));
-    let adminToken = options.adminToken;
-    if (adminToken === undefined && adminTokenFile !== undefined) adminToken = await loadOrCreateAdminToken(adminTokenFile, logger);
-    if (adminToken === undefined) {
-      adminToken = randomAdminToken();
+    const adminToken = await resolveAdminToken(options, adminTokenFile, async () => {
       logger.warn('admin API: no state dir and no --admin-token-file; the operator token lives in memory only (ControlPlane.adminToken)');
-    }
+      return randomAdminToken();
+    });
     return assemble(options, ca, tokens, adminToken, adminTokenFile, clock, xdsAuth, rate, async () => undefined);
   } catch (e: unknown) {
     await ca.close();
@@ -114,14 +105,7 @@ async function openSharedSecurity(
   try {
     return await withEtcdLock(client, `${secrets}lock`, async () => {
       await downloadDir(client, `${secrets}ca/`, path.join(tempDir, 'ca'));
-      const ca = await CertificateAuthority.open({
-        stateDir: tempDir,
-        ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
-        ...(options.certTtlMs === undefined ? {} : { certTtlMs: options.certTtlMs }),
-        ...(options.caFiles === undefined ? {} : { operator: options.caFiles }),
-        clock,
-        logger,
-      });
+      const ca = await openCa(options, tempDir, clock);
       try {
         await uploadDir(client, `${secrets}ca/`, path.join(tempDir, 'ca'));
         const keyPem = await sharedSecret(client, `${secrets}token-key.pem`, () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
@@ -132,14 +116,12 @@ async function openSharedSecurity(
           keyPem: keyPem.value,
           ledger: new EtcdTokenLedger(client, `${secrets}used-tokens/`),
         });
-        let adminToken = options.adminToken;
-        const adminTokenFile = adminToken === undefined ? options.adminTokenFile : undefined;
-        if (adminToken === undefined && adminTokenFile !== undefined) adminToken = await loadOrCreateAdminToken(adminTokenFile, logger);
-        if (adminToken === undefined) {
+        const adminTokenFile = options.adminToken === undefined ? options.adminTokenFile : undefined;
+        const adminToken = await resolveAdminToken(options, adminTokenFile, async () => {
           const shared = await sharedSecret(client, `${secrets}admin-token`, randomAdminToken);
-          adminToken = shared.value;
           if (shared.created) logger.info('admin API: created the operator token shared by every replica', { key: `${secrets}admin-token` });
-        }
+          return shared.value;
+        });
         return assemble(options, ca, tokens, adminToken, adminTokenFile, clock, xdsAuth, rate, removeTemp);
       } catch (e: unknown) {
         await ca.close();
@@ -150,6 +132,24 @@ async function openSharedSecurity(
     await removeTemp();
     throw e;
   }
+}
+
+function openCa(options: SecurityOptions, stateDir: string | false, clock: RegistryClock): Promise<CertificateAuthority> {
+  return CertificateAuthority.open({
+    stateDir,
+    ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
+    ...(options.certTtlMs === undefined ? {} : { certTtlMs: options.certTtlMs }),
+    ...(options.caFiles === undefined ? {} : { operator: options.caFiles }),
+    clock,
+    logger: options.logger,
+  });
+}
+
+/** The operator token: `adminToken`, else the one in `file` (created if missing), else what `otherwise` gives. */
+async function resolveAdminToken(options: SecurityOptions, file: string | undefined, otherwise: () => Promise<string>): Promise<string> {
+  if (options.adminToken !== undefined) return options.adminToken;
+  if (file !== undefined) return loadOrCreateAdminToken(file, options.logger);
+  return otherwise();
 }
 
 function assemble(

@@ -8,6 +8,7 @@ import { formatConfigError, type ConfigChange, type ConfigError, type ConfigReso
 import { etcdKeys, type EtcdKeys } from '../etcd/etcd-client.js';
 import { createMeshConfig, keyOf } from './mesh-config.js';
 import { parseConfigDocuments } from './parse.js';
+import { ConfigFeed } from './config-feed.js';
 import { changedKeys, planApply, planDelete } from './plan.js';
 import { validateConfig } from './validate.js';
 
@@ -63,11 +64,8 @@ class EtcdStore implements ConfigStore {
   readonly #client: Etcd3;
   readonly #keys: EtcdKeys;
   readonly #logger: Logger;
-  readonly #listeners = new Set<(config: MeshConfig) => void>();
-  #current: MeshConfig;
+  readonly #feed: ConfigFeed;
   #revision: bigint;
-  #lastErrors: readonly ConfigError[] = [];
-  #queue: Promise<unknown> = Promise.resolve();
   #watcher: Watcher | undefined;
   #reloadScheduled = false;
   #closed = false;
@@ -76,27 +74,26 @@ class EtcdStore implements ConfigStore {
     this.#client = client;
     this.#keys = keys;
     this.#logger = logger;
-    this.#current = createMeshConfig(initial.resources, 1);
+    this.#feed = new ConfigFeed(initial.resources, logger);
     this.#revision = initial.revision;
   }
 
   current(): MeshConfig {
-    return this.#current;
+    return this.#feed.current();
   }
 
   lastErrors(): readonly ConfigError[] {
-    return this.#lastErrors;
+    return this.#feed.lastErrors;
   }
 
   onChange(fn: (config: MeshConfig) => void): Disposable {
-    this.#listeners.add(fn);
-    return { dispose: () => void this.#listeners.delete(fn) };
+    return this.#feed.onChange(fn);
   }
 
   apply(yamlText: string, source = '<apply>'): Promise<ConfigChange> {
-    return this.#enqueue(() =>
+    return this.#feed.enqueue(() =>
       this.#edit((read) => {
-        const current = createMeshConfig(read.resources, this.#current.generation);
+        const current = createMeshConfig(read.resources, this.#feed.current().generation);
         const plan = planApply(current, yamlText, source);
         if (!plan.ok) return plan;
         const applied = new Set(plan.changed.map((d) => keyOf(d.resource)));
@@ -115,10 +112,10 @@ class EtcdStore implements ConfigStore {
   }
 
   delete(kind: string, name: string): Promise<ConfigChange> {
-    return this.#enqueue(() =>
+    return this.#feed.enqueue(() =>
       this.#edit((read) => {
         if (read.errors.length > 0) return { ok: false, errors: read.errors };
-        const plan = planDelete(createMeshConfig(read.resources, this.#current.generation), kind, name);
+        const plan = planDelete(createMeshConfig(read.resources, this.#feed.current().generation), kind, name);
         if (!plan.ok) return plan;
         return { ok: true, merged: plan.remaining, puts: [], deletes: [this.#keys.config + plan.key], changed: [plan.key] };
       }),
@@ -132,7 +129,7 @@ class EtcdStore implements ConfigStore {
       this.#watcher = undefined;
       await watcher?.cancel().catch(() => undefined);
     }
-    await this.#queue;
+    await this.#feed.drain();
   }
 
   async startWatching(): Promise<void> {
@@ -160,14 +157,8 @@ class EtcdStore implements ConfigStore {
     // A burst of events (one transaction puts several keys) becomes one read.
     setImmediate(() => {
       this.#reloadScheduled = false;
-      void this.#enqueue(() => this.#reload());
+      void this.#feed.enqueue(() => this.#reload());
     });
-  }
-
-  #enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 
   async #reload(): Promise<void> {
@@ -182,18 +173,18 @@ class EtcdStore implements ConfigStore {
     if (read.revision <= this.#revision) return; // already seen (the echo of this replica's own commit)
     this.#revision = read.revision;
     if (read.errors.length > 0) {
-      this.#lastErrors = Object.freeze([...read.errors]);
+      this.#feed.lastErrors = Object.freeze([...read.errors]);
       this.#logger.warn('config store: etcd holds invalid configuration; keeping the last good configuration', {
         prefix: this.#keys.config,
-        generation: this.#current.generation,
+        generation: this.#feed.current().generation,
         errors: read.errors.map(formatConfigError),
       });
       return;
     }
-    this.#lastErrors = [];
-    const changed = changedKeys(this.#current.resources, read.resources);
+    this.#feed.lastErrors = [];
+    const changed = changedKeys(this.#feed.current().resources, read.resources);
     if (changed.length === 0) return;
-    const config = this.#publish(read.resources);
+    const config = this.#feed.publish(read.resources);
     this.#logger.info('config store: configuration changed in etcd', { generation: config.generation, changed });
   }
 
@@ -209,7 +200,7 @@ class EtcdStore implements ConfigStore {
       }
       const p = plan(read);
       if (!p.ok) return p;
-      if (p.changed.length === 0) return { ok: true, config: this.#current, changed: [] };
+      if (p.changed.length === 0) return { ok: true, config: this.#feed.current(), changed: [] };
       let txn;
       try {
         const ops = [
@@ -226,8 +217,8 @@ class EtcdStore implements ConfigStore {
         continue;
       }
       this.#revision = BigInt(txn.header.revision);
-      this.#lastErrors = [];
-      const config = this.#publish(p.merged);
+      this.#feed.lastErrors = [];
+      const config = this.#feed.publish(p.merged);
       this.#logger.info('config store: configuration committed to etcd', { generation: config.generation, changed: p.changed, revision: txn.header.revision });
       return { ok: true, config, changed: p.changed };
     }
@@ -237,18 +228,6 @@ class EtcdStore implements ConfigStore {
     };
   }
 
-  #publish(resources: readonly ConfigResource[]): MeshConfig {
-    const config = createMeshConfig(resources, this.#current.generation + 1);
-    this.#current = config;
-    for (const fn of [...this.#listeners]) {
-      try {
-        fn(config);
-      } catch (e: unknown) {
-        this.#logger.error('config change listener threw', { error: String(e) });
-      }
-    }
-    return config;
-  }
 }
 
 /** An edit planned against one read: the keys to write and the configuration that results. */
