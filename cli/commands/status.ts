@@ -59,7 +59,7 @@ export async function runStatus(argv: readonly string[], io: CliIo, nowMs = Date
     lines.push(`Convergence (change to ACK): p50 ${conv.p50Ms} ms, p99 ${conv.p99Ms} ms over the latest ${conv.window} of ${conv.count}.`);
   }
   if (status.configErrors.length > 0) {
-    lines.push('', 'CONFIG ERRORS (the config directory has errors; the control plane keeps serving the last good config):');
+    lines.push('', 'CONFIG ERRORS (the config store has errors; the control plane keeps serving the last good config):');
     for (const e of status.configErrors as ConfigError[]) lines.push(`  ${formatConfigError(e)}`);
   }
   lines.push('');
@@ -84,6 +84,12 @@ export async function runStatus(argv: readonly string[], io: CliIo, nowMs = Date
     lines.push('', 'NACKS (the client refused these updates and keeps its last good config):');
     for (const { client: c, type: t } of nacks) {
       lines.push(`  ${c.nodeId} ${shortType(t.typeUrl)} version ${t.nack!.version} (nonce ${t.nack!.nonce}): ${t.nack!.message}`);
+    }
+  }
+  if (status.replicas !== undefined) {
+    lines.push('', `REPLICAS (sharing the etcd store): ${status.replicas.error ?? `${status.replicas.live.length} live`}`);
+    if (status.replicas.live.length > 0) {
+      lines.push(table(['ID', 'XDS', 'ADMIN', 'UP'], status.replicas.live.map((r) => [r.id, r.xdsAddress, r.adminUrl, shortDuration(nowMs - Date.parse(r.startedAt))])));
     }
   }
   if (status.unroutedEndpoints.length > 0) {

@@ -13,6 +13,22 @@ export type {
 } from './model.js';
 export { formatConfigError } from './model.js';
 export { openDirStore, type DirStoreOptions } from './config/dir-store.js';
+export { openEtcdStore, MAX_EDIT_ATTEMPTS, type EtcdStoreOptions } from './config/etcd-store.js';
+export {
+  openEtcd,
+  parseEtcdStoreUrl,
+  isEtcdStore,
+  etcdKeys,
+  DEFAULT_ETCD_PREFIX,
+  DEFAULT_ETCD_PORT,
+  DEFAULT_ETCD_CONNECT_TIMEOUT_MS,
+  ETCD_CALL_TIMEOUT_MS,
+  type EtcdKeys,
+  type EtcdStoreUrl,
+  type OpenEtcdOptions,
+} from './etcd/etcd-client.js';
+export { ReplicaPresence, REPLICA_LEASE_TTL_S, type ReplicaInfo } from './etcd/replica-presence.js';
+export { EtcdLeases, type EtcdLeasesOptions } from './registry/etcd-leases.js';
 export { translate, type TranslateOptions } from './translate/translate.js';
 export {
   MESH_INBOUND_LISTENER,
@@ -34,8 +50,10 @@ export {
   MAX_ENDPOINT_WEIGHT,
   SYSTEM_CLOCK,
   type ClockTimer,
+  validateRegistration,
   type EndpointRegistration,
   type Lease,
+  type LeaseService,
   type RegistryClock,
   type RegistryError,
   type RegistryOptions,

@@ -18,6 +18,7 @@ import type { TrafficAggregator } from '../telemetry/traffic-aggregator.js';
 import { serveDashboard } from '../dashboard/dashboard.js';
 import { prometheusHandler } from '../../../src/telemetry/prometheus.js';
 import type { ConvergenceStatus } from '../telemetry/push-metrics.js';
+import type { ReplicaInfo } from '../etcd/replica-presence.js';
 
 /** Largest request body accepted (bytes); larger ones get 413. */
 export const MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024;
@@ -38,6 +39,8 @@ export interface AdminApiDeps {
   readonly traffic?: TrafficAggregator;
   /** The push pipeline's metrics: `/metrics` (Prometheus text) and the convergence in /v1/status (absent: neither). */
   readonly push?: { status(): ConvergenceStatus; render(): string };
+  /** The live control-plane replicas sharing this one's etcd store (absent with a directory store). */
+  readonly replicas?: () => Promise<readonly ReplicaInfo[]>;
 }
 
 /** Options of startAdminServer. */
@@ -78,6 +81,8 @@ export interface StatusView {
   readonly unroutedEndpoints: readonly EndpointView[];
   /** Time from a change to clients' ACKs (p50/p99 of the latest ones); absent when the push metrics are not wired. */
   readonly convergence?: ConvergenceStatus;
+  /** With an etcd store: the live replicas (this one included), or why etcd could not be asked. */
+  readonly replicas?: { readonly live: readonly ReplicaInfo[]; readonly error?: string };
 }
 
 class HttpError extends Error {
@@ -227,6 +232,7 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
         endpoints: endpoints.length,
         unroutedEndpoints: endpoints.filter((e) => !e.routed),
         ...(deps.push === undefined ? {} : { convergence: deps.push.status() }),
+        ...(deps.replicas === undefined ? {} : { replicas: await deps.replicas().then((live) => ({ live }), (e: unknown) => ({ live: [], error: `etcd is unavailable: ${String(e)}` })) }),
       };
       return { status: 200, body: status };
     }

@@ -6,7 +6,7 @@ import { SignJWT, calculateJwkThumbprint, decodeProtectedHeader, exportJWK, jwtV
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import { DEFAULT_NAMESPACE, formatSpiffeId, parseSpiffeId, type WorkloadId } from '../../../src/identity/spiffe.js';
 import { PRIVATE_FILE_MODE, readIfExists, writeFileAtomic } from '../ca/secure-files.js';
-import { TokenLedger } from './token-ledger.js';
+import { TokenLedger, type UseLedger } from './token-ledger.js';
 
 /** `iss` of every bootstrap token. */
 export const TOKEN_ISSUER = 'weft-control-plane';
@@ -65,6 +65,10 @@ export interface BootstrapTokensOptions {
   readonly trustDomain: string;
   /** Clock (ms since epoch; default Date.now): expiry is judged by it. */
   readonly nowMs?: () => number;
+  /** The signing key (PKCS#8 PEM, EC P-256) shared by every replica (etcd); wins over the one in `stateDir`. */
+  readonly keyPem?: string;
+  /** Where uses are counted (etcd); default the ledger file in `stateDir`. */
+  readonly ledger?: UseLedger;
 }
 
 /** Issues, checks and consumes bootstrap tokens. check() never throws; create() throws WEFT_ERR_INVALID_ARG. */
@@ -73,10 +77,10 @@ export class BootstrapTokens {
   readonly #key: KeyObject;
   readonly #publicKey: KeyObject;
   readonly #kid: string;
-  readonly #ledger: TokenLedger;
+  readonly #ledger: UseLedger;
   readonly #nowMs: () => number;
 
-  private constructor(trustDomain: string, key: KeyObject, kid: string, ledger: TokenLedger, nowMs: () => number) {
+  private constructor(trustDomain: string, key: KeyObject, kid: string, ledger: UseLedger, nowMs: () => number) {
     this.trustDomain = trustDomain;
     this.#key = key;
     this.#publicKey = crypto.createPublicKey(key);
@@ -90,24 +94,22 @@ export class BootstrapTokens {
     const nowMs = options.nowMs ?? Date.now;
     const dir = options.stateDir === false ? undefined : path.join(options.stateDir, 'tokens');
     let key: KeyObject | undefined;
-    if (dir !== undefined) {
-      const file = path.join(dir, TOKEN_KEY_FILE);
-      const pem = await readIfExists(file);
-      if (pem !== undefined) {
-        try {
-          key = crypto.createPrivateKey(pem);
-          if (key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not an EC P-256 key');
-        } catch (e: unknown) {
-          throw new MeshError(ERROR_CODES.IDENTITY, `the token signing key ${file} is unusable (${e instanceof Error ? e.message : String(e)}); restore it, or delete it to make a new one (every token issued so far then stops working)`, { nonRetryable: true });
-        }
-      } else {
-        key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-        await writeFileAtomic(file, key.export({ type: 'pkcs8', format: 'pem' }) as string, PRIVATE_FILE_MODE);
+    const file = options.keyPem !== undefined ? 'the shared token signing key' : dir === undefined ? undefined : path.join(dir, TOKEN_KEY_FILE);
+    const pem = options.keyPem ?? (dir === undefined ? undefined : await readIfExists(path.join(dir, TOKEN_KEY_FILE)));
+    if (pem !== undefined) {
+      try {
+        key = crypto.createPrivateKey(pem);
+        if (key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not an EC P-256 key');
+      } catch (e: unknown) {
+        throw new MeshError(ERROR_CODES.IDENTITY, `the token signing key ${file} is unusable (${e instanceof Error ? e.message : String(e)}); restore it, or delete it to make a new one (every token issued so far then stops working)`, { nonRetryable: true });
       }
+    } else if (dir !== undefined) {
+      key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      await writeFileAtomic(path.join(dir, TOKEN_KEY_FILE), key.export({ type: 'pkcs8', format: 'pem' }) as string, PRIVATE_FILE_MODE);
     }
     key ??= crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const kid = await calculateJwkThumbprint(await exportJWK(crypto.createPublicKey(key)));
-    return new BootstrapTokens(options.trustDomain, key, kid, await TokenLedger.open(dir, nowMs), nowMs);
+    return new BootstrapTokens(options.trustDomain, key, kid, options.ledger ?? (await TokenLedger.open(dir, nowMs)), nowMs);
   }
 
   /** Signs a token granting `spiffe://<trust domain>/ns/<namespace>/sa/<service>`. Throws WEFT_ERR_INVALID_ARG naming the field. */

@@ -1,6 +1,10 @@
 // Opens the control plane's security parts in one place: CA, bootstrap tokens, CSR rate limit, xDS caller
 // authentication and the admin token, so control-plane.ts only wires them to its servers.
+import crypto from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Etcd3 } from 'etcd3';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/logger.js';
 import { CertificateAuthority } from '../ca/authority.js';
@@ -11,6 +15,8 @@ import { SYSTEM_CLOCK, type RegistryClock } from '../registry/registry.js';
 import { ADMIN_TOKEN_FILE, loadOrCreateAdminToken, randomAdminToken } from './admin-token.js';
 import { BootstrapTokens } from './bootstrap-tokens.js';
 import { XDS_AUTH_MODES, XdsAuthenticator, type XdsAuthMode } from './xds-auth.js';
+import { etcdKeys } from '../etcd/etcd-client.js';
+import { EtcdTokenLedger, downloadDir, sharedSecret, uploadDir, withEtcdLock } from '../etcd/etcd-secrets.js';
 
 /** The security options of startControlPlane (docs/configuration.md "Control plane security"). */
 export interface SecurityOptions {
@@ -32,6 +38,12 @@ export interface SecurityOptions {
   readonly adminTokenFile?: string;
   readonly clock?: RegistryClock;
   readonly logger: Logger;
+  /**
+   * Keep the security state in etcd, shared by every replica (docs/security-design.md "Replicas on etcd"): the CA's
+   * state, the token signing key and, unless `adminToken`/`adminTokenFile` is given, the admin token are created once
+   * by the first replica and loaded by the others; bootstrap-token uses are counted in etcd. `stateDir` is unused then.
+   */
+  readonly etcd?: { readonly client: Etcd3; readonly prefix: string };
 }
 
 /** The opened security parts. */
@@ -57,41 +69,116 @@ export async function openSecurity(options: SecurityOptions): Promise<Security> 
   if (!Number.isFinite(rate) || rate < 0) invalid(`--csr-rate must be a number ≥ 0, got ${rate}`);
   if (options.adminToken !== undefined && options.adminToken.length < 16) invalid('adminToken must be at least 16 characters');
 
-  const ca = await CertificateAuthority.open({
-    stateDir: options.stateDir,
-    ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
-    ...(options.certTtlMs === undefined ? {} : { certTtlMs: options.certTtlMs }),
-    ...(options.caFiles === undefined ? {} : { operator: options.caFiles }),
-    clock,
-    logger,
-  });
+  if (options.etcd !== undefined) return openSharedSecurity(options, options.etcd, clock, xdsAuth, rate);
+  const ca = await openCa(options, options.stateDir, clock);
   try {
     const tokens = await BootstrapTokens.open({ stateDir: options.stateDir, trustDomain: ca.trustDomain, nowMs: () => clock.nowMs() });
     const adminTokenFile = options.adminToken !== undefined ? undefined : (options.adminTokenFile ?? (options.stateDir === false ? undefined : path.join(options.stateDir, ADMIN_TOKEN_FILE)));
-    let adminToken = options.adminToken;
-    if (adminToken === undefined && adminTokenFile !== undefined) adminToken = await loadOrCreateAdminToken(adminTokenFile, logger);
-    if (adminToken === undefined) {
-      adminToken = randomAdminToken();
+    const adminToken = await resolveAdminToken(options, adminTokenFile, async () => {
       logger.warn('admin API: no state dir and no --admin-token-file; the operator token lives in memory only (ControlPlane.adminToken)');
-    }
-    const authenticator = new XdsAuthenticator({ mode: xdsAuth, ca, tokens, nowMs: () => clock.nowMs(), logger });
-    const limiter = new RateLimiter(rate, { nowMs: () => clock.nowMs() });
-    return {
-      ca,
-      tokens,
-      authenticator,
-      signDeps: { ca, tokens, limiter, logger },
-      adminToken,
-      adminTokenFile,
-      async close() {
-        await ca.close();
-        await tokens.close();
-      },
-    };
+      return randomAdminToken();
+    });
+    return assemble(options, ca, tokens, adminToken, adminTokenFile, clock, xdsAuth, rate, async () => undefined);
   } catch (e: unknown) {
     await ca.close();
     throw e;
   }
+}
+
+/**
+ * The etcd variant of openSecurity. Under one etcd lock (so two replicas starting at once cannot both create a CA),
+ * the CA's state directory is loaded from `<prefix>secrets/ca/` into a private temp dir, opened by the same
+ * CertificateAuthority code as on disk, and saved back; the token key and admin token are create-if-absent keys.
+ */
+async function openSharedSecurity(
+  options: SecurityOptions,
+  etcd: { readonly client: Etcd3; readonly prefix: string },
+  clock: RegistryClock,
+  xdsAuth: XdsAuthMode,
+  rate: number,
+): Promise<Security> {
+  const { client } = etcd;
+  const secrets = etcdKeys(etcd.prefix).secrets;
+  const { logger } = options;
+  const tempDir = await mkdtemp(path.join(tmpdir(), 'weft-ca-'));
+  const removeTemp = () => rm(tempDir, { recursive: true, force: true });
+  try {
+    return await withEtcdLock(client, `${secrets}lock`, async () => {
+      await downloadDir(client, `${secrets}ca/`, path.join(tempDir, 'ca'));
+      const ca = await openCa(options, tempDir, clock);
+      try {
+        await uploadDir(client, `${secrets}ca/`, path.join(tempDir, 'ca'));
+        const keyPem = await sharedSecret(client, `${secrets}token-key.pem`, () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+        const tokens = await BootstrapTokens.open({
+          stateDir: false,
+          trustDomain: ca.trustDomain,
+          nowMs: () => clock.nowMs(),
+          keyPem: keyPem.value,
+          ledger: new EtcdTokenLedger(client, `${secrets}used-tokens/`),
+        });
+        const adminTokenFile = options.adminToken === undefined ? options.adminTokenFile : undefined;
+        const adminToken = await resolveAdminToken(options, adminTokenFile, async () => {
+          const shared = await sharedSecret(client, `${secrets}admin-token`, randomAdminToken);
+          if (shared.created) logger.info('admin API: created the operator token shared by every replica', { key: `${secrets}admin-token` });
+          return shared.value;
+        });
+        return assemble(options, ca, tokens, adminToken, adminTokenFile, clock, xdsAuth, rate, removeTemp);
+      } catch (e: unknown) {
+        await ca.close();
+        throw e;
+      }
+    });
+  } catch (e: unknown) {
+    await removeTemp();
+    throw e;
+  }
+}
+
+function openCa(options: SecurityOptions, stateDir: string | false, clock: RegistryClock): Promise<CertificateAuthority> {
+  return CertificateAuthority.open({
+    stateDir,
+    ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
+    ...(options.certTtlMs === undefined ? {} : { certTtlMs: options.certTtlMs }),
+    ...(options.caFiles === undefined ? {} : { operator: options.caFiles }),
+    clock,
+    logger: options.logger,
+  });
+}
+
+/** The operator token: `adminToken`, else the one in `file` (created if missing), else what `otherwise` gives. */
+async function resolveAdminToken(options: SecurityOptions, file: string | undefined, otherwise: () => Promise<string>): Promise<string> {
+  if (options.adminToken !== undefined) return options.adminToken;
+  if (file !== undefined) return loadOrCreateAdminToken(file, options.logger);
+  return otherwise();
+}
+
+function assemble(
+  options: SecurityOptions,
+  ca: CertificateAuthority,
+  tokens: BootstrapTokens,
+  adminToken: string,
+  adminTokenFile: string | undefined,
+  clock: RegistryClock,
+  xdsAuth: XdsAuthMode,
+  rate: number,
+  cleanup: () => Promise<void>,
+): Security {
+  const { logger } = options;
+  const authenticator = new XdsAuthenticator({ mode: xdsAuth, ca, tokens, nowMs: () => clock.nowMs(), logger });
+  const limiter = new RateLimiter(rate, { nowMs: () => clock.nowMs() });
+  return {
+    ca,
+    tokens,
+    authenticator,
+    signDeps: { ca, tokens, limiter, logger },
+    adminToken,
+    adminTokenFile,
+    async close() {
+      await ca.close();
+      await tokens.close();
+      await cleanup();
+    },
+  };
 }
 
 function invalid(message: string): never {

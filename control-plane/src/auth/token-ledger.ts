@@ -8,11 +8,46 @@ import { PRIVATE_FILE_MODE, readIfExists, writeFileAtomic } from '../ca/secure-f
 export const TOKEN_LEDGER_FILE = 'used.json';
 const FORMAT_VERSION = 1;
 
-interface Entry {
-  count: number;
+/** The uses of one token, as kept (in the ledger file, or as one etcd key's JSON). */
+export interface UseEntry {
+  readonly count: number;
   readonly expiresAtMs: number;
   /** Thumbprints of the public keys the uses went to (absent in ledgers written before they were kept). */
-  keys?: string[];
+  readonly keys?: readonly string[];
+}
+type Entry = UseEntry;
+
+/** Where bootstrap-token uses are counted: a file (TokenLedger) or etcd (EtcdTokenLedger, shared by every replica). */
+export interface UseLedger {
+  /** How often token `jti` was used, as far as this process knows (consume is the authoritative check). */
+  used(jti: string): number;
+  /** Whether one of token `jti`'s uses went to the public key with thumbprint `key`. */
+  usedFor(jti: string, key: string): boolean;
+  /** Counts one use (see TokenLedger.consume); resolves only once the count is stored. */
+  consume(jti: string, uses: number, expiresAtMs: number, key?: string): Promise<ConsumeResult>;
+  /** Waits for a write in flight. */
+  flush(): Promise<void>;
+}
+
+/**
+ * The one counting rule of every ledger: a use for a key an earlier use already went to is not counted again (a
+ * workload whose answer was lost asks again with the same key); once `uses` are spent the token is exhausted.
+ * Returns the entry to store when a use is counted. Pure.
+ */
+export function countUse(
+  jti: string,
+  entry: UseEntry | undefined,
+  uses: number,
+  expiresAtMs: number,
+  key: string | undefined,
+): { readonly ok: true; readonly counted: boolean; readonly entry: UseEntry; readonly usesLeft: number } | (ConsumeResult & { readonly ok: false }) {
+  const count = entry?.count ?? 0;
+  if (entry !== undefined && key !== undefined && entry.keys?.includes(key)) return { ok: true, counted: false, entry, usesLeft: Math.max(0, uses - count) };
+  if (count >= uses) {
+    return { ok: false, reason: 'exhausted', error: `token ${jti} was already used ${count === 1 ? 'once' : `${count} times`} and allows ${uses === 1 ? 'one use' : `${uses} uses`} (replayed?)` };
+  }
+  const keys = key === undefined ? entry?.keys : [...(entry?.keys ?? []), key];
+  return { ok: true, counted: true, entry: { count: count + 1, expiresAtMs: entry?.expiresAtMs ?? expiresAtMs, ...(keys && { keys }) }, usesLeft: uses - count - 1 };
 }
 
 /** The outcome of counting one use. */
@@ -23,7 +58,7 @@ export type ConsumeResult = { readonly ok: true; readonly usesLeft: number } | {
  * fsynced): a certificate is never issued for a use that a crash could forget. Entries are dropped once their token has
  * expired (an expired token is refused anyway). With no directory it counts in memory only.
  */
-export class TokenLedger {
+export class TokenLedger implements UseLedger {
   readonly #file: string | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #nowMs: () => number;
@@ -80,24 +115,18 @@ export class TokenLedger {
    * be issued).
    */
   async consume(jti: string, uses: number, expiresAtMs: number, key?: string): Promise<ConsumeResult> {
-    const entry = this.#entries.get(jti);
-    const count = entry?.count ?? 0;
-    if (key !== undefined && entry?.keys?.includes(key)) return { ok: true, usesLeft: Math.max(0, uses - count) };
-    if (count >= uses) {
-      return { ok: false, reason: 'exhausted', error: `token ${jti} was already used ${count === 1 ? 'once' : `${count} times`} and allows ${uses === 1 ? 'one use' : `${uses} uses`} (replayed?)` };
-    }
-    const counted = entry ?? { count: 0, expiresAtMs };
-    counted.count++;
-    if (key !== undefined) (counted.keys ??= []).push(key);
-    this.#entries.set(jti, counted);
+    const previous = this.#entries.get(jti);
+    const use = countUse(jti, previous, uses, expiresAtMs, key);
+    if (!use.ok || !use.counted) return use.ok ? { ok: true, usesLeft: use.usesLeft } : use;
+    this.#entries.set(jti, use.entry);
     try {
       await this.#persist();
     } catch (e: unknown) {
-      if (key !== undefined) counted.keys = counted.keys?.filter((k) => k !== key);
-      if (--counted.count <= 0) this.#entries.delete(jti);
+      if (previous === undefined) this.#entries.delete(jti);
+      else this.#entries.set(jti, previous);
       return { ok: false, reason: 'unavailable', error: `cannot record the token use in ${this.#file}: ${e instanceof Error ? e.message : String(e)}` };
     }
-    return { ok: true, usesLeft: uses - count - 1 };
+    return { ok: true, usesLeft: use.usesLeft };
   }
 
   /** Waits for the write in flight, if any. */

@@ -7,10 +7,10 @@ import type { Disposable } from '../../../src/core/watch.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import { formatConfigError, type ConfigChange, type ConfigError, type ConfigResource, type ConfigStore, type MeshConfig } from '../model.js';
-import { describeKnownKinds, resolveKind, resourceFileName, resourceKey } from './kinds.js';
-import type { FilterKind } from './rule-filters-schema.js';
-import { createMeshConfig, keyOf, resourceFingerprint, routes } from './mesh-config.js';
-import { planApply } from './plan.js';
+import { resourceFileName } from './kinds.js';
+import { keyOf } from './mesh-config.js';
+import { ConfigFeed } from './config-feed.js';
+import { changedKeys, planApply, planDelete } from './plan.js';
 import { validateConfig } from './validate.js';
 import { FileEdits, isTempFileName, readConfigDir } from './yaml-files.js';
 
@@ -43,7 +43,7 @@ export async function openDirStore(options: DirStoreOptions): Promise<ConfigStor
       { nonRetryable: true, details: { dir, errors: all } },
     );
   }
-  const store = new DirStore(dir, createMeshConfig(resources, 1), options.debounceMs ?? 50, options.logger ?? NOOP_LOGGER);
+  const store = new DirStore(dir, resources, options.debounceMs ?? 50, options.logger ?? NOOP_LOGGER);
   if (options.watch ?? true) store.startWatching();
   return store;
 }
@@ -54,45 +54,41 @@ class DirStore implements ConfigStore {
   readonly #dir: string;
   readonly #debounceMs: number;
   readonly #logger: Logger;
-  readonly #listeners = new Set<(config: MeshConfig) => void>();
-  #current: MeshConfig;
-  #lastErrors: readonly ConfigError[] = [];
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #feed: ConfigFeed;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(dir: string, initial: MeshConfig, debounceMs: number, logger: Logger) {
+  constructor(dir: string, initial: readonly ConfigResource[], debounceMs: number, logger: Logger) {
     this.#dir = dir;
-    this.#current = initial;
+    this.#feed = new ConfigFeed(initial, logger);
     this.#debounceMs = debounceMs;
     this.#logger = logger;
   }
 
   current(): MeshConfig {
-    return this.#current;
+    return this.#feed.current();
   }
 
   lastErrors(): readonly ConfigError[] {
-    return this.#lastErrors;
+    return this.#feed.lastErrors;
   }
 
   onChange(fn: (config: MeshConfig) => void): Disposable {
-    this.#listeners.add(fn);
-    return { dispose: () => void this.#listeners.delete(fn) };
+    return this.#feed.onChange(fn);
   }
 
   apply(yamlText: string, source: string = APPLY_SOURCE): Promise<ConfigChange> {
-    return this.#enqueue(() => this.#apply(yamlText, source));
+    return this.#feed.enqueue(() => this.#apply(yamlText, source));
   }
 
   delete(kind: string, name: string): Promise<ConfigChange> {
-    return this.#enqueue(() => this.#delete(kind, name));
+    return this.#feed.enqueue(() => this.#delete(kind, name));
   }
 
   /** Re-reads the directory now (what the watcher does after a file event). */
   reload(): Promise<void> {
-    return this.#enqueue(() => this.#reload());
+    return this.#feed.enqueue(() => this.#reload());
   }
 
   async close(): Promise<void> {
@@ -102,7 +98,7 @@ class DirStore implements ConfigStore {
       this.#watcher = undefined;
       clearTimeout(this.#timer);
     }
-    await this.#queue;
+    await this.#feed.drain();
   }
 
   startWatching(): void {
@@ -126,57 +122,38 @@ class DirStore implements ConfigStore {
     this.#timer.unref();
   }
 
-  #enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
-
-  #publish(resources: readonly ConfigResource[]): MeshConfig {
-    const config = createMeshConfig(resources, this.#current.generation + 1);
-    this.#current = config;
-    for (const fn of [...this.#listeners]) {
-      try {
-        fn(config);
-      } catch (e: unknown) {
-        this.#logger.error('config change listener threw', { error: String(e) });
-      }
-    }
-    return config;
-  }
-
   async #reload(): Promise<void> {
     if (this.#closed) return;
     const { resources, errors } = await readConfigDir(this.#dir);
     const all = errors.length > 0 ? errors : validateConfig(resources);
     if (all.length > 0) {
-      this.#lastErrors = Object.freeze(all);
+      this.#feed.lastErrors = Object.freeze(all);
       this.#logger.warn('config directory has errors; keeping the last good configuration', {
         dir: this.#dir,
-        generation: this.#current.generation,
+        generation: this.#feed.current().generation,
         errors: all.map(formatConfigError),
       });
       return;
     }
-    this.#lastErrors = [];
-    const changed = diff(this.#current.resources, resources);
+    this.#feed.lastErrors = [];
+    const changed = changedKeys(this.#feed.current().resources, resources);
     if (changed.length === 0) {
       // Same content (e.g. the echo of the store's own write); only sources may differ: update them quietly.
-      this.#current = createMeshConfig(resources, this.#current.generation);
-      this.#logger.debug('config directory re-read: no change', { generation: this.#current.generation });
+      this.#feed.replaceQuietly(resources);
+      this.#logger.debug('config directory re-read: no change', { generation: this.#feed.current().generation });
       return;
     }
-    const config = this.#publish(resources);
+    const config = this.#feed.publish(resources);
     this.#logger.info('config directory reloaded', { generation: config.generation, changed });
   }
 
   async #apply(text: string, source: string): Promise<ConfigChange> {
     if (this.#closed) return closedError();
-    const plan = planApply(this.#current, text, source);
+    const plan = planApply(this.#feed.current(), text, source);
     if (!plan.ok) return plan;
     const { merged, changed: changedDocs } = plan;
-    if (changedDocs.length === 0) return { ok: true, config: this.#current, changed: [] };
-    const existing = new Map(this.#current.resources.map((r) => [keyOf(r), r]));
+    if (changedDocs.length === 0) return { ok: true, config: this.#feed.current(), changed: [] };
+    const existing = new Map(this.#feed.current().resources.map((r) => [keyOf(r), r]));
 
     const edits = new FileEdits();
     const written = new Map<string, string>();
@@ -206,24 +183,16 @@ class DirStore implements ConfigStore {
       return file === undefined ? r : { ...r, source: file };
     });
     const changed = changedDocs.map((d) => keyOf(d.resource)).sort();
-    const config = this.#publish(placed);
+    const config = this.#feed.publish(placed);
     this.#logger.info('config applied', { generation: config.generation, changed, source });
     return { ok: true, config, changed };
   }
 
   async #delete(kindAlias: string, name: string): Promise<ConfigChange> {
     if (this.#closed) return closedError();
-    const kind = resolveKind(kindAlias);
-    if (!kind) {
-      return { ok: false, errors: [{ field: 'kind', message: `"${kindAlias}" is not a kind Weft knows; Weft knows ${describeKnownKinds()}` }] };
-    }
-    const key = resourceKey(kind, name);
-    const target = this.#current.resources.find((r) => keyOf(r) === key);
-    if (!target) return { ok: false, errors: [{ resource: key, message: 'not found' }] };
-    const remaining = this.#current.resources.filter((r) => r !== target);
-    const errors = kind === 'Service' ? referencesTo(name, remaining) : kind === 'FaultInjection' || kind === 'ConcurrencyLimit' ? filterReferencesTo(kind, name, remaining) : [];
-    if (errors.length === 0) errors.push(...validateConfig(remaining));
-    if (errors.length > 0) return { ok: false, errors };
+    const plan = planDelete(this.#feed.current(), kindAlias, name);
+    if (!plan.ok) return plan;
+    const { key, target, remaining } = plan;
 
     if (this.#isOwnFile(target.source)) {
       const edits = new FileEdits();
@@ -233,7 +202,7 @@ class DirStore implements ConfigStore {
       const ioError = await commit(edits);
       if (ioError) return ioError;
     }
-    const config = this.#publish(remaining);
+    const config = this.#feed.publish(remaining);
     this.#logger.info('config resource deleted', { generation: config.generation, resource: key });
     return { ok: true, config, changed: [key] };
   }
@@ -241,58 +210,6 @@ class DirStore implements ConfigStore {
   #isOwnFile(file: string): boolean {
     return path.resolve(path.dirname(file)) === path.resolve(this.#dir);
   }
-}
-
-/** Keys of resources added or whose content differs between `before` and `after`, plus those removed; sorted. */
-function diff(before: readonly ConfigResource[], after: readonly ConfigResource[]): string[] {
-  const old = new Map(before.map((r) => [keyOf(r), resourceFingerprint(r)]));
-  const changed: string[] = [];
-  for (const r of after) {
-    const key = keyOf(r);
-    if (old.get(key) !== resourceFingerprint(r)) changed.push(key);
-    old.delete(key);
-  }
-  return [...changed, ...old.keys()].sort();
-}
-
-/** One error per route field that still names Service `name`. */
-function referencesTo(name: string, resources: readonly ConfigResource[]): ConfigError[] {
-  const errors: ConfigError[] = [];
-  for (const route of routes(resources)) {
-    const fields: string[] = [];
-    route.spec.parentRefs.forEach((p, i) => p.name === name && fields.push(`spec.parentRefs[${i}]`));
-    route.spec.rules.forEach((rule, i) =>
-      rule.backendRefs.forEach((b, k) => b.name === name && fields.push(`spec.rules[${i}].backendRefs[${k}]`)),
-    );
-    for (const field of fields) {
-      errors.push({
-        file: route.source,
-        resource: keyOf(route),
-        field,
-        message: `still references Service "${name}"; change or delete ${keyOf(route)} first`,
-      });
-    }
-  }
-  return errors;
-}
-
-/** One error per rule filter that still names `kind` `name` (a FaultInjection or a ConcurrencyLimit). */
-function filterReferencesTo(kind: FilterKind, name: string, resources: readonly ConfigResource[]): ConfigError[] {
-  const errors: ConfigError[] = [];
-  for (const route of routes(resources)) {
-    route.spec.rules.forEach((rule, i) =>
-      (rule.filters ?? []).forEach((f, k) => {
-        if (f.extensionRef.kind !== kind || f.extensionRef.name !== name) return;
-        errors.push({
-          file: route.source,
-          resource: keyOf(route),
-          field: `spec.rules[${i}].filters[${k}]`,
-          message: `still references ${kind} "${name}"; remove the filter from ${keyOf(route)} first`,
-        });
-      }),
-    );
-  }
-  return errors;
 }
 
 async function commit(edits: FileEdits): Promise<ConfigChange | undefined> {
