@@ -20,6 +20,12 @@ export interface DiscoveryStatus {
   /** xDS node id this process uses. */
   readonly nodeId: string;
   readonly server: string;
+  /** The control-plane replica (`ip:port`) the stream is connected to now; undefined while disconnected. */
+  readonly peer?: string | undefined;
+  /** When the current (or last) stream got its first response (ms since the epoch); undefined before the first. */
+  readonly connectedAtMs?: number | undefined;
+  /** When the last stream ended (ms since the epoch); undefined if none has. */
+  readonly disconnectedAtMs?: number | undefined;
   readonly types: readonly TypeStatus[];
 }
 

@@ -20,7 +20,10 @@ const INVALID_ARGUMENT = 3;
 
 /** Options of createXdsClient. */
 export interface XdsClientOptions {
-  /** `host:port` of the ADS server (plaintext gRPC for now). */
+  /**
+   * gRPC target of the ADS server (plaintext for now): `host:port`, or controlPlaneTarget()'s list of replicas, over
+   * which the stream moves to another replica when its own goes away.
+   */
   server: string;
   /** The xDS node this process announces in its first request. */
   node: {
@@ -123,6 +126,10 @@ class AdsClient implements XdsClient {
   #retryTimer: NodeJS.Timeout | undefined;
   #nodeSent = false;
   #connected = false;
+  /** The replica the current stream answers from (grpc-js call.getPeer()), set on its first response. */
+  #peer: string | undefined;
+  #connectedAtMs: number | undefined;
+  #disconnectedAtMs: number | undefined;
   #closed = false;
 
   constructor(options: XdsClientOptions) {
@@ -189,6 +196,9 @@ class AdsClient implements XdsClient {
       connected: this.#connected,
       nodeId: this.#options.node.id,
       server: this.#options.server,
+      peer: this.#connected ? this.#peer : undefined,
+      connectedAtMs: this.#connectedAtMs,
+      disconnectedAtMs: this.#disconnectedAtMs,
       types: Object.freeze(
         this.#shownTypes().map((t) =>
           Object.freeze({ typeUrl: t.typeUrl, subscribed: Object.freeze([...t.subscribed].sort()), ackedVersion: t.version, lastNack: t.lastNack }),
@@ -285,7 +295,11 @@ class AdsClient implements XdsClient {
     }
     call.on('data', (response: RawResponse) => {
       if (call !== this.#call) return;
-      if (!this.#connected) this.#logger.info('xDS stream connected', { server: this.#options.server });
+      if (!this.#connected) {
+        this.#peer = call.getPeer();
+        this.#connectedAtMs = Date.now();
+        this.#logger.info('xDS stream connected', { server: this.#options.server, peer: this.#peer });
+      }
       this.#connected = true;
       this.#backoff.reset();
       this.#onResponse(response);
@@ -294,10 +308,12 @@ class AdsClient implements XdsClient {
     call.on('status', (status: grpc.StatusObject) => {
       if (call !== this.#call) return;
       this.#call = undefined;
+      const peer = this.#connected ? this.#peer : undefined;
       this.#connected = false;
+      this.#disconnectedAtMs = Date.now();
       if (this.#closed) return;
       this.#logger.warn('xDS stream ended; keeping the last good state and reconnecting', {
-        server: this.#options.server, code: status.code, details: status.details,
+        server: this.#options.server, peer, code: status.code, details: status.details,
       });
       this.#scheduleReconnect();
     });
