@@ -29,7 +29,8 @@ export function parseControlPlanes(value: string | readonly string[], where: str
   const addresses: string[] = [];
   entries.forEach((entry, i) => {
     const at = entries.length === 1 ? where : `${where}[${i}]`;
-    if (typeof entry !== 'string' || entry === '') return invalidArg(`${at} is empty: give http://host:port (plaintext gRPC)`);
+    if (typeof entry !== 'string') return invalidArg(`${at} must be a string like http://127.0.0.1:15010, got ${JSON.stringify(entry)}`);
+    if (entry === '') return invalidArg(`${at} is empty: give http://host:port (plaintext gRPC)`);
     let url: URL;
     try {
       url = new URL(entry);

@@ -36,7 +36,7 @@ export interface BackoffOptions {
 
 /** Options of RegistryClient. */
 export interface RegistryClientOptions {
-  /** Control plane gRPC address, `host:port`. */
+  /** gRPC target of the control plane: `host:port`, or controlPlaneTarget()'s list of replicas (fails over between them). */
   readonly server: string;
   /** Channel credentials; default insecure (plaintext). */
   readonly credentials?: grpc.ChannelCredentials;
