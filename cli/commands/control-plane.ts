@@ -11,16 +11,18 @@ import { CliError } from '../admin-client.js';
 import { shortDuration, type CliIo } from '../output.js';
 import { parseDurationMs } from '../../control-plane/src/admin/identity-routes.js';
 import { XDS_AUTH_MODES, type XdsAuthMode } from '../../control-plane/src/auth/xds-auth.js';
+import { isEtcdStore } from '../../control-plane/src/etcd/etcd-client.js';
 
 /** Usage text of `weft control-plane`. */
-export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./mesh] [--host 127.0.0.1] [--xds-port ${DEFAULT_XDS_PORT}] [--admin-port ${DEFAULT_ADMIN_PORT}]
+export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./mesh | --store etcd://host:2379[,host:2379...][/prefix]] [--host 127.0.0.1] [--xds-port ${DEFAULT_XDS_PORT}] [--admin-port ${DEFAULT_ADMIN_PORT}]
                          [--lease-ttl-ms 10000] [--state-dir <config-dir>/.weft | --no-state] [--log-level info]
                          [--trust-domain weft.local] [--cert-ttl 24h] [--ca-cert <pem> --ca-key <pem> [--ca-chain <pem>]]
                          [--xds-auth loopback-plaintext|required] [--csr-rate 50] [--admin-token-file <state-dir>/admin-token]
 
 Runs the Weft control plane: serves xDS (ADS), the endpoint registry and workload enrolment (the CA) on
 --xds-port, the admin API used by the other weft commands on --admin-port, and keeps its configuration as YAML
-files in --config-dir (created if missing; hand edits are picked up live). Registered endpoints' leases, the CA,
+files in --config-dir (created if missing; hand edits are picked up live), or with --store etcd://... in etcd,
+shared by every replica started with the same store (an edit on any replica reaches all). Registered endpoints' leases, the CA,
 the bootstrap-token key and used tokens are kept in --state-dir (--no-state keeps them in memory only). The
 admin API requires the operator token in --admin-token-file (created with a random token if missing; with
 --no-state, by default a 0600 file in a new temporary directory, removed at stop). The token itself is never
@@ -33,6 +35,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
     args: [...argv],
     options: {
       'config-dir': { type: 'string' },
+      store: { type: 'string' },
       host: { type: 'string' },
       'xds-port': { type: 'string' },
       'admin-port': { type: 'string' },
@@ -59,7 +62,9 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
   if (positionals.length > 0) throw new CliError(`unexpected argument '${positionals[0]}'\n\n${CONTROL_PLANE_USAGE}`, 2);
   const level = values['log-level'] ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new CliError(`--log-level must be debug, info, warn or error`, 2);
-  const configDir = values['config-dir'] ?? './mesh';
+  if (values.store !== undefined && values['config-dir'] !== undefined) throw new CliError('--store and --config-dir name the same thing: give one', 2);
+  const store = values.store ?? values['config-dir'] ?? './mesh';
+  const storeLabel = isEtcdStore(store) ? 'etcd store' : 'config dir';
   if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined)) throw new CliError('--ca-cert and --ca-key go together: give both, or neither to let the control plane generate its own root', 2);
   if (values['ca-chain'] !== undefined && values['ca-cert'] === undefined) throw new CliError('--ca-chain needs --ca-cert and --ca-key', 2);
   const xdsAuth = values['xds-auth'];
@@ -90,7 +95,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
   let plane;
   try {
     plane = await startControlPlane({
-      configDir,
+      store,
       host: values.host ?? '127.0.0.1',
       xdsPort: port(values['xds-port'], '--xds-port', DEFAULT_XDS_PORT),
       adminPort: port(values['admin-port'], '--admin-port', DEFAULT_ADMIN_PORT),
@@ -102,7 +107,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
   } catch (e: unknown) {
     await removeTempTokenDir();
     if (isMeshError(e) && Array.isArray(e.details['errors'])) {
-      io.err(`weft control-plane: the configuration in ${configDir} is invalid; fix it and start again:`);
+      io.err(`weft control-plane: the configuration in ${store} is invalid; fix it and start again:`);
       for (const err of e.details['errors'] as ConfigError[]) io.err(`  ${formatConfigError(err)}`);
       return 1;
     }
@@ -117,7 +122,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
         ? '  admin token:    in memory only'
         : `  admin token:    in ${plane.adminTokenFile}${tempTokenDir === undefined ? '' : ', removed at stop'}   (CLI: WEFT_ADMIN_TOKEN_FILE=${plane.adminTokenFile})`,
       `  CA:             trust domain ${plane.ca.trustDomain}, certificates valid ${shortDuration(plane.ca.certTtlMs)} (${plane.ca.status().mode === 'operator' ? 'operator CA' : 'generated root'})`,
-      `  config dir:     ${configDir} (generation ${plane.store.current().generation})`,
+      `  ${`${storeLabel}:`.padEnd(16)}${store} (generation ${plane.store.current().generation})`,
     ].join('\n'),
   );
   const running = plane;

@@ -2,12 +2,16 @@
 // trust bundle over SDS), xDS caller authentication and the admin API behind the operator token.
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ERROR_CODES, MeshError } from '../../src/core/errors.js';
+import type { Etcd3 } from 'etcd3';
+import { ERROR_CODES, MeshError, invalidArg } from '../../src/core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../src/core/logger.js';
 import type { ConfigStore } from './model.js';
 import { openDirStore } from './config/dir-store.js';
+import { openEtcdStore } from './config/etcd-store.js';
+import { isEtcdStore, openEtcd, parseEtcdStoreUrl } from './etcd/etcd-client.js';
 import { translate } from './translate/translate.js';
-import { Registry } from './registry/registry.js';
+import { Registry, type LeaseService } from './registry/registry.js';
+import { EtcdLeases } from './registry/etcd-leases.js';
 import { addRegistryService } from './registry/registry-service.js';
 import { loadRegistryState, REGISTRY_STATE_FILE, saveRegistryState } from './registry/registry-state.js';
 import { AdsServer } from './server/ads-server.js';
@@ -33,8 +37,17 @@ export const SHUTDOWN_GRACE_MS = 500;
 
 /** Options of startControlPlane. */
 export interface ControlPlaneOptions {
-  /** Directory of YAML configuration (created if missing). Watched: hand edits apply live. */
-  readonly configDir: string;
+  /** Directory of YAML configuration (created if missing). Watched: hand edits apply live. Needed unless `store` is given. */
+  readonly configDir?: string;
+  /**
+   * Where configuration lives: undefined = `configDir`; a directory path = that YAML directory; or
+   * `etcd://host:2379[,host:2379...][/prefix]` = etcd (control-plane/src/etcd/), shared by every replica pointed at it.
+   * A malformed etcd URL throws WEFT_ERR_INVALID_ARG; an etcd that does not answer within `etcdConnectTimeoutMs` fails
+   * start-up with WEFT_ERR_STORE_UNAVAILABLE.
+   */
+  readonly store?: string;
+  /** How long start-up waits for etcd to answer (ms, default 5000). */
+  readonly etcdConnectTimeoutMs?: number;
   /** Interface both servers listen on (default 127.0.0.1). */
   readonly host?: string;
   /** xDS + registry gRPC port (default 15010; 0 = any free port). */
@@ -46,6 +59,7 @@ export interface ControlPlaneOptions {
   /**
    * Where the registry's leases are saved so a restart keeps routing to live endpoints (default `<configDir>/.weft`;
    * `false` to keep them in memory only). An unwritable directory is logged and the control plane runs without it.
+   * With an etcd store the leases live in etcd and this holds only the security state (default: none, in memory).
    */
   readonly stateDir?: string | false;
   readonly logger?: Logger;
@@ -64,7 +78,10 @@ export interface ControlPlane {
   /** `http://host:port` of the admin API. */
   readonly adminUrl: string;
   readonly store: ConfigStore;
+  /** This replica's endpoint table (with etcd, a mirror of the leases etcd holds): what translation routes to. */
   readonly registry: Registry;
+  /** Where registrations go: `registry` itself, or etcd leases valid on every replica (the gRPC Registry service). */
+  readonly leases: LeaseService;
   /** The ADS server: connected clients and what they were sent. */
   readonly ads: AdsServer;
   /** The traffic every process reports (weft.telemetry.v1), as rates and percentiles. */
@@ -102,14 +119,22 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
   };
   try {
-    const store = await openDirStore({ dir: options.configDir, watch: true, logger });
-    undo.push(() => store.close());
+    const backing = await openBacking(options, logger);
+    undo.push(() => backing.close());
+    const { store } = backing;
     const registry = new Registry({ ...(options.leaseTtlMs === undefined ? {} : { defaultTtlMs: options.leaseTtlMs }), logger });
     undo.push(() => registry.close());
-    const stateDir = options.stateDir ?? path.join(options.configDir, '.weft');
+    // With etcd, leases live there (valid on every replica, expired by etcd); otherwise in this process.
+    let leases: LeaseService = registry;
+    if (backing.etcd !== undefined) {
+      const etcdLeases = await EtcdLeases.open({ ...backing.etcd, registry, logger });
+      undo.push(() => etcdLeases.close());
+      leases = etcdLeases;
+    }
+    const stateDir = options.stateDir ?? (backing.configDir === undefined ? false : path.join(backing.configDir, '.weft'));
     const security = await openSecurity({ ...options.security, stateDir, logger });
     undo.push(() => security.close());
-    if (stateDir !== false) {
+    if (stateDir !== false && backing.etcd === undefined) {
       const file = path.join(stateDir, REGISTRY_STATE_FILE);
       for (const error of registry.restore(await loadRegistryState(file, logger))) {
         logger.warn('registry state: skipped a saved lease', { file, error: error.message });
@@ -165,7 +190,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       return svc === undefined ? undefined : (svc.metadata.namespace ?? DEFAULT_NAMESPACE);
     };
     const callerAuth = { authenticate: auth.authenticate.bind(auth), namespaceOf };
-    addRegistryService(server, registry, logger, callerAuth);
+    addRegistryService(server, leases, logger, callerAuth);
     const traffic = new TrafficAggregator(options.telemetry);
     addTelemetryService(server, traffic, logger, callerAuth);
     addIdentityService(server, security.signDeps);
@@ -198,7 +223,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     logger.info('control plane started', {
       xdsAddress,
       adminUrl: admin.url,
-      configDir: options.configDir,
+      store: backing.describe,
       generation: store.current().generation,
       trustDomain: security.ca.trustDomain,
       xdsAuth: auth.mode,
@@ -210,6 +235,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       adminUrl: admin.url,
       store,
       registry,
+      leases,
       ads,
       traffic,
       ca: security.ca,
@@ -223,6 +249,47 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     };
   } catch (e: unknown) {
     await rollback();
+    throw e;
+  }
+}
+
+/** The opened config store and, for etcd, the client every etcd-backed part shares. */
+interface Backing {
+  readonly store: ConfigStore;
+  /** The YAML directory, for the dir store. */
+  readonly configDir: string | undefined;
+  /** The etcd client and key prefix, for the etcd store. */
+  readonly etcd: { readonly client: Etcd3; readonly prefix: string } | undefined;
+  /** What the start-up log line names: the directory or the etcd URL. */
+  readonly describe: string;
+  /** Closes the store, then the etcd client. */
+  close(): Promise<void>;
+}
+
+/** Opens the store `options.store`/`configDir` names: a YAML directory, or etcd (connect bounded in time). */
+async function openBacking(options: ControlPlaneOptions, logger: Logger): Promise<Backing> {
+  const where = options.store ?? options.configDir;
+  if (where === undefined || where === '') invalidArg('startControlPlane: give configDir (a YAML directory) or store (a directory or etcd://host:port)');
+  if (!isEtcdStore(where)) {
+    const store = await openDirStore({ dir: where, watch: true, logger });
+    return { store, configDir: where, etcd: undefined, describe: where, close: () => store.close() };
+  }
+  const url = parseEtcdStoreUrl(where);
+  const client = await openEtcd(url, options.etcdConnectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.etcdConnectTimeoutMs });
+  try {
+    const store = await openEtcdStore({ client, prefix: url.prefix, logger });
+    return {
+      store,
+      configDir: options.configDir,
+      etcd: { client, prefix: url.prefix },
+      describe: where,
+      async close() {
+        await store.close();
+        client.close();
+      },
+    };
+  } catch (e: unknown) {
+    client.close();
     throw e;
   }
 }

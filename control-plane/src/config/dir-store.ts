@@ -7,10 +7,9 @@ import type { Disposable } from '../../../src/core/watch.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import { formatConfigError, type ConfigChange, type ConfigError, type ConfigResource, type ConfigStore, type MeshConfig } from '../model.js';
-import { describeKnownKinds, resolveKind, resourceFileName, resourceKey } from './kinds.js';
-import type { FilterKind } from './rule-filters-schema.js';
-import { createMeshConfig, keyOf, resourceFingerprint, routes } from './mesh-config.js';
-import { planApply } from './plan.js';
+import { resourceFileName } from './kinds.js';
+import { createMeshConfig, keyOf } from './mesh-config.js';
+import { changedKeys, planApply, planDelete } from './plan.js';
 import { validateConfig } from './validate.js';
 import { FileEdits, isTempFileName, readConfigDir } from './yaml-files.js';
 
@@ -159,7 +158,7 @@ class DirStore implements ConfigStore {
       return;
     }
     this.#lastErrors = [];
-    const changed = diff(this.#current.resources, resources);
+    const changed = changedKeys(this.#current.resources, resources);
     if (changed.length === 0) {
       // Same content (e.g. the echo of the store's own write); only sources may differ: update them quietly.
       this.#current = createMeshConfig(resources, this.#current.generation);
@@ -213,17 +212,9 @@ class DirStore implements ConfigStore {
 
   async #delete(kindAlias: string, name: string): Promise<ConfigChange> {
     if (this.#closed) return closedError();
-    const kind = resolveKind(kindAlias);
-    if (!kind) {
-      return { ok: false, errors: [{ field: 'kind', message: `"${kindAlias}" is not a kind Weft knows; Weft knows ${describeKnownKinds()}` }] };
-    }
-    const key = resourceKey(kind, name);
-    const target = this.#current.resources.find((r) => keyOf(r) === key);
-    if (!target) return { ok: false, errors: [{ resource: key, message: 'not found' }] };
-    const remaining = this.#current.resources.filter((r) => r !== target);
-    const errors = kind === 'Service' ? referencesTo(name, remaining) : kind === 'FaultInjection' || kind === 'ConcurrencyLimit' ? filterReferencesTo(kind, name, remaining) : [];
-    if (errors.length === 0) errors.push(...validateConfig(remaining));
-    if (errors.length > 0) return { ok: false, errors };
+    const plan = planDelete(this.#current, kindAlias, name);
+    if (!plan.ok) return plan;
+    const { key, target, remaining } = plan;
 
     if (this.#isOwnFile(target.source)) {
       const edits = new FileEdits();
@@ -241,58 +232,6 @@ class DirStore implements ConfigStore {
   #isOwnFile(file: string): boolean {
     return path.resolve(path.dirname(file)) === path.resolve(this.#dir);
   }
-}
-
-/** Keys of resources added or whose content differs between `before` and `after`, plus those removed; sorted. */
-function diff(before: readonly ConfigResource[], after: readonly ConfigResource[]): string[] {
-  const old = new Map(before.map((r) => [keyOf(r), resourceFingerprint(r)]));
-  const changed: string[] = [];
-  for (const r of after) {
-    const key = keyOf(r);
-    if (old.get(key) !== resourceFingerprint(r)) changed.push(key);
-    old.delete(key);
-  }
-  return [...changed, ...old.keys()].sort();
-}
-
-/** One error per route field that still names Service `name`. */
-function referencesTo(name: string, resources: readonly ConfigResource[]): ConfigError[] {
-  const errors: ConfigError[] = [];
-  for (const route of routes(resources)) {
-    const fields: string[] = [];
-    route.spec.parentRefs.forEach((p, i) => p.name === name && fields.push(`spec.parentRefs[${i}]`));
-    route.spec.rules.forEach((rule, i) =>
-      rule.backendRefs.forEach((b, k) => b.name === name && fields.push(`spec.rules[${i}].backendRefs[${k}]`)),
-    );
-    for (const field of fields) {
-      errors.push({
-        file: route.source,
-        resource: keyOf(route),
-        field,
-        message: `still references Service "${name}"; change or delete ${keyOf(route)} first`,
-      });
-    }
-  }
-  return errors;
-}
-
-/** One error per rule filter that still names `kind` `name` (a FaultInjection or a ConcurrencyLimit). */
-function filterReferencesTo(kind: FilterKind, name: string, resources: readonly ConfigResource[]): ConfigError[] {
-  const errors: ConfigError[] = [];
-  for (const route of routes(resources)) {
-    route.spec.rules.forEach((rule, i) =>
-      (rule.filters ?? []).forEach((f, k) => {
-        if (f.extensionRef.kind !== kind || f.extensionRef.name !== name) return;
-        errors.push({
-          file: route.source,
-          resource: keyOf(route),
-          field: `spec.rules[${i}].filters[${k}]`,
-          message: `still references ${kind} "${name}"; remove the filter from ${keyOf(route)} first`,
-        });
-      }),
-    );
-  }
-  return errors;
 }
 
 async function commit(edits: FileEdits): Promise<ConfigChange | undefined> {

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { protos, type ProtoObject } from '../../../src/discovery/xds/protos.js';
 import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import type { XdsAuthResult } from '../auth/xds-auth.js';
-import type { EndpointRegistration, Registry, RegistryError } from './registry.js';
+import type { EndpointRegistration, LeaseService, RegistryError } from './registry.js';
 
 /** How registry calls are authenticated and what an authenticated caller may touch (docs/security-design.md). */
 export interface RegistryAuth {
@@ -14,12 +14,12 @@ export interface RegistryAuth {
 }
 
 /**
- * grpc-js handlers of weft.registry.v1.Registry for `registry`; add them with `server.addService(definition, handlers)`.
+ * grpc-js handlers of weft.registry.v1.Registry for `registry` (the in-process Registry, or etcd leases: any LeaseService); add them with `server.addService(definition, handlers)`.
  * With `auth`, each call is authenticated first, and an authenticated caller may register, keep alive and deregister
  * only endpoints of its own service (its SPIFFE ID's `sa`, and `ns` when the Service names a namespace): anything else
  * is PERMISSION_DENIED and logged. Anonymous loopback callers (allowed by `--xds-auth loopback-plaintext`) may do all.
  */
-export function registryHandlers(registry: Registry, logger: Logger = NOOP_LOGGER, auth?: RegistryAuth): grpc.UntypedServiceImplementation {
+export function registryHandlers(registry: LeaseService, logger: Logger = NOOP_LOGGER, auth?: RegistryAuth): grpc.UntypedServiceImplementation {
   type Unary = grpc.handleUnaryCall<ProtoObject, ProtoObject>;
   /** Runs `body` once the caller is allowed; `service` names what the call touches (undefined = unknown lease). */
   const guarded = (what: string, body: (call: grpc.ServerUnaryCall<ProtoObject, ProtoObject>, callback: grpc.sendUnaryData<ProtoObject>, allowed: (service: string) => boolean) => void): Unary =>
@@ -45,38 +45,48 @@ export function registryHandlers(registry: Registry, logger: Logger = NOOP_LOGGE
     const parsed = parseRegisterRequest(call.request);
     if ('error' in parsed) return callback(toServiceError(parsed.error));
     if (!allowed(parsed.endpoint.service)) return;
-    const result = registry.register(parsed.endpoint, parsed.ttlMs);
-    if (!result.ok) {
-      logger.warn('registry: registration refused', { peer: call.getPeer(), error: result.error.message });
-      return callback(toServiceError(result.error));
-    }
-    callback(null, { lease_id: result.value.leaseId, ttl_ms: result.value.ttlMs });
+    settle(registry.register(parsed.endpoint, parsed.ttlMs), callback, (result) => {
+      if (!result.ok) {
+        logger.warn('registry: registration refused', { peer: call.getPeer(), error: result.error.message });
+        return callback(toServiceError(result.error));
+      }
+      callback(null, { lease_id: result.value.leaseId, ttl_ms: result.value.ttlMs });
+    });
   });
   const KeepAlive = guarded('KeepAlive', (call, callback, allowed) => {
     const leaseId = stringField(call.request, 'lease_id');
     const leased = registry.get(leaseId);
     if (leased !== undefined && !allowed(leased.service)) return;
-    const result = registry.keepAlive(leaseId);
-    if (!result.ok) return callback(toServiceError(result.error));
-    callback(null, { lease_id: result.value.leaseId, ttl_ms: result.value.ttlMs });
+    settle(registry.keepAlive(leaseId), callback, (result) => {
+      if (!result.ok) return callback(toServiceError(result.error));
+      callback(null, { lease_id: result.value.leaseId, ttl_ms: result.value.ttlMs });
+    });
   });
   const Deregister = guarded('Deregister', (call, callback, allowed) => {
     const leaseId = stringField(call.request, 'lease_id');
     const leased = registry.get(leaseId);
     if (leased !== undefined && !allowed(leased.service)) return;
-    registry.deregister(leaseId);
-    callback(null, {});
+    settle(registry.deregister(leaseId), callback, () => callback(null, {}));
   });
   return { Register, KeepAlive, Deregister };
 }
 
 /** Adds the Registry service for `registry` to `server` (authenticated with `auth` when given). */
-export function addRegistryService(server: grpc.Server, registry: Registry, logger?: Logger, auth?: RegistryAuth): void {
+export function addRegistryService(server: grpc.Server, registry: LeaseService, logger?: Logger, auth?: RegistryAuth): void {
   server.addService(protos().registryService, registryHandlers(registry, logger, auth));
 }
 
+/**
+ * Calls `then` with `value` at once when it is plain (the in-process Registry answers synchronously), or once it
+ * settles; a rejection (a LeaseService that broke its never-throw contract) ends the call UNAVAILABLE, never unanswered.
+ */
+function settle<T>(value: T | Promise<T>, callback: grpc.sendUnaryData<ProtoObject>, then: (value: T) => void): void {
+  if (!(value instanceof Promise)) return then(value);
+  value.then(then, (e: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `registry unavailable: ${e instanceof Error ? e.message : String(e)}` }));
+}
+
 function toServiceError(error: RegistryError): Partial<grpc.StatusObject> {
-  return { code: error.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : grpc.status.INVALID_ARGUMENT, details: error.message };
+  return { code: grpc.status[error.code], details: error.message };
 }
 
 function stringField(o: ProtoObject | null | undefined, field: string): string {

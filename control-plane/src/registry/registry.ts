@@ -34,9 +34,9 @@ export interface Lease {
   readonly ttlMs: number;
 }
 
-/** Why a registry call was refused; `code` follows gRPC status names. */
+/** Why a registry call was refused; `code` follows gRPC status names (UNAVAILABLE: the lease store, etcd, is down). */
 export interface RegistryError {
-  readonly code: 'INVALID_ARGUMENT' | 'NOT_FOUND';
+  readonly code: 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'UNAVAILABLE';
   /** The request field at fault (proto field names, e.g. `endpoint.address`), when there is one. */
   readonly field?: string;
   readonly message: string;
@@ -64,13 +64,28 @@ export function clampTtlMs(requestedMs: number, defaultTtlMs = DEFAULT_LEASE_TTL
 }
 
 /**
+ * What the weft.registry.v1.Registry service calls to grant, extend and revoke leases: the Registry itself (leases in
+ * this process) or EtcdLeases (leases in etcd, valid on every replica). Results are returned, never thrown.
+ */
+export interface LeaseService {
+  /** Registers `endpoint` under a new lease of `ttlMs` (0 = default); INVALID_ARGUMENT names the bad field. */
+  register(endpoint: EndpointRegistration, ttlMs?: number): RegistryResult<Lease> | Promise<RegistryResult<Lease>>;
+  /** Extends lease `leaseId` by its TTL; NOT_FOUND if it expired, was revoked or never existed. */
+  keepAlive(leaseId: string): RegistryResult<Lease> | Promise<RegistryResult<Lease>>;
+  /** Revokes lease `leaseId`; resolves whether one was removed. */
+  deregister(leaseId: string): boolean | Promise<boolean>;
+  /** The live endpoint under `leaseId`, as this replica knows it. */
+  get(leaseId: string): RegisteredEndpoint | undefined;
+}
+
+/**
  * Live endpoints under leases. Registrations for Services not in the configuration are accepted (they are
  * simply not routed until the Service exists). A new registration for the same service, port name, address
  * and port replaces the old lease, so an endpoint is never listed twice (xDS clients NACK duplicate
  * addresses). Expired leases are swept by a single timer set for the earliest expiry.
  * Methods never throw; refusals are returned as RegistryError.
  */
-export class Registry {
+export class Registry implements LeaseService {
   readonly #leases = new Map<string, LeaseRecord>();
   readonly #byKey = new Map<string, string>();
   readonly #listeners = new Set<(endpoints: readonly RegisteredEndpoint[]) => void>();
@@ -102,7 +117,7 @@ export class Registry {
    * Listeners are called synchronously before this returns.
    */
   register(endpoint: EndpointRegistration, ttlMs = 0): RegistryResult<Lease> {
-    const invalid = validate(endpoint);
+    const invalid = validateRegistration(endpoint);
     if (invalid) return { ok: false, error: invalid };
     const grantedMs = clampTtlMs(ttlMs, this.#defaultTtlMs);
     const leaseId = this.#newLeaseId();
@@ -166,25 +181,13 @@ export class Registry {
     const nowMs = this.#clock.nowMs();
     let restored = 0;
     for (const lease of leases) {
-      const invalid = validate(lease);
+      const invalid = validatePersisted(lease);
       if (invalid) {
         errors.push(invalid);
         continue;
       }
-      if (typeof lease.leaseId !== 'string' || lease.leaseId === '' || this.#leases.has(lease.leaseId)) continue;
-      const { ttlMs: grantedMs, ...fields } = lease;
-      const ttlMs = clampTtlMs(grantedMs, this.#defaultTtlMs);
-      const endpoint: RegisteredEndpoint = Object.freeze({
-        ...fields,
-        locality: Object.freeze({ ...fields.locality }),
-        labels: Object.freeze({ ...fields.labels }),
-        expiresAtMs: nowMs + ttlMs,
-      });
-      const key = endpointKey(endpoint);
-      const previous = this.#byKey.get(key);
-      if (previous !== undefined) this.#leases.delete(previous);
-      this.#byKey.set(key, lease.leaseId);
-      this.#leases.set(lease.leaseId, { endpoint, ttlMs });
+      if (this.#leases.has(lease.leaseId)) continue;
+      const endpoint = this.#put(lease, nowMs);
       this.#schedule(endpoint.expiresAtMs);
       restored++;
     }
@@ -193,6 +196,46 @@ export class Registry {
       this.#changed();
     }
     return errors;
+  }
+
+  /**
+   * Replaces every lease with `leases` (lease ids kept), for a registry that mirrors leases kept and expired elsewhere
+   * (etcd, see etcd-leases.ts): no expiry timer is set for them, and `expiresAtMs` is one TTL from now (informational).
+   * Invalid entries are skipped and returned; of two leases for the same endpoint the later one wins. Notifies once
+   * when the endpoints (ignoring expiry times) changed.
+   */
+  replaceAll(leases: readonly PersistedLease[]): RegistryError[] {
+    const errors: RegistryError[] = [];
+    const before = this.#leases.size === 0 ? '' : routingFingerprint(this.#snapshot);
+    this.#leases.clear();
+    this.#byKey.clear();
+    const nowMs = this.#clock.nowMs();
+    for (const lease of leases) {
+      const invalid = validatePersisted(lease);
+      if (invalid) errors.push(invalid);
+      else this.#put(lease, nowMs);
+    }
+    this.#rebuild();
+    if (routingFingerprint(this.#snapshot) !== before) this.#changed();
+    return errors;
+  }
+
+  /** Stores `lease` (one TTL from `nowMs`), replacing any lease for the same endpoint; no timer, no notification. */
+  #put(lease: PersistedLease, nowMs: number): RegisteredEndpoint {
+    const { ttlMs: grantedMs, ...fields } = lease;
+    const ttlMs = clampTtlMs(grantedMs, this.#defaultTtlMs);
+    const endpoint: RegisteredEndpoint = Object.freeze({
+      ...fields,
+      locality: Object.freeze({ ...fields.locality }),
+      labels: Object.freeze({ ...fields.labels }),
+      expiresAtMs: nowMs + ttlMs,
+    });
+    const key = endpointKey(endpoint);
+    const previous = this.#byKey.get(key);
+    if (previous !== undefined) this.#leases.delete(previous);
+    this.#byKey.set(key, lease.leaseId);
+    this.#leases.set(lease.leaseId, { endpoint, ttlMs });
+    return endpoint;
   }
 
   /** Revokes lease `leaseId` at once. Unknown leases are not an error; returns whether one was removed. */
@@ -306,8 +349,20 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Returns the first problem with `e`, or undefined. Field names are the proto's. */
-function validate(e: EndpointRegistration): RegistryError | undefined {
+/** Like validateRegistration, for a saved or mirrored lease: its lease id must be a non-empty string too. */
+function validatePersisted(lease: PersistedLease): RegistryError | undefined {
+  if (typeof lease.leaseId !== 'string' || lease.leaseId === '') return { code: 'INVALID_ARGUMENT', field: 'lease_id', message: 'lease_id: missing' };
+  return validateRegistration(lease);
+}
+
+/** The endpoints as routing sees them (expiry times left out), to tell a real change from a refreshed TTL. */
+function routingFingerprint(endpoints: readonly RegisteredEndpoint[]): string {
+  return JSON.stringify(endpoints.map(({ expiresAtMs: _e, ...rest }) => rest));
+}
+
+
+/** Returns the first problem with registration `e`, or undefined. Field names are the proto's. Never throws. */
+export function validateRegistration(e: EndpointRegistration): RegistryError | undefined {
   const bad = (field: string, message: string): RegistryError => ({ code: 'INVALID_ARGUMENT', field, message: `${field}: ${message}` });
   if (typeof e.service !== 'string' || !DNS_LABEL.test(e.service)) {
     return bad('endpoint.service', `'${String(e.service)}' is not a DNS label (lower-case letters, digits and '-', at most 63 characters)`);

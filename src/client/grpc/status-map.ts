@@ -28,6 +28,8 @@ export const GRPC_STATUS_FOR_ERROR: Readonly<Record<ErrorCode, number>> = Object
   [ERROR_CODES.RATE_LIMITED]: GRPC_STATUS.RESOURCE_EXHAUSTED,
   // No usable workload certificate (not enrolled yet, expired, or the peer's identity is not the expected one).
   [ERROR_CODES.IDENTITY]: GRPC_STATUS.UNAVAILABLE,
+  // The control plane's etcd store did not answer (start-up only; never on a call, kept total for the table).
+  [ERROR_CODES.STORE_UNAVAILABLE]: GRPC_STATUS.UNAVAILABLE,
   [ERROR_CODES.INTERNAL]: GRPC_STATUS.INTERNAL,
 });
 
