@@ -47,6 +47,9 @@ describe('parseControlPlanes', () => {
     assert.equal(resolved.controlPlaneAddress, `${CONTROL_PLANE_SCHEME}:///${resolved.controlPlanes.join(',')}`);
     assert.equal(resolved.controlPlane, env.WEFT_CONTROL_PLANE);
     assert.throws(() => resolveMeshOptions({ service: 's' }, { WEFT_CONTROL_PLANE: 'http://a:1,ftp://b' }), /env WEFT_CONTROL_PLANE\[1\]/);
+    const given = resolveMeshOptions({ service: 's', controlPlaneOrder: 'given' }, { WEFT_CONTROL_PLANE: 'http://c:3,http://a:1,http://b:2' });
+    assert.deepEqual(given.controlPlanes, ['c:3', 'a:1', 'b:2']);
+    assert.throws(() => resolveMeshOptions({ service: 's', controlPlaneOrder: 'sorted' as 'given' }, {}), /controlPlaneOrder must be 'random' or 'given'/);
     assert.throws(() => resolveMeshOptions({ service: 's', controlPlane: ['http://a:1', ''] }, {}), /createMesh: controlPlane\[1\] is empty/);
   });
 });

@@ -48,6 +48,12 @@ export interface MeshOptions {
    * dies (docs/control-plane-failover.md). Default env WEFT_CONTROL_PLANE (comma-separated), else http://127.0.0.1:15010.
    */
   readonly controlPlane?: string | readonly string[];
+  /**
+   * How a list of control planes is tried: 'random' (default) shuffles it once per process, spreading processes over
+   * the replicas; 'given' keeps it as listed, the first preferred and the others fallbacks (e.g. this zone's replica
+   * first), as gRPC's bootstrap `xds_servers` list. Either way the process stays on a replica until it goes away.
+   */
+  readonly controlPlaneOrder?: 'random' | 'given';
   /** xDS node id; default `<service>~<hostname>~<pid>`. Must be unique per process. */
   readonly nodeId?: string;
   /** Services this process calls; ready() waits until each is resolved. */
@@ -169,7 +175,10 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   }
   const fromOption = options.controlPlane !== undefined;
   const configured = options.controlPlane ?? env['WEFT_CONTROL_PLANE'] ?? DEFAULT_CONTROL_PLANE;
-  const controlPlanes = shuffledControlPlanes(parseControlPlanes(configured, fromOption ? 'createMesh: controlPlane' : 'createMesh: env WEFT_CONTROL_PLANE'));
+  const order = options.controlPlaneOrder ?? 'random';
+  if (order !== 'random' && order !== 'given') invalidArg(`createMesh: controlPlaneOrder must be 'random' or 'given', got ${JSON.stringify(order)}`);
+  const listed = parseControlPlanes(configured, fromOption ? 'createMesh: controlPlane' : 'createMesh: env WEFT_CONTROL_PLANE');
+  const controlPlanes = order === 'given' ? listed : shuffledControlPlanes(listed);
   const controlPlane = typeof configured === 'string' ? configured : configured.join(',');
   const controlPlaneAddress = controlPlaneTarget(controlPlanes);
   if (options.dependsOn !== undefined && (!Array.isArray(options.dependsOn) || options.dependsOn.some((d) => typeof d !== 'string' || d === ''))) {
