@@ -115,8 +115,8 @@ describe('control-plane failover (two dir-backed replicas, real processes)', { t
       assert.ok(connectedAtMs - killedAtMs < 2_000, `${m.service} reconnected ${connectedAtMs - killedAtMs} ms after the kill`);
     }
     // Dir-backed replicas share no registry: the server's KeepAlive on B finds no lease, and it registers again there.
+    await waitFor(() => (server.status().registrations[0]?.registrations ?? 0) >= 2, 'the server to register a second time', 30_000);
     await waitFor(async () => JSON.stringify((await b.admin('GET', '/v1/endpoints')).body).includes('"registered"'), 'the endpoint registered on B', 30_000);
-    assert.ok((server.status().registrations[0]?.registrations ?? 0) >= 2, 'registered a second time');
     const before = calls;
     await waitFor(() => calls > before + 50, 'traffic to go on after the failover', 30_000);
     running = false;
