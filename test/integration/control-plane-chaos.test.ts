@@ -186,6 +186,7 @@ describe(`control-plane chaos (seed ${SEED})`, { timeout: 240_000 }, () => {
       }, `${mesh.service} to converge to the final edit (${why})`, 60_000);
       assert.equal(mesh.status().discovery?.connected, true, `${mesh.service} connected at the end (${why})`);
     }
+    t.diagnostic(`all events, restarts included: ${events.join(', ')}`);
   });
 });
 
