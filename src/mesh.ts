@@ -39,7 +39,12 @@ export interface MeshStatus {
   readonly enabled: boolean;
   /** Why the mesh is off, when it is. */
   readonly disabledBy: 'option' | 'WEFT_DISABLED' | undefined;
+  /** The control plane(s) as configured (comma-separated when several). */
   readonly controlPlane: string;
+  /** Every control-plane replica (`host:port`), in the order this process tries them. */
+  readonly controlPlanes: readonly string[];
+  /** The replica (`ip:port`) the xDS stream is connected to now; undefined while disconnected or disabled. */
+  readonly connectedControlPlane: string | undefined;
   /** xDS stream status: connected, ACKed versions and last NACK per type. Undefined when disabled. */
   readonly discovery: DiscoveryStatus | undefined;
   readonly registrations: readonly RegistrationStatus[];
@@ -446,13 +451,16 @@ class MeshImpl implements Mesh {
 
   status(): MeshStatus {
     const o = this.#options;
+    const discovery = this.#discovery?.status();
     return Object.freeze({
       service: o.service,
       nodeId: o.nodeId,
       enabled: o.enabled,
       disabledBy: o.disabledBy,
       controlPlane: o.controlPlane,
-      discovery: this.#discovery?.status(),
+      controlPlanes: o.controlPlanes,
+      connectedControlPlane: discovery?.peer,
+      discovery,
       registrations: this.#served.flatMap((s) => (s.registration ? [s.registration.status()] : [])),
       served: this.#served.map((s) => ({ address: s.address, port: s.port })),
       closed: this.#closing !== undefined,

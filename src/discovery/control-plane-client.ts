@@ -11,7 +11,7 @@ export type UnaryCallback = (err: grpc.ServiceError | null, value?: ProtoObject)
 
 /** Options of ControlPlaneClient. */
 export interface ControlPlaneClientOptions {
-  /** Control plane gRPC address, `host:port`. */
+  /** gRPC target of the control plane: `host:port`, or controlPlaneTarget()'s list of replicas (fails over between them). */
   readonly server: string;
   /** Channel credentials; default insecure (plaintext). */
   readonly credentials?: grpc.ChannelCredentials;

@@ -23,6 +23,12 @@ export interface DiscoveryStatus {
   readonly server: string;
   /** The ADS method in use (the xDS client sets it): 'delta', or 'sotw' when configured so or the server has no delta. */
   readonly protocol?: 'delta' | 'sotw';
+  /** The control-plane replica (`ip:port`) the stream is connected to now; undefined while disconnected. */
+  readonly peer?: string | undefined;
+  /** When the current (or last) stream was accepted by the server (ms since the epoch); undefined before the first. */
+  readonly connectedAtMs?: number | undefined;
+  /** When the last stream ended (ms since the epoch); undefined if none has. */
+  readonly disconnectedAtMs?: number | undefined;
   readonly types: readonly TypeStatus[];
   /**
    * The disk cache of last good resources (static stability): its file, what was loaded at start-up and how old it is,

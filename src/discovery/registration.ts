@@ -36,7 +36,7 @@ export interface BackoffOptions {
 
 /** Options of RegistryClient. */
 export interface RegistryClientOptions {
-  /** Control plane gRPC address, `host:port`. */
+  /** gRPC target of the control plane: `host:port`, or controlPlaneTarget()'s list of replicas (fails over between them). */
   readonly server: string;
   /** Channel credentials; default insecure (plaintext). */
   readonly credentials?: grpc.ChannelCredentials;
@@ -63,6 +63,8 @@ export interface RegistrationStatus {
   readonly lastError: string | undefined;
   /** Successful Register calls (more than 1 means the lease was lost and re-acquired). */
   readonly registrations: number;
+  /** When the lease was last granted or kept alive (ms since the epoch); undefined before the first grant. */
+  readonly renewedAtMs: number | undefined;
 }
 
 /** A live registration, owned by the RegistryClient that made it. */
@@ -147,6 +149,7 @@ class RegistrationImpl implements Registration {
   #grantedTtlMs: number | undefined;
   #lastError: string | undefined;
   #registrations = 0;
+  #renewedAtMs: number | undefined;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -188,6 +191,7 @@ class RegistrationImpl implements Registration {
       ttlMs: this.#grantedTtlMs,
       lastError: this.#lastError,
       registrations: this.#registrations,
+      renewedAtMs: this.#renewedAtMs,
     });
   }
 
@@ -274,6 +278,7 @@ class RegistrationImpl implements Registration {
   }
 
   #succeeded(): void {
+    this.#renewedAtMs = Date.now();
     this.#state = 'registered';
     this.#lastError = undefined;
     this.#failures = 0;

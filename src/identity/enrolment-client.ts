@@ -43,7 +43,7 @@ export function refusalError(grpcCode: string, message: string, retryAfterMs?: n
 
 /** Options of IdentityClient. */
 export interface IdentityClientOptions {
-  /** Control plane gRPC address, `host:port`. */
+  /** gRPC target of the control plane: `host:port`, or controlPlaneTarget()'s list of replicas (fails over between them). */
   readonly server: string;
   /** Channel credentials; default insecure (plaintext, like the xDS stream). */
   readonly credentials?: grpc.ChannelCredentials;

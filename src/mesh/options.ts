@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { invalidArg } from '../core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../core/logger.js';
+import { controlPlaneTarget, parseControlPlanes, shuffledControlPlanes } from '../discovery/control-plane-target.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { XDS_PROTOCOLS, type XdsProtocol } from '../discovery/xds/ads-client.js';
 import { DEFAULT_CACHE_WRITE_INTERVAL_MS, defaultCacheDir } from '../discovery/xds/disk-cache.js';
@@ -58,8 +59,19 @@ export type ReadyOnTimeout = 'fail-closed' | 'fail-open';
 export interface MeshOptions {
   /** This process's mesh Service name (used for registration and as the xDS node cluster). */
   readonly service: string;
-  /** Control plane URL `http://host:port` (ADS and Registry share the port). Default env WEFT_CONTROL_PLANE, else http://127.0.0.1:15010. */
-  readonly controlPlane?: string;
+  /**
+   * Control plane URL `http://host:port` (ADS, Registry, Identity and Telemetry share the port), or several replicas'
+   * URLs (an array, or one comma-separated string). With several, the process takes them in a random order (so
+   * processes spread over replicas), stays on the first that answers and moves to another within a reconnect when it
+   * dies (docs/control-plane-failover.md). Default env WEFT_CONTROL_PLANE (comma-separated), else http://127.0.0.1:15010.
+   */
+  readonly controlPlane?: string | readonly string[];
+  /**
+   * How a list of control planes is tried: 'random' (default) shuffles it once per process, spreading processes over
+   * the replicas; 'given' keeps it as listed, the first preferred and the others fallbacks (e.g. this zone's replica
+   * first), as gRPC's bootstrap `xds_servers` list. Either way the process stays on a replica until it goes away.
+   */
+  readonly controlPlaneOrder?: 'random' | 'given';
   /** xDS node id; default `<service>~<hostname>~<pid>`. Must be unique per process. */
   readonly nodeId?: string;
   /** Services this process calls; ready() waits until each is resolved. */
@@ -140,8 +152,11 @@ export interface ResolvedMeshOptions {
   readonly enabled: boolean;
   /** Why the mesh is off, when it is. */
   readonly disabledBy: 'option' | 'WEFT_DISABLED' | undefined;
+  /** The control plane(s) as configured, comma-separated. */
   readonly controlPlane: string;
-  /** `host:port` for gRPC. */
+  /** Every replica's `host:port`, in the order this process tries them (shuffled once, at start-up). */
+  readonly controlPlanes: readonly string[];
+  /** The gRPC target of every control-plane channel: `host:port` for one replica, else controlPlaneTarget()'s list. */
   readonly controlPlaneAddress: string;
   readonly nodeId: string;
   readonly dependsOn: readonly string[];
@@ -191,17 +206,14 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
   if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
     invalidArg(`createMesh: service must be a DNS-style name (lower-case letters, digits, '-', '.'), got ${JSON.stringify(service)}`);
   }
-  const controlPlane = options.controlPlane ?? env['WEFT_CONTROL_PLANE'] ?? DEFAULT_CONTROL_PLANE;
-  let url: URL;
-  try {
-    url = new URL(controlPlane);
-  } catch {
-    return invalidArg(`createMesh: controlPlane must be a URL like http://127.0.0.1:15010, got '${controlPlane}'`);
-  }
-  if (url.protocol !== 'http:' || url.hostname === '' || (url.pathname !== '/' && url.pathname !== '')) {
-    invalidArg(`createMesh: controlPlane must be http://host:port (plaintext gRPC), got '${controlPlane}'`);
-  }
-  const controlPlaneAddress = `${url.hostname}:${url.port === '' ? '15010' : url.port}`;
+  const fromOption = options.controlPlane !== undefined;
+  const configured = options.controlPlane ?? env['WEFT_CONTROL_PLANE'] ?? DEFAULT_CONTROL_PLANE;
+  const order = options.controlPlaneOrder ?? 'random';
+  if (order !== 'random' && order !== 'given') invalidArg(`createMesh: controlPlaneOrder must be 'random' or 'given', got ${JSON.stringify(order)}`);
+  const listed = parseControlPlanes(configured, fromOption ? 'createMesh: controlPlane' : 'createMesh: env WEFT_CONTROL_PLANE');
+  const controlPlanes = order === 'given' ? listed : shuffledControlPlanes(listed);
+  const controlPlane = typeof configured === 'string' ? configured : configured.join(',');
+  const controlPlaneAddress = controlPlaneTarget(controlPlanes);
   if (options.dependsOn !== undefined && (!Array.isArray(options.dependsOn) || options.dependsOn.some((d) => typeof d !== 'string' || d === ''))) {
     invalidArg('createMesh: dependsOn must be an array of service names (or host:port)');
   }
@@ -256,6 +268,7 @@ export function resolveMeshOptions(options: MeshOptions, env: NodeJS.ProcessEnv 
     enabled: disabledBy === undefined,
     disabledBy,
     controlPlane,
+    controlPlanes: Object.freeze(controlPlanes),
     controlPlaneAddress,
     nodeId: options.nodeId ?? `${service}~${os.hostname()}~${process.pid}`,
     dependsOn: Object.freeze([...(options.dependsOn ?? [])]),

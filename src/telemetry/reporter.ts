@@ -18,7 +18,7 @@ const CLOSE_WAIT_MS = 1_000;
 
 /** Options of TrafficReporter. */
 export interface TrafficReporterOptions {
-  /** Control plane gRPC address, `host:port`. */
+  /** gRPC target of the control plane: `host:port`, or controlPlaneTarget()'s list of replicas (fails over between them). */
   readonly server: string;
   /** What to report; read once per tick, never on the request path. */
   readonly source: TrafficSource;

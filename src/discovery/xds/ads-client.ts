@@ -24,7 +24,10 @@ const INVALID_ARGUMENT = 3;
 
 /** Options of createXdsClient. */
 export interface XdsClientOptions {
-  /** `host:port` of the ADS server (plaintext gRPC for now). */
+  /**
+   * gRPC target of the ADS server (plaintext for now): `host:port`, or controlPlaneTarget()'s list of replicas, over
+   * which the stream moves to another replica when its own goes away.
+   */
   server: string;
   /** The xDS node this process announces in its first request. */
   node: {
@@ -162,6 +165,10 @@ class AdsClient implements XdsClient {
   #seed: Map<ResourceTypeUrl, Map<string, CachedXdsResource>> | undefined;
   #nodeSent = false;
   #connected = false;
+  /** The replica the current stream answers from (grpc-js call.getPeer()), set on its first response. */
+  #peer: string | undefined;
+  #connectedAtMs: number | undefined;
+  #disconnectedAtMs: number | undefined;
   #closed = false;
 
   constructor(options: XdsClientOptions) {
@@ -241,6 +248,9 @@ class AdsClient implements XdsClient {
       nodeId: this.#options.node.id,
       server: this.#options.server,
       protocol: this.#delta ? 'delta' : 'sotw',
+      peer: this.#connected ? this.#peer : undefined,
+      connectedAtMs: this.#connectedAtMs,
+      disconnectedAtMs: this.#disconnectedAtMs,
       types: Object.freeze(
         this.#shownTypes().map((t) =>
           Object.freeze({ typeUrl: t.typeUrl, subscribed: Object.freeze([...t.subscribed].sort()), ackedVersion: t.version, lastNack: t.lastNack }),
@@ -347,7 +357,11 @@ class AdsClient implements XdsClient {
     }
     let answered = false;
     const up = () => {
-      if (!this.#connected) this.#logger.info('xDS stream connected', { server: this.#options.server, protocol: delta ? 'delta' : 'sotw' });
+      if (!this.#connected) {
+        this.#peer = call.getPeer();
+        this.#connectedAtMs = Date.now();
+        this.#logger.info('xDS stream connected', { server: this.#options.server, peer: this.#peer, protocol: delta ? 'delta' : 'sotw' });
+      }
       this.#connected = true;
     };
     // The server's headers say it accepted the stream: a stream resumed with nothing new (SotW resume, or delta with
@@ -367,7 +381,9 @@ class AdsClient implements XdsClient {
     call.on('status', (status: grpc.StatusObject) => {
       if (call !== this.#call) return;
       this.#call = undefined;
+      const peer = this.#connected ? this.#peer : undefined;
       this.#connected = false;
+      this.#disconnectedAtMs = Date.now();
       if (this.#closed) return;
       if (delta && !answered && status.code === grpc.status.UNIMPLEMENTED && (this.#options.protocol ?? 'auto') === 'auto') {
         // A control plane without delta xDS (another vendor's, an older Weft): speak State of the World to it from now on.
@@ -377,7 +393,7 @@ class AdsClient implements XdsClient {
         return;
       }
       this.#logger.warn('xDS stream ended; keeping the last good state and reconnecting', {
-        server: this.#options.server, code: status.code, details: status.details,
+        server: this.#options.server, peer, code: status.code, details: status.details,
       });
       this.#scheduleReconnect();
     });
