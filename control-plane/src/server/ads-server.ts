@@ -202,7 +202,11 @@ export class AdsServer {
     });
     this.#streams.set(stream, call);
     // Headers now tell the client the stream is accepted, even if no response follows (a resumed stream).
-    call.sendMetadata(new grpc.Metadata());
+    try {
+      call.sendMetadata(new grpc.Metadata());
+    } catch (e: unknown) {
+      this.#logger.debug('ads: could not send headers; the stream is ending', { stream: stream.id, error: String(e) });
+    }
     this.#logger.debug('ads: stream opened', { stream: stream.id, peer: stream.peer });
     const finish = (why: string) => {
       if (!open) return;
