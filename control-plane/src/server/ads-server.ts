@@ -122,7 +122,7 @@ export class AdsServer {
       bytes: c.bytes,
       byType: Object.freeze(Object.fromEntries(RESOURCE_TYPE_URLS.map((t) => [t, Object.freeze({ ...c.byType[t] })])) as AdsTraffic['byType']),
     });
-    const streams = [...this.#streams.keys()].map((s) => Object.freeze({ streamId: s.id, nodeId: s.nodeId, protocol: s.protocol, bytes: s.status().bytesSent ?? 0 }));
+    const streams = [...this.#streams.keys()].map((s) => Object.freeze({ streamId: s.id, nodeId: s.nodeId, protocol: s.protocol, bytes: s.bytesSent }));
     return Object.freeze({ sotw: freeze(this.#traffic.sotw), delta: freeze(this.#traffic.delta), streams: Object.freeze(streams) });
   }
 

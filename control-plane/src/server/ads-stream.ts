@@ -269,6 +269,11 @@ export class AdsStream {
     this.#bytesSent += bytes;
   }
 
+  /** Bytes of responses written to this stream so far. */
+  get bytesSent(): number {
+    return this.#bytesSent;
+  }
+
   /** The type a request is for, taking its node if it is the first to carry one; undefined for a type Weft does not serve. */
   #typeOf(request: ProtoObject): ResourceTypeUrl | undefined {
     const node = request['node'];
@@ -409,7 +414,7 @@ export class AdsStream {
     const current = this.#current(ts);
     if (this.protocol === 'delta') return this.#respondDelta(ts, snapshot.version, current);
     if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;
-    const nonce = this.#sent(ts, snapshot.version, current);
+    const nonce = this.#markSent(ts, snapshot.version, current);
     const resources = [...current.values()];
     this.#logger.debug('ads: response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version: snapshot.version, nonce, resources: resources.length });
     const response: DiscoveryResponse = { version_info: snapshot.version, resources: resources.map((r) => r.any), type_url: ts.typeUrl, nonce: '' };
@@ -447,7 +452,7 @@ export class AdsStream {
       return;
     }
     for (const r of changed) ts.known.set(r.name, r.hash);
-    const nonce = this.#sent(ts, version, current);
+    const nonce = this.#markSent(ts, version, current);
     this.#logger.debug('ads: delta response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version, nonce, resources: changed.length, removed: removed.length });
     const response = {
       system_version_info: version,
@@ -461,7 +466,7 @@ export class AdsStream {
   }
 
   /** Records that `current` goes out at `version` under a fresh nonce, which it returns. */
-  #sent(ts: TypeState, version: string, current: ReadonlyMap<string, CachedResource>): string {
+  #markSent(ts: TypeState, version: string, current: ReadonlyMap<string, CachedResource>): string {
     const nonce = this.#opts.nextNonce();
     // A new version to a stream that had one carries a change (convergence is timed from it); a first answer does not.
     this.#convergence?.sent(ts.typeUrl, ts.sentVersion !== '' && version !== ts.sentVersion ? this.#opts.cache.get(ts.typeUrl).changedAtMs : undefined);
