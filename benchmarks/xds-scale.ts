@@ -1,6 +1,7 @@
 // Benchmark: N simulated xDS clients (benchmarks/xds-load) against one control plane in its own process. Per routing
 // edit: time from `weft apply` to each client's ACK of the version carrying it; control-plane memory per client and
 // CPU per edit; bytes pushed per edit. Baseline: the same with --baseline clients, measured in the same run.
+// A second table compares the same --clients on delta xDS (bytes from the server's counters); --no-delta skips it.
 // Usage: npm run build && node --import tsx benchmarks/xds-scale.ts [--clients 2000] [--baseline 100] [--edits 10]
 //        [--services 100] [--workers 2] [--channels 16] [--cpu-prof dir]   (the issue's figure: --clients 10000)
 import { parseArgs } from 'node:util';
@@ -17,6 +18,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '2' },
     channels: { type: 'string', default: '16' },
     'cpu-prof': { type: 'string' },
+    delta: { type: 'boolean', default: true },
   },
 });
 const edits = Number(args.edits);
@@ -36,10 +38,10 @@ interface Result {
   readonly connectS: number;
 }
 
-async function run(clients: number): Promise<Result> {
+async function run(clients: number, protocol: 'sotw' | 'delta' = 'sotw'): Promise<Result> {
   const prof = args['cpu-prof'];
   const cp = await startControlPlaneProcess(scenario.files, { nodeFlags: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`] });
-  const load = await startLoad({ address: cp.xdsAddress, specs: scenario.specs(clients), workers: Number(args.workers), channelsPerWorker: Number(args.channels) });
+  const load = await startLoad({ address: cp.xdsAddress, specs: scenario.specs(clients).map((spec) => ({ ...spec, protocol })), workers: Number(args.workers), channelsPerWorker: Number(args.channels) });
   try {
     await new Promise((r) => setTimeout(r, 500));
     const idle = await cp.stats();
@@ -70,7 +72,7 @@ async function run(clients: number): Promise<Result> {
       idle,
       loaded,
       cpuPerEditMs: (after.cpuUs - loaded.cpuUs) / 1000 / edits,
-      bytesPerEdit: (after.sotwBytes - loaded.sotwBytes) / edits,
+      bytesPerEdit: protocol === 'sotw' ? (after.sotwBytes - loaded.sotwBytes) / edits : (after.deltaBytes - loaded.deltaBytes) / edits,
       harnessCpuPerEditMs: (counters.workerCpuUs - before.workerCpuUs) / 1000 / edits,
       connectS,
     };
@@ -106,3 +108,22 @@ for (const [label, f, fmt] of rows) {
   console.log(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${a === 0 ? '-' : `${(b / a).toFixed(2)}x`} |`);
 }
 console.log(`(goals: p99 ≤ 1000 ms, RSS per client ≤ 30 KiB; idle RSS ${kib(big.idle.rssBytes / 1024)} MiB, loaded ${kib(big.loaded.rssBytes / 1024)} MiB)`);
+
+if (args.delta) {
+  const delta = await run(Number(args.clients), 'delta');
+  const compare: [string, (r: Result) => number, (v: number) => string][] = [
+    ['bytes pushed per edit per client (B)', (r) => r.bytesPerEdit / r.clients, (v) => v.toFixed(0)],
+    ['apply → client ACK, p50 (ms)', (r) => percentile(r.perClientMs, 0.5), String],
+    ['apply → client ACK, p99 (ms)', (r) => percentile(r.perClientMs, 0.99), String],
+    ['CP CPU per edit (ms)', (r) => r.cpuPerEditMs, (v) => v.toFixed(1)],
+    ['CP RSS per client (KiB)', (r) => (r.loaded.rssBytes - r.idle.rssBytes) / r.clients, kib],
+  ];
+  console.log(`\nThe same ${big.clients} clients on delta xDS (DeltaAggregatedResources), same run`);
+  console.log('| measure | SotW | delta | delta / SotW |');
+  console.log('| --- | --- | --- | --- |');
+  for (const [label, f, fmt] of compare) {
+    const a = f(big);
+    const b = f(delta);
+    console.log(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${a === 0 ? '-' : `${(b / a).toFixed(2)}x`} |`);
+  }
+}

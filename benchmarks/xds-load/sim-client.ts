@@ -1,8 +1,10 @@
-// One simulated xDS client of the load harness: a minimal real State-of-the-World ADS stream over grpc-js, with the
+// One simulated xDS client of the load harness: a minimal real ADS stream (State of the World or delta) over grpc-js, with the
 // node view an SDK process has (Listeners of its dependsOn targets plus its own inbound Listener, their routes,
 // clusters and endpoints), ACKing every response and reporting when it first ACKs a version carrying a marker.
 import * as grpc from '@grpc/grpc-js';
-import { ADS_METHOD, deserializeResponse, nodeProto, serializeRequest, type RawResponse } from '../../src/discovery/xds/ads-wire.js';
+import {
+  ADS_METHOD, DELTA_ADS_METHOD, deserializeDeltaResponse, deserializeResponse, nodeProto, serializeDeltaRequest, serializeRequest, type RawDeltaResponse, type RawResponse,
+} from '../../src/discovery/xds/ads-wire.js';
 import { TYPE_URL, type ProtoObject, type ResourceTypeUrl } from '../../src/discovery/xds/protos.js';
 import { inboundListenerName } from '../../src/discovery/inbound-policy.js';
 
@@ -13,6 +15,8 @@ export interface SimClientSpec {
   readonly dependsOn: readonly string[];
   /** The port of every dependsOn Service (its Cluster is `<service>:<port>`). */
   readonly port: number;
+  /** StreamAggregatedResources ('sotw', the default) or DeltaAggregatedResources ('delta'). */
+  readonly protocol?: 'sotw' | 'delta';
 }
 
 /**
@@ -64,7 +68,7 @@ export class SimClient {
   #marker = -1;
   readonly #names: ReadonlyMap<ResourceTypeUrl, readonly string[]>;
   readonly #answered = new Set<string>();
-  readonly #call: grpc.ClientDuplexStream<ProtoObject, RawResponse>;
+  readonly #call: grpc.ClientDuplexStream<ProtoObject, RawResponse | RawDeltaResponse>;
 
   /** Opens the stream on `channel` and sends the four subscriptions (the first with the node). */
   constructor(channel: grpc.Client, spec: SimClientSpec, events: SimClientEvents) {
@@ -76,28 +80,30 @@ export class SimClient {
       [TYPE_URL.cluster, [...clusters].sort()],
       [TYPE_URL.clusterLoadAssignment, [...clusters].sort()],
     ]);
-    const deserialize = (bytes: Buffer): RawResponse => {
-      this.bytesReceived += bytes.length;
-      return deserializeResponse(bytes);
-    };
-    this.#call = channel.makeBidiStreamRequest(ADS_METHOD, serializeRequest, deserialize);
-    this.#call.on('data', (response: RawResponse) => {
+    const delta = spec.protocol === 'delta';
+    const count = (bytes: Buffer) => void (this.bytesReceived += bytes.length);
+    this.#call = delta
+      ? channel.makeBidiStreamRequest(DELTA_ADS_METHOD, serializeDeltaRequest, (b: Buffer) => (count(b), deserializeDeltaResponse(b)))
+      : channel.makeBidiStreamRequest(ADS_METHOD, serializeRequest, (b: Buffer) => (count(b), deserializeResponse(b)));
+    this.#call.on('data', (response: RawResponse | RawDeltaResponse) => {
       this.responses++;
       const names = this.#names.get(response.type_url as ResourceTypeUrl);
       if (names === undefined) return;
       let marker = -1;
       let bad = '';
       for (const r of response.resources) {
-        if (r.type_url !== response.type_url) bad = `resource of type ${r.type_url} in a ${response.type_url} response`;
-        const m = markerIn(r.value);
+        const any = 'value' in r ? r : r.resource;
+        if (any === undefined) continue; // a delta resource named without a payload: nothing to scan
+        if (any.type_url !== response.type_url) bad = `resource of type ${any.type_url} in a ${response.type_url} response`;
+        const m = markerIn(any.value);
         if (m > marker) marker = m;
       }
       if (bad !== '') this.nacks++;
+      // An ACK (or NACK) of this response: SotW repeats the names and the version, delta only answers the nonce.
       this.#call.write({
         type_url: response.type_url,
-        resource_names: names,
-        version_info: bad === '' ? response.version_info : '',
         response_nonce: response.nonce,
+        ...(delta ? {} : { resource_names: names, version_info: bad === '' ? (response as RawResponse).version_info : '' }),
         ...(bad === '' ? {} : { error_detail: { code: 3, message: bad } }),
       });
       const now = Date.now();
@@ -115,7 +121,8 @@ export class SimClient {
     this.#call.on('error', () => {}); // the status event carries it
     let first = true;
     for (const [typeUrl, names] of this.#names) {
-      this.#call.write({ type_url: typeUrl, resource_names: names, version_info: '', response_nonce: '', ...(first ? { node: nodeProto({ id: `sim-${spec.id}`, cluster: spec.service }) } : {}) });
+      const subscribe = delta ? { resource_names_subscribe: names } : { resource_names: names, version_info: '', response_nonce: '' };
+      this.#call.write({ type_url: typeUrl, ...subscribe, ...(first ? { node: nodeProto({ id: `sim-${spec.id}`, cluster: spec.service }) } : {}) });
       first = false;
     }
   }
