@@ -15,7 +15,7 @@ const FIXTURE = 'test/integration/fixtures/replica-member.ts';
  * yet long enough that a loaded 2-core machine (where noticing the kill alone took up to 1.4 s) keeps it alive
  * through another replica in time: 3 s was too short there.
  */
-const LEASE_TTL_MS = 8_000;
+const LEASE_TTL_MS = 6_000;
 
 /** A status line of the replica-member fixture. */
 interface MemberStatus {
@@ -70,7 +70,7 @@ describe('three control-plane replicas on etcd (real processes)', { timeout: 300
   before(async () => {
     etcd = await startEtcd();
     const store = `${etcd.endpoint}/replicas`;
-    for (let i = 0; i < 3; i++) replicas.push(await startControlPlaneProcess({ args: ['--store', store, '--no-state'] }));
+    replicas.push(...(await Promise.all([0, 1, 2].map(() => startControlPlaneProcess({ args: ['--store', store, '--no-state'] })))));
     const applied = await replicas[0]!.admin('POST', '/v1/apply', ['echo', 'echo-v2', 'holder'].map((s) => serviceYaml(s)).join('---\n'));
     assert.equal(applied.status, 200, JSON.stringify(applied.body));
     // Servers keep their leases alive through A; the lease holder (never called) through B.
@@ -93,27 +93,37 @@ describe('three control-plane replicas on etcd (real processes)', { timeout: 300
     await etcd?.stop();
   });
 
-  it('spreads the processes over the replicas, each connected to the first of its list', async () => {
-    const expect: [TestProcess, number][] = [[clients[0]!, 0], [clients[1]!, 1], [clients[2]!, 2], [v1, 0], [v2, 0], [holder, 1]];
-    for (const [p, i] of expect) await waitFor(() => latest(p).peer === replicas[i]!.xdsAddress, `a process on replica ${'ABC'[i]}`, 30_000);
+  /** The replica v2 keeps its lease alive through: the one the edit is applied on and then killed ("A"). */
+  let home: ControlPlaneProcess;
+
+  it('spreads the processes over the replicas', async (t) => {
+    await waitFor(() => members.every((m) => latest(m).peer !== null), 'every process to connect', 30_000);
+    // Each client prefers another replica; one that did not answer within grpc-js's 250 ms connection delay on a loaded
+    // machine is passed over for the next, so assert the spread, not each first choice.
+    const on = clients.map((c) => latest(c).peer);
+    t.diagnostic(`clients on ${on.join(', ')}; replicas ${replicas.map((r) => r.xdsAddress).join(', ')}`);
+    assert.ok(new Set(on).size >= 2, `clients all on one replica: ${on.join(', ')}`);
+    home = replicas.find((r) => r.xdsAddress === latest(v2).peer)!;
     // Every client sees the endpoints registered through other replicas: one registry, in etcd.
     for (const c of clients) {
       await waitFor(() => ['echo:8080', 'echo-v2:8080', 'holder:8080'].every((k) => latest(c).clusters[k]?.length === 1), 'every endpoint in every client', 30_000);
     }
   });
 
-  it('an edit applied on A reaches the clients of B and C', async () => {
+  it('an edit applied on one replica reaches the clients of the others', async () => {
+    assert.ok(clients.some((c) => latest(c).peer !== home.xdsAddress), 'a client on another replica');
     await waitFor(() => clients.every((c) => latest(c).lastInstance === 'v1'), 'traffic to v1', 30_000);
-    const applied = await replicas[0]!.admin('POST', '/v1/apply', ROUTE_TO_V2);
+    const applied = await home.admin('POST', '/v1/apply', ROUTE_TO_V2);
     assert.equal(applied.status, 200, JSON.stringify(applied.body));
     await waitFor(() => clients.every((c) => latest(c).lastInstance === 'v2'), 'every client to route to v2', 30_000);
   });
 
-  it('A killed under load: its processes reconnect elsewhere within 2 s, no call fails, and leases kept through A survive', async (t) => {
-    const a = replicas[0]!;
+  it('that replica killed under load: its processes reconnect elsewhere within 2 s, no call fails, and leases kept through it survive', async (t) => {
+    const a = home;
+    const ofA = members.filter((m) => latest(m).peer === a.xdsAddress);
     const killedAtMs = Date.now();
     await a.stop('SIGKILL');
-    for (const p of [clients[0]!, v1, v2]) {
+    for (const p of ofA) {
       await waitFor(() => latest(p).peer !== null && latest(p).peer !== a.xdsAddress, 'a process of A to reconnect to another replica', 30_000);
       const moved = latest(p);
       const afterMs = moved.connectedAtMs! - killedAtMs;
