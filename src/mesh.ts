@@ -541,7 +541,9 @@ async function loadDiskCache(o: ResolvedMeshOptions): Promise<XdsDiskCache | und
   if (!o.enabled || o.xdsCache === undefined) return undefined;
   const cache = new XdsDiskCache({
     dir: o.xdsCache.dir,
-    identity: { service: o.service, nodeId: o.nodeId, controlPlane: o.controlPlaneAddress, locality: o.locality },
+    // The replica list in a fixed order: the target itself is shuffled per process, and must not make each restart's
+    // cache look foreign.
+    identity: { service: o.service, nodeId: o.nodeId, controlPlane: [...o.controlPlanes].sort().join(','), locality: o.locality },
     logger: o.logger,
     minWriteIntervalMs: o.xdsCache.minWriteIntervalMs,
   });
