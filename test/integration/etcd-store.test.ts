@@ -96,6 +96,8 @@ describe('etcd config store: three replicas', { timeout: 120_000 }, () => {
 
   it('bad data written to etcd by hand is reported and the last good config keeps serving', async () => {
     const [a, b] = replicas as [ControlPlane, ControlPlane];
+    // The previous test's delete on B reaches A through the watch; take A's config once it has.
+    await waitFor(() => !names(a.store.current()).includes('Service/delta'), 'A sees the delete made on B', 30_000);
     const before = names(a.store.current());
     await client.put('/three/config/Service/broken').value('kind: Service\nmetadata: { name: broken }\nspec: 42\n');
     await waitFor(() => a.store.lastErrors().length > 0 && b.store.lastErrors().length > 0, 'lastErrors on both replicas', 30_000);
@@ -180,6 +182,8 @@ describe('etcd config store: etcd outages', { timeout: 120_000 }, () => {
     t.after(() => b.close());
     assert.equal((await a.store.apply(serviceYaml('kept'))).ok, true);
     await waitFor(() => names(b.store.current()).includes('Service/kept'), 'B sees the first edit', 30_000);
+    // B's snapshot follows its store after the push debounce (100 ms).
+    await waitFor(() => servesListener(b, 'kept'), 'B serves the first edit', 30_000);
 
     etcd.kill();
     const refused = await b.store.apply(serviceYaml('during'));

@@ -43,7 +43,8 @@ describe('maximum connection age', { timeout: 120_000 }, () => {
       servers.push(s);
       await s.waitForLine((l) => l.type === 'ready');
     }
-    mesh = await createMesh({ service: 'client', controlPlane: cp.xdsUrl, dependsOn: ['echo'], logger });
+    // A cache dir of its own: another test's 'client' cache (another control plane) would be ignored with a warning.
+    mesh = await createMesh({ service: 'client', controlPlane: cp.xdsUrl, dependsOn: ['echo'], logger, xdsCache: { dir: await mkdtemp(path.join(tmpdir(), 'weft-mca-cache-')) } });
     await mesh.ready();
     await waitFor(async () => (await who()) === 'echo', 'echo in routing', 15_000);
   });

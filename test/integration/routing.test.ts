@@ -179,7 +179,8 @@ ${ROUTE(80, 20).replace('weight: 20', 'weight: -5')}`;
     const victimPort = ports[1]!; // v1-b
     const endpointPorts = async () =>
       (await mesh.explain('http://echo/split')).route?.clusters.flatMap((c) => c.endpoints.map((e) => e.port)) ?? [];
-    assert.ok((await endpointPorts()).includes(victimPort));
+    // The previous test's last edit (back to the 80/20 split) may still be in the control plane's push debounce.
+    await waitFor(async () => (await endpointPorts()).includes(victimPort), 'the victim routed', 5000);
     const killedAt = Date.now();
     await servers[1]!.stop('SIGKILL'); // no deregistration: only the lease can remove it
     // The lease TTL is 1 s (renewed every ~333 ms): it must leave routing within a few seconds.
