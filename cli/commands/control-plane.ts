@@ -18,7 +18,7 @@ export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./me
                          [--lease-ttl-ms 10000] [--state-dir <config-dir>/.weft | --no-state] [--log-level info]
                          [--trust-domain weft.local] [--cert-ttl 24h] [--ca-cert <pem> --ca-key <pem> [--ca-chain <pem>]]
                          [--xds-auth loopback-plaintext|required] [--csr-rate 50] [--admin-token-file <state-dir>/admin-token]
-                         [--debounce 100ms] [--debounce-max 1s] [--max-connection-age 30m] [--max-connection-age-grace 10s]
+                         [--debounce 0s] [--debounce-max 1s] [--max-connection-age 30m] [--max-connection-age-grace 10s]
 
 Runs the Weft control plane: serves xDS (ADS), the endpoint registry and workload enrolment (the CA) on
 --xds-port, the admin API used by the other weft commands on --admin-port, and keeps its configuration as YAML

@@ -80,8 +80,9 @@ export interface ControlPlaneOptions {
   /** Retention, staleness and bounds of the traffic reports behind `weft stat` and the dashboard. */
   readonly telemetry?: Omit<TrafficAggregatorOptions, 'nowMs'>;
   /**
-   * Quiet period (ms) after the latest config or registry change before the snapshot is rebuilt and pushed (default
-   * 100, as Istio's PILOT_DEBOUNCE_AFTER; 0 = next timer turn). `--debounce`.
+   * Quiet period (ms) after the latest config or registry change before the snapshot is rebuilt and pushed, for changes
+   * that follow a rebuild within it (a change after a quiet spell is rebuilt at once). Default 0 = next timer turn;
+   * Istio's PILOT_DEBOUNCE_AFTER is 100. `--debounce`. See DEFAULT_DEBOUNCE_MS.
    */
   readonly debounceMs?: number;
   /** Longest a change waits for its rebuild under constant churn (ms, default 1 000; see DEFAULT_DEBOUNCE_MAX_MS). `--debounce-max`. */

@@ -1,4 +1,4 @@
-// Tests the push debounce on a fake clock: a burst coalesces into one rebuild after the quiet period, constant churn
+// Tests the push debounce on a fake clock: an isolated change is rebuilt at once, a burst coalesces into one rebuild after the quiet period, constant churn
 // is still rebuilt at the bound, and the rebuild carries the time of the first change it includes.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,29 +14,37 @@ function setup(options: { debounceMs?: number; debounceMaxMs?: number } = {}) {
 }
 
 describe('PushDebouncer', () => {
-  it('defaults to Istio\'s 100 ms quiet period and a 1 s bound', () => {
+  it('defaults to the next timer turn and a 1 s bound', () => {
     const d = new PushDebouncer(() => {});
     assert.equal(d.debounceMs, DEFAULT_DEBOUNCE_MS);
-    assert.equal(DEFAULT_DEBOUNCE_MS, 100);
+    assert.equal(DEFAULT_DEBOUNCE_MS, 0);
     assert.equal(d.debounceMaxMs, DEFAULT_DEBOUNCE_MAX_MS);
     assert.equal(DEFAULT_DEBOUNCE_MAX_MS, 1_000);
   });
 
-  it('coalesces a burst into one rebuild 100 ms after the last change', () => {
-    const { clock, runs, d, t0 } = setup();
+  it('rebuilds an isolated change at once, and coalesces the burst behind it into one rebuild 100 ms after its last change', () => {
+    const { clock, runs, d, t0 } = setup({ debounceMs: 100 });
+    d.changed();
+    d.changed(); // same turn: coalesced into the leading rebuild
+    clock.advance(0);
+    assert.deepEqual(runs, [{ atMs: t0, firstChangeAtMs: t0 }], 'a change after a quiet spell pays no delay');
+    clock.advance(10);
     d.changed();
     clock.advance(40);
     d.changed();
     clock.advance(40);
-    d.changed(); // last change at t0 + 80
+    d.changed(); // last change at t0 + 90
     assert.equal(clock.pending, 1, 'one timer for the whole burst');
     clock.advance(99);
-    assert.deepEqual(runs, [], 'still quiet-period: nothing yet');
+    assert.equal(runs.length, 1, 'still quiet-period: nothing yet');
     clock.advance(1);
-    assert.deepEqual(runs, [{ atMs: t0 + 180, firstChangeAtMs: t0 }]);
+    assert.deepEqual(runs[1], { atMs: t0 + 190, firstChangeAtMs: t0 + 10 });
     assert.equal(d.pending, false);
     clock.advance(5_000);
-    assert.equal(runs.length, 1, 'no rebuild without a change');
+    assert.equal(runs.length, 2, 'no rebuild without a change');
+    d.changed();
+    clock.advance(0);
+    assert.equal(runs.length, 3, 'after a quiet spell the next change is rebuilt at once again');
   });
 
   it('rebuilds at the bound under constant churn, then starts a new burst', () => {
@@ -45,11 +53,11 @@ describe('PushDebouncer', () => {
       d.changed(); // a change every 50 ms never leaves a 100 ms quiet period
       clock.advance(50);
     }
-    assert.deepEqual(runs.map((r) => r.atMs - t0), [1_000], 'one rebuild, at the bound, not at the end of the churn');
-    assert.equal(runs[0]!.firstChangeAtMs, t0);
+    assert.deepEqual(runs.map((r) => r.atMs - t0), [0, 1_050], 'the leading change at once, the churn behind it at the bound');
+    assert.equal(runs[1]!.firstChangeAtMs, t0 + 50);
     clock.advance(200);
-    assert.equal(runs.length, 2, 'the changes after the bound make a second burst');
-    assert.equal(runs[1]!.firstChangeAtMs, t0 + 1_000, 'stamped with the first change after the previous rebuild');
+    assert.equal(runs.length, 3, 'the changes after the bound make another burst');
+    assert.equal(runs[2]!.firstChangeAtMs, t0 + 1_050, 'stamped with the first change after the previous rebuild');
   });
 
   it('with debounceMs 0 still defers to a timer, so synchronous bursts coalesce', () => {
@@ -63,7 +71,7 @@ describe('PushDebouncer', () => {
   });
 
   it('never runs after close()', () => {
-    const { clock, runs, d } = setup();
+    const { clock, runs, d } = setup({ debounceMs: 100 });
     d.changed();
     d.close();
     d.changed();
