@@ -64,6 +64,8 @@ export class FakeControlPlane {
   readonly #requests: RecordedRequest[] = [];
   readonly #responses: RecordedResponse[] = [];
   readonly #requestWaiters = new Set<() => void>();
+  /** Per type held back by holdResponses(): the writes due, in order. */
+  readonly #held = new Map<string, (() => void)[]>();
   #nextStreamId = 1;
   #nonce = 0;
   #closed = false;
@@ -152,6 +154,20 @@ export class FakeControlPlane {
     });
   }
 
+  /**
+   * Holds back every response of `typeUrl` (each computed when due, from the names of the request it answers) until
+   * the returned function is called, which writes them in order and stops holding: a test can make the answer to an
+   * older request cross a newer one, as a slow network or a busy server does.
+   */
+  holdResponses(typeUrl: ResourceTypeUrl): () => void {
+    const due: (() => void)[] = [];
+    this.#held.set(typeUrl, due);
+    return () => {
+      if (this.#held.get(typeUrl) === due) this.#held.delete(typeUrl);
+      for (const write of due.splice(0)) write();
+    };
+  }
+
   /** Stops the server at once, cancelling every stream. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -202,8 +218,14 @@ export class FakeControlPlane {
     const resources = [...all.entries()].filter(([name]) => wanted.has(name)).map(([, r]) => r);
     const nonce = String(++this.#nonce);
     const version = this.#versions.get(typeUrl) ?? '0';
-    stream.call.write({ version_info: version, type_url: typeUrl, nonce, resources });
-    this.#responses.push(Object.freeze({ streamId: stream.id, type_url: typeUrl, version_info: version, nonce, names: resources.map(nameOf) }));
+    const write = (): void => {
+      if (!this.#streams.has(stream)) return;
+      stream.call.write({ version_info: version, type_url: typeUrl, nonce, resources });
+      this.#responses.push(Object.freeze({ streamId: stream.id, type_url: typeUrl, version_info: version, nonce, names: resources.map(nameOf) }));
+    };
+    const held = this.#held.get(typeUrl);
+    if (held !== undefined) held.push(write);
+    else write();
   }
 }
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { FakeControlPlane, xdsResource as x, type FakeResource } from '../../testing/fake-control-plane.js';
 import type { MeshState, Route } from '../mesh-state.js';
 import type { NackEvent } from '../discovery.js';
-import { createXdsClient, type XdsClient } from './ads-client.js';
+import { createXdsClient, type XdsClient, type XdsClientOptions } from './ads-client.js';
 import { TYPE_URL } from './protos.js';
 
 const LDS = TYPE_URL.listener;
@@ -15,13 +15,14 @@ const CDS = TYPE_URL.cluster;
 const EDS = TYPE_URL.clusterLoadAssignment;
 const TEST_TIMEOUT_MS = 15_000;
 
-async function setup(t: TestContext, cp?: FakeControlPlane): Promise<{ cp: FakeControlPlane; client: XdsClient }> {
+async function setup(t: TestContext, cp?: FakeControlPlane, options: Partial<XdsClientOptions> = {}): Promise<{ cp: FakeControlPlane; client: XdsClient }> {
   const server = cp ?? (await FakeControlPlane.start());
   const client = createXdsClient({
     server: server.address,
     node: { id: 'checkout-1', cluster: 'checkout', metadata: { app: 'checkout' }, locality: { zone: 'z1' } },
     initialBackoffMs: 20,
     maxBackoffMs: 100,
+    ...options,
   });
   t.after(async () => {
     await client.close();
@@ -174,6 +175,84 @@ test('an unknown listener is absent; it resolves once the server creates it', { 
   assert.deepEqual(await client.resolve('nope', 5000), { status: 'absent' });
   cp.setResources(LDS, [x.listener('payments'), x.listener('nope', 'payments')]);
   await waitForState(client, (s) => s.targets.get('nope')?.status === 'resolved');
+});
+
+/** Serves two targets, payments → cluster pay and orders → cluster ord, each with one endpoint. */
+function serveTwo(cp: FakeControlPlane): void {
+  cp.setResources(LDS, [x.listener('payments'), x.listener('orders')]);
+  cp.setResources(RDS, [x.routeConfig('payments', [x.route('/', { pay: 1 })]), x.routeConfig('orders', [x.route('/', { ord: 1 })])]);
+  cp.setResources(CDS, [x.cluster('pay'), x.cluster('ord')]);
+  cp.setResources(EDS, [x.clusterLoadAssignment('pay', ['10.0.0.1:8080']), x.clusterLoadAssignment('ord', ['10.0.0.2:8080'])]);
+}
+
+/** Records every moment the state said `orders`, or its cluster `ord`, does not exist (absent, or known with no endpoints). */
+function watchForAbsentOrders(client: XdsClient): string[] {
+  const seen: string[] = [];
+  client.state.onChange((s) => {
+    if (s.targets.get('orders')?.status === 'absent') seen.push(`target orders absent at generation ${s.generation}`);
+    const ord = s.clusters.get('ord');
+    if (ord?.endpointsKnown === true && ord.endpoints.length === 0) seen.push(`cluster ord without endpoints at generation ${s.generation}`);
+  });
+  return seen;
+}
+
+// The SotW start-up race: a subscription widened while the answer to the narrower request is in flight. That answer
+// lacks the new name because the server had not seen it yet; it must not read as "does not exist".
+for (const [held, short] of [[LDS, 'LDS'], [CDS, 'CDS']] as const) {
+  test(`a ${short} answer that crosses a wider request does not make the new name absent; the answer to it brings it`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const { cp, client } = await setup(t);
+    serveTwo(cp);
+    const absent = watchForAbsentOrders(client);
+    const release = cp.holdResponses(held);
+    const payments = client.resolve('payments', 10_000);
+    await cp.waitForRequest((r) => r.type_url === held && r.resource_names.length === 1);
+    const orders = client.resolve('orders', 10_000);
+    await cp.waitForRequest((r) => r.type_url === held && r.resource_names.length === 2);
+    release(); // the answer to [one name] now arrives after [both] was sent, then the answer to [both]
+    assert.equal((await payments).status, 'resolved');
+    assert.equal((await orders).status, 'resolved');
+    const first = cp.responses.find((r) => r.type_url === held)!;
+    assert.equal(first.names.length, 1, 'the crossing answer carried only the first name (the race did happen)');
+    assert.deepEqual(absent, [], 'orders was never reported absent');
+    assert.deepEqual(client.state.get().clusters.get('ord')?.endpoints.map((e) => e.address), ['10.0.0.2']);
+  });
+}
+
+test('a name the server does not have still ends absent, after the answer to a request naming it', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const { cp, client } = await setup(t);
+  serve(cp, { a: 1 });
+  const release = cp.holdResponses(LDS);
+  const payments = client.resolve('payments', 10_000);
+  await cp.waitForRequest((r) => r.type_url === LDS && r.resource_names.length === 1);
+  const nope = client.resolve('nope', 10_000);
+  await cp.waitForRequest((r) => r.type_url === LDS && r.resource_names.length === 2);
+  release();
+  assert.equal((await payments).status, 'resolved');
+  assert.deepEqual(await nope, { status: 'absent' });
+  const answers = cp.responses.filter((r) => r.type_url === LDS);
+  assert.ok(answers.length >= 2, 'the answer to the request naming it was sent');
+});
+
+test('a Listener the server never answers for ends absent after resourceTimeoutMs (the does-not-exist timer)', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const { cp, client } = await setup(t, undefined, { resourceTimeoutMs: 300 });
+  serve(cp, { a: 1 });
+  assert.equal((await client.resolve('payments', 5000)).status, 'resolved');
+  cp.holdResponses(LDS); // never released: the server reads the request naming nope and stays silent
+  const startedMs = Date.now();
+  assert.deepEqual(await client.resolve('nope', 10_000), { status: 'absent' });
+  assert.ok(Date.now() - startedMs >= 250, 'not before the timeout: no answer said so');
+  assert.equal(client.state.get().targets.get('payments')?.status, 'resolved', 'a held Listener is not timed out');
+});
+
+test('a Listener received and then left out of a later LDS response is removed at once', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const { cp, client } = await setup(t);
+  serve(cp, { a: 1 });
+  cp.setResources(LDS, [x.listener('payments'), x.listener('orders', 'payments')]);
+  assert.equal((await client.resolve('payments', 5000)).status, 'resolved');
+  assert.equal((await client.resolve('orders', 5000)).status, 'resolved');
+  cp.setResources(LDS, [x.listener('payments')]); // a push (new version) without orders: deleted
+  await waitForState(client, (s) => s.targets.get('orders')?.status === 'absent');
+  assert.equal(client.state.get().targets.get('payments')?.status, 'resolved');
 });
 
 test('resolve returns pending after its timeout when the server has nothing', { timeout: TEST_TIMEOUT_MS }, async (t) => {

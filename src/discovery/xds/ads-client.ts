@@ -17,6 +17,7 @@ import { RESOURCE_TYPE_URLS, TYPE_URL, type ProtoObject, type ResourceTypeUrl } 
 import { ResourceCache, type ApplyResult } from './resource-cache.js';
 import { RESOURCE_TYPES, type SecretResource } from './resources/index.js';
 import { SecretWatchers } from './secret-watchers.js';
+import { RESOURCE_TIMEOUT_MS, SotwAnswers } from './sotw-answers.js';
 
 const TRACER = 'xds-client';
 /** google.rpc.Code INVALID_ARGUMENT, sent in every NACK. */
@@ -65,6 +66,12 @@ export interface XdsClientOptions {
    * answers, and every accepted change is saved to it (coalesced). Default none. Closed by close().
    */
   diskCache?: XdsDiskCache;
+  /**
+   * State of the World: how long (ms) a requested Listener or Cluster may go unsent and unanswered on a connected stream
+   * before it counts as not existing (default RESOURCE_TIMEOUT_MS, 15 s, as gRPC's does-not-exist timer). Usually the
+   * server's answer to the request naming it says so first; this bounds servers that never answer such a request.
+   */
+  resourceTimeoutMs?: number;
 }
 
 /** The `protocol` option of createXdsClient (and `xds.protocol` of createMesh). */
@@ -110,8 +117,10 @@ interface TypeState {
   lastNack: TypeStatus['lastNack'];
   /** Sorted names of the last request sent on this stream; undefined before the first. */
   sentKey: string | undefined;
-  /** Every name asked for on this stream: only those can be deleted by omission from an LDS/CDS response. */
-  readonly sentOnStream: Set<string>;
+  /** SotW LDS/CDS (undefined for other types): which names a response on this stream may delete by omission. */
+  readonly sotw: SotwAnswers | undefined;
+  /** Fires when a requested LDS/CDS name has waited RESOURCE_TIMEOUT_MS for the server to speak for it. */
+  doesNotExistTimer: NodeJS.Timeout | undefined;
   /** Delta: the names the server has as subscribed on this stream (what the last request left it with). */
   readonly streamNames: Set<string>;
   /** Names dropped from the cache since the last request: if subscribed again, the server must send them again. */
@@ -125,16 +134,21 @@ interface Waiter {
 }
 
 const PENDING = Object.freeze({ status: 'pending' as const });
+/** What an LDS/CDS-only rule gets for the other types. */
+const NO_NAMES: ReadonlySet<string> = new Set();
 
 /**
  * Creates an xDS client. It opens its ADS stream on the first `resolve()`, subscribes only to the Listeners asked for
  * and what they reference, and reconnects with jittered exponential backoff while keeping its last good MeshState.
- * Throws WEFT_ERR_INVALID_ARG for a missing server or node id; never throws afterwards except from close().
+ * Throws WEFT_ERR_INVALID_ARG for a missing server or node id, or a bad protocol or resourceTimeoutMs; never throws
+ * afterwards except from close().
  * See https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol and gRFC A27/A46.
  */
 export function createXdsClient(options: XdsClientOptions): XdsClient {
   if (typeof options?.server !== 'string' || options.server === '') invalidArg('createXdsClient: options.server must be "host:port"');
   if (typeof options.node?.id !== 'string' || options.node.id === '') invalidArg('createXdsClient: options.node.id must be a non-empty string');
+  const timeoutMs = options.resourceTimeoutMs;
+  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) invalidArg(`createXdsClient: options.resourceTimeoutMs must be a positive number of ms, got ${String(timeoutMs)}`);
   if (options.protocol !== undefined && !XDS_PROTOCOLS.includes(options.protocol)) invalidArg(`createXdsClient: options.protocol must be 'auto', 'delta' or 'sotw', got ${JSON.stringify(options.protocol)}`);
   return new AdsClient(options);
 }
@@ -179,7 +193,7 @@ class AdsClient implements XdsClient {
     this.#backoff = new Backoff(options.initialBackoffMs ?? 100, options.maxBackoffMs ?? 5000);
     for (const typeUrl of RESOURCE_TYPE_URLS) {
       this.#types.set(typeUrl, {
-        typeUrl, subscribed: new Set(), version: '', nonce: '', error: undefined, lastNack: undefined, sentKey: undefined, sentOnStream: new Set(), streamNames: new Set(), dropped: new Set(),
+        typeUrl, subscribed: new Set(), version: '', nonce: '', error: undefined, lastNack: undefined, sentKey: undefined, sotw: RESOURCE_TYPES[typeUrl].allRequiredInSotW ? new SotwAnswers() : undefined, doesNotExistTimer: undefined, streamNames: new Set(), dropped: new Set(),
       });
       const seeds = options.initialResourceVersions?.[typeUrl];
       if (seeds !== undefined) this.#seeds.set(typeUrl, new Map(Object.entries(seeds).filter(([, v]) => typeof v === 'string' && v !== '')));
@@ -298,6 +312,7 @@ class AdsClient implements XdsClient {
     this.#connected = false;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    for (const t of this.#types.values()) clearTimeout(t.doesNotExistTimer);
     const call = this.#call;
     this.#call = undefined;
     call?.cancel();
@@ -351,7 +366,9 @@ class AdsClient implements XdsClient {
     for (const t of this.#types.values()) {
       t.nonce = '';
       t.sentKey = undefined;
-      t.sentOnStream.clear();
+      t.sotw?.reset();
+      clearTimeout(t.doesNotExistTimer);
+      t.doesNotExistTimer = undefined;
       t.streamNames.clear();
       t.dropped.clear();
     }
@@ -445,8 +462,31 @@ class AdsClient implements XdsClient {
     const type = this.#requestedType(response.type_url, response.nonce, { version: response.version_info, resources: response.resources.length });
     if (type === undefined) return;
     type.nonce = response.nonce;
-    const result = this.#cache.apply(type.typeUrl, response.version_info, response.resources, type.subscribed, type.sentOnStream);
+    type.sotw?.received(response.version_info, type.subscribed);
+    const result = this.#cache.apply(type.typeUrl, response.version_info, response.resources, type.subscribed, type.sotw?.answered ?? NO_NAMES);
+    type.sotw?.carried(result.seen);
     this.#settle(type, response.version_info, response.nonce, result);
+  }
+
+  /** Arms `type`'s does-not-exist timer for its next overdue name (SotW LDS/CDS), unless armed or none waits. */
+  #armDoesNotExist(type: TypeState): void {
+    const timeoutMs = this.#options.resourceTimeoutMs ?? RESOURCE_TIMEOUT_MS;
+    const deadlineMs = type.sotw?.nextDeadlineMs(timeoutMs);
+    if (deadlineMs === undefined || type.doesNotExistTimer !== undefined) return;
+    type.doesNotExistTimer = setTimeout(() => {
+      type.doesNotExistTimer = undefined;
+      if (this.#closed || this.#call === undefined || type.sotw === undefined) return;
+      if (!this.#connected) type.sotw.restartClock(Date.now()); // a server that is not there has not said anything
+      else {
+        const absent = type.sotw.overdue(Date.now(), timeoutMs).filter((name) => type.subscribed.has(name) && !this.#cache.accepted(type.typeUrl).has(name));
+        if (absent.length > 0) {
+          this.#logger.warn(`xDS ${RESOURCE_TYPES[type.typeUrl].shortName}: the server did not send requested resources within ${timeoutMs} ms; they do not exist`, { names: absent });
+          if (this.#cache.markAbsent(type.typeUrl, absent)) this.#recompute();
+        }
+      }
+      this.#armDoesNotExist(type);
+    }, Math.max(0, deadlineMs - Date.now()));
+    type.doesNotExistTimer.unref(); // a pending name must not keep the process alive
   }
 
   /** A delta response: the same checks and last-good rule as SotW (ResourceCache), then the same ACK/NACK. */
@@ -523,6 +563,7 @@ class AdsClient implements XdsClient {
           if (!names.has(name)) {
             this.#trace(`unsubscribe ${RESOURCE_TYPES[type.typeUrl].shortName}`, { name });
             this.#cache.drop(type.typeUrl, name);
+            type.sotw?.forget(name);
           }
         }
         type.subscribed = new Set(names);
@@ -611,6 +652,7 @@ class AdsClient implements XdsClient {
       for (const n of names) type.streamNames.add(n);
     } else {
       request = { type_url: type.typeUrl, resource_names: names, version_info: type.version, response_nonce: type.nonce };
+      type.sotw?.sent(names, Date.now());
     }
     if (!this.#nodeSent) {
       request['node'] = this.#node;
@@ -619,11 +661,11 @@ class AdsClient implements XdsClient {
     if (type.error !== undefined && (answer || !this.#delta)) request['error_detail'] = { code: INVALID_ARGUMENT, message: type.error };
     type.sentKey = names.join('\n');
     type.dropped.clear();
-    for (const n of names) type.sentOnStream.add(n);
     this.#trace(`${RESOURCE_TYPES[type.typeUrl].shortName} request`, {
       names, version: type.version, nonce: type.nonce, nack: type.error !== undefined, delta: this.#delta,
     });
     call.write(request);
+    if (!this.#delta) this.#armDoesNotExist(type);
   }
 
   /**

@@ -1,4 +1,4 @@
-// Tests of ResourceCache.apply's State-of-the-World deletions when a response carries a resource it cannot name.
+// Tests of ResourceCache.apply's State-of-the-World deletions: only for names a response speaks for, never when it carries a resource it cannot name.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { xdsResource as x } from '../../testing/fake-control-plane.js';
@@ -23,4 +23,21 @@ test('an LDS response with an undecodable resource is refused without deleting t
   assert.deepEqual(cache.apply(LDS, '4', [], NAMES, NAMES).errors, []);
   assert.equal(cache.listeners.has('payments'), false);
   assert.ok(cache.absentListeners.has('payments'));
+});
+
+test('an LDS response deletes by omission only the names it speaks for (answered), and reports the names it carried', () => {
+  const cache = new ResourceCache();
+  const both = new Set(['payments', 'orders']);
+  // Answer to a request for payments only, read after orders was requested too: orders stays pending, not absent.
+  const first = cache.apply(LDS, '1', [protos().toAny(x.listener('payments'))], both, new Set(['payments']));
+  assert.deepEqual([...first.seen], ['payments']);
+  assert.equal(cache.absentListeners.has('orders'), false);
+  // The answer to the request naming orders, still without it: now orders does not exist.
+  cache.apply(LDS, '1', [protos().toAny(x.listener('payments'))], both, both);
+  assert.ok(cache.absentListeners.has('orders'));
+  // A name received and then left out is deleted at once.
+  cache.apply(LDS, '2', [protos().toAny(x.listener('orders'))], both, both);
+  assert.equal(cache.listeners.has('payments'), false);
+  assert.ok(cache.absentListeners.has('payments'));
+  assert.ok(cache.listeners.has('orders'));
 });

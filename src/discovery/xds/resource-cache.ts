@@ -44,6 +44,8 @@ export interface ApplyResult {
   readonly errors: readonly string[];
   /** True if anything compile reads may have changed. */
   readonly changed: boolean;
+  /** The subscribed names the response carried (valid or not): the server holds them for this client. */
+  readonly seen: ReadonlySet<string>;
 }
 
 /** Mutable store owned by one ADS client; every method is synchronous and never throws. */
@@ -116,25 +118,27 @@ export class ResourceCache implements ResourceView {
   /**
    * Applies one response of `typeUrl`. Resources not in `subscribed` are ignored (not validated). Valid resources
    * replace their last good value even when others in the same response are refused (gRFC A46); a refused one keeps
-   * its last good value. For LDS/CDS, a name in `requested` (asked for on this stream) that the response lacks is
-   * deleted and marked absent, unless a resource in it could not be decoded far enough to read its name (it may be
- * that one). Decoding failures and type mismatches become error lines, never exceptions.
+   * its last good value. For LDS/CDS, a name in `answered` that the response lacks is deleted and marked absent,
+   * unless a resource in it could not be decoded far enough to read its name (it may be that one). `answered` holds the
+   * names this response speaks for: ones the server already sent on this stream, or named in a request it has
+   * answered. A name only just requested is not one: the response may predate the server reading that request.
+   * Decoding failures and type mismatches become error lines, never exceptions.
    */
   apply(
     typeUrl: ResourceTypeUrl,
     version: string,
     resources: readonly AnyMessage[],
     subscribed: ReadonlySet<string>,
-    requested: ReadonlySet<string>,
+    answered: ReadonlySet<string>,
   ): ApplyResult {
     const run = new ApplyRun(subscribed);
     resources.forEach((any, index) => this.#accept(typeUrl, any, version, run, `resource index ${index}`));
     // gRFC A46 (as grpc-go does): deletions of a State-of-the-World response are skipped when a resource in it
     // could not be named, or an undecodable Listener would delete the good one it was meant to replace.
     if (RESOURCE_TYPES[typeUrl].allRequiredInSotW && !run.unnamed) {
-      for (const name of subscribed) if (!run.seen.has(name) && requested.has(name)) this.#remove(typeUrl, name, run);
+      for (const name of subscribed) if (!run.seen.has(name) && answered.has(name)) this.#remove(typeUrl, name, run);
     }
-    return { errors: run.errors, changed: run.changed };
+    return { errors: run.errors, changed: run.changed, seen: run.seen };
   }
 
   /**
@@ -157,7 +161,7 @@ export class ResourceCache implements ResourceView {
       this.#accept(typeUrl, r.resource, r.version, run, `resource '${r.name}'`, r.name);
     }
     for (const name of removed) if (subscribed.has(name) && !run.seen.has(name)) this.#remove(typeUrl, name, run);
-    return { errors: run.errors, changed: run.changed };
+    return { errors: run.errors, changed: run.changed, seen: run.seen };
   }
 
   /** Decodes, validates and keeps one resource (or records why not); `expectedName` is the name a delta Resource gave. */
@@ -221,6 +225,16 @@ export class ResourceCache implements ResourceView {
     this.#fromDisk.get(typeUrl)!.delete(name);
     errorsByName.delete(name);
     absent.add(name);
+  }
+
+  /**
+   * Deletes and marks absent each of `names`, for the server's silence about them (the does-not-exist timeout). True if
+   * anything compile reads changed. Never throws.
+   */
+  markAbsent(typeUrl: ResourceTypeUrl, names: readonly string[]): boolean {
+    const run = new ApplyRun(new Set(names));
+    for (const name of names) this.#remove(typeUrl, name, run);
+    return run.changed;
   }
 
   /** Forgets everything about `name` (called when it is no longer subscribed). */
