@@ -462,8 +462,8 @@ class AdsClient implements XdsClient {
     const type = this.#requestedType(response.type_url, response.nonce, { version: response.version_info, resources: response.resources.length });
     if (type === undefined) return;
     type.nonce = response.nonce;
-    type.sotw?.received(response.version_info, type.subscribed);
-    const result = this.#cache.apply(type.typeUrl, response.version_info, response.resources, type.subscribed, type.sotw?.answered ?? NO_NAMES);
+    type.sotw?.received(response.version_info);
+    const result = this.#cache.apply(type.typeUrl, response.version_info, response.resources, type.subscribed, type.sotw?.answered() ?? NO_NAMES);
     type.sotw?.carried(result.seen);
     this.#settle(type, response.version_info, response.nonce, result);
   }
