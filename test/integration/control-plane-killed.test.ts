@@ -25,13 +25,6 @@ describe('a control plane killed under load', { timeout: 110_000 }, () => {
     mesh = await createMesh({ service: 'loader', controlPlane: world.cp.xdsUrl, dependsOn: ['web', 'echo'], xdsCache: { dir: cacheDir } });
     await mesh.ready();
     client = mesh.grpc.client(EchoClient, 'echo');
-    // Settle first: at start-up a State-of-the-World CDS response crossing a wider request can mark a just-requested
-    // cluster absent for one push (a known SotW race, not what this test is about). The test starts from a steady mesh.
-    await waitFor(() => {
-      const clusters = mesh.configDump().clusters;
-      return ['web-v1:8080', 'web-v2:8080', 'echo-v1:50051', 'echo-v2:50051'].every((c) => clusters[c]?.endpoints.length === 1);
-    }, 'every cluster to have its endpoint', 30_000);
-    await waitFor(async () => (await say(client, { text: 'warm' })).server === 'g1' && (await mesh.fetch('http://web/who')).ok, 'a first good call of each kind', 30_000);
   });
 
   after(async () => {
