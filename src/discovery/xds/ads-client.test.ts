@@ -233,6 +233,12 @@ test('a name the server does not have still ends absent, after the answer to a r
   assert.ok(answers.length >= 2, 'the answer to the request naming it was sent');
 });
 
+test('createXdsClient refuses a resourceTimeoutMs that is not a usable timer delay', () => {
+  for (const bad of [0, -1, Number.NaN, Infinity, 2 ** 31]) {
+    assert.throws(() => createXdsClient({ server: '127.0.0.1:1', node: { id: 'n', cluster: 'c' }, resourceTimeoutMs: bad }), /WEFT_ERR_INVALID_ARG|resourceTimeoutMs must be/);
+  }
+});
+
 test('a Listener the server never answers for ends absent after resourceTimeoutMs (the does-not-exist timer)', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const { cp, client } = await setup(t, undefined, { resourceTimeoutMs: 300 });
   serve(cp, { a: 1 });

@@ -134,6 +134,8 @@ interface Waiter {
 }
 
 const PENDING = Object.freeze({ status: 'pending' as const });
+/** The longest delay Node's timers take. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** What an LDS/CDS-only rule gets for the other types. */
 const NO_NAMES: ReadonlySet<string> = new Set();
 
@@ -148,7 +150,10 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
   if (typeof options?.server !== 'string' || options.server === '') invalidArg('createXdsClient: options.server must be "host:port"');
   if (typeof options.node?.id !== 'string' || options.node.id === '') invalidArg('createXdsClient: options.node.id must be a non-empty string');
   const timeoutMs = options.resourceTimeoutMs;
-  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) invalidArg(`createXdsClient: options.resourceTimeoutMs must be a positive number of ms, got ${String(timeoutMs)}`);
+  // Past 2^31 - 1 ms, Node fires a timer at once (with a warning) instead of never.
+  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+    invalidArg(`createXdsClient: options.resourceTimeoutMs must be a number of ms in 1..${MAX_TIMER_MS}, got ${String(timeoutMs)}`);
+  }
   if (options.protocol !== undefined && !XDS_PROTOCOLS.includes(options.protocol)) invalidArg(`createXdsClient: options.protocol must be 'auto', 'delta' or 'sotw', got ${JSON.stringify(options.protocol)}`);
   return new AdsClient(options);
 }
