@@ -81,6 +81,7 @@ describe('the SDK over State of the World at start-up', { timeout: 120_000 }, ()
     for (let round = 0; round < 3; round++) {
       const mesh = await createMesh({
         service: `client-${round}`, controlPlane: tcp.cp.xdsUrl, dependsOn: SERVICES, xds: { protocol: 'sotw' }, reporting: { enabled: false }, xdsCache: false,
+        ready: { timeoutMs: 30_000 },
       });
       t.after(() => mesh.close());
       await mesh.ready();

@@ -205,9 +205,9 @@ for (const [held, short] of [[LDS, 'LDS'], [CDS, 'CDS']] as const) {
     const absent = watchForAbsentOrders(client);
     const release = cp.holdResponses(held);
     const payments = client.resolve('payments', 10_000);
-    await cp.waitForRequest((r) => r.type_url === held && r.resource_names.length === 1);
+    await cp.waitForRequest((r) => r.type_url === held && r.resource_names.length === 1, { timeoutMs: 10_000 });
     const orders = client.resolve('orders', 10_000);
-    await cp.waitForRequest((r) => r.type_url === held && r.resource_names.length === 2);
+    await cp.waitForRequest((r) => r.type_url === held && r.resource_names.length === 2, { timeoutMs: 10_000 });
     release(); // the answer to [one name] now arrives after [both] was sent, then the answer to [both]
     assert.equal((await payments).status, 'resolved');
     assert.equal((await orders).status, 'resolved');
@@ -223,9 +223,9 @@ test('a name the server does not have still ends absent, after the answer to a r
   serve(cp, { a: 1 });
   const release = cp.holdResponses(LDS);
   const payments = client.resolve('payments', 10_000);
-  await cp.waitForRequest((r) => r.type_url === LDS && r.resource_names.length === 1);
+  await cp.waitForRequest((r) => r.type_url === LDS && r.resource_names.length === 1, { timeoutMs: 10_000 });
   const nope = client.resolve('nope', 10_000);
-  await cp.waitForRequest((r) => r.type_url === LDS && r.resource_names.length === 2);
+  await cp.waitForRequest((r) => r.type_url === LDS && r.resource_names.length === 2, { timeoutMs: 10_000 });
   release();
   assert.equal((await payments).status, 'resolved');
   assert.deepEqual(await nope, { status: 'absent' });
