@@ -37,6 +37,7 @@ export class SotwAnswers {
   readonly #since = new Map<string, { readonly seq: number; atMs: number }>();
   /** Names unsubscribed on this stream: a response carrying one may be about its earlier subscription. */
   readonly #resubscribable = new Set<string>();
+  /** Names the does-not-exist timeout counted (overdue()). */
   readonly #timedOut = new Set<string>();
   /** Numbers of the requests owed an answer, oldest first; undefined once more than MAX_OWED waited (matching stops). */
   #owed: number[] | undefined = [];
