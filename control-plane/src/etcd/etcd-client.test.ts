@@ -38,6 +38,13 @@ describe('parseEtcdStoreUrl', () => {
     }
   });
 
+  it('refuses user:password@ in the URL without echoing the password', () => {
+    assert.throws(
+      () => parseEtcdStoreUrl('etcds://weft:hunter2@db.example:2379'),
+      (e: unknown) => isMeshError(e, ERROR_CODES.INVALID_ARG) && !e.message.includes('hunter2') && /carries no user:password@.*--etcd-user/.test(e.message),
+    );
+  });
+
   it('tells an etcd store from a directory, and lays keys out under the prefix', () => {
     assert.equal(isEtcdStore('etcd://h'), true);
     assert.equal(isEtcdStore('etcds://h'), true);

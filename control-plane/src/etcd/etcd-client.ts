@@ -95,6 +95,8 @@ export function isEtcdStore(store: string): boolean {
  */
 export function parseEtcdStoreUrl(url: string): EtcdStoreUrl {
   const bad = (why: string): never => invalidArg(`store '${url}': ${why} (expected etcd://host:2379[,host:2379...][/prefix], or etcds:// for TLS)`);
+  // Not echoed: the URL would put the password in the error (and it already shows in ps).
+  if (/^etcds?:\/\/[^/]*@/.test(url)) invalidArg(`store: an etcd URL carries no user:password@ (it would show in ps and logs); give --etcd-user with WEFT_ETCD_PASSWORD or ${FLAG.passwordFile}`);
   if (!isEtcdStore(url)) bad('not an etcd:// or etcds:// URL');
   const secure = url.startsWith('etcds://');
   const rest = url.slice((secure ? 'etcds://' : 'etcd://').length);
