@@ -106,4 +106,18 @@ describe('CA rotation across etcd-backed replicas', { timeout: 180_000 }, () => 
     for (const r of replicas) await waitFor(() => r.ca.status().roots.some((x) => x.phase === 'next'), 'every replica holds the pending root', 30_000);
     assert.equal(new Set(replicas.map((r) => r.ca.trustBundlePem().join(''))).size, 1, 'one trust bundle on every replica');
   });
+
+  it('with etcd down, a rotation fails with 503 and a clear error, and changes nothing', async () => {
+    const [a] = replicas as [ControlPlane];
+    const before = a.ca.trustBundlePem();
+    etcd.kill();
+    try {
+      const refused = await admin(a, 'POST', '/v1/ca/rotate', { activateAfter: '1h' });
+      assert.equal(refused.status, 503, JSON.stringify(refused.body));
+      assert.match(String(refused.body['error']), /cannot change the CA: etcd did not answer; nothing changed/);
+      assert.deepEqual(a.ca.trustBundlePem(), before);
+    } finally {
+      await etcd.restart();
+    }
+  });
 });

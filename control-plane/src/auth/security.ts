@@ -116,15 +116,27 @@ async function openSharedSecurity(
     return run;
   };
   const latest = () => withDownloadedDir(client, caPrefix, tempDir, (dir) => loadCaState(dir));
+  let adoptLatest = async (): Promise<void> => undefined; // set once the CA is open
   const shared: SharedCaState = {
     update: (change) =>
-      inTurn(() =>
-        withEtcdLock(client, lockKey, async (fence) => {
-          const result = await change(await latest());
-          await uploadDir(client, caPrefix, caDir, fence);
-          return result;
-        }),
-      ),
+      inTurn(async () => {
+        try {
+          return await withEtcdLock(client, lockKey, async (fence) => {
+            const result = await change(await latest());
+            try {
+              await uploadDir(client, caPrefix, caDir, fence);
+            } catch (e: unknown) {
+              // etcd is the truth: go back to what it holds (now, or when the watch reconnects) rather than diverge.
+              await adoptLatest().catch(() => undefined);
+              throw storeUnavailable('the CA change was not saved to etcd, so no replica keeps it; try again', e);
+            }
+            return result;
+          });
+        } catch (e: unknown) {
+          if (e instanceof MeshError) throw e; // a refusal of the change itself, or the wrapped failure above
+          throw storeUnavailable('cannot change the CA: etcd did not answer; nothing changed', e);
+        }
+      }),
   };
   try {
     return await withEtcdLock(client, lockKey, async (fence) => {
@@ -133,16 +145,11 @@ async function openSharedSecurity(
       let follower: PrefixFollower | undefined;
       try {
         await uploadDir(client, caPrefix, caDir, fence);
-        follower = await followPrefix(
-          client,
-          caPrefix,
-          () =>
-            inTurn(async () => {
-              const state = await latest();
-              if (state !== undefined) ca.adopt(state);
-            }),
-          logger,
-        );
+        adoptLatest = async () => {
+          const state = await latest();
+          if (state !== undefined) ca.adopt(state);
+        };
+        follower = await followPrefix(client, caPrefix, () => inTurn(adoptLatest), logger);
         const keyPem = await sharedSecret(client, `${secrets}token-key.pem`, () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
         const tokens = await BootstrapTokens.open({
           stateDir: false,
@@ -220,6 +227,10 @@ function assemble(
       await cleanup();
     },
   };
+}
+
+function storeUnavailable(what: string, cause: unknown): MeshError {
+  return new MeshError(ERROR_CODES.STORE_UNAVAILABLE, `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, retryable: true });
 }
 
 function invalid(message: string): never {
