@@ -11,10 +11,12 @@ import { CliError } from '../admin-client.js';
 import { shortDuration, type CliIo } from '../output.js';
 import { parseDurationMs } from '../../control-plane/src/admin/identity-routes.js';
 import { XDS_AUTH_MODES, type XdsAuthMode } from '../../control-plane/src/auth/xds-auth.js';
-import { isEtcdStore } from '../../control-plane/src/etcd/etcd-client.js';
+import { isEtcdStore, type EtcdConnectionOptions } from '../../control-plane/src/etcd/etcd-client.js';
 
 /** Usage text of `weft control-plane`. */
-export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./mesh | --store etcd://host:2379[,host:2379...][/prefix]] [--host 127.0.0.1] [--xds-port ${DEFAULT_XDS_PORT}] [--admin-port ${DEFAULT_ADMIN_PORT}]
+export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./mesh | --store etcd[s]://host:2379[,host:2379...][/prefix]] [--host 127.0.0.1] [--xds-port ${DEFAULT_XDS_PORT}] [--admin-port ${DEFAULT_ADMIN_PORT}]
+                         [--etcd-ca-file <pem>] [--etcd-cert-file <pem> --etcd-key-file <pem>] [--etcd-user <name> [--etcd-password-file <file>]]
+                         [--etcd-allow-plaintext]
                          [--lease-ttl-ms 10000] [--state-dir <config-dir>/.weft | --no-state] [--log-level info]
                          [--trust-domain weft.local] [--cert-ttl 24h] [--ca-cert <pem> --ca-key <pem> [--ca-chain <pem>]]
                          [--xds-auth loopback-plaintext|required] [--csr-rate 50] [--admin-token-file <state-dir>/admin-token]
@@ -23,7 +25,11 @@ export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./me
 Runs the Weft control plane: serves xDS (ADS), the endpoint registry and workload enrolment (the CA) on
 --xds-port, the admin API used by the other weft commands on --admin-port, and keeps its configuration as YAML
 files in --config-dir (created if missing; hand edits are picked up live), or with --store etcd://... in etcd,
-shared by every replica started with the same store (an edit on any replica reaches all). Registered endpoints' leases, the CA,
+shared by every replica started with the same store (an edit on any replica reaches all). etcds:// speaks TLS to etcd:
+--etcd-ca-file is the CA of etcd's server certificate, --etcd-cert-file/--etcd-key-file the client certificate for its
+--client-cert-auth; --etcd-user logs in with the password in WEFT_ETCD_PASSWORD or --etcd-password-file (never a
+flag: it would show in ps). Plaintext etcd:// to a host that is not loopback is refused unless --etcd-allow-plaintext:
+etcd holds the mesh CA's key. Registered endpoints' leases, the CA,
 the bootstrap-token key and used tokens are kept in --state-dir (--no-state keeps them in memory only). The
 admin API requires the operator token in --admin-token-file (created with a random token if missing; with
 --no-state, by default a 0600 file in a new temporary directory, removed at stop). The token itself is never
@@ -34,11 +40,20 @@ picks a free port. Stops cleanly on SIGINT/SIGTERM. See docs/cli.md for every fl
 
 /** Runs `weft control-plane`; resolves with the exit code once stopped by a signal (or at once on a start-up failure). */
 export async function runControlPlane(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv.some((a) => a === '--etcd-password' || a.startsWith('--etcd-password='))) {
+    throw new CliError('the etcd password is never a command-line flag (it would show in ps): set WEFT_ETCD_PASSWORD or give --etcd-password-file', 2);
+  }
   const { values, positionals } = parseArgs({
     args: [...argv],
     options: {
       'config-dir': { type: 'string' },
       store: { type: 'string' },
+      'etcd-ca-file': { type: 'string' },
+      'etcd-cert-file': { type: 'string' },
+      'etcd-key-file': { type: 'string' },
+      'etcd-user': { type: 'string' },
+      'etcd-password-file': { type: 'string' },
+      'etcd-allow-plaintext': { type: 'boolean' },
       host: { type: 'string' },
       'xds-port': { type: 'string' },
       'admin-port': { type: 'string' },
@@ -72,6 +87,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
   if (values.store !== undefined && values['config-dir'] !== undefined) throw new CliError('--store and --config-dir name the same thing: give one', 2);
   const store = values.store ?? values['config-dir'] ?? './mesh';
   const storeLabel = isEtcdStore(store) ? 'etcd store' : 'config dir';
+  const etcdStore = etcdConnection(store, values, io.env);
   if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined)) throw new CliError('--ca-cert and --ca-key go together: give both, or neither to let the control plane generate its own root', 2);
   if (values['ca-chain'] !== undefined && values['ca-cert'] === undefined) throw new CliError('--ca-chain needs --ca-cert and --ca-key', 2);
   const xdsAuth = values['xds-auth'];
@@ -108,7 +124,7 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
   let plane;
   try {
     plane = await startControlPlane({
-      store,
+      store: etcdStore ?? store,
       host: values.host ?? '127.0.0.1',
       xdsPort: port(values['xds-port'], '--xds-port', DEFAULT_XDS_PORT),
       adminPort: port(values['admin-port'], '--admin-port', DEFAULT_ADMIN_PORT),
@@ -166,6 +182,30 @@ export async function runControlPlane(argv: readonly string[], io: CliIo): Promi
     process.on('SIGTERM', stop);
   });
 }
+
+/** The etcd connection the `--etcd-*` flags and WEFT_ETCD_PASSWORD describe, or undefined when none is given. */
+function etcdConnection(store: string, values: Partial<Record<string, string | boolean>>, env: NodeJS.ProcessEnv): EtcdConnectionOptions | undefined {
+  const text = (flag: string): string | undefined => (typeof values[flag] === 'string' ? values[flag] : undefined);
+  const password = env['WEFT_ETCD_PASSWORD'];
+  const given = ETCD_FLAGS.filter((f) => values[f] !== undefined);
+  if (!isEtcdStore(store)) {
+    if (given.length > 0) throw new CliError(`${given.map((f) => `--${f}`).join(', ')} need --store etcd://... or etcds://...`, 2);
+    return undefined;
+  }
+  if (given.length === 0 && password === undefined) return undefined;
+  return {
+    url: store,
+    ...(text('etcd-ca-file') === undefined ? {} : { caFile: text('etcd-ca-file') }),
+    ...(text('etcd-cert-file') === undefined ? {} : { certFile: text('etcd-cert-file') }),
+    ...(text('etcd-key-file') === undefined ? {} : { keyFile: text('etcd-key-file') }),
+    ...(text('etcd-user') === undefined ? {} : { username: text('etcd-user') }),
+    ...(text('etcd-password-file') === undefined ? {} : { passwordFile: text('etcd-password-file') }),
+    ...(password === undefined ? {} : { password }),
+    ...(values['etcd-allow-plaintext'] === true ? { allowPlaintext: true } : {}),
+  };
+}
+
+const ETCD_FLAGS = ['etcd-ca-file', 'etcd-cert-file', 'etcd-key-file', 'etcd-user', 'etcd-password-file', 'etcd-allow-plaintext'] as const;
 
 function port(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;

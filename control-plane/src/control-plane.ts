@@ -9,7 +9,7 @@ import { NOOP_LOGGER, type Logger } from '../../src/core/logger.js';
 import type { ConfigStore } from './model.js';
 import { openDirStore } from './config/dir-store.js';
 import { openEtcdStore } from './config/etcd-store.js';
-import { isEtcdStore, openEtcd, parseEtcdStoreUrl } from './etcd/etcd-client.js';
+import { isEtcdStore, openEtcd, resolveEtcdConnection, type EtcdConnectionOptions } from './etcd/etcd-client.js';
 import { ReplicaPresence } from './etcd/replica-presence.js';
 import { translate } from './translate/translate.js';
 import { Registry, type LeaseService } from './registry/registry.js';
@@ -53,11 +53,13 @@ export interface ControlPlaneOptions {
   readonly configDir?: string;
   /**
    * Where configuration lives: undefined = `configDir`; a directory path = that YAML directory; or
-   * `etcd://host:2379[,host:2379...][/prefix]` = etcd (control-plane/src/etcd/), shared by every replica pointed at it.
-   * A malformed etcd URL throws WEFT_ERR_INVALID_ARG; an etcd that does not answer within `etcdConnectTimeoutMs` fails
-   * start-up with WEFT_ERR_STORE_UNAVAILABLE.
+   * `etcd://host:2379[,host:2379...][/prefix]` = etcd (control-plane/src/etcd/), shared by every replica pointed at it;
+   * `etcds://` speaks TLS. An object gives the URL with TLS files and credentials (EtcdConnectionOptions). A malformed
+   * URL, bad file or plaintext to a remote host throws WEFT_ERR_INVALID_ARG; an etcd that does not answer within
+   * `etcdConnectTimeoutMs` fails start-up with WEFT_ERR_STORE_UNAVAILABLE, one that refuses the credentials with
+   * "etcd at h:p refused: ..." (see openEtcd).
    */
-  readonly store?: string;
+  readonly store?: string | EtcdConnectionOptions;
   /** How long start-up waits for etcd to answer (ms, default 5000). */
   readonly etcdConnectTimeoutMs?: number;
   /** Interface both servers listen on (default 127.0.0.1). */
@@ -318,14 +320,17 @@ interface Backing {
 
 /** Opens the store `options.store`/`configDir` names: a YAML directory, or etcd (connect bounded in time). */
 async function openBacking(options: ControlPlaneOptions, logger: Logger): Promise<Backing> {
-  const where = options.store ?? options.configDir;
-  if (where === undefined || where === '') invalidArg('startControlPlane: give configDir (a YAML directory) or store (a directory or etcd://host:port)');
+  const etcdOptions = typeof options.store === 'object' ? options.store : undefined;
+  const where = etcdOptions?.url ?? options.store ?? options.configDir;
+  if (typeof where !== 'string' || where === '') invalidArg('startControlPlane: give configDir (a YAML directory) or store (a directory or etcd://host:port)');
   if (!isEtcdStore(where)) {
+    if (etcdOptions !== undefined) invalidArg(`startControlPlane: store.url '${where}' is not an etcd:// or etcds:// URL`);
     const store = await openDirStore({ dir: where, watch: true, logger });
     return { store, configDir: where, etcd: undefined, describe: where, close: () => store.close() };
   }
-  const url = parseEtcdStoreUrl(where);
-  const client = await openEtcd(url, options.etcdConnectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.etcdConnectTimeoutMs });
+  const connection = await resolveEtcdConnection(etcdOptions ?? { url: where }, logger);
+  const url = connection.url;
+  const client = await openEtcd(connection, options.etcdConnectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.etcdConnectTimeoutMs });
   try {
     const store = await openEtcdStore({ client, prefix: url.prefix, logger });
     return {

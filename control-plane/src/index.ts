@@ -21,6 +21,7 @@ export { openEtcdStore, MAX_EDIT_ATTEMPTS, type EtcdStoreOptions } from './confi
 export {
   openEtcd,
   parseEtcdStoreUrl,
+  resolveEtcdConnection,
   isEtcdStore,
   etcdKeys,
   DEFAULT_ETCD_PREFIX,
@@ -29,6 +30,8 @@ export {
   ETCD_CALL_TIMEOUT_MS,
   type EtcdKeys,
   type EtcdStoreUrl,
+  type EtcdConnection,
+  type EtcdConnectionOptions,
   type OpenEtcdOptions,
 } from './etcd/etcd-client.js';
 export { ReplicaPresence, REPLICA_LEASE_TTL_S, type ReplicaInfo } from './etcd/replica-presence.js';

@@ -1,6 +1,7 @@
 // X.509 building blocks shared by the SDK's CSRs and the control plane's CA: OIDs, PEM, names, extensions, signing.
 // pkijs 3 + asn1js 3 build the ASN.1; node:crypto does every key operation (sign, verify), synchronously.
 import crypto, { type KeyObject } from 'node:crypto';
+import net from 'node:net';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 /** PEM helpers, re-exported so PKI code needs one import. */
@@ -118,10 +119,36 @@ export function distinguishedName(entries: readonly (readonly [string, string])[
   return new pkijs.RelativeDistinguishedNames({ schema: asn1js.fromBER(sequence.toBER(false)).result });
 }
 
-/** A subjectAltName extension of URI names. Critical when the subject is empty (RFC 5280 §4.2.1.6). */
-export function uriSanExtension(uris: readonly string[], critical: boolean): pkijs.Extension {
-  const names = new pkijs.GeneralNames({ names: uris.map((value) => new pkijs.GeneralName({ type: 6, value })) });
+/**
+ * A subjectAltName extension of URI names, then `hosts` (each an IP address, encoded as iPAddress, or a DNS name).
+ * Critical when the subject is empty (RFC 5280 §4.2.1.6).
+ */
+export function uriSanExtension(uris: readonly string[], critical: boolean, hosts: readonly string[] = []): pkijs.Extension {
+  const names = new pkijs.GeneralNames({
+    names: [
+      ...uris.map((value) => new pkijs.GeneralName({ type: 6, value })),
+      ...hosts.map((host) => {
+        const ip = ipBytes(host);
+        return ip === undefined ? new pkijs.GeneralName({ type: 2, value: host }) : new pkijs.GeneralName({ type: 7, value: new asn1js.OctetString({ valueHex: ip }) });
+      }),
+    ],
+  });
   return new pkijs.Extension({ extnID: OID.subjectAltName, critical, extnValue: names.toSchema().toBER(false) });
+}
+
+/** The 4 or 16 bytes of an IP address literal, or undefined for a DNS name. */
+function ipBytes(host: string): ArrayBuffer | undefined {
+  const family = net.isIP(host);
+  if (family === 4) return new Uint8Array(host.split('.').map(Number)).buffer;
+  if (family !== 6) return undefined;
+  // Eight 16-bit groups: '::' stands for the zero groups missing; a dotted IPv4 tail is two groups.
+  const groups = (part: string): number[] =>
+    part === '' ? [] : part.split(':').flatMap((g) => (g.includes('.') ? ((b) => [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!])(g.split('.').map(Number)) : [parseInt(g, 16)]));
+  const [head = '', tail] = host.split('::');
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return new Uint8Array(all.flatMap((g) => [g >> 8, g & 0xff])).buffer;
 }
 
 /** A critical basicConstraints extension. */

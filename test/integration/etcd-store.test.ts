@@ -9,7 +9,7 @@ import type { MeshConfig } from '../../control-plane/src/model.js';
 import { AdsTestClient } from '../../control-plane/src/server/ads-test-client.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
 import { startEtcd, type EtcdServer } from './etcd.js';
-import { serviceYaml, waitFor } from './helpers.js';
+import { serviceYaml, servesListener, waitFor } from './helpers.js';
 
 const names = (c: MeshConfig) => c.resources.map((r) => `${r.kind}/${r.metadata.name}`);
 const ROUTE = (name: string, svc: string) => `apiVersion: gateway.networking.k8s.io/v1
@@ -20,18 +20,6 @@ spec:
   rules:
   - backendRefs: [{ name: ${svc}, port: 8080 }]
 `;
-
-/** Whether `cp` serves a Listener for Service `name` over ADS right now (what its SDK clients would receive). */
-async function servesListener(cp: ControlPlane, name: string): Promise<boolean> {
-  const c = new AdsTestClient(cp.xdsAddress);
-  try {
-    c.send({ typeUrl: TYPE_URL.listener, names: [name], node: { id: `etcd-test-${Math.random().toString(36).slice(2, 8)}` } });
-    const lds = await c.next(10_000);
-    return lds.resources.some((r) => r['name'] === name);
-  } finally {
-    c.close();
-  }
-}
 
 function startReplica(etcd: EtcdServer, prefix: string): Promise<ControlPlane> {
   return startControlPlane({ store: `${etcd.endpoint}/${prefix}`, xdsPort: 0, adminPort: 0, stateDir: false });

@@ -1,6 +1,6 @@
 // Test fixture: a real, single-member etcd (the Debian `etcd` binary) on free loopback ports with a temp data dir.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,11 +12,26 @@ export const ETCD_START_TIMEOUT_MS = 30_000;
 /** Attempts with fresh ports when the chosen ones were taken between probing and etcd's bind. */
 const START_ATTEMPTS = 3;
 
+/** PEM texts for an etcd that serves its clients over TLS (startEtcd's `tls` option). */
+export interface EtcdTlsOptions {
+  /** etcd's server certificate chain (its SAN must name 127.0.0.1) and key. */
+  readonly cert: string;
+  readonly key: string;
+  /** With `clientCa`: etcd's --client-cert-auth, so a client must present a certificate this CA signed. */
+  readonly clientCa?: string;
+}
+
+/** Options of startEtcd (all optional: plaintext on loopback by default). */
+export interface StartEtcdOptions {
+  /** Serve clients over TLS (`https://`; the endpoint becomes `etcds://`); /health is then probed on a plaintext metrics port. */
+  readonly tls?: EtcdTlsOptions;
+}
+
 /** A running etcd started by startEtcd. */
 export interface EtcdServer {
-  /** The control plane's `store` value for it: `etcd://127.0.0.1:<port>`. */
+  /** The control plane's `store` value for it: `etcd://127.0.0.1:<port>` (`etcds://` with TLS). */
   readonly endpoint: string;
-  /** The client URL (`http://127.0.0.1:<port>`), as the etcd3 client and etcdctl take it. */
+  /** The client URL (`http://127.0.0.1:<port>`, `https://` with TLS), as the etcd3 client and etcdctl take it. */
   readonly clientUrl: string;
   /** Stops etcd (SIGTERM, SIGKILL after 5 s) and removes its data dir. Idempotent. */
   stop(): Promise<void>;
@@ -31,11 +46,11 @@ export interface EtcdServer {
  * `/health` endpoint answers healthy. Rejects within ETCD_START_TIMEOUT_MS (per attempt) with an error naming the
  * binary when it is missing or does not become healthy; the process is killed and the data dir removed then.
  */
-export async function startEtcd(): Promise<EtcdServer> {
+export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
     try {
-      return await startOnce();
+      return await startOnce(options);
     } catch (e: unknown) {
       lastError = e;
       // A missing binary will not appear on retry; only a port race is worth another try.
@@ -47,23 +62,38 @@ export async function startEtcd(): Promise<EtcdServer> {
 
 class PortRaceError extends Error {}
 
-async function startOnce(): Promise<EtcdServer> {
-  const [clientPort, peerPort] = await freePorts(2);
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'weft-etcd-'));
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
+/** Ports and TLS arguments of one etcd, reused by restart(). */
+interface Launch {
+  readonly clientPort: number;
+  readonly peerPort: number;
+  /** Plaintext port serving /health when the client port speaks TLS. */
+  readonly metricsPort: number | undefined;
+  readonly dataDir: string;
+  readonly tlsArgs: readonly string[];
+}
+
+async function startOnce(options: StartEtcdOptions): Promise<EtcdServer> {
+  const [clientPort, peerPort, metricsPort] = await freePorts(options.tls === undefined ? 2 : 3);
+  // The data dir and TLS files live under one temp dir, removed at stop.
+  const baseDir = await mkdtemp(path.join(tmpdir(), 'weft-etcd-'));
+  const dataDir = path.join(baseDir, 'data');
+  const scheme = options.tls === undefined ? 'http' : 'https';
+  const clientUrl = `${scheme}://127.0.0.1:${clientPort}`;
   let child: ChildProcess;
+  let spec: Launch;
   try {
-    child = await launch(clientPort!, peerPort!, dataDir);
+    spec = { clientPort: clientPort!, peerPort: peerPort!, metricsPort, dataDir, tlsArgs: options.tls === undefined ? [] : await writeTlsFiles(options.tls, baseDir) };
+    child = await launch(spec);
   } catch (e: unknown) {
-    await rm(dataDir, { recursive: true, force: true });
+    await rm(baseDir, { recursive: true, force: true });
     throw e;
   }
   let stopping: Promise<void> | undefined;
   return {
-    endpoint: `etcd://127.0.0.1:${clientPort}`,
+    endpoint: `${options.tls === undefined ? 'etcd' : 'etcds'}://127.0.0.1:${clientPort}`,
     clientUrl,
     stop() {
-      stopping ??= stopChild(child).then(() => rm(dataDir, { recursive: true, force: true }));
+      stopping ??= stopChild(child).then(() => rm(baseDir, { recursive: true, force: true }));
       return stopping;
     },
     kill() {
@@ -71,14 +101,27 @@ async function startOnce(): Promise<EtcdServer> {
     },
     async restart() {
       await stopChild(child);
-      child = await launch(clientPort!, peerPort!, dataDir);
+      child = await launch(spec);
     },
   };
 }
 
+/** Writes the TLS PEMs into `baseDir` (etcd reads files) and returns etcd's TLS arguments. */
+async function writeTlsFiles(tls: EtcdTlsOptions, baseDir: string): Promise<string[]> {
+  const file = async (name: string, pem: string) => {
+    const p = path.join(baseDir, name);
+    await writeFile(p, pem, { mode: 0o600 });
+    return p;
+  };
+  const args = [`--cert-file=${await file('server.pem', tls.cert)}`, `--key-file=${await file('server.key', tls.key)}`];
+  if (tls.clientCa !== undefined) args.push(`--trusted-ca-file=${await file('client-ca.pem', tls.clientCa)}`, '--client-cert-auth');
+  return args;
+}
+
 /** Spawns etcd on the given ports over `dataDir` and resolves once healthy; kills it and rejects otherwise. */
-async function launch(clientPort: number, peerPort: number, dataDir: string): Promise<ChildProcess> {
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
+async function launch(spec: Launch): Promise<ChildProcess> {
+  const { clientPort, peerPort, metricsPort, dataDir } = spec;
+  const clientUrl = `${metricsPort === undefined ? 'http' : 'https'}://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const name = `weft-test-${clientPort}`;
   const child = spawn(
@@ -94,6 +137,8 @@ async function launch(clientPort: number, peerPort: number, dataDir: string): Pr
       '--initial-cluster-state=new',
       '--log-level=error',
       '--logger=zap',
+      ...spec.tlsArgs,
+      ...(metricsPort === undefined ? [] : [`--listen-metrics-urls=http://127.0.0.1:${metricsPort}`]),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -114,7 +159,7 @@ async function launch(clientPort: number, peerPort: number, dataDir: string): Pr
       resolve(/address already in use/.test(stderr) ? new PortRaceError(msg) : new Error(msg));
     });
   });
-  const error = await Promise.race([exited, waitHealthy(clientUrl, child)]);
+  const error = await Promise.race([exited, waitHealthy(metricsPort === undefined ? clientUrl : `http://127.0.0.1:${metricsPort}`, child)]);
   if (error !== undefined) {
     await stopChild(child);
     throw error;

@@ -7,6 +7,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../src/core/logger.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/src/index.js';
+import { AdsTestClient } from '../../control-plane/src/server/ads-test-client.js';
+import { TYPE_URL } from '../../src/discovery/xds/protos.js';
 
 /** The repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -217,4 +219,16 @@ export function runXdsClient(xdsAddress: string, calls: number, target: string, 
       }
     });
   });
+}
+
+/** Whether `cp` serves a Listener for Service `name` over ADS right now (what its SDK clients would receive). */
+export async function servesListener(cp: ControlPlane, name: string): Promise<boolean> {
+  const c = new AdsTestClient(cp.xdsAddress);
+  try {
+    c.send({ typeUrl: TYPE_URL.listener, names: [name], node: { id: `test-${Math.random().toString(36).slice(2, 8)}` } });
+    const lds = await c.next(10_000);
+    return lds.resources.some((r) => r['name'] === name);
+  } finally {
+    c.close();
+  }
 }

@@ -15,8 +15,8 @@ export interface TestCertificate {
 export interface TestCa {
   /** The root certificate (PEM): the trust bundle. */
   readonly ca: string;
-  /** A leaf whose one URI SAN is `spiffeId` (in the CA's trust domain, `weft.local` by default). */
-  issue(spiffeId: string): Promise<TestCertificate>;
+  /** A leaf whose one URI SAN is `spiffeId` (in the CA's trust domain, `weft.local` by default), plus `hosts` (DNS/IP SANs). */
+  issue(spiffeId: string, hosts?: readonly string[]): Promise<TestCertificate>;
   /** Stops the CA's timers. */
   close(): Promise<void>;
 }
@@ -26,9 +26,9 @@ export async function createTestCa(options: { readonly certTtlMs?: number } = {}
   const ca = await CertificateAuthority.open({ stateDir: false, ...options });
   return {
     ca: ca.trustBundlePem().join(''),
-    async issue(spiffeId) {
+    async issue(spiffeId, hosts) {
       const key = generateWorkloadKey();
-      const issued = ca.issue(key.publicKey, spiffeId);
+      const issued = ca.issue(key.publicKey, spiffeId, hosts === undefined ? {} : { hosts });
       return { cert: issued.chainPem.join(''), key: key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
     },
     close: () => ca.close(),

@@ -84,7 +84,7 @@ export async function identityRoute(
       body: { spiffeId, certificateChain: issued.chainPem, trustBundle: deps.ca.trustBundlePem(), expiresAtMs: issued.notAfterMs, serial: issued.serial },
     };
   } catch (e: unknown) {
-    if (isMeshError(e)) return { status: e.code === 'WEFT_ERR_INVALID_ARG' ? 400 : 409, body: { error: e.message } };
+    if (isMeshError(e)) return { status: e.code === 'WEFT_ERR_INVALID_ARG' ? 400 : e.code === 'WEFT_ERR_STORE_UNAVAILABLE' ? 503 : 409, body: { error: e.message } };
     throw e;
   }
 }

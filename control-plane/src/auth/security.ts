@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { ERROR_CODES, MeshError } from '../../../src/core/errors.js';
 import type { Logger } from '../../../src/core/logger.js';
-import { CertificateAuthority } from '../ca/authority.js';
+import { CertificateAuthority, type SharedCaState } from '../ca/authority.js';
 import type { OperatorCaFiles } from '../ca/operator-ca.js';
 import { DEFAULT_CSR_RATE_PER_SECOND, RateLimiter } from '../ca/rate-limiter.js';
 import type { SignDeps } from '../ca/sign.js';
@@ -16,7 +16,8 @@ import { ADMIN_TOKEN_FILE, loadOrCreateAdminToken, randomAdminToken } from './ad
 import { BootstrapTokens } from './bootstrap-tokens.js';
 import { XDS_AUTH_MODES, XdsAuthenticator, type XdsAuthMode } from './xds-auth.js';
 import { etcdKeys } from '../etcd/etcd-client.js';
-import { EtcdTokenLedger, downloadDir, sharedSecret, uploadDir, withEtcdLock } from '../etcd/etcd-secrets.js';
+import { EtcdTokenLedger, downloadDir, followPrefix, sharedSecret, uploadDir, withDownloadedDir, withEtcdLock, type PrefixFollower } from '../etcd/etcd-secrets.js';
+import { loadCaState } from '../ca/ca-state.js';
 
 /** The security options of startControlPlane (docs/configuration.md "Control plane security"). */
 export interface SecurityOptions {
@@ -89,6 +90,8 @@ export async function openSecurity(options: SecurityOptions): Promise<Security> 
  * The etcd variant of openSecurity. Under one etcd lock (so two replicas starting at once cannot both create a CA),
  * the CA's state directory is loaded from `<prefix>secrets/ca/` into a private temp dir, opened by the same
  * CertificateAuthority code as on disk, and saved back; the token key and admin token are create-if-absent keys.
+ * Afterwards every replica follows `secrets/ca/` (a rotation made through one is adopted by all), and a rotation
+ * runs under the same lock from the latest state and is saved back to etcd.
  */
 async function openSharedSecurity(
   options: SecurityOptions,
@@ -102,12 +105,51 @@ async function openSharedSecurity(
   const { logger } = options;
   const tempDir = await mkdtemp(path.join(tmpdir(), 'weft-ca-'));
   const removeTemp = () => rm(tempDir, { recursive: true, force: true });
+  const lockKey = `${secrets}lock`;
+  const caPrefix = `${secrets}ca/`;
+  const caDir = path.join(tempDir, 'ca');
+  // The follower and a rotation take turns: one replaces the CA's roots while the other saves and uploads them.
+  let turn: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn);
+    turn = run.catch(() => undefined);
+    return run;
+  };
+  const latest = () => withDownloadedDir(client, caPrefix, tempDir, (dir) => loadCaState(dir));
+  let adoptLatest = async (): Promise<void> => undefined; // set once the CA is open
+  const shared: SharedCaState = {
+    update: (change) =>
+      inTurn(async () => {
+        try {
+          return await withEtcdLock(client, lockKey, async (fence) => {
+            const result = await change(await latest());
+            try {
+              await uploadDir(client, caPrefix, caDir, fence);
+            } catch (e: unknown) {
+              // etcd is the truth: go back to what it holds (now, or when the watch reconnects) rather than diverge.
+              await adoptLatest().catch(() => undefined);
+              throw storeUnavailable('the CA change was not saved to etcd, so no replica keeps it; try again', e);
+            }
+            return result;
+          });
+        } catch (e: unknown) {
+          if (e instanceof MeshError) throw e; // a refusal of the change itself, or the wrapped failure above
+          throw storeUnavailable('cannot change the CA: etcd did not answer; nothing changed', e);
+        }
+      }),
+  };
   try {
-    return await withEtcdLock(client, `${secrets}lock`, async () => {
-      await downloadDir(client, `${secrets}ca/`, path.join(tempDir, 'ca'));
-      const ca = await openCa(options, tempDir, clock);
+    return await withEtcdLock(client, lockKey, async (fence) => {
+      await downloadDir(client, caPrefix, caDir);
+      const ca = await openCa(options, tempDir, clock, shared);
+      let follower: PrefixFollower | undefined;
       try {
-        await uploadDir(client, `${secrets}ca/`, path.join(tempDir, 'ca'));
+        await uploadDir(client, caPrefix, caDir, fence);
+        adoptLatest = async () => {
+          const state = await latest();
+          if (state !== undefined) ca.adopt(state);
+        };
+        follower = await followPrefix(client, caPrefix, () => inTurn(adoptLatest), logger);
         const keyPem = await sharedSecret(client, `${secrets}token-key.pem`, () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
         const tokens = await BootstrapTokens.open({
           stateDir: false,
@@ -122,8 +164,13 @@ async function openSharedSecurity(
           if (shared.created) logger.info('admin API: created the operator token shared by every replica', { key: `${secrets}admin-token` });
           return shared.value;
         });
-        return assemble(options, ca, tokens, adminToken, adminTokenFile, clock, xdsAuth, rate, removeTemp);
+        const following = follower;
+        return assemble(options, ca, tokens, adminToken, adminTokenFile, clock, xdsAuth, rate, async () => {
+          await following.close();
+          await removeTemp();
+        });
       } catch (e: unknown) {
+        await follower?.close();
         await ca.close();
         throw e;
       }
@@ -134,8 +181,9 @@ async function openSharedSecurity(
   }
 }
 
-function openCa(options: SecurityOptions, stateDir: string | false, clock: RegistryClock): Promise<CertificateAuthority> {
+function openCa(options: SecurityOptions, stateDir: string | false, clock: RegistryClock, shared?: SharedCaState): Promise<CertificateAuthority> {
   return CertificateAuthority.open({
+    ...(shared === undefined ? {} : { shared }),
     stateDir,
     ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
     ...(options.certTtlMs === undefined ? {} : { certTtlMs: options.certTtlMs }),
@@ -179,6 +227,10 @@ function assemble(
       await cleanup();
     },
   };
+}
+
+function storeUnavailable(what: string, cause: unknown): MeshError {
+  return new MeshError(ERROR_CODES.STORE_UNAVAILABLE, `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, retryable: true });
 }
 
 function invalid(message: string): never {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ERROR_CODES, isMeshError } from '../../../src/core/errors.js';
 import { FakeClock } from '../../../src/testing/fake-clock.js';
-import { BACKDATE_MS, CertificateAuthority, OVERLAP_MARGIN_MS, SAVE_RETRY_MS } from './authority.js';
+import { BACKDATE_MS, CertificateAuthority, OVERLAP_MARGIN_MS, SAVE_RETRY_MS, type SharedCaState } from './authority.js';
+import { loadCaState, type CaStateData } from './ca-state.js';
 import { recordingLogger, testIntermediate, testRoot, tlsHandshake } from './ca-test-kit.js';
 
 const dirs: string[] = [];
@@ -279,5 +280,59 @@ describe('CertificateAuthority', { timeout: 30_000 }, () => {
     assert.ok(ca.verify([issued.chainPem[0]!]).ok);
     await ca.close();
     assert.ok((await readFile(interPem, 'utf8')).includes('BEGIN CERTIFICATE'));
+  });
+
+  it('adopts the roots another replica saved: bundle, signer and timer follow, listeners run once; a foreign state is refused', async () => {
+    const clock = new FakeClock(Date.now());
+    const dirA = await tempDir();
+    const a = await CertificateAuthority.open({ stateDir: dirA, clock });
+    const dirB = await tempDir();
+    // B starts from A's state, as replicas on etcd do.
+    const b = await CertificateAuthority.open({ stateDir: dirB, clock });
+    assert.equal(b.adopt((await loadCaState(path.join(dirA, 'ca')))!), true);
+    assert.deepEqual(b.trustBundlePem(), a.trustBundlePem());
+    let changes = 0;
+    b.onChange(() => changes++);
+    assert.equal(b.adopt((await loadCaState(path.join(dirA, 'ca')))!), false, 'the same state changes nothing');
+
+    await a.rotate({ activateAfterMs: 60_000 });
+    const rotated = (await loadCaState(path.join(dirA, 'ca')))!;
+    assert.equal(b.adopt(rotated), true);
+    assert.equal(changes, 1);
+    assert.deepEqual(b.trustBundlePem(), a.trustBundlePem(), 'the next root is trusted on B at once');
+    const k = key();
+    assert.ok(new X509Certificate(b.issue(k.publicKey, ID).chainPem[0]!).checkIssued(a.trustBundle()[0]!), 'the old root still signs');
+    clock.advance(60_000); // B's own timer activates the adopted next root
+    assert.equal(changes, 2);
+    assert.ok(new X509Certificate(b.issue(k.publicKey, ID).chainPem[0]!).checkIssued(a.trustBundle()[0]!), 'the new root signs on B');
+    assert.deepEqual(b.status().roots.map((r) => r.phase), ['active', 'previous']);
+
+    const logger = recordingLogger();
+    const other = await CertificateAuthority.open({ stateDir: false, trustDomain: 'other.example', clock, logger });
+    assert.equal(other.adopt(rotated), false);
+    assert.equal(logger.find('error', /not usable here/).length, 1);
+    await Promise.all([a.close(), b.close(), other.close()]);
+  });
+
+  it('a shared CA rotates inside update(): from the latest shared state, so a rotation pending elsewhere is refused', async () => {
+    const clock = new FakeClock(Date.now());
+    const dirA = await tempDir();
+    const a = await CertificateAuthority.open({ stateDir: dirA, clock });
+    await a.rotate({ activateAfterMs: 60_000 });
+    const latest: CaStateData = (await loadCaState(path.join(dirA, 'ca')))!;
+    const updates: string[] = [];
+    const shared: SharedCaState = {
+      async update(change) {
+        updates.push('start');
+        const result = await change(latest);
+        updates.push('published');
+        return result;
+      },
+    };
+    const b = await CertificateAuthority.open({ stateDir: await tempDir(), clock, shared });
+    await assert.rejects(b.rotate(), /a rotation is already under way/);
+    assert.deepEqual(updates, ['start'], 'a refused rotation publishes nothing');
+    assert.deepEqual(b.trustBundlePem(), a.trustBundlePem(), 'B took the latest state on the way');
+    await Promise.all([a.close(), b.close()]);
   });
 });

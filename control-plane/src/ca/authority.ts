@@ -41,6 +41,17 @@ export interface CaOptions {
   readonly operator?: OperatorCaFiles;
   readonly clock?: RegistryClock;
   readonly logger?: Logger;
+  /** The state is shared with other replicas (etcd): rotate() starts from the latest and publishes through this. */
+  readonly shared?: SharedCaState;
+}
+
+/** A CA state shared by several replicas (etcd, docs/security-design.md "Replicas on etcd"). */
+export interface SharedCaState {
+  /**
+   * Runs `change` as the only writer of the shared state, handing it the latest shared state (undefined: none yet),
+   * then publishes the CA's state dir, which `change` has saved. Rejects when the state cannot be read or published.
+   */
+  update<T>(change: (latest: CaStateData | undefined) => Promise<T>): Promise<T>;
 }
 
 /** A certificate the CA issued. */
@@ -97,6 +108,7 @@ export class CertificateAuthority {
   readonly #clock: RegistryClock;
   readonly #logger: Logger;
   readonly #operator: OperatorSigner | undefined;
+  readonly #shared: SharedCaState | undefined;
   readonly #listeners = new Set<() => void>();
   #roots: CaRoot[];
   #signer: Signer;
@@ -107,13 +119,14 @@ export class CertificateAuthority {
   #saving: Promise<void> = Promise.resolve();
   #closed = false;
 
-  private constructor(init: { trustDomain: string; certTtlMs: number; dir: string | undefined; roots: CaRoot[]; operator: OperatorSigner | undefined } & Pick<CaOptions, 'clock' | 'logger'>) {
+  private constructor(init: { trustDomain: string; certTtlMs: number; dir: string | undefined; roots: CaRoot[]; operator: OperatorSigner | undefined } & Pick<CaOptions, 'clock' | 'logger' | 'shared'>) {
     this.trustDomain = init.trustDomain;
     this.certTtlMs = init.certTtlMs;
     this.#dir = init.dir;
     this.#clock = init.clock ?? SYSTEM_CLOCK;
     this.#logger = init.logger ?? NOOP_LOGGER;
     this.#operator = init.operator;
+    this.#shared = init.shared;
     this.#roots = init.roots;
     this.#signer = this.#currentSigner();
     this.#refreshBundle();
@@ -171,7 +184,7 @@ export class CertificateAuthority {
         logger.info('ca: generated a new root', { trustDomain, root: roots[0]!.id, dir: dir ?? '(memory only)' });
       }
     }
-    const ca = new CertificateAuthority({ trustDomain, certTtlMs, dir, roots, operator, clock, logger });
+    const ca = new CertificateAuthority({ trustDomain, certTtlMs, dir, roots, operator, clock, logger, ...(options.shared === undefined ? {} : { shared: options.shared }) });
     ca.#advance(); // phases that came due while the control plane was down
     await ca.#save();
     ca.#schedule();
@@ -190,9 +203,10 @@ export class CertificateAuthority {
 
   /**
    * Issues an SVID for `publicKey` carrying `spiffeId`, valid from BACKDATE_MS ago for certTtlMs (never past the signing
-   * certificate). Throws WEFT_ERR_IDENTITY when the signing certificate has expired or the id is not in this trust domain.
+   * certificate). `hosts` (DNS names or IP addresses) join the SAN for a server reached by address. Throws
+   * WEFT_ERR_IDENTITY when the signing certificate has expired or the id is not in this trust domain.
    */
-  issue(publicKey: KeyObject, spiffeId: string): IssuedCertificate {
+  issue(publicKey: KeyObject, spiffeId: string, options: { readonly hosts?: readonly string[] } = {}): IssuedCertificate {
     const id = parseSpiffeId(spiffeId);
     if (id === undefined || id.trustDomain !== this.trustDomain) {
       throw new MeshError(ERROR_CODES.IDENTITY, `cannot issue for '${spiffeId}': not a SPIFFE ID in trust domain ${this.trustDomain}`, { nonRetryable: true });
@@ -203,7 +217,7 @@ export class CertificateAuthority {
       throw new MeshError(ERROR_CODES.IDENTITY, `the CA certificate '${oneLine(this.#signer.cert.subject)}' expired at ${this.#signer.cert.validTo}; give the control plane a valid CA`, { nonRetryable: true });
     }
     const notAfterMs = Math.min(nowMs + this.certTtlMs, signerNotAfterMs);
-    const leaf = buildLeafCertificate({ signer: this.#signer, publicKey, spiffeId, notBeforeMs: nowMs - BACKDATE_MS, notAfterMs });
+    const leaf = buildLeafCertificate({ signer: this.#signer, publicKey, spiffeId, ...(options.hosts === undefined ? {} : { hosts: options.hosts }), notBeforeMs: nowMs - BACKDATE_MS, notAfterMs });
     return { chainPem: [leaf.pem, ...(this.#operator?.chainPems ?? [])], spiffeId, serial: leaf.serial, notAfterMs: leaf.notAfterMs };
   }
 
@@ -251,9 +265,44 @@ export class CertificateAuthority {
    * Starts a root rotation: generates a new root and adds it to the trust bundle now (pushed to every process); it starts
    * signing after `activateAfterMs` (default 5 min), when the old root becomes `previous` and stays trusted for the
    * certificate lifetime plus OVERLAP_MARGIN_MS. Rejects with WEFT_ERR_IDENTITY when the CA is the operator's (rotate by
-   * restarting with the new --ca-cert/--ca-key) or a rotation is already under way.
+   * restarting with the new --ca-cert/--ca-key) or a rotation is already under way. With a shared state, the rotation
+   * starts from the latest shared roots (so one under way on another replica is seen) and is published to the others.
    */
   async rotate(options: { readonly activateAfterMs?: number } = {}): Promise<CaStatus> {
+    const shared = this.#shared;
+    if (shared === undefined || this.#operator) return this.#rotateHere(options);
+    return shared.update(async (latest) => {
+      if (latest !== undefined) this.adopt(latest);
+      return this.#rotateHere(options);
+    });
+  }
+
+  /**
+   * Takes roots another replica saved to the shared state (a rotation made there): the trust bundle, the signing root
+   * and the phase timer follow them, and onChange listeners run when the bundle or the signer changed. Returns whether
+   * they did. A state of another trust domain or without an active root is refused (logged; false). An operator CA
+   * ignores it: each replica signs with the --ca-cert it was given.
+   */
+  adopt(state: CaStateData): boolean {
+    if (this.#operator || this.#closed) return false;
+    const active = state.roots.find((r) => r.phase === 'active');
+    if (state.trustDomain !== this.trustDomain || active?.key === undefined) {
+      this.#logger.error('ca: ignoring a shared CA state that is not usable here', { trustDomain: state.trustDomain, hasActiveKey: active?.key !== undefined });
+      return false;
+    }
+    const before = `${this.#bundlePem.join('')}|${this.#signer.cert.fingerprint256}`;
+    this.#roots = [...state.roots];
+    this.#advance();
+    this.#signer = this.#currentSigner();
+    this.#refreshBundle();
+    this.#schedule();
+    if (`${this.#bundlePem.join('')}|${this.#signer.cert.fingerprint256}` === before) return false;
+    this.#logger.info('ca: took the roots another replica saved', { roots: this.#ordered().map((r) => `${r.id}:${r.phase}`).join(' ') });
+    this.#notify();
+    return true;
+  }
+
+  async #rotateHere(options: { readonly activateAfterMs?: number }): Promise<CaStatus> {
     if (this.#operator) {
       throw new MeshError(ERROR_CODES.IDENTITY, 'the CA is operator-provided (--ca-cert): rotate it by restarting the control plane with the new --ca-cert, --ca-key and --ca-chain; the old root then stays trusted for the overlap', { nonRetryable: true });
     }

@@ -89,6 +89,8 @@ export interface LeafParams {
   readonly signer: Signer;
   readonly publicKey: KeyObject;
   readonly spiffeId: string;
+  /** DNS names or IP addresses also put in the SAN, for a server reached by address (X509-SVID allows other SANs). */
+  readonly hosts?: readonly string[];
   readonly notBeforeMs: number;
   readonly notAfterMs: number;
 }
@@ -112,7 +114,7 @@ export function buildLeafCertificate(params: LeafParams): BuiltCertificate {
         extKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
         subjectKeyIdExtension(params.publicKey),
         params.signer.authorityKeyId,
-        uriSanExtension([params.spiffeId], true),
+        uriSanExtension([params.spiffeId], true, params.hosts),
       ],
     },
     params.signer.key,

@@ -1,31 +1,52 @@
 // Security state shared by every replica through etcd: secrets created once (first replica wins), the CA's state
 // directory loaded from and saved back to etcd under a lock, and the used-bootstrap-token ledger counted in transactions.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Etcd3 } from 'etcd3';
+import { EtcdLockFailedError, type Etcd3, type Watcher } from 'etcd3';
+import { NOOP_LOGGER, type Logger } from '../../../src/core/logger.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../ca/secure-files.js';
 import { countUse, type ConsumeResult, type UseEntry, type UseLedger } from '../auth/token-ledger.js';
 
 /** How long a replica waits for another one to finish creating the shared security state (ms). */
 export const SECRETS_LOCK_TIMEOUT_MS = 30_000;
+/**
+ * TTL of the lease under the secrets lock (s). etcd3 keeps it alive every TTL/3 while the lock is held, so a holder
+ * that dies (SIGKILL, lost host) frees it within this time instead of stalling the next replica's start-up. Writes
+ * made under the lock are fenced by it (LockFence), so a holder whose lease lapsed (a stall longer than the TTL)
+ * cannot overwrite what the next holder wrote. etcd raises a TTL below its minimum (2 s with default timings).
+ */
+export const SECRETS_LOCK_TTL_S = 3;
+
+/** Proof of holding an etcd lock: a transaction that compares `key`'s lease with `leaseId` commits only while held. */
+export interface LockFence {
+  /** The lock key. */
+  readonly key: string;
+  /** The lease the lock key was created under (decimal). */
+  readonly leaseId: string;
+}
 
 /**
- * Runs `fn` holding the etcd lock `key` (a lease-backed key, so a replica that dies holding it frees it within 10 s).
- * Retries acquiring it every 100 ms; rejects naming the key after SECRETS_LOCK_TIMEOUT_MS.
+ * Runs `fn` holding the etcd lock `key` (a key under a lease of SECRETS_LOCK_TTL_S, kept alive while held). Retries
+ * acquiring it every 100 ms while another holder has it; rejects naming the key after `timeoutMs` (default
+ * SECRETS_LOCK_TIMEOUT_MS), or at once when etcd refuses (unreachable, permission denied).
  */
-export async function withEtcdLock<T>(client: Etcd3, key: string, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + SECRETS_LOCK_TIMEOUT_MS;
+export async function withEtcdLock<T>(client: Etcd3, key: string, fn: (fence: LockFence) => Promise<T>, options: { readonly timeoutMs?: number } = {}): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? SECRETS_LOCK_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const lock = client.lock(key).ttl(10);
+    const lock = client.lock(key).ttl(SECRETS_LOCK_TTL_S);
     try {
       await lock.acquire();
     } catch (e: unknown) {
-      if (Date.now() > deadline) throw new Error(`cannot take the etcd lock ${key} within ${SECRETS_LOCK_TIMEOUT_MS} ms: ${String(e)}`, { cause: e });
+      if (!(e instanceof EtcdLockFailedError)) throw new Error(`cannot take the etcd lock ${key}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      if (Date.now() > deadline) throw new Error(`cannot take the etcd lock ${key} within ${timeoutMs} ms: another replica holds it`, { cause: e });
       await new Promise((r) => setTimeout(r, 100));
       continue;
     }
     try {
-      return await fn();
+      const leaseId = await lock.leaseId();
+      if (leaseId === null) throw new Error(`etcd lock ${key}: acquired without a lease`); // unreachable after acquire()
+      return await fn({ key, leaseId });
     } finally {
       await lock.release().catch(() => undefined);
     }
@@ -55,8 +76,67 @@ export async function downloadDir(client: Etcd3, prefix: string, dir: string): P
   }
 }
 
-/** Puts every file under `dir` at `prefix` + its relative path and deletes keys whose file is gone, in one transaction. */
-export async function uploadDir(client: Etcd3, prefix: string, dir: string): Promise<void> {
+/** Downloads `prefix` into a fresh private directory under `parent`, runs `fn` on it and removes it. */
+export async function withDownloadedDir<T>(client: Etcd3, prefix: string, parent: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(parent, 'download-'));
+  try {
+    await downloadDir(client, prefix, dir);
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A watch started by followPrefix. */
+export interface PrefixFollower {
+  /** Stops watching and waits for a sync in flight. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Calls `sync` after every change under `prefix` (an upload is one transaction, so one call per upload) and after
+ * every (re)connection of the watch, which covers changes missed while etcd was unreachable. Calls never overlap;
+ * changes during one lead to one more. A failing sync is logged and the next change tries again.
+ */
+export async function followPrefix(client: Etcd3, prefix: string, sync: () => Promise<void>, logger: Logger = NOOP_LOGGER): Promise<PrefixFollower> {
+  let running: Promise<void> | undefined;
+  let again = false;
+  let closed = false;
+  const kick = (): void => {
+    if (closed) return;
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    running = sync()
+      .catch((e: unknown) => logger.warn('etcd: cannot follow a change; keeping the last good state', { prefix, error: e instanceof Error ? e.message : String(e) }))
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          kick();
+        }
+      });
+  };
+  const watcher: Watcher = await client.watch().prefix(prefix).create();
+  watcher.on('data', kick);
+  watcher.on('connected', kick);
+  watcher.on('error', (e: Error) => logger.warn('etcd: watch failed; it reconnects', { prefix, error: e.message }));
+  return {
+    async close() {
+      if (closed) return;
+      closed = true;
+      await watcher.cancel().catch(() => undefined);
+      await running;
+    },
+  };
+}
+
+/**
+ * Puts every file under `dir` at `prefix` + its relative path and deletes keys whose file is gone, in one transaction
+ * that commits only while `fence`'s lock is held; rejects, writing nothing, when it is not.
+ */
+export async function uploadDir(client: Etcd3, prefix: string, dir: string, fence: LockFence): Promise<void> {
   const files = await listFiles(dir);
   const existing = await client.getAll().prefix(prefix).keys();
   const contents = await Promise.all(files.map((rel) => readFile(path.join(dir, rel))));
@@ -65,8 +145,10 @@ export async function uploadDir(client: Etcd3, prefix: string, dir: string): Pro
     ...files.map((rel, i) => client.put(prefix + rel).value(contents[i]!)),
     ...existing.filter((k) => !files.includes(k.slice(prefix.length))).map((k) => client.delete().key(k)),
   ];
-  // etcd3's transaction builder needs a compare; this one always holds. The point is that all files land at once.
-  if (ops.length > 0) await client.if(prefix, 'Mod', '>', -1).then(...ops).commit();
+  // All files land at once, and only from the lock's holder.
+  if (ops.length === 0) return;
+  const txn = await client.if(fence.key, 'Lease', '==', fence.leaseId).then(...ops).commit();
+  if (!txn.succeeded) throw new Error(`lost the etcd lock ${fence.key} (its lease lapsed) before saving ${prefix}; nothing was written`);
 }
 
 async function listFiles(dir: string, rel = ''): Promise<string[]> {
