@@ -112,6 +112,11 @@ export interface ControlPlane {
   readonly traffic: TrafficAggregator;
   /** Convergence time, pushes, NACKs and rebuild time (served as Prometheus text on the admin port's /metrics). */
   readonly pushMetrics: PushMetrics;
+  /**
+   * The config generation the served xDS snapshot was translated from: behind `store.current().generation` while an
+   * edit waits in the push debounce, equal once it is pushed (what a caller waits for after an apply).
+   */
+  readonly snapshotGeneration: number;
   /** The certificate authority (trust bundle, issuance, root rotation). */
   readonly ca: CertificateAuthority;
   /** Bootstrap tokens (what `weft token create` calls). */
@@ -196,8 +201,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         // An endpoint change alone rebuilds only the ClusterLoadAssignments (every other resource is the same object,
         // which the cache keeps without encoding), and against the config last translated, not store.current(): an
         // edit burst still in its quiet period is not published half-applied. Publishing it would be safe (each store
-        // change is a whole validated config) but would cost every client a push per registration during the burst,
-        // which is what the debounce is for; the burst lands whole when it is due, with the endpoints of that moment.
+        // change is a whole validated config) but would push routes and clusters to every client at each endpoint
+        // change of a rollout that overlaps the burst, which is what the debounce is for; the burst lands whole when it
+        // is due, with the endpoints of that moment.
         if (debounced || translated === undefined) {
           const config = store.current();
           translated = { config, resources: { ...translate(config, registry.endpoints()), [TYPE_URL.secret]: trustBundleSecrets(security.ca.trustBundlePem()) } };
@@ -307,6 +313,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ads,
       traffic,
       pushMetrics,
+      get snapshotGeneration() {
+        return translated?.config.generation ?? 0;
+      },
       ca: security.ca,
       tokens: security.tokens,
       adminToken: security.adminToken,

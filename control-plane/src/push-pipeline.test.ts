@@ -132,7 +132,7 @@ describe('push pipeline', { timeout: 60_000 }, () => {
   });
 
   it('times convergence from the change to the ACK, debounce included, and serves it on /metrics and /v1/status', async (t) => {
-    const cp = await start(t, { debounceMs: 300 });
+    const cp = await start(t, { debounceMs: 1_000 });
     const metrics = async () => {
       const res = await fetch(`${cp.adminUrl}/metrics`); // no operator token: scrapers do not hold it
       assert.equal(res.status, 200);
@@ -148,10 +148,10 @@ describe('push pipeline', { timeout: 60_000 }, () => {
     assert.equal(sample(before, 'weft_control_plane_xds_clients'), 1);
     assert.equal(sample(before, 'weft_control_plane_proxy_convergence_time_seconds_count'), 0, 'a first answer is not a convergence');
 
-    // An edit just before takes the leading (immediate) rebuild, so the edit after it waits out the 300 ms quiet
-    // period. It adds a Service, which changes nothing this stream watches.
+    // An edit just before takes the leading (immediate) rebuild, so the edit after it waits out the 1 s quiet period
+    // (long, so that two file writes on a loaded machine still fall inside it). It adds a Service, which changes
+    // nothing this stream watches.
     assert.equal((await cp.store.apply(serviceYaml('ledger'))).ok, true);
-    await sleep(20);
     const applied = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', body: EDIT(1), headers: { authorization: `Bearer ${cp.adminToken}` } });
     assert.equal(applied.status, 200);
     const pushed = await c.next(10_000);
@@ -162,8 +162,8 @@ describe('push pipeline', { timeout: 60_000 }, () => {
       const m = await metrics();
       return sample(m, 'weft_control_plane_proxy_convergence_time_seconds_count') === 1 ? m : undefined;
     }, 'the convergence to be counted');
-    assert.ok(sample(text, 'weft_control_plane_proxy_convergence_time_seconds_sum')! >= 0.3, 'the 300 ms debounce is part of convergence time');
-    assert.match(text, /^weft_control_plane_proxy_convergence_time_seconds_bucket\{le="0\.1"\} 0$/m, "Istio's buckets, and none under the debounce");
+    assert.ok(sample(text, 'weft_control_plane_proxy_convergence_time_seconds_sum')! >= 1, 'the 1 s debounce is part of convergence time');
+    assert.match(text, /^weft_control_plane_proxy_convergence_time_seconds_bucket\{le="0\.5"\} 0$/m, "Istio's buckets, and none under the debounce");
     assert.match(text, /^weft_control_plane_proxy_convergence_time_seconds_bucket\{le="30"\} 1$/m);
     assert.match(text, /^weft_control_plane_xds_pushes_total\{type="RouteConfiguration",type_url="type\.googleapis\.com\/envoy\.config\.route\.v3\.RouteConfiguration"\} 2$/m);
     assert.match(text, /^weft_control_plane_rebuild_duration_seconds_count [1-9]\d*$/m);
@@ -172,7 +172,7 @@ describe('push pipeline', { timeout: 60_000 }, () => {
     const body = (await status.json()) as { convergence?: { count: number; p50Ms?: number; p99Ms?: number; window: number } };
     assert.equal(body.convergence?.count, 1);
     assert.equal(body.convergence?.window, 1);
-    assert.ok((body.convergence?.p50Ms ?? 0) >= 300 && body.convergence?.p99Ms === body.convergence?.p50Ms);
+    assert.ok((body.convergence?.p50Ms ?? 0) >= 1_000 && body.convergence?.p99Ms === body.convergence?.p50Ms);
     assert.equal((await fetch(`${cp.adminUrl}/v1/status`)).status, 401, 'the rest of the admin API still needs the token');
 
     // A NACK is counted per type and is not a convergence.
