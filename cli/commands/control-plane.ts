@@ -20,7 +20,7 @@ export const CONTROL_PLANE_USAGE = `Usage: weft control-plane [--config-dir ./me
                          [--lease-ttl-ms 10000] [--state-dir <config-dir>/.weft | --no-state] [--log-level info]
                          [--trust-domain weft.local] [--cert-ttl 24h] [--ca-cert <pem> --ca-key <pem> [--ca-chain <pem>]]
                          [--xds-auth loopback-plaintext|required] [--csr-rate 50] [--admin-token-file <state-dir>/admin-token]
-                         [--debounce 0s] [--debounce-max 1s] [--max-connection-age 30m] [--max-connection-age-grace 10s]
+                         [--debounce 100ms] [--debounce-max 1s] [--max-connection-age 30m] [--max-connection-age-grace 10s]
 
 Runs the Weft control plane: serves xDS (ADS), the endpoint registry and workload enrolment (the CA) on
 --xds-port, the admin API used by the other weft commands on --admin-port, and keeps its configuration as YAML
@@ -33,8 +33,9 @@ etcd holds the mesh CA's key. Registered endpoints' leases, the CA,
 the bootstrap-token key and used tokens are kept in --state-dir (--no-state keeps them in memory only). The
 admin API requires the operator token in --admin-token-file (created with a random token if missing; with
 --no-state, by default a 0600 file in a new temporary directory, removed at stop). The token itself is never
-printed: stdout usually ends up in log collection. Changes are pushed after --debounce without another change, at
-most --debounce-max after the first; xDS connections are recycled after --max-connection-age (0s = never) so
+printed: stdout usually ends up in log collection. Config edits are pushed after --debounce without another edit
+(at once after a quiet spell), at most --debounce-max after the first; endpoint changes (register, deregister,
+drain, lease expiry) are pushed at once. xDS connections are recycled after --max-connection-age (0s = never) so
 long-lived streams rebalance across replicas. Prometheus metrics are at <admin API>/metrics. Port 0
 picks a free port. Stops cleanly on SIGINT/SIGTERM. See docs/cli.md for every flag.`;
 

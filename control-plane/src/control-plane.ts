@@ -6,12 +6,12 @@ import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { ERROR_CODES, MeshError, invalidArg } from '../../src/core/errors.js';
 import { NOOP_LOGGER, type Logger } from '../../src/core/logger.js';
-import type { ConfigStore } from './model.js';
+import type { ConfigStore, MeshConfig, XdsResources } from './model.js';
 import { openDirStore } from './config/dir-store.js';
 import { openEtcdStore } from './config/etcd-store.js';
 import { isEtcdStore, openEtcd, resolveEtcdConnection, type EtcdConnectionOptions } from './etcd/etcd-client.js';
 import { ReplicaPresence } from './etcd/replica-presence.js';
-import { translate } from './translate/translate.js';
+import { translate, translateEndpoints } from './translate/translate.js';
 import { Registry, type LeaseService } from './registry/registry.js';
 import { EtcdLeases } from './registry/etcd-leases.js';
 import { addRegistryService } from './registry/registry-service.js';
@@ -29,7 +29,7 @@ import { addIdentityService } from './ca/identity-service.js';
 import { trustBundleSecrets } from './ca/trust-bundle.js';
 import { TrafficAggregator, type TrafficAggregatorOptions } from './telemetry/traffic-aggregator.js';
 import { addTelemetryService } from './telemetry/telemetry-service.js';
-import { PushDebouncer } from './server/push-debounce.js';
+import { PushDebouncer, type PushBatch } from './server/push-debounce.js';
 import { PushMetrics } from './telemetry/push-metrics.js';
 
 /** Default port of the xDS (ADS + registry) gRPC server. */
@@ -82,12 +82,12 @@ export interface ControlPlaneOptions {
   /** Retention, staleness and bounds of the traffic reports behind `weft stat` and the dashboard. */
   readonly telemetry?: Omit<TrafficAggregatorOptions, 'nowMs'>;
   /**
-   * Quiet period (ms) after the latest config or registry change before the snapshot is rebuilt and pushed, for changes
-   * that follow a rebuild within it (a change after a quiet spell is rebuilt at once). Default 0 = next timer turn;
-   * Istio's PILOT_DEBOUNCE_AFTER is 100. `--debounce`. See DEFAULT_DEBOUNCE_MS.
+   * Quiet period (ms) after the latest config edit or CA change before the snapshot is rebuilt and pushed, for edits
+   * that follow a rebuild within it (an edit after a quiet spell is rebuilt at once). Default 100, Istio's
+   * PILOT_DEBOUNCE_AFTER; 0 = the next timer turn. Endpoint changes never wait for it. `--debounce`. See DEFAULT_DEBOUNCE_MS.
    */
   readonly debounceMs?: number;
-  /** Longest a change waits for its rebuild under constant churn (ms, default 1 000; see DEFAULT_DEBOUNCE_MAX_MS). `--debounce-max`. */
+  /** Longest a config edit waits for its rebuild under constant churn (ms, default 1 000; see DEFAULT_DEBOUNCE_MAX_MS). `--debounce-max`. */
   readonly debounceMaxMs?: number;
   /** Maximum age of an xDS server connection (ms, default 30 min, ±10 % jitter; 0 = unlimited). `--max-connection-age`. */
   readonly maxConnectionAgeMs?: number;
@@ -114,6 +114,11 @@ export interface ControlPlane {
   readonly traffic: TrafficAggregator;
   /** Convergence time, pushes, NACKs and rebuild time (served as Prometheus text on the admin port's /metrics). */
   readonly pushMetrics: PushMetrics;
+  /**
+   * The config generation the served xDS snapshot was translated from: behind `store.current().generation` while an
+   * edit waits in the push debounce, equal once it is pushed (what a caller waits for after an apply).
+   */
+  readonly snapshotGeneration: number;
   /** The certificate authority (trust bundle, issuance, root rotation). */
   readonly ca: CertificateAuthority;
   /** Bootstrap tokens (what `weft token create` calls). */
@@ -128,8 +133,9 @@ export interface ControlPlane {
 
 /**
  * Opens the config store, starts the registry, the ADS + registry gRPC server and the admin API, and keeps the
- * xDS snapshot equal to translate(config, endpoints): config and registry changes are debounced (`debounceMs` quiet,
- * at most `debounceMaxMs` from the first) and translated once per burst. Rejects with WEFT_ERR_INVALID_ARG for a
+ * xDS snapshot equal to translate(config, endpoints): config edits and CA changes are debounced (`debounceMs` quiet,
+ * at most `debounceMaxMs` from the first) and translated once per burst; endpoint changes are rebuilt on the next
+ * timer turn (their ClusterLoadAssignments only). Rejects with WEFT_ERR_INVALID_ARG for a
  * negative or non-finite delay option (before opening anything); or, after closing whatever it had opened, with
  * WEFT_ERR_INVALID_CONFIG when the config directory is invalid (every error in the message) or WEFT_ERR_LISTEN when a
  * port cannot be bound.
@@ -142,9 +148,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   for (const [name, v] of [['maxConnectionAgeMs', maxAgeMs], ['maxConnectionAgeGraceMs', maxAgeGraceMs]] as const) {
     if (!Number.isInteger(v) || v < 0) invalidArg(`startControlPlane: ${name} must be an integer number of ms ≥ 0, got ${v}`);
   }
-  let rebuild: (firstChangeAtMs: number) => void = () => {};
+  let rebuild: (batch: PushBatch) => void = () => {};
   // Built first: it validates debounceMs / debounceMaxMs before anything is opened.
-  const debouncer = new PushDebouncer((firstChangeAtMs) => rebuild(firstChangeAtMs), {
+  const debouncer = new PushDebouncer((batch) => rebuild(batch), {
     ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
     ...(options.debounceMaxMs === undefined ? {} : { debounceMaxMs: options.debounceMaxMs }),
   });
@@ -189,21 +195,40 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     let adsServer: AdsServer | undefined;
     const pushMetrics = new PushMetrics({ clients: () => adsServer?.clients().length ?? 0 });
 
-    rebuild = (firstChangeAtMs) => {
+    // The config the snapshot was last translated from, and what it gave: an endpoint-only rebuild reuses both.
+    let translated: { readonly config: MeshConfig; readonly resources: XdsResources } | undefined;
+    rebuild = ({ firstChangeAtMs, debounced }) => {
       const startedMs = performance.now();
       try {
-        const config = store.current();
-        const result = cache.set({ ...translate(config, registry.endpoints()), [TYPE_URL.secret]: trustBundleSecrets(security.ca.trustBundlePem()) }, firstChangeAtMs);
-        if (result.changedTypes.length > 0) logger.debug('control plane: snapshot updated', { generation: config.generation, changedTypes: result.changedTypes, waitedMs: Date.now() - firstChangeAtMs });
+        // An endpoint change alone rebuilds only the ClusterLoadAssignments (every other resource is the same object,
+        // which the cache keeps without encoding), and against the config last translated, not store.current(): an
+        // edit burst still in its quiet period is not published half-applied. Publishing it would be safe (each store
+        // change is a whole validated config) but would push routes and clusters to every client at each endpoint
+        // change of a rollout that overlaps the burst, which is what the debounce is for; the burst lands whole when it
+        // is due, with the endpoints of that moment.
+        if (debounced || translated === undefined) {
+          const config = store.current();
+          translated = { config, resources: { ...translate(config, registry.endpoints()), [TYPE_URL.secret]: trustBundleSecrets(security.ca.trustBundlePem()) } };
+        } else {
+          translated = { ...translated, resources: { ...translated.resources, [TYPE_URL.clusterLoadAssignment]: translateEndpoints(translated.config, registry.endpoints()) } };
+        }
+        const result = cache.set(translated.resources, firstChangeAtMs);
+        if (result.changedTypes.length > 0) logger.debug('control plane: snapshot updated', { generation: translated.config.generation, changedTypes: result.changedTypes, waitedMs: Date.now() - firstChangeAtMs });
       } catch (e: unknown) {
         // translate is pure and total; if it ever throws, keep serving the last snapshot.
         logger.error('control plane: translate failed; still serving the previous snapshot', { error: e instanceof Error ? e.stack : String(e) });
       }
       pushMetrics.rebuilt(performance.now() - startedMs);
     };
-    rebuild(Date.now());
-    const schedule = () => debouncer.changed();
-    const subscriptions = [store.onChange(schedule), registry.onChange(schedule), security.ca.onChange(schedule)];
+    rebuild({ firstChangeAtMs: Date.now(), debounced: true, urgent: false });
+    // Config edits and CA rotations are debounced; endpoint changes (register, deregister, drain, lease expiry) are
+    // urgent: a process that registers is called at once, and callers must stop picking a draining endpoint well
+    // inside the SDK's drain delay (500 ms), which a config burst's 1 s bound would overrun.
+    const subscriptions = [
+      store.onChange(() => debouncer.changed()),
+      security.ca.onChange(() => debouncer.changed()),
+      registry.onChange(() => debouncer.changed({ urgent: true })),
+    ];
     undo.push(() => {
       debouncer.close();
       for (const s of subscriptions) s.dispose();
@@ -290,6 +315,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ads,
       traffic,
       pushMetrics,
+      get snapshotGeneration() {
+        return translated?.config.generation ?? 0;
+      },
       ca: security.ca,
       tokens: security.tokens,
       adminToken: security.adminToken,

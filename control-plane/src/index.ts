@@ -1,7 +1,7 @@
 // Public API of the Weft control plane (`weft/control-plane`): start one, or assemble its parts yourself.
 export { startControlPlane, DEFAULT_XDS_PORT, DEFAULT_ADMIN_PORT, SHUTDOWN_GRACE_MS, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 export { DEFAULT_MAX_CONNECTION_AGE_MS, DEFAULT_MAX_CONNECTION_AGE_GRACE_MS } from './control-plane.js';
-export { PushDebouncer, DEFAULT_DEBOUNCE_MS, DEFAULT_DEBOUNCE_MAX_MS, type PushDebounceOptions } from './server/push-debounce.js';
+export { PushDebouncer, DEFAULT_DEBOUNCE_MS, DEFAULT_DEBOUNCE_MAX_MS, type PushDebounceOptions, type PushChange, type PushBatch } from './server/push-debounce.js';
 export { StreamConvergence, type PushObserver, type ResponseAnswer } from './server/convergence.js';
 export { PushMetrics, CONVERGENCE_BUCKETS_S, type ConvergenceStatus } from './telemetry/push-metrics.js';
 export type {

@@ -68,7 +68,7 @@ describe('the SDK over delta xDS', { timeout: 120_000 }, () => {
     }
     mesh = await createMesh({ service: 'client', controlPlane: tcp.cp.xdsUrl, dependsOn: ['echo'], xds: { protocol: 'delta' }, reporting: { enabled: false } });
     await mesh.ready();
-    // The registrations above reach the snapshot after the control plane's push debounce (100 ms); ready() may come first.
+    // The registrations above reach the snapshot on the next timer turn (endpoint changes skip the push debounce); ready() may come first.
     await waitFor(async () => (await instanceOf().catch(() => '')) !== '', 'the echo-v1 endpoint routed', 10_000);
   });
 

@@ -21,6 +21,12 @@ export interface TestControlPlane {
   apply(yaml: string): Promise<{ status: number; body: unknown }>;
   /** Calls the admin API with the operator token (JSON body when `body` is an object); returns status and JSON body. */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
+  /**
+   * Resolves once the current config is pushed (past the push debounce) and every connected client answered (ACK or
+   * NACK) the latest response of each type: what a test waits for after an edit, instead of a sleep. Rejects after
+   * `timeoutMs` (default 10 s).
+   */
+  pushed(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -46,6 +52,15 @@ export async function startTestControlPlane(
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    },
+    async pushed(timeoutMs = 10_000) {
+      const answered = (t: { sentVersion: string; ackedVersion: string; sentNonce: string; nack?: { nonce: string } }) => t.ackedVersion === t.sentVersion || t.nack?.nonce === t.sentNonce;
+      await waitFor(
+        () => cp.snapshotGeneration === cp.store.current().generation && cp.ads.clients().every((c) => c.types.every(answered)),
+        `config generation ${cp.store.current().generation} to be pushed and answered by every client`,
+        timeoutMs,
+        10,
+      );
     },
     async close() {
       await cp.close();

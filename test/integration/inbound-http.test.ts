@@ -23,13 +23,17 @@ describe('inbound policy on an HTTP server (real control plane)', { timeout: 120
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers });
     return { status: res.status, headers: res.headers, text: await res.text() };
   };
+  // Edits in quick succession are debounced (100 ms): wait for the pushed version, so a check made next cannot pass on
+  // the state before the edit.
   const apply = async (yaml: string) => {
     const r = await tcp.apply(yaml);
     assert.equal(r.status, 200, JSON.stringify(r.body));
+    await tcp.pushed();
   };
   const remove = async (kind: string, name: string) => {
     const res = await tcp.admin('DELETE', `/v1/resources/${kind}/${name}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
+    await tcp.pushed();
   };
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   /** The status line of a request written by hand, e.g. with an absolute-form target fetch never sends. */

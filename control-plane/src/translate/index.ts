@@ -1,5 +1,5 @@
 // Config + registry → Envoy xDS v3 resources (docs/xds-mapping.md).
-export { translate, buildListener, buildCluster, CONNECT_TIMEOUT_MS, type TranslateOptions } from './translate.js';
+export { translate, translateEndpoints, buildListener, buildCluster, CONNECT_TIMEOUT_MS, type TranslateOptions } from './translate.js';
 export {
   MESH_INBOUND_LISTENER,
   INBOUND_NAME,

@@ -7,7 +7,7 @@ import { protos, RESOURCE_TYPE_URLS, TYPE_URL, type ProtoObject } from '../../..
 import { createMeshConfig } from '../config/mesh-config.js';
 import type { XdsResources } from '../model.js';
 import { meshConfig, registered, routeYaml, serviceYaml } from './testdata/fixtures.js';
-import { translate } from './translate.js';
+import { translate, translateEndpoints } from './translate.js';
 import { decodeCluster } from '../../../src/discovery/xds/resources/cluster.js';
 
 const REALISTIC =
@@ -196,6 +196,20 @@ describe('translate', () => {
       assert.deepEqual([...b[url].keys()], [...a[url].keys()]);
       assert.deepEqual([...b[url].values()], [...a[url].values()]);
     }
+  });
+
+  it('confines the endpoints to the ClusterLoadAssignments, which translateEndpoints rebuilds alone', () => {
+    const config = meshConfig(REALISTIC);
+    const none = translate(config, []);
+    const all = translate(config, ENDPOINTS);
+    for (const url of RESOURCE_TYPE_URLS) {
+      if (url !== TYPE_URL.clusterLoadAssignment) assert.deepEqual([...all[url].entries()], [...none[url].entries()], `${url} does not depend on the endpoints`);
+    }
+    assert.notDeepEqual([...all[TYPE_URL.clusterLoadAssignment].values()], [...none[TYPE_URL.clusterLoadAssignment].values()]);
+    const cla = translateEndpoints(config, ENDPOINTS);
+    assert.deepEqual([...cla.keys()], [...all[TYPE_URL.clusterLoadAssignment].keys()], 'same names in the same order');
+    assert.deepEqual([...cla.values()], [...all[TYPE_URL.clusterLoadAssignment].values()]);
+    for (const r of cla.values()) assert.ok(deeplyFrozen(r));
   });
 
   it('returns frozen resources carrying their type URL', () => {

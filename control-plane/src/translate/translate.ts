@@ -44,7 +44,6 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
   const svcs = [...services(config)].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
   const byName = new Map(svcs.map((s) => [s.metadata.name, s]));
   const attached = attachments(routes(config));
-  const registered = groupByService(endpoints);
   const faults = new Map(faultInjections(config).map((f) => [f.metadata.name, f]));
   const extensions = { faults, limits: new Map(concurrencyLimits(config).map((l) => [l.metadata.name, l])) };
   const policies = new Map(destinationPolicies(config).map((p) => [p.spec.targetRef.name, p.spec]));
@@ -57,7 +56,6 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
   const listeners: XdsResource[] = [];
   const routeConfigs: XdsResource[] = [];
   const clusters: XdsResource[] = [];
-  const assignments: XdsResource[] = [];
   for (const svc of svcs) {
     const name = svc.metadata.name;
     const routesOfSvc = attached.get(name) ?? [];
@@ -76,20 +74,35 @@ export function translate(config: MeshConfig, endpoints: readonly RegisteredEndp
     }
     const spiffeId = formatSpiffeId({ trustDomain, namespace: svc.metadata.namespace ?? DEFAULT_NAMESPACE, service: name });
     const mtls = clusterMtlsFields(mtlsModeOf(config, name), spiffeId);
-    svc.spec.ports.forEach((port, i) => {
+    for (const port of svc.spec.ports) {
       clusters.push({ ...buildCluster(clusterName(name, port.port), policies.get(name), svc.spec.trafficDistribution === 'PreferClose'), ...mtls });
-      assignments.push(buildLoadAssignment(svc, i, registered.get(name) ?? []));
-    });
+    }
   }
   listeners.push(...inboundListeners(config, { trustDomain }));
   return {
     [TYPE_URL.listener]: byResourceName(listeners, (r) => r['name']),
     [TYPE_URL.routeConfiguration]: byResourceName(routeConfigs, (r) => r['name']),
     [TYPE_URL.cluster]: byResourceName(clusters, (r) => r['name']),
-    [TYPE_URL.clusterLoadAssignment]: byResourceName(assignments, (r) => r['cluster_name']),
+    [TYPE_URL.clusterLoadAssignment]: translateEndpoints(config, endpoints),
     // SDS secrets come from the CA, not from configuration: the control plane adds the trust bundle (ca/trust-bundle.ts).
     [TYPE_URL.secret]: new Map(),
   };
+}
+
+/**
+ * The ClusterLoadAssignment of every Service port (see buildLoadAssignment), sorted by cluster name and deeply frozen:
+ * translate's EDS part, and the only part of translate's output that `endpoints` change. So
+ * `{ ...translate(config, old), [CLA]: translateEndpoints(config, endpoints) }` deep-equals
+ * `translate(config, endpoints)`, which lets the control plane rebuild only this on an endpoint change. Registered
+ * endpoints of Services not in `config` are ignored. Does not throw for a config validateConfig accepted.
+ */
+export function translateEndpoints(config: MeshConfig, endpoints: readonly RegisteredEndpoint[]): ReadonlyMap<string, XdsResource> {
+  const registered = groupByService(endpoints);
+  const assignments: XdsResource[] = [];
+  for (const svc of services(config)) {
+    svc.spec.ports.forEach((_, i) => assignments.push(buildLoadAssignment(svc, i, registered.get(svc.metadata.name) ?? [])));
+  }
+  return byResourceName(assignments, (r) => r['cluster_name']);
 }
 
 /**
