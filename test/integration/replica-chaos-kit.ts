@@ -123,9 +123,9 @@ export class ReplicaMesh {
       const served = await mesh.serve((_req, res) => res.end(JSON.stringify({ instance })), { port: 0 });
       port = (served.server.address() as AddressInfo).port;
     }
-    await mesh.ready();
     const w = { service, instance, mesh, port };
-    this.workloads.push(w);
+    this.workloads.push(w); // before ready(), so close() finds it
+    await mesh.ready();
     return w;
   }
 
@@ -218,7 +218,10 @@ export class ReplicaMesh {
     const alive = this.workloads.filter((w) => !w.mesh.status().closed);
     const gone = this.workloads.filter((w) => w.mesh.status().closed);
     for (const w of alive) {
-      const reg = w.mesh.status().registrations[0]!;
+      // A keep-alive that failed while a replica or etcd was away is retried within a third of the TTL: wait for it.
+      const status = () => w.mesh.status().registrations[0]!;
+      await waitFor(() => status().state === 'registered', `${w.instance}'s lease to be kept alive again (${why})`, 30_000, 100).catch(() => undefined);
+      const reg = status();
       assert.equal(reg.registrations, 1, `${w.instance} registered ${reg.registrations} times: its lease was lost (${reg.lastError ?? ''}) (${why})`);
       assert.equal(reg.state, 'registered', `${w.instance}: ${reg.lastError ?? ''} (${why})`);
     }
@@ -277,11 +280,13 @@ async function setUp(m: ReplicaMesh, workloads: WorkloadSpec, clients: number): 
   const applied = await m.live[0]!.admin('POST', '/v1/apply', [...services, routesYaml('v1', 0)].join('---\n'));
   assert.equal(applied.status, 200, JSON.stringify(applied.body));
   await Promise.all(Object.entries(workloads).map(([instance, service], i) => m.startWorkload(service, instance, i % ReplicaMesh.REPLICAS)));
-  for (let i = 0; i < clients; i++) {
-    const mesh = await createMesh({ ...m.meshOptions(`client-${i}`, i), dependsOn: ['echo', 'echo-v2', 'gecho', 'gecho-v2'] });
-    await mesh.ready();
-    m.clients.push({ mesh, echo: mesh.grpc.client(EchoClient, 'gecho') });
-  }
+  await Promise.all(
+    Array.from({ length: clients }, async (_, i) => {
+      const mesh = await createMesh({ ...m.meshOptions(`client-${i}`, i), dependsOn: ['echo', 'echo-v2', 'gecho', 'gecho-v2'] });
+      m.clients.push({ mesh, echo: mesh.grpc.client(EchoClient, 'gecho') }); // before ready(), so close() finds it
+      await mesh.ready();
+    }),
+  );
   // Warm-up, outside the counted runs: a subscription added while an earlier response is in flight can briefly read as
   // absent in the SDK's SotW client (reported separately); the chaos measures replicas and etcd going away.
   await m.converged('v1', 'warm-up');
