@@ -1,4 +1,4 @@
-// A mesh on the production topology for the chaos tests: three `weft control-plane --store etcd://...` processes on
+// A mesh on the production topology for the chaos tests: three `weft control-plane --store etcd://...` replicas on
 // one real etcd (restartable on their own ports), workloads that register through the registry (etcd leases), and
 // client meshes calling HTTP `echo` and gRPC `gecho`, every mesh naming all replicas and each preferring another.
 // Routes are edited through the admin API; each edit carries its number, so a replica or client can be checked for it.
@@ -10,7 +10,8 @@ import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { createMesh, type Mesh, type MeshOptions } from '../../src/index.js';
 import { addEchoService, EchoClient, say, type EchoClientInstance } from '../../src/testing/index.js';
-import { freePort, startControlPlaneProcess, type ControlPlaneProcess } from './control-plane-process.js';
+import { startControlPlane } from '../../control-plane/src/index.js';
+import { adminCaller, freePort, startControlPlaneProcess, type ControlPlaneProcess } from './control-plane-process.js';
 import { startEtcd, type EtcdServer } from './etcd.js';
 import { serviceYaml, waitFor } from './helpers.js';
 
@@ -61,6 +62,15 @@ interface ReplicaView {
   readonly startedAt: string;
 }
 
+/** A replica as the kit drives it: its admin API, and stop (a `weft control-plane` process: SIGKILL by default). */
+export type Replica = Pick<ControlPlaneProcess, 'admin' | 'stop'>;
+
+/**
+ * How replicas run: `processes` (real `weft control-plane` processes, for SIGKILL) or `in-process` (startControlPlane
+ * in the test process: the same code, without the start-up cost of three more processes where none is killed).
+ */
+export type ReplicaMode = 'processes' | 'in-process';
+
 /** The workloads a ReplicaMesh starts with: instance name → Service (`echo`, `echo-v2`, `gecho` or `gecho-v2`). */
 export type WorkloadSpec = Readonly<Record<string, 'echo' | 'echo-v2' | 'gecho' | 'gecho-v2'>>;
 
@@ -71,8 +81,8 @@ export class ReplicaMesh {
   readonly etcd: EtcdServer;
   /** The xDS port of each replica slot (kept across restarts). */
   readonly ports: readonly number[];
-  /** The live process per replica slot; undefined while killed or restarting. */
-  readonly live: (ControlPlaneProcess | undefined)[] = [];
+  /** The live replica per slot; undefined while killed or restarting. */
+  readonly live: (Replica | undefined)[] = [];
   /** When each slot was last killed (ms since the epoch). */
   readonly killedAt = new Map<number, number>();
   readonly workloads: Workload[] = [];
@@ -80,11 +90,13 @@ export class ReplicaMesh {
   /** Edits applied so far (the last one's number is in the routes' `edit` label). */
   edits = 0;
   readonly #cacheDir: string;
+  readonly #mode: ReplicaMode;
 
-  constructor(etcd: EtcdServer, ports: readonly number[], cacheDir: string) {
+  constructor(etcd: EtcdServer, ports: readonly number[], cacheDir: string, mode: ReplicaMode) {
     this.etcd = etcd;
     this.ports = ports;
     this.#cacheDir = cacheDir;
+    this.#mode = mode;
   }
 
   /** `host:port` of replica slot `i`, as meshes and `/v1/status` name it. */
@@ -94,10 +106,16 @@ export class ReplicaMesh {
 
   /** Starts replica slot `i` on its port; resolves once it serves. */
   async start(i: number): Promise<void> {
-    this.live[i] = await startControlPlaneProcess({ xdsPort: this.ports[i]!, args: ['--store', `${this.etcd.endpoint}/chaos`, '--no-state'] });
+    const store = `${this.etcd.endpoint}/chaos`;
+    if (this.#mode === 'processes') {
+      this.live[i] = await startControlPlaneProcess({ xdsPort: this.ports[i]!, args: ['--store', store, '--no-state'] });
+      return;
+    }
+    const cp = await startControlPlane({ store, xdsPort: this.ports[i]!, adminPort: 0, stateDir: false });
+    this.live[i] = { admin: adminCaller(cp.adminUrl, cp.adminToken), stop: () => cp.close() };
   }
 
-  /** SIGKILLs replica slot `i` (a crashed machine) and records when. */
+  /** Stops replica slot `i` (a process: SIGKILL, a crashed machine) and records when. */
   async kill(i: number): Promise<void> {
     const p = this.live[i]!;
     this.live[i] = undefined;
@@ -257,15 +275,15 @@ export class ReplicaMesh {
 }
 
 /**
- * Starts etcd and three replicas, applies the Services `echo`, `echo-v2` (HTTP), `gecho`, `gecho-v2` (gRPC) and edit
+ * Starts etcd and three replicas (as `mode` says), applies the Services `echo`, `echo-v2` (HTTP), `gecho`, `gecho-v2` (gRPC) and edit
  * 0 (routes to v1), starts `workloads` and `clients` client meshes (each preferring the next replica), and waits until
  * every client reaches every v1 instance.
  */
-export async function startReplicaMesh(workloads: WorkloadSpec, clients: number): Promise<ReplicaMesh> {
+export async function startReplicaMesh(workloads: WorkloadSpec, clients: number, mode: ReplicaMode = 'processes'): Promise<ReplicaMesh> {
   const etcd = await startEtcd();
   const ports: number[] = [];
   for (let i = 0; i < ReplicaMesh.REPLICAS; i++) ports.push(await freePort());
-  const m = new ReplicaMesh(etcd, ports, await mkdtemp(path.join(tmpdir(), 'weft-chaos-cache-')));
+  const m = new ReplicaMesh(etcd, ports, await mkdtemp(path.join(tmpdir(), 'weft-chaos-cache-')), mode);
   try {
     await setUp(m, workloads, clients);
   } catch (e: unknown) {
