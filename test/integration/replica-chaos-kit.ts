@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
 import { createMesh, type Mesh, type MeshOptions } from '../../src/index.js';
 import { addEchoService, EchoClient, say, type EchoClientInstance } from '../../src/testing/index.js';
 import { startControlPlane } from '../../control-plane/src/index.js';
@@ -135,7 +134,7 @@ export class ReplicaMesh {
     let port: number;
     if (service.startsWith('gecho')) {
       const server = mesh.grpc.server();
-      addEchoService(server as unknown as grpc.Server, instance);
+      addEchoService(server, instance);
       port = (await mesh.grpc.serve(server, { port: 0 })).port;
     } else {
       const served = await mesh.serve((_req, res) => res.end(JSON.stringify({ instance })), { port: 0 });
