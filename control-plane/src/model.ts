@@ -1,5 +1,6 @@
 // The data the control plane's parts hand each other: config resources, errors, registered endpoints, xDS resource sets.
 import type { Disposable } from '../../src/core/watch.js';
+import type { ERROR_CODES } from '../../src/core/errors.js';
 import type { ProtoObject, ResourceTypeUrl } from '../../src/discovery/xds/protos.js';
 
 /** Where and why a piece of configuration was refused. Every field that is known is set. */
@@ -49,7 +50,12 @@ export interface MeshConfig {
 /** The result of applying or deleting: the new config, or every error found (nothing was changed then). */
 export type ConfigChange =
   | { readonly ok: true; readonly config: MeshConfig; readonly changed: readonly string[] }
-  | { readonly ok: false; readonly errors: readonly ConfigError[] };
+  | {
+      readonly ok: false;
+      readonly errors: readonly ConfigError[];
+      /** Set when the backing store could not be reached: nothing is wrong with the edit, retry it later. */
+      readonly code?: typeof ERROR_CODES.STORE_UNAVAILABLE;
+    };
 
 /** Holds the desired configuration; the embedded default keeps it in a directory of YAML files. */
 export interface ConfigStore {

@@ -79,13 +79,19 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
     xdsAddress,
     xdsUrl: `http://${xdsAddress}`,
     adminUrl,
-    async admin(method, urlPath, body) {
-      const res = await fetch(`${adminUrl}${urlPath}`, { method, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { body }) });
-      const text = await res.text();
-      return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
-    },
+    admin: adminCaller(adminUrl, token),
+
     exited: () => child.exitCode !== null || child.signalCode !== null,
     stop: (signal = 'SIGKILL') => stopChild(child, signal, 10_000),
+  };
+}
+
+/** Calls the admin API at `adminUrl` with the operator `token`; resolves the status and the JSON body. */
+export function adminCaller(adminUrl: string, token: string): ControlPlaneProcess['admin'] {
+  return async (method, urlPath, body) => {
+    const res = await fetch(`${adminUrl}${urlPath}`, { method, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { body }) });
+    const text = await res.text();
+    return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
   };
 }
 

@@ -177,6 +177,7 @@ describe('etcd config store: etcd outages', { timeout: 120_000 }, () => {
     const refused = await b.store.apply(serviceYaml('during'));
     assert.equal(refused.ok, false);
     assert.match(JSON.stringify(!refused.ok && refused.errors), /etcd is unavailable/);
+    assert.equal(!refused.ok && refused.code, ERROR_CODES.STORE_UNAVAILABLE, 'refused as the store being down, not as a bad edit');
     assert.deepEqual(names(b.store.current()), ['Service/kept']);
     assert.equal(await servesListener(b, 'kept'), true, 'B still serves its snapshot');
 

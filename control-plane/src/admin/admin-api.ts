@@ -251,6 +251,10 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
 }
 
 function changeReply(change: ConfigChange, dryRun: boolean): Reply {
+  // An unreachable store is not the edit's fault: 503 with the code and the reason, so `weft apply` says to retry.
+  if (!change.ok && change.code !== undefined) {
+    return { status: 503, body: { error: change.errors.map((e) => e.message).join('; '), code: change.code, errors: change.errors } };
+  }
   if (!change.ok) return { status: 400, body: { errors: change.errors } };
   return { status: 200, body: { changed: change.changed, generation: change.config.generation, ...(dryRun ? { dryRun: true } : {}) } };
 }

@@ -280,7 +280,11 @@ async function readConfig(client: Etcd3, keys: EtcdKeys): Promise<ConfigRead> {
 }
 
 function etcdError(e: unknown): ConfigChange {
-  return { ok: false, errors: [{ message: `etcd is unavailable, nothing was changed: ${e instanceof Error ? e.message : String(e)}` }] };
+  return {
+    ok: false,
+    code: ERROR_CODES.STORE_UNAVAILABLE,
+    errors: [{ message: `etcd is unavailable, nothing was changed: ${e instanceof Error ? e.message : String(e)}` }],
+  };
 }
 
 function closedError(): ConfigChange {
