@@ -79,7 +79,7 @@ interface Piece {
   assertion: boolean;
   /** Largest product of `{n,m}` counts along any nesting chain inside it (RE2 refuses more than 1000). */
   weight: number;
-  /** Already carries a repetition operator (RE2 refuses `a**`, `a{2}{3}`). */
+  /** Already carries a repetition operator (a further one must wrap it: `(?:a*)*`). */
   repeated: boolean;
 }
 
@@ -173,11 +173,16 @@ class Re2Reader {
 
   private concatenation(flags: Flags): Piece[] {
     const pieces: Piece[] = [];
+    // RE2 refuses a repetition operator right after another (`a**`, `a{2}{3}`), but not after a token that adds
+    // nothing, such as `(?i)` or `\Q\E`: `a*(?i)*` repeats `a*` again.
+    let afterRepeat = false;
     while (this.i < this.re.length) {
       const c = this.re[this.i]!;
       if (c === '|' || c === ')') break;
-      if (c === '*' || c === '+' || c === '?' || (c === '{' && this.counts() !== undefined)) this.repeat(pieces, flags);
+      const isRepeat = c === '*' || c === '+' || c === '?' || (c === '{' && this.counts() !== undefined);
+      if (isRepeat) this.repeat(pieces, flags, afterRepeat);
       else pieces.push(...this.atom(flags));
+      afterRepeat = isRepeat;
     }
     return pieces;
   }
@@ -194,7 +199,7 @@ class Re2Reader {
     return { min, max, end: this.i + m[0].length };
   }
 
-  private repeat(pieces: Piece[], flags: Flags): void {
+  private repeat(pieces: Piece[], flags: Flags, afterRepeat: boolean): void {
     const start = this.i;
     const c = this.re[start]!;
     let quantifier: string;
@@ -213,7 +218,7 @@ class Re2Reader {
     const op = this.re.slice(start, this.i);
     const last = pieces.at(-1);
     if (!last) throw new Refusal(`a repetition operator (${op}) with nothing before it to repeat`, start);
-    if (last.repeated) throw new Refusal(`a repetition operator (${op}) applied to a repetition (write (?:x*)* to mean that)`, start);
+    if (afterRepeat) throw new Refusal(`a repetition operator (${op}) right after another (write (?:x*)* to mean that)`, start);
     let weight = last.weight;
     if (counted) {
       const { min, max } = counted;
@@ -228,7 +233,7 @@ class Re2Reader {
     }
     // (?U) swaps which form is greedy.
     const nonGreedy = lazy !== flags.U;
-    const target = last.assertion ? `(?:${last.src})` : last.src;
+    const target = last.assertion || last.repeated ? `(?:${last.src})` : last.src;
     pieces[pieces.length - 1] = { src: `${target}${quantifier}${nonGreedy ? '?' : ''}`, assertion: false, weight, repeated: true };
   }
 

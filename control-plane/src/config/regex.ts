@@ -10,3 +10,12 @@ export function checkRegex(pattern: string): string | undefined {
   const compiled = compileRe2(pattern);
   return isRe2Problem(compiled) ? `is not usable RE2 (the regex syntax of Envoy and gRPC): ${describeRe2Problem(compiled)}` : undefined;
 }
+
+/**
+ * The one RE2 pattern a GRPCRoute `RegularExpression` method match becomes (`/(?:service)/(?:method)`, either part
+ * defaulting to `[^/]+`). Validation checks this composed pattern too, since parts valid alone can combine badly
+ * (`(?i)` in only one part, an unterminated `\Q`).
+ */
+export function grpcMethodPattern(service: string | undefined, method: string | undefined): string {
+  return `/(?:${service ?? '[^/]+'})/(?:${method ?? '[^/]+'})`;
+}

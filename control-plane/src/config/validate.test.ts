@@ -150,6 +150,21 @@ spec:
     assert.match(e.message, /^is not usable RE2 .*: a group that is never closed \(missing \)\) \(at offset 5\)$/);
   });
 
+  it('checks the combined GRPCRoute method regex the SDK receives, not only its parts', () => {
+    const grpc = `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: g }
+spec:
+  parentRefs: [{ kind: Service, name: payments }]
+  rules:
+  - matches: [{ method: { type: RegularExpression, service: "(?i)pay", method: "Get" } }]
+    backendRefs: [{ name: payments }]
+`;
+    const e = onlyError(['svc.yaml', SERVICES], ['g.yaml', grpc]);
+    assert.equal(e.field, 'spec.rules[0].matches[0].method');
+    assert.match(e.message, /^service and method combined as \/\(\?:\(\?i\)pay\)\/\(\?:Get\) is not usable RE2 .*\(\?i\) covers only part/);
+  });
+
   it('reports repeated port names and numbers, and endpoints naming no port', () => {
     const svc = `apiVersion: weft.dev/v1alpha1
 kind: Service
