@@ -1,6 +1,6 @@
 // Small helpers the resource decoders share: a Result type, safe field access on decoded protos, durations, RE2 regexes.
 import type { ProtoObject } from '../protos.js';
-import { compileRe2 as compileRe2Pattern, describeRe2Problem, isRe2Problem } from '../../re2.js';
+import { compileRe2, describeRe2Problem, isRe2Problem } from '../../re2.js';
 import type { StringMatcher } from '../../mesh-state.js';
 
 /** A decoder's answer: the validated value, or every problem found (`<field>: <reason>`, one per entry). */
@@ -91,8 +91,8 @@ export function durationMs(value: ProtoObject | null | undefined, key: string): 
  * through the one RE2 reader the control plane validates with (`../../re2.ts`), so both sides accept the same
  * patterns. Returns the RegExp or a reason naming the pattern and the offset; never throws.
  */
-export function compileRe2(pattern: string): RegExp | { error: string } {
-  const compiled = compileRe2Pattern(pattern);
+export function compileSafeRegex(pattern: string): RegExp | { error: string } {
+  const compiled = compileRe2(pattern);
   return isRe2Problem(compiled) ? { error: `regex '${pattern}': ${describeRe2Problem(compiled)}` } : compiled.regex;
 }
 
@@ -121,7 +121,7 @@ export function decodeStringMatcher(m: ProtoObject, field: string): StringMatche
 /** Decodes an envoy.type.matcher.v3.RegexMatcher into a regex StringMatcher, or a reason. */
 export function decodeRegexMatcher(m: ProtoObject | undefined, field: string): StringMatcher | { error: string } {
   const value = str(m, 'regex');
-  const regex = compileRe2(value);
+  const regex = compileSafeRegex(value);
   if (!(regex instanceof RegExp)) return { error: `${field}: ${regex.error}` };
   return { kind: 'regex', value, regex };
 }
