@@ -13,26 +13,29 @@ import type { StatsView } from '../../control-plane/src/admin/stats-routes.js';
 import { AdsTestClient } from '../../control-plane/src/server/ads-test-client.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
 import { weftBinary } from '../../cli/cli-test-kit.js';
-import { ROOT } from './helpers.js';
+import { ROOT, runXdsClient } from './helpers.js';
 
 /** Debian's chromium; .ci/run installs it. */
 const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
-// A route whose path regex has "(?=" inside a character class: a valid pattern in RE2 and JS, which the control
-// plane accepts, but the Weft SDK's RE2 check sees a look-ahead there and refuses the RouteConfiguration, so every
-// process that calls `catalog` (frontend) NACKs the RDS update and keeps its last good config. (The fuzz tests closed
-// the gap this test used before, PeakEWMA decay 0s; when this one is closed too, pick another update a client refuses.)
+// A route that turns retries off with `attempts: 0` (num_retries 0): valid for the control plane, Envoy and the Weft
+// SDK (the demo's frontend ACKs it), but gRFC A44 clients require num_retries >= 1, so an unmodified grpc-js-xds client
+// watching `catalog` refuses the RouteConfiguration and NACKs it: a real client refusing a resource the control plane
+// serves, a difference between xDS clients rather than a validation gap that a later fix would close.
 const NACKED_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: { name: catalog-nacked }
+metadata: { name: catalog-no-retries }
 spec:
   parentRefs: [{ kind: Service, name: catalog }]
   rules:
-  - matches: [{ path: { type: RegularExpression, value: "/items/[(?=]" } }]
+  - matches: [{ path: { type: PathPrefix, value: /no-retries } }]
+    retry: { attempts: 0 }
     backendRefs: [{ name: catalog }]
 `;
+/** Node id of the grpc-js-xds client, so the test finds its NACK on the page. */
+const GRPC_NODE = 'grpc-js-xds-dashboard';
 
 /** Polls `check` every 200 ms until it holds; fails naming `what` after `timeoutMs`. */
 async function until(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
@@ -156,15 +159,25 @@ describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await instanceRow.waitFor();
     assert.match((await instanceRow.textContent()) ?? '', /in (\d+h\d+m|\d+m\d+s|\d+d\d+h)/, 'certificate expiry shown');
 
-    // The realistic NACK: a route the control plane accepts and the Weft SDK in frontend refuses.
+    // The realistic NACK: a route the control plane serves and the Weft SDK accepts, which a real grpc-js-xds client
+    // (its own process, watching catalog while it makes calls) refuses.
     const applied = await admin<{ changed?: unknown }>('POST', '/v1/apply?source=dashboard-test', NACKED_ROUTE);
     assert.equal(applied.status, 200, JSON.stringify(applied.body));
-    const nack = page.locator('#nacks tr.nack', { hasText: 'frontend' }).first();
-    await nack.waitFor({ timeout: 30_000 });
-    const message = (await nack.locator('.nack-message').textContent()) ?? '';
-    assert.match(message, /lookaround is not RE2 syntax/, message);
-    assert.match((await nack.textContent()) ?? '', /RDS/);
-    assert.match((await page.locator('#nack-count').textContent()) ?? '', /^[1-9]\d* NACKs?$/);
+    const stopGrpc = new AbortController();
+    const grpcClient = runXdsClient(xdsAddress, 1_000_000, 'xds:///catalog', undefined, { nodeId: GRPC_NODE, signal: stopGrpc.signal }).catch(() => undefined);
+    try {
+      const nack = page.locator('#nacks tr.nack', { hasText: GRPC_NODE }).first();
+      await nack.waitFor({ timeout: 60_000 });
+      const message = (await nack.locator('.nack-message').textContent()) ?? '';
+      assert.match(message, /num_retries\.value: 0/, message);
+      assert.match((await nack.textContent()) ?? '', /RDS/);
+      assert.match((await page.locator('#nack-count').textContent()) ?? '', /^[1-9]\d* NACKs?$/);
+      // The Weft SDK in frontend took the same route: no NACK from it.
+      assert.equal(await page.locator('#nacks tr.nack', { hasText: 'frontend' }).count(), 0, 'the Weft SDK accepts num_retries 0');
+    } finally {
+      stopGrpc.abort();
+      await grpcClient;
+    }
 
     // What clients send is shown as text, never as markup: any loopback process may connect with any node id and
     // NACK with any message.

@@ -114,10 +114,12 @@ describe('meshed gRPC (mesh.grpc)', { timeout: 120_000 }, () => {
   it('gives each call the route deadline: the server sees it, and a slow call fails with DEADLINE_EXCEEDED', async () => {
     const reply = await say(client, { text: 'd' });
     assert.ok(reply.deadlineMs !== undefined && reply.deadlineMs <= 1000 && reply.deadlineMs > 500, `server saw ${reply.deadlineMs} ms`);
+    // The backend would answer after 20 s: a DEADLINE_EXCEEDED before then is the 1 s route deadline firing, and not
+    // before ~1 s shows it is the route's deadline, not a shorter one (how close to 1 s is no property of a loaded box).
     const started = Date.now();
-    await assert.rejects(say(client, { delayMs: 3_000 }), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
+    await assert.rejects(say(client, { delayMs: 20_000 }), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
     const took = Date.now() - started;
-    assert.ok(took >= 900 && took < 2_500, `failed after ${took} ms`);
+    assert.ok(took >= 900 && took < 20_000, `failed after ${took} ms`);
   });
 
   it('retries UNAVAILABLE on a route whose retry names it, and not on a route without a retry policy', async () => {

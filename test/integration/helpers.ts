@@ -195,6 +195,10 @@ export interface XdsClientOptions {
   readonly certificateProviders?: Record<string, unknown>;
   /** Use `XdsChannelCredentials` (falling back to insecure), so CDS security (gRFC A29) applies; default insecure. */
   readonly xdsCredentials?: boolean;
+  /** The bootstrap's node id (default a fresh `grpc-xds-<pid>-<random>`), e.g. to find the client on the dashboard. */
+  readonly nodeId?: string;
+  /** Kills the client when aborted (the promise then rejects), for a client kept running while something is checked. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -204,7 +208,7 @@ export interface XdsClientOptions {
 export function runXdsClient(xdsAddress: string, calls: number, target: string, request?: unknown, options: XdsClientOptions = {}): Promise<XdsClientResult> {
   const bootstrap = {
     xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: `grpc-xds-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, cluster: options.cluster ?? 'interop-client', locality: {} },
+    node: { id: options.nodeId ?? `grpc-xds-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, cluster: options.cluster ?? 'interop-client', locality: {} },
     ...(options.certificateProviders !== undefined && { certificate_providers: options.certificateProviders }),
   };
   return new Promise((resolve, reject) => {
@@ -225,8 +229,11 @@ export function runXdsClient(xdsAddress: string, calls: number, target: string, 
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const kill = (): boolean => child.kill('SIGKILL');
+    options.signal?.addEventListener('abort', kill, { once: true });
     child.on('exit', (code) => {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', kill);
       try {
         resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as XdsClientResult);
       } catch {

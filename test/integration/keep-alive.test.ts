@@ -67,8 +67,8 @@ describe('keep-alive: the client closes idle connections before the server does'
     const first = sockets[sockets.length - 1]!;
     await sleep(1_400); // past 3 s − 2 s margin: the client must already have closed it
     await waitFor(() => first.closedBy !== undefined, 'the idle connection closed');
-    assert.equal(first.closedBy, 'client', 'the client closed the idle connection, not the server');
-    assert.ok(first.closedAfterIdleMs! < 3_000 - 500, `closed after ${first.closedAfterIdleMs?.toFixed(0)} ms idle: well before the server's 3 s`);
+    // Had the client not closed it before the server's 3 s, the server would have: who closed it is the property.
+    assert.equal(first.closedBy, 'client', `the client closed the idle connection, not the server (after ${first.closedAfterIdleMs?.toFixed(0)} ms idle)`);
     await call();
     assert.equal(sockets.length, before + 2, 'the next call opened a new connection instead of racing the server');
   });

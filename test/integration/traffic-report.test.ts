@@ -42,7 +42,9 @@ describe('traffic reports from createMesh', { timeout: 60_000 }, () => {
     assert.equal(edge.successRate, 0.9);
     const payments = body.services.find((s) => s.service === 'payments')!;
     assert.equal(payments.meshed, 1);
-    assert.ok(payments.p50Ms !== undefined && payments.p50Ms < 100, JSON.stringify(payments));
+    // Loopback calls take milliseconds; a unit slip (s or µs for ms) is 1000× off, so a bound far from the expected
+    // value catches it without asserting speed (which benchmarks measure).
+    assert.ok(payments.p50Ms !== undefined && payments.p50Ms > 0 && payments.p50Ms < 10_000, JSON.stringify(payments));
     const instance = body.instances.find((i) => i.nodeId === server.nodeId)!;
     assert.match(instance.instance, /^127\.0\.0\.1:\d+$/, 'the address it serves on');
   });

@@ -1,40 +1,21 @@
-// Checks that a user's regular expression works in every xDS client: JS RegExp (the Weft SDK) and RE2 (Envoy, gRPC).
+// Checks that a user's regular expression works in every xDS client: RE2 (Envoy, gRPC) and the Weft SDK, which reads
+// it with the same RE2 reader (src/discovery/re2.ts), so what is accepted here is exactly what the SDK accepts.
+import { compileRe2, describeRe2Problem, isRe2Problem } from '../../../src/discovery/re2.js';
 
 /**
- * Returns why `pattern` cannot be used, or undefined if it compiles as a JS RegExp and uses no construct RE2 lacks
- * (look-ahead/look-behind, back-references). Matching is always on the whole value (anchored).
+ * Returns why `pattern` cannot be used, or undefined if it is valid RE2 that the Weft SDK can match with the same
+ * meaning (see `compileRe2` for the few RE2 forms a JS RegExp cannot express). Matching is on the whole value.
  */
 export function checkRegex(pattern: string): string | undefined {
-  try {
-    new RegExp(pattern);
-  } catch (e: unknown) {
-    return `is not a valid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`;
-  }
-  const unsupported = findNonRe2(pattern);
-  return unsupported ? `uses ${unsupported}, which RE2 (the regex engine of Envoy and gRPC) does not support` : undefined;
+  const compiled = compileRe2(pattern);
+  return isRe2Problem(compiled) ? `is not usable RE2 (the regex syntax of Envoy and gRPC): ${describeRe2Problem(compiled)}` : undefined;
 }
 
-function findNonRe2(pattern: string): string | undefined {
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '\\') {
-      const next = pattern[i + 1] ?? '';
-      if (!inClass && /[1-9]/.test(next)) return `a back-reference (\\${next})`;
-      if (!inClass && next === 'k') return 'a named back-reference (\\k<...>)';
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '(' && pattern[i + 1] === '?') {
-      const rest = pattern.slice(i + 2, i + 4);
-      if (rest.startsWith('=') || rest.startsWith('!')) return 'a look-ahead ((?= or (?!)';
-      if (rest === '<=' || rest === '<!') return 'a look-behind ((?<= or (?<!)';
-    }
-  }
-  return undefined;
+/**
+ * The one RE2 pattern a GRPCRoute `RegularExpression` method match becomes (`/(?:service)/(?:method)`, either part
+ * defaulting to `[^/]+`). Validation checks this composed pattern too, since parts valid alone can combine badly
+ * (`(?i)` in only one part, an unterminated `\Q`).
+ */
+export function grpcMethodPattern(service: string | undefined, method: string | undefined): string {
+  return `/(?:${service ?? '[^/]+'})/(?:${method ?? '[^/]+'})`;
 }

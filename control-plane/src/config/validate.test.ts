@@ -112,7 +112,7 @@ describe('validateConfig', () => {
     const rules = GOOD_RULES.replace('  - backendRefs', '  - matches: [{ path: { type: RegularExpression, value: "/v[0-9+" } }]\n    backendRefs');
     const e = onlyError(['svc.yaml', SERVICES], ['r.yaml', route(rules)]);
     assert.equal(e.field, 'spec.rules[0].matches[0].path.value');
-    assert.match(e.message, /^is not a valid regular expression: /);
+    assert.match(e.message, /^is not usable RE2 .*: a character class that is never closed \(missing \]\) \(at offset 2\)$/);
   });
 
   it('reports header and query regexes RE2 cannot run, and repeated header names', () => {
@@ -128,8 +128,8 @@ describe('validateConfig', () => {
       errors.map((e) => [e.field, e.message]),
       [
         ['spec.rules[0].matches[0].headers[1].name', '"x-user" repeats the header (names are case-insensitive) of entry 0; combine them into one condition'],
-        ['spec.rules[0].matches[0].headers[2].value', 'uses a look-ahead ((?= or (?!), which RE2 (the regex engine of Envoy and gRPC) does not support'],
-        ['spec.rules[0].matches[0].queryParams[0].value', 'uses a back-reference (\\1), which RE2 (the regex engine of Envoy and gRPC) does not support'],
+        ['spec.rules[0].matches[0].headers[2].value', 'is not usable RE2 (the regex syntax of Envoy and gRPC): a look-ahead (?=, which RE2 does not support (at offset 0)'],
+        ['spec.rules[0].matches[0].queryParams[0].value', 'is not usable RE2 (the regex syntax of Envoy and gRPC): a back-reference (\\1), which RE2 does not support (at offset 3)'],
       ],
     );
   });
@@ -147,7 +147,22 @@ spec:
     const e = onlyError(['svc.yaml', SERVICES], ['g.yaml', grpc]);
     assert.equal(e.resource, 'GRPCRoute/g');
     assert.equal(e.field, 'spec.rules[0].matches[0].method.service');
-    assert.match(e.message, /^is not a valid regular expression/);
+    assert.match(e.message, /^is not usable RE2 .*: a group that is never closed \(missing \)\) \(at offset 5\)$/);
+  });
+
+  it('checks the combined GRPCRoute method regex the SDK receives, not only its parts', () => {
+    const grpc = `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: g }
+spec:
+  parentRefs: [{ kind: Service, name: payments }]
+  rules:
+  - matches: [{ method: { type: RegularExpression, service: "(?i)pay", method: "Get" } }]
+    backendRefs: [{ name: payments }]
+`;
+    const e = onlyError(['svc.yaml', SERVICES], ['g.yaml', grpc]);
+    assert.equal(e.field, 'spec.rules[0].matches[0].method');
+    assert.match(e.message, /^service and method combined as \/\(\?:\(\?i\)pay\)\/\(\?:Get\) is not usable RE2 .*\(\?i\) covers only part/);
   });
 
   it('reports repeated port names and numbers, and endpoints naming no port', () => {
@@ -176,7 +191,7 @@ describe('checkRegex', () => {
     assert.equal(checkRegex('/api/v[0-9]+/.*'), undefined);
     assert.equal(checkRegex('[(?=]x\\(?!'), undefined); // inside a class or escaped: not look-arounds
     assert.match(checkRegex('(?<!a)b')!, /look-behind/);
-    assert.match(checkRegex('(?<n>a)\\k<n>')!, /named back-reference/);
-    assert.match(checkRegex('a{2,1}')!, /not a valid regular expression/);
+    assert.match(checkRegex('(?<n>a)\\k<n>')!, /named back-reference \(\\k<…>\).*at offset 7/);
+    assert.match(checkRegex('a{2,1}')!, /the repetition \{2,1\}.*at offset 1/);
   });
 });

@@ -14,7 +14,7 @@ import {
   type RouteResource,
   type ServiceResource,
 } from './mesh-config.js';
-import { checkRegex } from './regex.js';
+import { checkRegex, grpcMethodPattern } from './regex.js';
 import type { FilterKind } from './rule-filters-schema.js';
 import { checkInboundPolicies } from './validate-inbound.js';
 import { checkTelemetries } from './validate-telemetry.js';
@@ -148,8 +148,14 @@ function checkRoute(route: RouteResource, svcs: ReadonlyMap<string, ServiceResou
       }
       if ('method' in match && typeof match.method === 'object' && match.method.type === 'RegularExpression') {
         const m = match.method;
-        if (m.service !== undefined) errors.push(...checkPattern(route, m.service, [...matchPath, 'method', 'service']));
-        if (m.method !== undefined) errors.push(...checkPattern(route, m.method, [...matchPath, 'method', 'method']));
+        const parts = [
+          ...(m.service !== undefined ? checkPattern(route, m.service, [...matchPath, 'method', 'service']) : []),
+          ...(m.method !== undefined ? checkPattern(route, m.method, [...matchPath, 'method', 'method']) : []),
+        ];
+        errors.push(...parts);
+        // Parts valid alone can still combine badly ((?i) in one part only); the SDK gets the combination.
+        const combined = parts.length === 0 ? checkPattern(route, grpcMethodPattern(m.service, m.method), [...matchPath, 'method']) : [];
+        errors.push(...combined.map((e) => ({ ...e, message: `service and method combined as ${grpcMethodPattern(m.service, m.method)} ${e.message}` })));
       }
     });
   });

@@ -12,6 +12,7 @@ import { FAULT_FILTER_NAME, faultHeaderMatchers, httpFaultConfig, ruleFault } fr
 import { grpcRetryPolicyFor, nonIdempotentRuleSet, retryPolicyFor } from './retry.js';
 import { concurrencyLimitStruct } from './concurrency-limit.js';
 import { filterRef } from '../config/rule-filters-schema.js';
+import { grpcMethodPattern } from '../config/regex.js';
 import { clusterName, compareStrings, defaultRouteName, durationFromMs, routeName } from './names.js';
 
 /** How specific a match is, in the order Gateway API ranks matches (earlier fields weigh more). */
@@ -192,7 +193,7 @@ function grpcMatch(m: GRPCRouteMatch): TranslatedMatch {
   });
   if (mm === undefined) return result(2, 1, { prefix: '/' });
   if (mm.type === 'RegularExpression') {
-    return result(1, 0, { safe_regex: { regex: `/(?:${mm.service ?? '[^/]+'})/(?:${mm.method ?? '[^/]+'})` } });
+    return result(1, 0, { safe_regex: { regex: grpcMethodPattern(mm.service, mm.method) } });
   }
   const service = mm.service?.replace(/^\./, '');
   if (service !== undefined && mm.method !== undefined) return result(0, 0, { path: `/${service}/${mm.method}` });

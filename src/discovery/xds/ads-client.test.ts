@@ -129,7 +129,7 @@ test('an invalid update is NACKed with error_detail and the last good routes sta
   const nack = await cp.waitForRequest((r) => r.response_nonce === response.nonce && r.type_url === RDS);
   assert.equal(nack.version_info, '1', 'a NACK carries the previous good version');
   assert.equal(nack.error_detail?.code, 3);
-  assert.match(nack.error_detail?.message ?? '', /^resource 'payments': virtual_hosts\[0\]\.routes\[0\]\.match\.safe_regex: regex '\/v1\/\(' does not compile/);
+  assert.match(nack.error_detail?.message ?? '', /^resource 'payments': virtual_hosts\[0\]\.routes\[0\]\.match\.safe_regex: regex '\/v1\/\(': a group that is never closed/);
   assert.equal(client.state.get(), before, 'the MeshState is untouched');
   assert.deepEqual(clustersOfFirstRoute(client.state.get()), ['a'], 'still routes the old way');
   await waitUntil(() => nacks.length === 1);

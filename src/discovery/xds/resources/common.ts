@@ -1,5 +1,6 @@
-// Small helpers the resource decoders share: a Result type, safe field access on decoded protos, durations, RE2-ish regexes.
+// Small helpers the resource decoders share: a Result type, safe field access on decoded protos, durations, RE2 regexes.
 import type { ProtoObject } from '../protos.js';
+import { compileRe2, describeRe2Problem, isRe2Problem } from '../../re2.js';
 import type { StringMatcher } from '../../mesh-state.js';
 
 /** A decoder's answer: the validated value, or every problem found (`<field>: <reason>`, one per entry). */
@@ -86,30 +87,13 @@ export function durationMs(value: ProtoObject | null | undefined, key: string): 
 }
 
 /**
- * Compiles an RE2 pattern (Envoy `safe_regex`) with JS RegExp, anchored so it must match the whole value
- * (`^(?:re)$`), as Envoy and gRPC do. JS-only constructs RE2 rejects (lookaround, backreferences) are refused,
- * so a config behaves the same here as in Envoy/grpc; a leading RE2 flag group such as `(?i)` becomes a JS flag.
- * Returns the RegExp or a reason; never throws.
+ * Compiles an RE2 pattern (Envoy `safe_regex`) into a JS RegExp anchored to the whole value, as Envoy and gRPC match,
+ * through the one RE2 reader the control plane validates with (`../../re2.ts`), so both sides accept the same
+ * patterns. Returns the RegExp or a reason naming the pattern and the offset; never throws.
  */
-export function compileRe2(pattern: string): RegExp | { error: string } {
-  let source = pattern;
-  let flags = '';
-  const flagGroup = /^\(\?([imsU]+)\)/.exec(source);
-  if (flagGroup) {
-    for (const f of flagGroup[1]!) {
-      if (f === 'i' || f === 's' || f === 'm') flags += flags.includes(f) ? '' : f;
-      else return { error: `regex '${pattern}': flag '${f}' is not supported` };
-    }
-    source = source.slice(flagGroup[0].length);
-  }
-  if (/\(\?<?[=!]/.test(source)) return { error: `regex '${pattern}': lookaround is not RE2 syntax` };
-  if (/(^|[^\\])(\\\\)*\\[1-9]/.test(source)) return { error: `regex '${pattern}': backreferences are not RE2 syntax` };
-  source = source.replace(/\(\?P</g, '(?<'); // RE2 named groups
-  try {
-    return new RegExp(`^(?:${source})$`, flags);
-  } catch (e: unknown) {
-    return { error: `regex '${pattern}' does not compile: ${e instanceof Error ? e.message : String(e)}` };
-  }
+export function compileSafeRegex(pattern: string): RegExp | { error: string } {
+  const compiled = compileRe2(pattern);
+  return isRe2Problem(compiled) ? { error: `regex '${pattern}': ${describeRe2Problem(compiled)}` } : compiled.regex;
 }
 
 /** Decodes an envoy.type.matcher.v3.StringMatcher into a StringMatcher, or a reason (`field` names it). */
@@ -137,7 +121,7 @@ export function decodeStringMatcher(m: ProtoObject, field: string): StringMatche
 /** Decodes an envoy.type.matcher.v3.RegexMatcher into a regex StringMatcher, or a reason. */
 export function decodeRegexMatcher(m: ProtoObject | undefined, field: string): StringMatcher | { error: string } {
   const value = str(m, 'regex');
-  const regex = compileRe2(value);
+  const regex = compileSafeRegex(value);
   if (!(regex instanceof RegExp)) return { error: `${field}: ${regex.error}` };
   return { kind: 'regex', value, regex };
 }

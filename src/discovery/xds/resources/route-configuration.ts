@@ -12,7 +12,7 @@ import type {
 } from '../../mesh-state.js';
 import {
   bool,
-  compileRe2,
+  compileSafeRegex,
   decodeRegexMatcher,
   decodeStringMatcher,
   durationMs,
@@ -165,7 +165,7 @@ export function decodePath(match: ProtoObject, field: string, errors: string[]):
     }
     case 'safe_regex': {
       const value = str(obj(match, 'safe_regex'), 'regex');
-      const regex = compileRe2(value);
+      const regex = compileSafeRegex(value);
       if (!(regex instanceof RegExp)) {
         errors.push(`${field}.safe_regex: ${regex.error}`);
         return undefined;
