@@ -51,6 +51,7 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
   child.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   const lines = createInterface({ input: child.stdout! });
   const found: { xds?: string; admin?: string; tokenFile?: string } = {};
+  let up = false;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => fail(`not up within ${options.startTimeoutMs ?? 60_000} ms`), options.startTimeoutMs ?? 60_000);
     const fail = (why: string) => {
@@ -64,7 +65,9 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
       found.xds ??= /xDS \+ registry:\s+(\S+)/.exec(line)?.[1];
       found.admin ??= /admin API:\s+(\S+)/.exec(line)?.[1];
       found.tokenFile ??= /admin token:\s+in (\S+?),?\s/.exec(`${line} `)?.[1];
-      if (found.xds !== undefined && found.admin !== undefined && found.tokenFile !== undefined) {
+      // Once only: the lines after start-up (e.g. "Stopping (SIGTERM)...") must not strip the exit listener stop() adds.
+      if (!up && found.xds !== undefined && found.admin !== undefined && found.tokenFile !== undefined) {
+        up = true;
         clearTimeout(timer);
         child.removeAllListeners('exit');
         resolve();
