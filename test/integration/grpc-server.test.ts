@@ -113,10 +113,13 @@ describe('mesh.grpc.server', { timeout: 180_000 }, () => {
     const reply = (await say(client, {}, { deadlineMs: 1_500 })) as unknown as { seen: number; httpDeadline: string; grpcDeadline: number };
     client.close();
     nested.close();
-    assert.ok(reply.seen > 1_000 && reply.seen <= 1_500, `handler saw ${reply.seen} ms`);
+    // The handler sees what is left of the caller's 1.5 s, and each nested hop gets what is left then: never more than
+    // the handler had (+1 for rounding to whole ms), never nothing. Orderings, not wall-clock windows, so a loaded
+    // machine that spends 600 ms in transit still passes, while a dropped or defaulted deadline does not.
+    assert.ok(reply.seen > 0 && reply.seen <= 1_500, `handler saw ${reply.seen} ms`);
     const http = Number(reply.httpDeadline);
-    assert.ok(http > 900 && http <= 1_500, `the HTTP hop got x-weft-timeout-ms ${reply.httpDeadline}`);
-    assert.ok(reply.grpcDeadline > 800 && reply.grpcDeadline <= 1_500, `the gRPC hop got a ${reply.grpcDeadline} ms deadline`);
+    assert.ok(http > 0 && http <= reply.seen + 1, `the HTTP hop got x-weft-timeout-ms ${reply.httpDeadline} (handler saw ${reply.seen})`);
+    assert.ok(reply.grpcDeadline > 0 && reply.grpcDeadline <= reply.seen + 1, `the gRPC hop got a ${reply.grpcDeadline} ms deadline (handler saw ${reply.seen})`);
   });
 
   it('rolls every backend under load (each drains and deregisters first) with zero failed calls', async () => {
