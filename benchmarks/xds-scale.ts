@@ -116,6 +116,7 @@ if (args.delta) {
     ['apply → client ACK, p50 (ms)', (r) => percentile(r.perClientMs, 0.5), String],
     ['apply → client ACK, p99 (ms)', (r) => percentile(r.perClientMs, 0.99), String],
     ['CP CPU per edit (ms)', (r) => r.cpuPerEditMs, (v) => v.toFixed(1)],
+    ['harness (client workers) CPU per edit (ms)', (r) => r.harnessCpuPerEditMs, (v) => v.toFixed(1)],
     ['CP RSS per client (KiB)', (r) => (r.loaded.rssBytes - r.idle.rssBytes) / r.clients, kib],
   ];
   console.log(`\nThe same ${big.clients} clients on delta xDS (DeltaAggregatedResources), same run`);
