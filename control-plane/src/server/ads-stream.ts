@@ -243,13 +243,18 @@ export class AdsStream {
       const initial = request['initial_resource_versions'];
       if (typeof initial === 'object' && initial !== null) for (const [name, v] of Object.entries(initial)) ts.known.set(name, str(v));
     }
+    // Most requests are ACKs with no subscription delta: the subscription stands, nothing to rebuild or compare.
+    const changed = (first || subscribe.length > 0 || unsubscribe.length > 0) && this.#applyDelta(ts, first, subscribe, unsubscribe);
     const nonce = str(request['response_nonce']);
-    if (!first && subscribe.length === 0 && unsubscribe.length === 0) {
-      // Most requests are ACKs with no subscription delta: the subscription stands, nothing to rebuild or compare.
-      if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, ts.sentVersion);
-      this.#respond(ts, false);
-      return;
-    }
+    if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, ts.sentVersion);
+    this.#respond(ts, changed);
+  }
+
+  /**
+   * Applies a delta request's subscription changes to `ts`. True if it must be answered: the subscription changed (or
+   * this is the type's first request), or a name was subscribed again, whose version is then forgotten.
+   */
+  #applyDelta(ts: TypeState, first: boolean, subscribe: readonly string[], unsubscribe: readonly string[]): boolean {
     let wildcard = ts.legacyWildcard || ts.sub.wildcard;
     if (ts.legacyWildcard && subscribe.some((n) => n !== '*')) wildcard = ts.legacyWildcard = false;
     const names = new Set(ts.sub.names);
@@ -264,10 +269,9 @@ export class AdsStream {
     }
     for (const n of unsubscribe) if (n === '*') wildcard = ts.legacyWildcard = false; else names.delete(n);
     const sub: Subscription = { wildcard, names };
-    const subChanged = first || !sameSubscription(sub, ts.sub);
-    if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, ts.sentVersion);
+    const changed = first || resubscribed || !sameSubscription(sub, ts.sub);
     ts.sub = sub;
-    this.#respond(ts, subChanged || resubscribed);
+    return changed;
   }
 
   /** Adds `bytes` written to the wire for this stream (the server counts them as grpc-js serializes). */
