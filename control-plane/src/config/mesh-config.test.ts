@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConfigResource } from '../model.js';
-import { createMeshConfig, httpRoutes, routes, services } from './mesh-config.js';
+import { createMeshConfig, httpRoutes, routes, serviceNamed, services } from './mesh-config.js';
 
 const resource = (kind: string, name: string): ConfigResource => ({ apiVersion: 'v1', kind, metadata: { name }, spec: {}, source: 'test' });
 
@@ -16,6 +16,8 @@ describe('config accessors', () => {
     assert.ok(Object.isFrozen(first));
     assert.deepEqual(routes(a).map((r) => `${r.kind}/${r.metadata.name}`), ['GRPCRoute/g', 'HTTPRoute/r']);
     assert.deepEqual(httpRoutes(a).map((r) => r.metadata.name), ['r']);
+    assert.equal(serviceNamed(a, 'b'), first[1]);
+    assert.equal(serviceNamed(a, 'r'), undefined, 'a route of that name is not a Service');
     const b = createMeshConfig([resource('Service', 'c')], 2);
     assert.deepEqual(services(b).map((r) => r.metadata.name), ['c']);
     assert.equal(services(a), first);
@@ -26,5 +28,6 @@ describe('config accessors', () => {
     assert.equal(services(list).length, 1);
     list.push(resource('Service', 'b'));
     assert.deepEqual(services(list).map((r) => r.metadata.name), ['a', 'b']);
+    assert.equal(serviceNamed(list, 'b'), list[1]);
   });
 });

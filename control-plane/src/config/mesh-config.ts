@@ -68,6 +68,22 @@ export function services(config: ResourceSet): readonly ServiceResource[] {
   return ofKind(config, 'Service', (r): r is ServiceResource => r.kind === 'Service');
 }
 
+/** Per frozen Service list (services() of a MeshConfig), the first Service of each name. */
+const SERVICE_BY_NAME = new WeakMap<readonly ServiceResource[], ReadonlyMap<string, ServiceResource>>();
+
+/** The first Service named `name`, or undefined: one lookup in a MeshConfig (indexed once), a scan of a plain list. */
+export function serviceNamed(config: ResourceSet, name: string): ServiceResource | undefined {
+  const all = services(config);
+  if (!Object.isFrozen(all)) return all.find((s) => s.metadata.name === name);
+  let index = SERVICE_BY_NAME.get(all);
+  if (index === undefined) {
+    const byName = new Map<string, ServiceResource>();
+    for (const s of all) if (!byName.has(s.metadata.name)) byName.set(s.metadata.name, s);
+    SERVICE_BY_NAME.set(all, (index = byName));
+  }
+  return index.get(name);
+}
+
 /** Every HTTPRoute, in the set's order. */
 export function httpRoutes(config: ResourceSet): readonly HTTPRouteResource[] {
   return ofKind(config, 'HTTPRoute', (r): r is HTTPRouteResource => r.kind === 'HTTPRoute');
