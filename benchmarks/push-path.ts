@@ -2,9 +2,10 @@
 // one SnapshotCache, each with a realistic SotW view, and per edit the CPU spent pushing (stream state, response
 // building, serialization as grpc-js would call it) and handling the N ACKs. It isolates what Weft's own code costs
 // per stream from grpc-js and from the load of the machine, so before/after figures of a change compare cleanly;
-// the end-to-end figures are benchmarks/xds-scale.ts's. Baseline: --baseline streams, in the same run.
+// the end-to-end figures are benchmarks/xds-scale.ts's. Baseline: --baseline streams, in the same run. A second table
+// compares the same streams on delta xDS (handleDeltaRequest, ACKs with only the nonce); --no-delta skips it.
 // Usage: node --expose-gc --import tsx benchmarks/push-path.ts [--streams 10000] [--baseline 100] [--edits 20] [--services 100]
-//        [--deps 2] (Services each stream calls: the size of its responses)
+//        [--deps 2] (Services each stream calls: the size of its responses) [--no-delta]
 import { parseArgs } from 'node:util';
 import { TYPE_URL, protos, type ProtoObject } from '../src/discovery/xds/protos.js';
 import { nodeProto } from '../src/discovery/xds/ads-wire.js';
@@ -20,18 +21,20 @@ const { values: args } = parseArgs({
     edits: { type: 'string', default: '20' },
     services: { type: 'string', default: '100' },
     deps: { type: 'string', default: '2' },
+    // Spelled out: Node 20's parseArgs has no `--no-<flag>` negation.
+    'no-delta': { type: 'boolean', default: false },
   },
 });
 const edits = Number(args.edits);
 const serviceCount = Number(args.services);
 const depCount = Math.min(Number(args.deps), serviceCount + 1);
-const method = protos().adsService['StreamAggregatedResources']!;
+const methods = { sotw: protos().adsService['StreamAggregatedResources']!, delta: protos().adsService['DeltaAggregatedResources']! };
 // The pre-encoded path when this checkout has it (response-encoding.ts), else grpc-js's serializer as before.
 const preEncoded = await import('../control-plane/src/server/response-encoding.js').then(
   (m: { serializePreEncoded?: (v: object) => Buffer | undefined }) => m.serializePreEncoded,
   () => undefined,
 );
-const serialize = (r: object): Buffer => preEncoded?.(r) ?? method.responseSerialize(r as ProtoObject);
+const serialize = (r: object, protocol: Protocol): Buffer => preEncoded?.(r) ?? methods[protocol].responseSerialize(r as ProtoObject);
 
 const names = ['hub', ...Array.from({ length: serviceCount }, (_, i) => `app-${i}`)];
 function snapshot(edit: number): XdsResources {
@@ -61,13 +64,15 @@ function snapshot(edit: number): XdsResources {
   } as XdsResources;
 }
 
+type Protocol = 'sotw' | 'delta';
+
 interface Sim {
   readonly stream: AdsStream;
   readonly names: Map<string, string[]>;
   pending: { type_url: string; version_info?: string; system_version_info?: string; nonce: string }[];
 }
 
-function run(count: number): { pushUs: number; ackUs: number; heapPerStream: number; bytesPerEdit: number } {
+function run(count: number, protocol: Protocol = 'sotw'): { pushUs: number; ackUs: number; heapPerStream: number; bytesPerEdit: number } {
   const gc = (globalThis as { gc?: () => void }).gc;
   const cache = new SnapshotCache();
   cache.set(snapshot(0));
@@ -91,15 +96,17 @@ function run(count: number): { pushUs: number; ackUs: number; heapPerStream: num
       pending: [],
     };
     (sim as { stream: AdsStream }).stream = new AdsStream({
-      id, peer: 'bench', cache, nextNonce: () => String(++nonce),
+      id, peer: 'bench', cache, protocol, nextNonce: () => String(++nonce),
       send: (r) => {
-        bytes += serialize(r).length;
+        bytes += serialize(r, protocol).length;
         sim.pending.push(r as Sim['pending'][number]);
       },
     });
     let first = true;
     for (const [typeUrl, n] of sim.names) {
-      sim.stream.handleRequest({ type_url: typeUrl, resource_names: n, version_info: '', response_nonce: '', ...(first ? { node: nodeProto({ id: `sim-${id}`, cluster: service }) } : {}) });
+      const node = first ? { node: nodeProto({ id: `sim-${id}`, cluster: service }) } : {};
+      if (protocol === 'delta') sim.stream.handleDeltaRequest({ type_url: typeUrl, resource_names_subscribe: n, ...node });
+      else sim.stream.handleRequest({ type_url: typeUrl, resource_names: n, version_info: '', response_nonce: '', ...node });
       first = false;
     }
     sims.push(sim);
@@ -108,7 +115,10 @@ function run(count: number): { pushUs: number; ackUs: number; heapPerStream: num
     for (const sim of sims) {
       const answered = sim.pending;
       sim.pending = [];
-      for (const r of answered) sim.stream.handleRequest({ type_url: r.type_url, resource_names: sim.names.get(r.type_url), version_info: r.version_info ?? '', response_nonce: r.nonce });
+      for (const r of answered) {
+        if (protocol === 'delta') sim.stream.handleDeltaRequest({ type_url: r.type_url, response_nonce: r.nonce });
+        else sim.stream.handleRequest({ type_url: r.type_url, resource_names: sim.names.get(r.type_url), version_info: r.version_info ?? '', response_nonce: r.nonce });
+      }
     }
   };
   ackAll();
@@ -158,4 +168,17 @@ for (const [label, f, fmt] of rows) {
   const a = f(base, nb);
   const b = f(big, nn);
   console.log(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${a === 0 ? '-' : `${(b / a).toFixed(2)}x`} |`);
+}
+
+if (!args['no-delta']) {
+  run(nb, 'delta'); // warm-up of the delta path
+  const delta = run(nn, 'delta');
+  console.log(`\nThe same ${nn} streams on delta xDS, same run`);
+  console.log('| measure | SotW | delta | delta / SotW |');
+  console.log('| --- | --- | --- | --- |');
+  for (const [label, f, fmt] of rows) {
+    const a = f(big, nn);
+    const b = f(delta, nn);
+    console.log(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${a === 0 ? '-' : `${(b / a).toFixed(2)}x`} |`);
+  }
 }

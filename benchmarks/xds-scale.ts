@@ -18,7 +18,8 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '2' },
     channels: { type: 'string', default: '16' },
     'cpu-prof': { type: 'string' },
-    delta: { type: 'boolean', default: true },
+    // Spelled out: Node 20's parseArgs has no `--no-<flag>` negation.
+    'no-delta': { type: 'boolean', default: false },
   },
 });
 const edits = Number(args.edits);
@@ -109,13 +110,14 @@ for (const [label, f, fmt] of rows) {
 }
 console.log(`(goals: p99 ≤ 1000 ms, RSS per client ≤ 30 KiB; idle RSS ${kib(big.idle.rssBytes / 1024)} MiB, loaded ${kib(big.loaded.rssBytes / 1024)} MiB)`);
 
-if (args.delta) {
+if (!args['no-delta']) {
   const delta = await run(Number(args.clients), 'delta');
   const compare: [string, (r: Result) => number, (v: number) => string][] = [
     ['bytes pushed per edit per client (B)', (r) => r.bytesPerEdit / r.clients, (v) => v.toFixed(0)],
     ['apply → client ACK, p50 (ms)', (r) => percentile(r.perClientMs, 0.5), String],
     ['apply → client ACK, p99 (ms)', (r) => percentile(r.perClientMs, 0.99), String],
     ['CP CPU per edit (ms)', (r) => r.cpuPerEditMs, (v) => v.toFixed(1)],
+    ['harness (client workers) CPU per edit (ms)', (r) => r.harnessCpuPerEditMs, (v) => v.toFixed(1)],
     ['CP RSS per client (KiB)', (r) => (r.loaded.rssBytes - r.idle.rssBytes) / r.clients, kib],
   ];
   console.log(`\nThe same ${big.clients} clients on delta xDS (DeltaAggregatedResources), same run`);

@@ -346,9 +346,28 @@ describe('DirStore watching', { timeout: 10_000 }, () => {
     store.onChange(() => notified++);
     const res = await store.apply(SVC('payments'));
     assert.ok(res.ok);
-    await until(() => logger.messages.includes('config directory re-read: no change'));
+    await until(() => logger.messages.includes('config directory re-read: every file as the store last read or wrote it'));
     assert.equal(store.current().generation, 2);
     assert.equal(notified, 1);
+    assert.ok(!logger.messages.includes('config directory re-read: no change'), 'the echo of its own write is not parsed again');
+  });
+
+  it('still applies a hand edit that an apply rewrote into the same file before the reload came', async () => {
+    const dir = await tempDir({ 'service-payments.yaml': SVC('payments') });
+    const logger = recordingLogger();
+    // reload() is what the watcher calls: called here, the test decides when the reload comes.
+    const store = (await open(dir, false, logger)) as ConfigStore & { reload(): Promise<void> };
+    // The hand edit adds a document; before any reload sees it, an apply rewrites that file (keeping the document).
+    await writeFile(path.join(dir, 'service-payments.yaml'), `${SVC('payments')}---\n${SVC('ledger')}`);
+    const res = await store.apply(SVC('payments', 8081));
+    assert.ok(res.ok);
+    assert.deepEqual(names(store.current()), ['Service/payments']);
+    assert.match(await readFile(path.join(dir, 'service-payments.yaml'), 'utf8'), /ledger/);
+    await store.reload();
+    assert.deepEqual(names(store.current()), ['Service/ledger', 'Service/payments'], 'the file is not taken for the echo of the apply');
+    await store.reload();
+    assert.ok(logger.messages.includes('config directory re-read: every file as the store last read or wrote it'));
+    assert.equal(store.current().generation, 3);
   });
 
   it('stops watching on close', async () => {

@@ -12,7 +12,7 @@ import { keyOf } from './mesh-config.js';
 import { ConfigFeed } from './config-feed.js';
 import { changedKeys, planApply, planDelete } from './plan.js';
 import { validateConfig } from './validate.js';
-import { FileEdits, isTempFileName, readConfigDir } from './yaml-files.js';
+import { FileEdits, isTempFileName, parseConfigTexts, readConfigTexts, type FileWrite } from './yaml-files.js';
 
 /** Options of openDirStore. */
 export interface DirStoreOptions {
@@ -34,7 +34,8 @@ export interface DirStoreOptions {
 export async function openDirStore(options: DirStoreOptions): Promise<ConfigStore> {
   const { dir } = options;
   await mkdir(dir, { recursive: true });
-  const { resources, errors } = await readConfigDir(dir);
+  const read = await readConfigTexts(dir);
+  const { resources, errors } = parseConfigTexts(read);
   const all = errors.length > 0 ? errors : validateConfig(resources);
   if (all.length > 0) {
     throw new MeshError(
@@ -43,7 +44,7 @@ export async function openDirStore(options: DirStoreOptions): Promise<ConfigStor
       { nonRetryable: true, details: { dir, errors: all } },
     );
   }
-  const store = new DirStore(dir, resources, options.debounceMs ?? 50, options.logger ?? NOOP_LOGGER);
+  const store = new DirStore(dir, resources, read.texts, options.debounceMs ?? 50, options.logger ?? NOOP_LOGGER);
   if (options.watch ?? true) store.startWatching();
   return store;
 }
@@ -55,12 +56,19 @@ class DirStore implements ConfigStore {
   readonly #debounceMs: number;
   readonly #logger: Logger;
   readonly #feed: ConfigFeed;
+  /**
+   * The text of each config file as the store's state reflects it: as last read, then as the store itself wrote it.
+   * A reload that finds exactly these texts has nothing to parse: the echo of the store's own write, which would
+   * otherwise re-parse and re-validate every file after every apply (the cost grows with the config, not the edit).
+   */
+  #known: ReadonlyMap<string, string>;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(dir: string, initial: readonly ConfigResource[], debounceMs: number, logger: Logger) {
+  constructor(dir: string, initial: readonly ConfigResource[], texts: ReadonlyMap<string, string>, debounceMs: number, logger: Logger) {
     this.#dir = dir;
+    this.#known = texts;
     this.#feed = new ConfigFeed(initial, logger);
     this.#debounceMs = debounceMs;
     this.#logger = logger;
@@ -124,7 +132,14 @@ class DirStore implements ConfigStore {
 
   async #reload(): Promise<void> {
     if (this.#closed) return;
-    const { resources, errors } = await readConfigDir(this.#dir);
+    const read = await readConfigTexts(this.#dir);
+    if (read.errors.length === 0 && sameTexts(read.texts, this.#known)) {
+      this.#logger.debug('config directory re-read: every file as the store last read or wrote it', { generation: this.#feed.current().generation });
+      return;
+    }
+    // From here the state (config, or lastErrors) is what these texts give: they are the known ones, good or bad.
+    if (read.errors.length === 0) this.#known = read.texts;
+    const { resources, errors } = parseConfigTexts(read);
     const all = errors.length > 0 ? errors : validateConfig(resources);
     if (all.length > 0) {
       this.#feed.lastErrors = Object.freeze(all);
@@ -175,7 +190,7 @@ class DirStore implements ConfigStore {
       if (old && old.source !== target) edits.remove(old.source, key);
       edits.put(target, key, document);
     }
-    const ioError = await commit(edits);
+    const ioError = await this.#commit(edits);
     if (ioError) return ioError;
 
     const placed = merged.map((r) => {
@@ -199,7 +214,7 @@ class DirStore implements ConfigStore {
       const err = await edits.load(target.source);
       if (err) return { ok: false, errors: [{ ...err, resource: key }] };
       edits.remove(target.source, key);
-      const ioError = await commit(edits);
+      const ioError = await this.#commit(edits);
       if (ioError) return ioError;
     }
     const config = this.#feed.publish(remaining);
@@ -210,16 +225,35 @@ class DirStore implements ConfigStore {
   #isOwnFile(file: string): boolean {
     return path.resolve(path.dirname(file)) === path.resolve(this.#dir);
   }
+
+  /** Writes `edits`; on success records the texts written as known (see #known). An I/O error is returned, not thrown. */
+  async #commit(edits: FileEdits): Promise<ConfigChange | undefined> {
+    let writes: FileWrite[];
+    try {
+      writes = await edits.commit();
+    } catch (e: unknown) {
+      const file = (e as NodeJS.ErrnoException).path;
+      // What was written before the error is not recorded: the next reload finds it unknown and parses it.
+      return { ok: false, errors: [{ ...(file ? { file } : {}), message: `cannot write the config directory: ${(e as Error).message}` }] };
+    }
+    const known = new Map(this.#known);
+    for (const { file, before, after } of writes) {
+      // A file whose text on load was not the known one holds a hand edit not reloaded yet: left unknown, so the next
+      // reload parses it (and applies that edit) rather than take the store's write for its echo.
+      if (known.get(file) !== before) continue;
+      if (after === undefined) known.delete(file);
+      else known.set(file, after);
+    }
+    this.#known = known;
+    return undefined;
+  }
 }
 
-async function commit(edits: FileEdits): Promise<ConfigChange | undefined> {
-  try {
-    await edits.commit();
-    return undefined;
-  } catch (e: unknown) {
-    const file = (e as NodeJS.ErrnoException).path;
-    return { ok: false, errors: [{ ...(file ? { file } : {}), message: `cannot write the config directory: ${(e as Error).message}` }] };
-  }
+/** True if `a` and `b` hold the same files with the same texts. */
+function sameTexts(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [file, text] of a) if (b.get(file) !== text) return false;
+  return true;
 }
 
 function closedError(): ConfigChange {

@@ -45,39 +45,73 @@ function list(config: ResourceSet): readonly ConfigResource[] {
   return 'resources' in config ? config.resources : config;
 }
 
+/**
+ * Per frozen resource list (a MeshConfig's), each accessor's answer, computed once: translate asks per Service, so a
+ * scan of the whole list on every call made a rebuild quadratic in the size of the mesh. A list that is not frozen may
+ * still change, so it is scanned every time.
+ */
+const BY_KIND = new WeakMap<readonly ConfigResource[], Map<string, readonly ConfigResource[]>>();
+
+/** The resources of `config` that `test` accepts, in the set's order; `key` names the test in the memo (BY_KIND). */
+function ofKind<T extends ConfigResource>(config: ResourceSet, key: string, test: (r: ConfigResource) => r is T): readonly T[] {
+  const all = list(config);
+  if (!Object.isFrozen(all)) return all.filter(test);
+  let memo = BY_KIND.get(all);
+  if (memo === undefined) BY_KIND.set(all, (memo = new Map()));
+  let found = memo.get(key);
+  if (found === undefined) memo.set(key, (found = Object.freeze(all.filter(test))));
+  return found as readonly T[];
+}
+
 /** Every Service, in the set's order (sorted by name in a MeshConfig). */
 export function services(config: ResourceSet): readonly ServiceResource[] {
-  return list(config).filter((r): r is ServiceResource => r.kind === 'Service');
+  return ofKind(config, 'Service', (r): r is ServiceResource => r.kind === 'Service');
+}
+
+/** Per frozen Service list (services() of a MeshConfig), the first Service of each name. */
+const SERVICE_BY_NAME = new WeakMap<readonly ServiceResource[], ReadonlyMap<string, ServiceResource>>();
+
+/** The first Service named `name`, or undefined: one lookup in a MeshConfig (indexed once), a scan of a plain list. */
+export function serviceNamed(config: ResourceSet, name: string): ServiceResource | undefined {
+  const all = services(config);
+  if (!Object.isFrozen(all)) return all.find((s) => s.metadata.name === name);
+  let index = SERVICE_BY_NAME.get(all);
+  if (index === undefined) {
+    const byName = new Map<string, ServiceResource>();
+    for (const s of all) if (!byName.has(s.metadata.name)) byName.set(s.metadata.name, s);
+    SERVICE_BY_NAME.set(all, (index = byName));
+  }
+  return index.get(name);
 }
 
 /** Every HTTPRoute, in the set's order. */
 export function httpRoutes(config: ResourceSet): readonly HTTPRouteResource[] {
-  return list(config).filter((r): r is HTTPRouteResource => r.kind === 'HTTPRoute');
+  return ofKind(config, 'HTTPRoute', (r): r is HTTPRouteResource => r.kind === 'HTTPRoute');
 }
 
 /** Every GRPCRoute, in the set's order. */
 export function grpcRoutes(config: ResourceSet): readonly GRPCRouteResource[] {
-  return list(config).filter((r): r is GRPCRouteResource => r.kind === 'GRPCRoute');
+  return ofKind(config, 'GRPCRoute', (r): r is GRPCRouteResource => r.kind === 'GRPCRoute');
 }
 
 /** Every HTTPRoute and GRPCRoute, in the set's order. */
 export function routes(config: ResourceSet): readonly RouteResource[] {
-  return list(config).filter((r): r is RouteResource => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute');
+  return ofKind(config, 'HTTPRoute|GRPCRoute', (r): r is RouteResource => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute');
 }
 
 /** Every FaultInjection, in the set's order. */
 export function faultInjections(config: ResourceSet): readonly FaultInjectionResource[] {
-  return list(config).filter((r): r is FaultInjectionResource => r.kind === 'FaultInjection');
+  return ofKind(config, 'FaultInjection', (r): r is FaultInjectionResource => r.kind === 'FaultInjection');
 }
 
 /** Every ConcurrencyLimit, in the set's order. */
 export function concurrencyLimits(config: ResourceSet): readonly ConcurrencyLimitResource[] {
-  return list(config).filter((r): r is ConcurrencyLimitResource => r.kind === 'ConcurrencyLimit');
+  return ofKind(config, 'ConcurrencyLimit', (r): r is ConcurrencyLimitResource => r.kind === 'ConcurrencyLimit');
 }
 
 /** Every PeerAuthentication, in the set's order. */
 export function peerAuthentications(config: ResourceSet): readonly PeerAuthenticationResource[] {
-  return list(config).filter((r): r is PeerAuthenticationResource => r.kind === 'PeerAuthentication');
+  return ofKind(config, 'PeerAuthentication', (r): r is PeerAuthenticationResource => r.kind === 'PeerAuthentication');
 }
 
 /**
@@ -91,27 +125,27 @@ export function mtlsModeOf(config: ResourceSet, service: string): MtlsMode {
 
 /** Every DestinationPolicy, in the set's order. */
 export function destinationPolicies(config: ResourceSet): readonly DestinationPolicyResource[] {
-  return list(config).filter((r): r is DestinationPolicyResource => r.kind === 'DestinationPolicy');
+  return ofKind(config, 'DestinationPolicy', (r): r is DestinationPolicyResource => r.kind === 'DestinationPolicy');
 }
 
 /** Every AuthorizationPolicy, in the set's order. */
 export function authorizationPolicies(config: ResourceSet): readonly AuthorizationPolicyResource[] {
-  return list(config).filter((r): r is AuthorizationPolicyResource => r.kind === 'AuthorizationPolicy');
+  return ofKind(config, 'AuthorizationPolicy', (r): r is AuthorizationPolicyResource => r.kind === 'AuthorizationPolicy');
 }
 
 /** Every RequestAuthentication, in the set's order. */
 export function requestAuthentications(config: ResourceSet): readonly RequestAuthenticationResource[] {
-  return list(config).filter((r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication');
+  return ofKind(config, 'RequestAuthentication', (r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication');
 }
 
 /** Every LocalRateLimit, in the set's order. */
 export function localRateLimits(config: ResourceSet): readonly LocalRateLimitResource[] {
-  return list(config).filter((r): r is LocalRateLimitResource => r.kind === 'LocalRateLimit');
+  return ofKind(config, 'LocalRateLimit', (r): r is LocalRateLimitResource => r.kind === 'LocalRateLimit');
 }
 
 /** Every Telemetry, in the set's order. */
 export function telemetries(config: ResourceSet): readonly TelemetryResource[] {
-  return list(config).filter((r): r is TelemetryResource => r.kind === 'Telemetry');
+  return ofKind(config, 'Telemetry', (r): r is TelemetryResource => r.kind === 'Telemetry');
 }
 
 /** The resource `kind/name`, or undefined. */

@@ -18,12 +18,20 @@ export function isTempFileName(name: string): boolean {
   return name.startsWith('.') && name.endsWith('.tmp');
 }
 
+/** The config files of a directory as read, before parsing (readConfigTexts). */
+export interface ConfigTexts {
+  /** Text by path (`path.join(dir, file)`), in file-name order. */
+  readonly texts: ReadonlyMap<string, string>;
+  /** A directory that cannot be listed, or files that cannot be read. */
+  readonly errors: readonly ConfigError[];
+}
+
 /**
- * Reads and parses every config file directly in `dir` (not sub-folders), in file-name order.
- * Resource sources are `path.join(dir, file)`. Never throws for a bad file: its problems are in `errors`.
+ * Reads every config file directly in `dir` (not sub-folders), in file-name order, without parsing: a caller can tell
+ * unchanged files before paying for parsing them (parseConfigTexts). Never throws; a file removed meanwhile is skipped.
  */
-export async function readConfigDir(dir: string): Promise<{ resources: ConfigResource[]; errors: ConfigError[] }> {
-  const resources: ConfigResource[] = [];
+export async function readConfigTexts(dir: string): Promise<ConfigTexts> {
+  const texts = new Map<string, string>();
   const errors: ConfigError[] = [];
   let names: string[];
   try {
@@ -36,23 +44,40 @@ export async function readConfigDir(dir: string): Promise<{ resources: ConfigRes
       }
     }
   } catch (e: unknown) {
-    return { resources, errors: [{ file: dir, message: `cannot read the config directory: ${(e as Error).message}` }] };
+    return { texts, errors: [{ file: dir, message: `cannot read the config directory: ${(e as Error).message}` }] };
   }
   for (const name of names.sort()) {
     const file = path.join(dir, name);
-    let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      texts.set(file, await readFile(file, 'utf8'));
     } catch (e: unknown) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed since readdir
       errors.push({ file, message: `cannot read: ${(e as Error).message}` });
-      continue;
     }
+  }
+  return { texts, errors };
+}
+
+/**
+ * Parses what readConfigTexts read, in file order; each file's path is the source of its resources. Never throws: read
+ * errors come first in `errors`, then every bad file's problems.
+ */
+export function parseConfigTexts(read: ConfigTexts): { resources: ConfigResource[]; errors: ConfigError[] } {
+  const resources: ConfigResource[] = [];
+  const errors: ConfigError[] = [...read.errors];
+  for (const [file, text] of read.texts) {
     const parsed = parseConfigText(text, file);
     resources.push(...parsed.resources);
     errors.push(...parsed.errors);
   }
   return { resources, errors };
+}
+
+/** What FileEdits.commit did to one file: its text as loaded before the edit, and as written (undefined = absent). */
+export interface FileWrite {
+  readonly file: string;
+  readonly before: string | undefined;
+  readonly after: string | undefined;
 }
 
 /** The `Kind/name` a YAML document defines, if it has both. */
@@ -67,7 +92,7 @@ export function documentKey(doc: Document): string | undefined {
  * replaced, removed or appended by `Kind/name`, and written atomically; a file left with no document is deleted.
  */
 export class FileEdits {
-  readonly #files = new Map<string, { docs: Document[]; changed: boolean; existed: boolean }>();
+  readonly #files = new Map<string, { docs: Document[]; changed: boolean; existed: boolean; text: string }>();
 
   /** Loads `file` (once). Returns an error if it exists but has YAML errors (it cannot be rewritten safely). */
   async load(file: string): Promise<ConfigError | undefined> {
@@ -84,7 +109,7 @@ export class FileEdits {
     if (docs.some((d) => d.errors.length > 0)) {
       return { file, message: 'has YAML syntax errors, so Weft cannot rewrite it; fix or remove it by hand first' };
     }
-    this.#files.set(file, { docs, changed: false, existed });
+    this.#files.set(file, { docs, changed: false, existed, text });
     return undefined;
   }
 
@@ -109,16 +134,25 @@ export class FileEdits {
     f.changed = true;
   }
 
-  /** Writes every changed file (temp + rename) and deletes emptied ones. Throws on an I/O error. */
-  async commit(): Promise<void> {
+  /**
+   * Writes every changed file (temp + rename) and deletes emptied ones; returns what it did to each, so the store knows
+   * the texts it wrote. Throws on an I/O error (files written before it stay written).
+   */
+  async commit(): Promise<FileWrite[]> {
+    const writes: FileWrite[] = [];
     for (const [file, f] of this.#files) {
       if (!f.changed) continue;
+      const before = f.existed ? f.text : undefined;
       if (f.docs.length === 0) {
         if (f.existed) await unlink(file).catch((e: unknown) => ignoreMissing(e));
+        writes.push({ file, before, after: undefined });
         continue;
       }
-      await writeFileAtomic(file, documentsToText(f.docs));
+      const after = documentsToText(f.docs);
+      await writeFileAtomic(file, after);
+      writes.push({ file, before, after });
     }
+    return writes;
   }
 }
 

@@ -243,6 +243,18 @@ export class AdsStream {
       const initial = request['initial_resource_versions'];
       if (typeof initial === 'object' && initial !== null) for (const [name, v] of Object.entries(initial)) ts.known.set(name, str(v));
     }
+    // Most requests are ACKs with no subscription delta: the subscription stands, nothing to rebuild or compare.
+    const changed = (first || subscribe.length > 0 || unsubscribe.length > 0) && this.#applyDelta(ts, first, subscribe, unsubscribe);
+    const nonce = str(request['response_nonce']);
+    if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, ts.sentVersion);
+    this.#respond(ts, changed);
+  }
+
+  /**
+   * Applies a delta request's subscription changes to `ts`. True if it must be answered: the subscription changed (or
+   * this is the type's first request), or a name was subscribed again, whose version is then forgotten.
+   */
+  #applyDelta(ts: TypeState, first: boolean, subscribe: readonly string[], unsubscribe: readonly string[]): boolean {
     let wildcard = ts.legacyWildcard || ts.sub.wildcard;
     if (ts.legacyWildcard && subscribe.some((n) => n !== '*')) wildcard = ts.legacyWildcard = false;
     const names = new Set(ts.sub.names);
@@ -257,11 +269,9 @@ export class AdsStream {
     }
     for (const n of unsubscribe) if (n === '*') wildcard = ts.legacyWildcard = false; else names.delete(n);
     const sub: Subscription = { wildcard, names };
-    const subChanged = first || !sameSubscription(sub, ts.sub);
-    const nonce = str(request['response_nonce']);
-    if (ts.sentNonce !== '' && nonce === ts.sentNonce) this.#recordAnswer(ts, request, ts.sentVersion);
+    const changed = first || resubscribed || !sameSubscription(sub, ts.sub);
     ts.sub = sub;
-    this.#respond(ts, subChanged || resubscribed);
+    return changed;
   }
 
   /** Adds `bytes` written to the wire for this stream (the server counts them as grpc-js serializes). */
@@ -409,8 +419,9 @@ export class AdsStream {
     }
     if (!forced && ts.awaitingAnswer) return;
     const snapshot = cache.get(ts.typeUrl);
-    // Same subscription, same version as last sent (an ACK, or a change to other types): nothing can differ.
-    if (!forced && this.protocol === 'sotw' && ts.sentVersion === snapshot.version) return;
+    // Same subscription, same version as last sent (an ACK, or a change to other types): nothing can differ. On delta
+    // too: sentVersion is only set once the held versions (`known`) match that version's content for the subscription.
+    if (!forced && ts.sentVersion === snapshot.version) return;
     const current = this.#current(ts);
     if (this.protocol === 'delta') return this.#respondDelta(ts, snapshot.version, current);
     if (!forced && !differs(current, ts.sent, FULL_STATE.has(ts.typeUrl))) return;
@@ -454,15 +465,19 @@ export class AdsStream {
     for (const r of changed) ts.known.set(r.name, r.hash);
     const nonce = this.#markSent(ts, version, current);
     this.#logger.debug('ads: delta response', { stream: this.id, node: this.nodeId, typeUrl: ts.typeUrl, version, nonce, resources: changed.length, removed: removed.length });
-    const response = {
+    const response: DeltaDiscoveryResponse = {
       system_version_info: version,
       resources: changed.map((r) => ({ name: r.name, version: r.hash, resource: r.any })),
       type_url: ts.typeUrl,
       removed_resources: removed,
+      nonce: '',
     };
     // Removed names come from the client: the REMOVED marker object keeps them apart from the resources in the key.
     const key = [...changed, REMOVED_KEY, ...removed];
-    this.#opts.send({ ...response, nonce, encodedWithoutNonce: this.#opts.cache.sharedEncoding(ts.typeUrl, DELTA_KEY, key, () => encodeWithoutNonce('delta', response)) });
+    // Fields set on the literal, not spread into a copy: a spread per stream per push costs more than all the rest.
+    response.encodedWithoutNonce = this.#opts.cache.sharedEncoding(ts.typeUrl, DELTA_KEY, key, () => encodeWithoutNonce('delta', { ...response, nonce: undefined }));
+    response.nonce = nonce;
+    this.#opts.send(response);
   }
 
   /** Records that `current` goes out at `version` under a fresh nonce, which it returns. */

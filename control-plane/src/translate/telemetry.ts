@@ -2,7 +2,7 @@
 // `tracing.random_sampling` (type.v3.Percent) and `access_log` (stdout logger with status_code / duration / and / or
 // filters). docs/xds-mapping.md "Telemetry".
 import { DEFAULT_NAMESPACE } from '../../../src/identity/spiffe.js';
-import { services, telemetries, type ResourceSet, type TelemetryResource } from '../config/mesh-config.js';
+import { serviceNamed, telemetries, type ResourceSet, type TelemetryResource } from '../config/mesh-config.js';
 import type { AccessLogComparison, AccessLogFilterExpr, AccessLoggingSpec } from '../config/telemetry-schema.js';
 import { telemetryScopes } from '../config/validate-telemetry.js';
 import type { ProtoObject } from '../../../src/discovery/xds/protos.js';
@@ -27,7 +27,7 @@ export interface EffectiveTelemetry {
  */
 export function telemetryFor(config: ResourceSet, service: string | undefined): EffectiveTelemetry {
   const all = telemetries(config);
-  const namespace = service === undefined ? undefined : (services(config).find((s) => s.metadata.name === service)?.metadata.namespace ?? DEFAULT_NAMESPACE);
+  const namespace = service === undefined ? undefined : (serviceNamed(config, service)?.metadata.namespace ?? DEFAULT_NAMESPACE);
   const at = (scope: string): TelemetryResource | undefined => all.find((t) => telemetryScopes(t).includes(scope));
   const chain = [service !== undefined ? at(`service:${service}`) : undefined, namespace !== undefined ? at(`namespace:${namespace}`) : undefined, at('mesh')].filter(
     (t): t is TelemetryResource => t !== undefined,
