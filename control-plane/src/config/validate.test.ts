@@ -135,15 +135,7 @@ describe('validateConfig', () => {
   });
 
   it('checks GRPCRoute method regexes', () => {
-    const grpc = `apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: { name: g }
-spec:
-  parentRefs: [{ kind: Service, name: payments }]
-  rules:
-  - matches: [{ method: { type: RegularExpression, service: "pay\\\\.(v1|v2", method: "Get.*" } }]
-    backendRefs: [{ name: payments }]
-`;
+    const grpc = grpcRegexRoute('pay\\\\.(v1|v2', 'Get.*');
     const e = onlyError(['svc.yaml', SERVICES], ['g.yaml', grpc]);
     assert.equal(e.resource, 'GRPCRoute/g');
     assert.equal(e.field, 'spec.rules[0].matches[0].method.service');
@@ -151,15 +143,7 @@ spec:
   });
 
   it('checks the combined GRPCRoute method regex the SDK receives, not only its parts', () => {
-    const grpc = `apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: { name: g }
-spec:
-  parentRefs: [{ kind: Service, name: payments }]
-  rules:
-  - matches: [{ method: { type: RegularExpression, service: "(?i)pay", method: "Get" } }]
-    backendRefs: [{ name: payments }]
-`;
+    const grpc = grpcRegexRoute('(?i)pay', 'Get');
     const e = onlyError(['svc.yaml', SERVICES], ['g.yaml', grpc]);
     assert.equal(e.field, 'spec.rules[0].matches[0].method');
     assert.match(e.message, /^service and method combined as \/\(\?:\(\?i\)pay\)\/\(\?:Get\) is not usable RE2 .*\(\?i\) covers only part/);
@@ -195,3 +179,16 @@ describe('checkRegex', () => {
     assert.match(checkRegex('a{2,1}')!, /the repetition \{2,1\}.*at offset 1/);
   });
 });
+
+/** A GRPCRoute `g` to payments whose one match is a RegularExpression method match (`service`, `method` as YAML text). */
+function grpcRegexRoute(service: string, method: string): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: g }
+spec:
+  parentRefs: [{ kind: Service, name: payments }]
+  rules:
+  - matches: [{ method: { type: RegularExpression, service: "${service}", method: "${method}" } }]
+    backendRefs: [{ name: payments }]
+`;
+}
