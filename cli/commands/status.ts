@@ -53,7 +53,8 @@ export async function runStatus(argv: readonly string[], io: CliIo, nowMs = Date
   if (values.output !== undefined && values.output !== 'table') throw new CliError(`-o must be table or json, not '${values.output}'`, 2);
 
   const lines: string[] = [];
-  lines.push(`Config generation ${status.generation}; ${status.clients.length} client${status.clients.length === 1 ? '' : 's'} connected; ${status.endpoints} endpoint${status.endpoints === 1 ? '' : 's'} registered.`);
+  const pushing = status.pushedGeneration !== undefined && status.pushedGeneration !== status.generation ? ` (pushed: ${status.pushedGeneration}; the latest edit waits in the push debounce)` : '';
+  lines.push(`Config generation ${status.generation}${pushing}; ${status.clients.length} client${status.clients.length === 1 ? '' : 's'} connected; ${status.endpoints} endpoint${status.endpoints === 1 ? '' : 's'} registered.`);
   const conv = status.convergence;
   if (conv !== undefined && conv.p50Ms !== undefined && conv.p99Ms !== undefined) {
     lines.push(`Convergence (change to ACK): p50 ${conv.p50Ms} ms, p99 ${conv.p99Ms} ms over the latest ${conv.window} of ${conv.count}.`);

@@ -284,6 +284,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         adminToken: security.adminToken,
         identity: { ca: security.ca, tokens: security.tokens },
         ...(backing.etcd === undefined ? {} : { replicas: () => presence?.list() ?? Promise.resolve([]) }),
+        snapshotGeneration: () => translated?.config.generation ?? 0,
       });
     } catch (e: unknown) {
       throw listenError('admin API', host, options.adminPort ?? DEFAULT_ADMIN_PORT, e);

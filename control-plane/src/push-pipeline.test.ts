@@ -123,11 +123,17 @@ describe('push pipeline', { timeout: 60_000 }, () => {
     c.ack(eds, ['payments:8080']);
     const routes = cp.ads.clients()[0]!.types.find((s) => s.typeUrl === RDS)!;
     assert.equal(routes.sentVersion, lead.version_info, 'the waiting edit was not published with the endpoint');
+    const status = async () => (await (await fetch(`${cp.adminUrl}/v1/status`, { headers: { authorization: `Bearer ${cp.adminToken}` } })).json()) as { generation: number; pushedGeneration: number };
+    const waiting = await status();
+    assert.equal(waiting.pushedGeneration, waiting.generation - 1, '/v1/status shows the edit still waiting in the debounce');
+    assert.equal(cp.snapshotGeneration, waiting.pushedGeneration);
     const burst = await c.next(30_000);
     assert.equal(burst.type_url, RDS);
     assert.equal(edit(burst), '2', 'the edit lands when its quiet period ends');
     c.ack(burst, ['payments']);
     assert.equal(c.pending, 0);
+    const pushed = await status();
+    assert.equal(pushed.pushedGeneration, pushed.generation, 'and as pushed once it landed');
     assert.equal(cp.ads.clients()[0]!.types.find((s) => s.typeUrl === EDS)!.sentVersion, eds.version_info, 'and EDS was not pushed again');
   });
 

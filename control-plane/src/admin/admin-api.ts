@@ -41,6 +41,8 @@ export interface AdminApiDeps {
   readonly push?: { status(): ConvergenceStatus; render(): string };
   /** The live control-plane replicas sharing this one's etcd store (absent with a directory store). */
   readonly replicas?: () => Promise<readonly ReplicaInfo[]>;
+  /** The config generation the served xDS snapshot was translated from (absent: /v1/status omits `pushedGeneration`). */
+  readonly snapshotGeneration?: () => number;
 }
 
 /** Options of startAdminServer. */
@@ -72,6 +74,11 @@ export type EndpointView = RegisteredEndpoint & {
 /** The body of `GET /v1/status`. */
 export interface StatusView {
   readonly generation: number;
+  /**
+   * The generation the served xDS snapshot was translated from: behind `generation` while an edit waits in the push
+   * debounce (at most --debounce-max), equal once it is pushed. What a script waits for after `weft apply`.
+   */
+  readonly pushedGeneration?: number;
   /** Errors of the last refused reload of the config directory (the running config is the last good one). */
   readonly configErrors: readonly ConfigError[];
   readonly clients: readonly ClientStatus[];
@@ -227,6 +234,7 @@ async function handle(deps: AdminApiDeps, req: http.IncomingMessage): Promise<Re
       const endpoints = endpointViews(deps);
       const status: StatusView = {
         generation: deps.store.current().generation,
+        ...(deps.snapshotGeneration === undefined ? {} : { pushedGeneration: deps.snapshotGeneration() }),
         configErrors: deps.store.lastErrors(),
         clients: deps.ads.clients(),
         endpoints: endpoints.length,
