@@ -122,12 +122,22 @@ async function openSharedSecurity(
       inTurn(async () => {
         try {
           return await withEtcdLock(client, lockKey, async (fence) => {
-            const result = await change(await latest());
+            // etcd is the truth: whatever fails once the lock is held, go back to what it holds (now, or when the
+            // watch reconnects) rather than keep a change only this replica knows.
+            const rollBack = () => adoptLatest().catch(() => undefined);
+            let result;
+            try {
+              result = await change(await latest());
+            } catch (e: unknown) {
+              // A refusal changed nothing (rolling back is a no-op), but a rotation whose local save failed is
+              // already in memory and pushed: undo it too.
+              await rollBack();
+              throw e;
+            }
             try {
               await uploadDir(client, caPrefix, caDir, fence);
             } catch (e: unknown) {
-              // etcd is the truth: go back to what it holds (now, or when the watch reconnects) rather than diverge.
-              await adoptLatest().catch(() => undefined);
+              await rollBack();
               throw storeUnavailable('the CA change was not saved to etcd, so no replica keeps it; try again', e);
             }
             return result;

@@ -17,6 +17,14 @@ export const SECRETS_LOCK_TIMEOUT_MS = 30_000;
  */
 export const SECRETS_LOCK_TTL_S = 3;
 
+/**
+ * Test seam, internal (the package does not export it): `beforeFencedUpload` is awaited by uploadDir after it has
+ * read the files and right before its fenced transaction, so a test can take the lock away at exactly that point
+ * (revoke its lease or delete its key with a real etcd client) and check what the holder does when the write is
+ * refused. Unset outside tests; costs one property read per upload.
+ */
+export const etcdSecretsTestHooks: { beforeFencedUpload?: (fence: LockFence) => Promise<void> } = {};
+
 /** Proof of holding an etcd lock: a transaction that compares `key`'s lease with `leaseId` commits only while held. */
 export interface LockFence {
   /** The lock key. */
@@ -147,6 +155,7 @@ export async function uploadDir(client: Etcd3, prefix: string, dir: string, fenc
   ];
   // All files land at once, and only from the lock's holder.
   if (ops.length === 0) return;
+  await etcdSecretsTestHooks.beforeFencedUpload?.(fence);
   const txn = await client.if(fence.key, 'Lease', '==', fence.leaseId).then(...ops).commit();
   if (!txn.succeeded) throw new Error(`lost the etcd lock ${fence.key} (its lease lapsed) before saving ${prefix}; nothing was written`);
 }
