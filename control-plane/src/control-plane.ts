@@ -20,7 +20,7 @@ import { AdsServer } from './server/ads-server.js';
 import { SnapshotCache } from './server/snapshot-cache.js';
 import { startAdminServer } from './admin/admin-api.js';
 import { TYPE_URL } from '../../src/discovery/xds/protos.js';
-import { services } from './config/mesh-config.js';
+import { serviceNamed } from './config/mesh-config.js';
 import { DEFAULT_NAMESPACE } from '../../src/identity/spiffe.js';
 import { openSecurity, type SecurityOptions } from './auth/security.js';
 import type { BootstrapTokens } from './auth/bootstrap-tokens.js';
@@ -254,7 +254,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     ads.addTo(server);
     const namespaceOf = (service: string) => {
-      const svc = services(store.current()).find((s) => s.metadata.name === service);
+      const svc = serviceNamed(store.current(), service);
       return svc === undefined ? undefined : (svc.metadata.namespace ?? DEFAULT_NAMESPACE);
     };
     const callerAuth = { authenticate: auth.authenticate.bind(auth), namespaceOf };
